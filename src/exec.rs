@@ -1,0 +1,485 @@
+//! Runs a plan: builds every missing layer (all images' file steps at once,
+//! in parallel), then assembles configs, manifests and indexes in the store.
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::layer::compress::MEDIA_TYPE_GZIP;
+use crate::layer::files;
+use crate::oci::types::*;
+use crate::plan::record::ImageRecord;
+use crate::plan::{Action, BasePlan, Plan, apply_config};
+use crate::progress::Progress;
+use crate::spec::Platform;
+use crate::store::{LayerDesc, Store};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+pub struct BuildOptions<'a> {
+    /// Compression workers per layer.
+    pub threads: usize,
+    pub progress: &'a Progress,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerOut {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: String,
+    /// "hit", "miss" or "base".
+    pub cache: &'static str,
+    pub step: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformOut {
+    pub platform: String,
+    pub manifest_digest: Digest,
+    pub config_digest: Digest,
+    pub layers: Vec<LayerOut>,
+    #[serde(skip)]
+    pub manifest: Descriptor,
+    #[serde(skip)]
+    pub config: ImageConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImageOut {
+    pub id: String,
+    pub reference: String,
+    pub tag: String,
+    /// The manifest (one platform) or index (several) to tag.
+    pub top: Descriptor,
+    pub platforms: Vec<PlatformOut>,
+    /// Every blob the image needs, in a stable order.
+    pub blobs: Vec<Descriptor>,
+}
+
+pub struct BuildOut {
+    pub images: Vec<ImageOut>,
+    pub layers_built: usize,
+    pub bytes_compressed: u64,
+}
+
+/// Builds missing layers and assembles every planned image.
+pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
+    // 1. Every missing file layer of every image, in parallel.
+    let mut todo: Vec<(usize, usize)> = Vec::new();
+    for (ii, img) in plan.images.iter().enumerate() {
+        for (si, s) in img.steps.iter().enumerate() {
+            if s.makes_layer() && s.cached.is_none() {
+                // Two steps with one key are built once.
+                if !todo
+                    .iter()
+                    .any(|(a, b)| plan.images[*a].steps[*b].key == s.key)
+                {
+                    todo.push((ii, si));
+                }
+            }
+        }
+    }
+    let sde = plan.options.source_date_epoch;
+    let built: Vec<(Digest, LayerDesc)> = todo
+        .par_iter()
+        .map(|&(ii, si)| {
+            let img = &plan.images[ii];
+            let step = &img.steps[si];
+            let Action::Files { entries, bytes } = &step.action else {
+                unreachable!()
+            };
+            let label = format!("[{}] {}", img.id, step.name);
+            let bar = o.progress.start(&label, *bytes);
+            let t = Instant::now();
+            let desc = files::write_layer(
+                store,
+                entries,
+                plan.options.compression,
+                o.threads,
+                sde,
+                &|n| bar.set(n),
+            )?;
+            store.step_put(&step.key, &desc)?;
+            bar.finish(&format!(
+                "{} files, {} → {} in {:.2}s",
+                entries.len(),
+                human(desc.uncompressed_size),
+                human(desc.size),
+                t.elapsed().as_secs_f64()
+            ));
+            Ok((step.key, desc))
+        })
+        .collect::<Result<_>>()?;
+    let bytes_compressed = built.iter().map(|(_, d)| d.size).sum();
+    let layers_built = built.len();
+    let built: BTreeMap<Digest, LayerDesc> = built.into_iter().collect();
+
+    // 2. Assemble, bases first.
+    let git = git_annotations(&plan.definition.context);
+    let created = rfc3339(sde);
+    let mut images: Vec<ImageOut> = Vec::new();
+    for img in &plan.images {
+        let mut platforms = Vec::new();
+        for (pi, p) in img.platforms.iter().enumerate() {
+            let mut cfg = img.base_configs[pi].clone();
+            let mut layers: Vec<Descriptor> = Vec::new();
+            let mut outs: Vec<LayerOut> = Vec::new();
+            let mut annotations: BTreeMap<String, String> = BTreeMap::new();
+            match &img.base {
+                BasePlan::Scratch => {
+                    cfg.rootfs = RootFs {
+                        kind: "layers".into(),
+                        diff_ids: vec![],
+                    };
+                    cfg.history.clear();
+                }
+                BasePlan::Layout {
+                    reference,
+                    images: bases,
+                } => {
+                    let b = &bases[pi];
+                    if b.manifest.layers.len() != b.config.rootfs.diff_ids.len() {
+                        return Err(Error::input(
+                            &b.dir,
+                            "base manifest and config disagree on the number of layers",
+                        ));
+                    }
+                    for (l, diff) in b.manifest.layers.iter().zip(&b.config.rootfs.diff_ids) {
+                        import_blob(store, &b.dir, l)?;
+                        let mut l = l.clone();
+                        l.media_type = oci_layer_type(&l.media_type);
+                        outs.push(LayerOut {
+                            digest: l.digest,
+                            diff_id: *diff,
+                            size: l.size,
+                            media_type: l.media_type.clone(),
+                            cache: "base",
+                            step: format!("base {reference}"),
+                        });
+                        layers.push(l);
+                    }
+                    annotations.insert(
+                        "org.opencontainers.image.base.name".into(),
+                        reference.clone(),
+                    );
+                    annotations.insert(
+                        "org.opencontainers.image.base.digest".into(),
+                        b.manifest_digest.oci(),
+                    );
+                }
+                BasePlan::Image(bi) => {
+                    let base = &images[*bi];
+                    let bp = base
+                        .platforms
+                        .iter()
+                        .find(|x| x.platform == p.to_string())
+                        .expect("checked at plan time");
+                    cfg = bp.config.clone();
+                    for l in &bp.layers {
+                        layers.push(Descriptor {
+                            media_type: l.media_type.clone(),
+                            digest: l.digest,
+                            size: l.size,
+                            platform: None,
+                            annotations: None,
+                        });
+                        outs.push(LayerOut {
+                            cache: "base",
+                            step: format!("base image {}", base.id),
+                            ..l.clone()
+                        });
+                    }
+                    annotations.insert(
+                        "org.opencontainers.image.base.name".into(),
+                        base.reference.clone(),
+                    );
+                    annotations.insert(
+                        "org.opencontainers.image.base.digest".into(),
+                        bp.manifest_digest.oci(),
+                    );
+                }
+            }
+            for s in &img.steps {
+                let by = format!("imgbuild {}", s.name);
+                match &s.action {
+                    Action::Files { .. } => {
+                        let (desc, cache) = match &s.cached {
+                            Some(d) => (d.clone(), "hit"),
+                            None => (built.get(&s.key).cloned().expect("built above"), "miss"),
+                        };
+                        cfg.rootfs.diff_ids.push(desc.diff_id);
+                        cfg.history.push(History {
+                            created: Some(created.clone()),
+                            created_by: Some(by),
+                            ..Default::default()
+                        });
+                        layers.push(Descriptor {
+                            media_type: desc.media_type.clone(),
+                            digest: desc.digest,
+                            size: desc.size,
+                            platform: None,
+                            annotations: None,
+                        });
+                        outs.push(LayerOut {
+                            digest: desc.digest,
+                            diff_id: desc.diff_id,
+                            size: desc.size,
+                            media_type: desc.media_type,
+                            cache,
+                            step: s.name.clone(),
+                        });
+                    }
+                    Action::Config(kind) => {
+                        apply_config(&mut cfg, kind);
+                        cfg.history.push(History {
+                            created: Some(created.clone()),
+                            created_by: Some(by),
+                            empty_layer: Some(true),
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+            cfg.created = Some(created.clone());
+            cfg.architecture = p.arch.clone();
+            cfg.os = p.os.clone();
+            cfg.variant = p.variant.clone();
+            let cfg_bytes = to_bytes(&cfg);
+            let config_digest = store.put_blob_bytes(&cfg_bytes)?;
+            annotations.insert(ANN_CREATED.into(), created.clone());
+            annotations.extend(git.clone());
+            let manifest = Manifest {
+                schema_version: 2,
+                media_type: Some(MT_MANIFEST.into()),
+                config: Descriptor {
+                    media_type: MT_CONFIG.into(),
+                    digest: config_digest,
+                    size: cfg_bytes.len() as u64,
+                    platform: None,
+                    annotations: None,
+                },
+                layers,
+                annotations: Some(annotations),
+            };
+            let m_bytes = to_bytes(&manifest);
+            let manifest_digest = store.put_blob_bytes(&m_bytes)?;
+            platforms.push(PlatformOut {
+                platform: p.to_string(),
+                manifest_digest,
+                config_digest,
+                layers: outs,
+                manifest: Descriptor {
+                    media_type: MT_MANIFEST.into(),
+                    digest: manifest_digest,
+                    size: m_bytes.len() as u64,
+                    platform: Some(platform_json(p)),
+                    annotations: None,
+                },
+                config: cfg,
+            });
+        }
+        let top = if platforms.len() == 1 {
+            Descriptor {
+                platform: None,
+                ..platforms[0].manifest.clone()
+            }
+        } else {
+            let index = Index {
+                schema_version: 2,
+                media_type: Some(MT_INDEX.into()),
+                manifests: platforms.iter().map(|p| p.manifest.clone()).collect(),
+                annotations: Some(BTreeMap::from([(ANN_CREATED.to_string(), created.clone())])),
+            };
+            let bytes = to_bytes(&index);
+            let d = store.put_blob_bytes(&bytes)?;
+            Descriptor {
+                media_type: MT_INDEX.into(),
+                digest: d,
+                size: bytes.len() as u64,
+                platform: None,
+                annotations: None,
+            }
+        };
+        let mut blobs: Vec<Descriptor> = Vec::new();
+        let mut push = |d: Descriptor| {
+            if !blobs.iter().any(|b| b.digest == d.digest) {
+                blobs.push(d);
+            }
+        };
+        for p in &platforms {
+            for l in &p.layers {
+                push(Descriptor {
+                    media_type: l.media_type.clone(),
+                    digest: l.digest,
+                    size: l.size,
+                    platform: None,
+                    annotations: None,
+                });
+            }
+            let cfg_size = std::fs::metadata(store.blob_path(&p.config_digest))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            push(Descriptor {
+                media_type: MT_CONFIG.into(),
+                digest: p.config_digest,
+                size: cfg_size,
+                platform: None,
+                annotations: None,
+            });
+            push(Descriptor {
+                platform: None,
+                ..p.manifest.clone()
+            });
+        }
+        if platforms.len() > 1 {
+            push(top.clone());
+        }
+        // Remember what this build used, for `plan` explanations and prune.
+        let record = ImageRecord {
+            steps: img.steps.iter().map(|s| s.record.clone()).collect(),
+            blobs: blobs.iter().map(|b| b.digest).collect(),
+        };
+        record.save(store, &img.record_id)?;
+        images.push(ImageOut {
+            id: img.id.clone(),
+            reference: img.reference(),
+            tag: img.tag.clone(),
+            top,
+            platforms,
+            blobs,
+        });
+    }
+    plan.stat.save(store)?;
+    Ok(BuildOut {
+        images,
+        layers_built,
+        bytes_compressed,
+    })
+}
+
+pub fn platform_json(p: &Platform) -> PlatformJson {
+    PlatformJson {
+        architecture: p.arch.clone(),
+        os: p.os.clone(),
+        variant: p.variant.clone(),
+    }
+}
+
+/// Docker's layer media types name the same bytes as OCI's.
+fn oci_layer_type(mt: &str) -> String {
+    match mt {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => MEDIA_TYPE_GZIP.into(),
+        "application/vnd.docker.image.rootfs.diff.tar" => {
+            crate::layer::compress::MEDIA_TYPE_TAR.into()
+        }
+        other => other.into(),
+    }
+}
+
+/// Brings a base layer from a local layout into the store (hard link when possible).
+fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
+    if store.has_blob(&d.digest) {
+        return Ok(());
+    }
+    let src = crate::oci::layout::blob_path(dir, &d.digest);
+    let meta = std::fs::metadata(&src)
+        .map_err(|e| Error::input(&src, format!("base layer missing: {e}")))?;
+    if meta.len() != d.size {
+        return Err(Error::input(
+            &src,
+            format!(
+                "base layer is {} bytes, its descriptor says {}",
+                meta.len(),
+                d.size
+            ),
+        ));
+    }
+    let dest = store.blob_path(&d.digest);
+    if std::fs::hard_link(&src, &dest).is_ok() {
+        return Ok(());
+    }
+    let mut tmp = store.temp_file()?;
+    let mut f = std::fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
+    std::io::copy(&mut f, &mut tmp).ctx(|| format!("copying {}", src.display()))?;
+    store.commit_blob(tmp, &d.digest)
+}
+
+/// `org.opencontainers.image.source`/`revision` when the context is a git checkout.
+pub fn git_annotations(context: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(start) = std::fs::canonicalize(context) else {
+        return out;
+    };
+    let Some(git) = start
+        .ancestors()
+        .map(|a| a.join(".git"))
+        .find(|g| g.is_dir())
+    else {
+        return out;
+    };
+    if let Some(rev) = git_head(&git) {
+        out.insert("org.opencontainers.image.revision".into(), rev);
+    }
+    if let Some(url) = git_origin(&git) {
+        out.insert("org.opencontainers.image.source".into(), url);
+    }
+    out
+}
+
+fn git_head(git: &Path) -> Option<String> {
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(r) = head.strip_prefix("ref: ") else {
+        return (head.len() == 40).then(|| head.to_string());
+    };
+    if let Ok(s) = std::fs::read_to_string(git.join(r)) {
+        return Some(s.trim().to_string());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed.lines().find_map(|l| {
+        let (sha, name) = l.split_once(' ')?;
+        (name == r && sha.len() == 40).then(|| sha.to_string())
+    })
+}
+
+fn git_origin(git: &Path) -> Option<String> {
+    let cfg = std::fs::read_to_string(git.join("config")).ok()?;
+    let mut in_origin = false;
+    for line in cfg.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_origin = l == "[remote \"origin\"]";
+        } else if in_origin && let Some(v) = l.strip_prefix("url") {
+            let url = v.trim_start().strip_prefix('=')?.trim();
+            // Never publish credentials embedded in a remote URL.
+            return Some(match url.split_once("://") {
+                Some((scheme, rest)) => match rest.split_once('@') {
+                    Some((_, host))
+                        if !rest[..rest.find('/').unwrap_or(rest.len())].is_empty()
+                            && rest.find('@') < rest.find('/') =>
+                    {
+                        format!("{scheme}://{host}")
+                    }
+                    _ => url.to_string(),
+                },
+                None => url.to_string(),
+            });
+        }
+    }
+    None
+}
+
+pub fn human(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.2} GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.1} MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.1} kB", f / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}

@@ -1,0 +1,17 @@
+//! imgbuild: a daemonless OCI image build engine.
+//!
+//! Data flows one way: [`spec::load`] → [`plan::plan`] → [`exec::run`] →
+//! [`oci::output::write`]. Each stage is a function of the previous stage's
+//! value and the files it names.
+
+pub mod digest;
+pub mod error;
+pub mod exec;
+pub mod layer;
+pub mod oci;
+pub mod plan;
+pub mod progress;
+pub mod spec;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,5 @@
+//! OCI documents, layouts and archives.
+
+pub mod layout;
+pub mod output;
+pub mod types;

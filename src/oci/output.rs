@@ -1,0 +1,277 @@
+//! Writing built images: OCI image layout folders, oci-archive and
+//! docker-archive tarballs. Blobs go first, the index (which names the
+//! image) last and atomically, so a reader never sees a half-written image.
+
+use super::types::*;
+use crate::error::{Error, IoContext, Result};
+use crate::exec::ImageOut;
+use crate::layer::tar::{Entry, EntryKind, TarWriter};
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Layout(PathBuf),
+    OciArchive(PathBuf),
+    DockerArchive(PathBuf),
+}
+
+pub const IMAGE_PLACEHOLDER: &str = "{image}";
+
+impl Output {
+    pub fn parse(s: &str) -> std::result::Result<Output, String> {
+        let (kind, path) = s.split_once(':').ok_or_else(|| {
+            format!(
+                "output {s:?} is not TYPE:PATH (oci:DIR, oci-archive:FILE, docker-archive:FILE)"
+            )
+        })?;
+        if path.is_empty() {
+            return Err(format!("output {s:?} has no path"));
+        }
+        let p = PathBuf::from(path);
+        match kind {
+            "oci" => Ok(Output::Layout(p)),
+            "oci-archive" => Ok(Output::OciArchive(p)),
+            "docker-archive" => Ok(Output::DockerArchive(p)),
+            other => Err(format!(
+                "unknown output type {other:?} (oci, oci-archive, docker-archive)"
+            )),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Output::Layout(p) | Output::OciArchive(p) | Output::DockerArchive(p) => p,
+        }
+    }
+
+    fn with_path(&self, p: PathBuf) -> Output {
+        match self {
+            Output::Layout(_) => Output::Layout(p),
+            Output::OciArchive(_) => Output::OciArchive(p),
+            Output::DockerArchive(_) => Output::DockerArchive(p),
+        }
+    }
+
+    pub fn has_placeholder(&self) -> bool {
+        self.path().to_string_lossy().contains(IMAGE_PLACEHOLDER)
+    }
+
+    /// The output for one image (`{image}` replaced by its name).
+    pub fn for_image(&self, id: &str) -> Output {
+        let s = self.path().to_string_lossy().replace(IMAGE_PLACEHOLDER, id);
+        self.with_path(PathBuf::from(s))
+    }
+
+    pub fn display(&self) -> String {
+        let (k, p) = match self {
+            Output::Layout(p) => ("oci", p),
+            Output::OciArchive(p) => ("oci-archive", p),
+            Output::DockerArchive(p) => ("docker-archive", p),
+        };
+        format!("{k}:{}", p.display())
+    }
+}
+
+/// How much a write copied.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct WriteStats {
+    pub blobs_written: u64,
+    pub bytes_written: u64,
+}
+
+pub fn write(out: &Output, store: &Store, img: &ImageOut) -> Result<WriteStats> {
+    match out {
+        Output::Layout(dir) => write_layout(dir, store, img),
+        Output::OciArchive(f) => write_archive(f, store, img, false),
+        Output::DockerArchive(f) => write_archive(f, store, img, true),
+    }
+}
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+fn tagged(img: &ImageOut) -> Descriptor {
+    let mut top = img.top.clone();
+    top.annotations = Some(BTreeMap::from([(
+        ANN_REF_NAME.to_string(),
+        img.tag.clone(),
+    )]));
+    top
+}
+
+fn write_layout(dir: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats> {
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs).ctx(|| format!("creating {}", blobs.display()))?;
+    let layout_file = dir.join("oci-layout");
+    if !layout_file.exists() {
+        atomic_write(&layout_file, OCI_LAYOUT)?;
+    }
+    let mut stats = WriteStats::default();
+    for b in &img.blobs {
+        let dest = blobs.join(b.digest.hex());
+        if dest.is_file() {
+            continue;
+        }
+        let src = store.blob_path(&b.digest);
+        if fs::hard_link(&src, &dest).is_err() {
+            let tmp = dir.join(format!(".tmp-{}", b.digest.hex()));
+            fs::copy(&src, &tmp).ctx(|| format!("copying {} into {}", b.digest, dir.display()))?;
+            fs::rename(&tmp, &dest).ctx(|| format!("writing {}", dest.display()))?;
+        }
+        stats.blobs_written += 1;
+        stats.bytes_written += b.size;
+    }
+    // The index last: replace an image with the same tag, keep the others.
+    let mut index = match fs::read(dir.join("index.json")) {
+        Ok(bytes) => serde_json::from_slice::<Index>(&bytes).map_err(|e| {
+            Error::input(
+                dir.join("index.json"),
+                format!("existing index.json is invalid: {e}"),
+            )
+        })?,
+        Err(_) => Index {
+            schema_version: 2,
+            media_type: Some(MT_INDEX.into()),
+            manifests: vec![],
+            annotations: None,
+        },
+    };
+    index
+        .manifests
+        .retain(|d| d.annotations.as_ref().and_then(|a| a.get(ANN_REF_NAME)) != Some(&img.tag));
+    index.manifests.push(tagged(img));
+    atomic_write(&dir.join("index.json"), &to_bytes(&index))?;
+    Ok(stats)
+}
+
+fn atomic_write(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .ctx(|| format!("writing {}", dest.display()))?;
+    tmp.write_all(bytes)
+        .ctx(|| format!("writing {}", dest.display()))?;
+    tmp.persist(dest)
+        .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+    Ok(())
+}
+
+fn file_entry(path: &str, size: u64) -> Entry {
+    Entry {
+        path: path.into(),
+        kind: EntryKind::File { size },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+    }
+}
+
+fn dir_entry(path: &str) -> Entry {
+    Entry {
+        path: path.into(),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+    }
+}
+
+fn write_archive(dest: &Path, store: &Store, img: &ImageOut, docker: bool) -> Result<WriteStats> {
+    if docker && img.platforms.len() > 1 {
+        return Err(Error::Usage(format!(
+            "a docker-archive holds one platform, but {} is built for {}; use oci-archive or build one platform",
+            img.id,
+            img.platforms
+                .iter()
+                .map(|p| p.platform.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .ctx(|| format!("writing {}", dest.display()))?;
+    let mut tw = TarWriter::new(BufWriter::new(
+        tmp.reopen().ctx(|| "reopening a temp file".into())?,
+    ));
+    let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), e);
+    let mut small: Vec<(String, Vec<u8>)> = Vec::new();
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(MT_INDEX.into()),
+        manifests: vec![tagged(img)],
+        annotations: None,
+    };
+    small.push(("index.json".into(), to_bytes(&index)));
+    if docker {
+        let p = &img.platforms[0];
+        let manifest = serde_json::json!([{
+            "Config": format!("blobs/sha256/{}", p.config_digest.hex()),
+            "RepoTags": [img.reference],
+            "Layers": p.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
+        }]);
+        small.push((
+            "manifest.json".into(),
+            serde_json::to_vec(&manifest).expect("json"),
+        ));
+        let (repo, tag) = img
+            .reference
+            .rsplit_once(':')
+            .expect("references carry a tag");
+        let repositories = serde_json::json!({ repo: { tag: p.layers.last().map(|l| l.digest.hex()).unwrap_or_default() } });
+        small.push((
+            "repositories".into(),
+            serde_json::to_vec(&repositories).expect("json"),
+        ));
+    }
+    small.push(("oci-layout".into(), OCI_LAYOUT.to_vec()));
+    small.sort();
+    tw.append_header(&dir_entry("blobs")).map_err(io)?;
+    tw.append_header(&dir_entry("blobs/sha256")).map_err(io)?;
+    let mut blobs: Vec<_> = img.blobs.iter().collect();
+    blobs.sort_by_key(|b| b.digest);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut stats = WriteStats::default();
+    for b in blobs {
+        let src = store.blob_path(&b.digest);
+        let mut f = fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
+        let size = f
+            .metadata()
+            .ctx(|| format!("reading {}", src.display()))?
+            .len();
+        tw.append_header(&file_entry(
+            &format!("blobs/sha256/{}", b.digest.hex()),
+            size,
+        ))
+        .map_err(io)?;
+        tw.append_data(&mut f, size, &mut buf).map_err(io)?;
+        stats.blobs_written += 1;
+        stats.bytes_written += size;
+    }
+    for (name, bytes) in &small {
+        tw.append_header(&file_entry(name, bytes.len() as u64))
+            .map_err(io)?;
+        tw.append_data(&mut &bytes[..], bytes.len() as u64, &mut buf)
+            .map_err(io)?;
+    }
+    let w = tw.finish().map_err(io)?;
+    w.into_inner().map_err(|e| io(e.into_error()))?;
+    tmp.persist(dest)
+        .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+    Ok(stats)
+}

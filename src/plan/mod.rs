@@ -1,0 +1,762 @@
+//! The planner: a definition becomes, per image, a list of steps with typed
+//! content keys. File steps are independent of each other and of the base;
+//! config steps only edit the image configuration.
+
+pub mod record;
+
+use crate::digest::{Digest, KeyHasher};
+use crate::error::{Error, Location, Result};
+use crate::layer::compress::{Compression, GZIP_CHUNK};
+use crate::layer::files::{self, CollectOptions, FILES_FORMAT, FileEntry, FileKind};
+use crate::layer::ignore::{DEFAULT_IGNORES, IgnoreRules};
+use crate::oci::layout::{self, LayoutImage};
+use crate::oci::types::ImageConfig;
+use crate::spec::{Base, Definition, ImageDef, LayerKind, Platform, Tag};
+use crate::store::statcache::StatCache;
+use crate::store::{LayerDesc, Store};
+use record::{ImageRecord, StepRecord};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub compression: Compression,
+    pub no_default_ignore: bool,
+    /// mtime of every file in a layer, and the image's `created`.
+    pub source_date_epoch: u64,
+    /// Only these images (and the images they are based on); all when empty.
+    pub only: Vec<String>,
+    pub profile: Option<String>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            compression: Compression::Gzip,
+            no_default_ignore: false,
+            source_date_epoch: source_date_epoch_from_env(),
+            only: Vec::new(),
+            profile: None,
+        }
+    }
+}
+
+pub fn source_date_epoch_from_env() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub struct Plan {
+    pub definition: Definition,
+    pub options: PlanOptions,
+    /// Bases before the images built on them.
+    pub images: Vec<ImagePlan>,
+    pub stat: StatCache,
+}
+
+#[derive(Clone, Debug)]
+pub enum BasePlan {
+    Scratch,
+    /// One image per platform, in the order of `ImagePlan::platforms`.
+    Layout {
+        reference: String,
+        images: Vec<LayoutImage>,
+    },
+    /// Another image of this definition (an index into `Plan::images`).
+    Image(usize),
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A layer made of these files.
+    Files { entries: Vec<FileEntry>, bytes: u64 },
+    /// A change to the image configuration (no layer).
+    Config(LayerKind),
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: String,
+    pub loc: Location,
+    pub action: Action,
+    pub key: Digest,
+    /// The stored layer when the step's key is already built.
+    pub cached: Option<LayerDesc>,
+    /// For a miss: what changed since the last build of this image.
+    pub why: Vec<String>,
+    pub notes: Vec<String>,
+    pub record: StepRecord,
+}
+
+impl Step {
+    pub fn makes_layer(&self) -> bool {
+        matches!(self.action, Action::Files { .. })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ImagePlan {
+    pub id: String,
+    pub name: String,
+    pub registry: Option<String>,
+    pub tag: String,
+    pub platforms: Vec<Platform>,
+    pub base: BasePlan,
+    /// The base's config per platform (before this image's edits).
+    pub base_configs: Vec<ImageConfig>,
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+    pub record_id: Digest,
+    /// Identity of the whole image (feeds `tag = "auto"` and dependants).
+    pub content_key: Digest,
+}
+
+impl ImagePlan {
+    /// `registry/name:tag`, or `name:tag` without a registry.
+    pub fn reference(&self) -> String {
+        match &self.registry {
+            Some(r) => format!("{r}/{}:{}", self.name, self.tag),
+            None => format!("{}:{}", self.name, self.tag),
+        }
+    }
+}
+
+/// Applies a config step to an image configuration (Docker's semantics).
+pub fn apply_config(cfg: &mut ImageConfig, kind: &LayerKind) {
+    let c = &mut cfg.config;
+    match kind {
+        LayerKind::Env(vars) => {
+            for (k, v) in vars {
+                let expanded = expand_env(v, cfg);
+                cfg.env_set(k, &expanded);
+            }
+        }
+        LayerKind::Workdir(w) => {
+            let cur = c.working_dir.clone().unwrap_or_else(|| "/".into());
+            c.working_dir = Some(format!("/{}", files::resolve_dst(&cur, w)));
+        }
+        LayerKind::User(u) => c.user = Some(u.clone()),
+        LayerKind::Labels(l) => {
+            let labels = c.labels.get_or_insert_with(BTreeMap::new);
+            for (k, v) in l {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        LayerKind::Entrypoint(e) => {
+            c.entrypoint = Some(e.clone());
+            // As in Docker, a new entrypoint drops the base's CMD.
+            c.cmd = None;
+        }
+        LayerKind::Cmd(v) => c.cmd = Some(v.clone()),
+        LayerKind::Expose(ports) => {
+            let map = c.exposed_ports.get_or_insert_with(BTreeMap::new);
+            for p in ports {
+                map.insert(p.clone(), serde_json::json!({}));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Expands `$VAR` and `${VAR}` from the config's environment; `\$` is a literal `$`.
+pub fn expand_env(v: &str, cfg: &ImageConfig) -> String {
+    let mut out = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'$') => {
+                out.push('$');
+                chars.next();
+            }
+            '$' => {
+                let braced = chars.peek() == Some(&'{');
+                if braced {
+                    chars.next();
+                }
+                let mut name = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || n == '_' {
+                        name.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if braced {
+                    if chars.peek() == Some(&'}') {
+                        chars.next();
+                    } else {
+                        out.push_str("${");
+                        out.push_str(&name);
+                        continue;
+                    }
+                }
+                if name.is_empty() {
+                    out.push('$');
+                    if braced {
+                        out.push_str("{}");
+                    }
+                } else {
+                    out.push_str(cfg.env_get(&name).unwrap_or(""));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unsupported(loc: &Location, what: &str, issue_hint: &str) -> Error {
+    Error::Unsupported {
+        what: format!("{loc}: {what}"),
+        hint: Some(issue_hint.to_string()),
+    }
+}
+
+fn base_config(p: &Platform) -> ImageConfig {
+    ImageConfig {
+        architecture: p.arch.clone(),
+        os: p.os.clone(),
+        variant: p.variant.clone(),
+        rootfs: crate::oci::types::RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![],
+        },
+        ..Default::default()
+    }
+}
+
+/// Plans every selected image of a definition.
+pub fn plan(def: Definition, store: &Store, options: PlanOptions) -> Result<Plan> {
+    let context = std::fs::canonicalize(&def.context)
+        .map_err(|e| Error::input(&def.context, format!("cannot open the context folder: {e}")))?;
+    let stat = StatCache::load(store.stat_path(&context));
+    // Select images and their bases, bases first.
+    let mut order: Vec<usize> = Vec::new();
+    let wanted: Vec<usize> = if options.only.is_empty() {
+        (0..def.images.len()).collect()
+    } else {
+        options
+            .only
+            .iter()
+            .map(|n| {
+                def.images.iter().position(|i| &i.id == n).ok_or_else(|| {
+                    let have: Vec<&str> = def.images.iter().map(|i| i.id.as_str()).collect();
+                    Error::Usage(format!(
+                        "no image {n:?} in {} (images: {})",
+                        def.file.display(),
+                        have.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    fn visit(def: &Definition, i: usize, order: &mut Vec<usize>) {
+        if order.contains(&i) {
+            return;
+        }
+        if let Base::Image(b) = &def.images[i].base {
+            let bi = def
+                .images
+                .iter()
+                .position(|x| &x.id == b)
+                .expect("bases resolved at load");
+            visit(def, bi, order);
+        }
+        order.push(i);
+    }
+    for i in wanted {
+        visit(&def, i, &mut order);
+    }
+    let mut images: Vec<ImagePlan> = Vec::new();
+    for i in order {
+        let img = plan_image(
+            &def,
+            &def.images[i],
+            &context,
+            &images,
+            store,
+            &options,
+            &stat,
+        )?;
+        images.push(img);
+    }
+    Ok(Plan {
+        definition: def,
+        options,
+        images,
+        stat,
+    })
+}
+
+fn plan_image(
+    def: &Definition,
+    img: &ImageDef,
+    context: &Path,
+    done: &[ImagePlan],
+    store: &Store,
+    o: &PlanOptions,
+    stat: &StatCache,
+) -> Result<ImagePlan> {
+    let mut key = KeyHasher::new("image", 1);
+    let mut notes = Vec::new();
+    // Base.
+    let (base, base_configs) = match &img.base {
+        Base::Scratch => {
+            key.str("scratch");
+            (
+                BasePlan::Scratch,
+                img.platforms.iter().map(base_config).collect(),
+            )
+        }
+        Base::Layout { dir, tag } => {
+            let dir = if dir.is_absolute() {
+                dir.clone()
+            } else {
+                def.context.join(dir)
+            };
+            let mut imgs = Vec::new();
+            for p in &img.platforms {
+                let li =
+                    layout::read_image(&dir, tag.as_deref(), p).map_err(|e| Error::Definition {
+                        loc: Box::new(img.base_loc.clone()),
+                        message: e.to_string(),
+                    })?;
+                key.str("layout").digest(&li.manifest_digest);
+                imgs.push(li);
+            }
+            let configs = imgs.iter().map(|li| li.config.clone()).collect();
+            let reference = format!(
+                "oci:{}{}",
+                dir.display(),
+                tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default()
+            );
+            (
+                BasePlan::Layout {
+                    reference,
+                    images: imgs,
+                },
+                configs,
+            )
+        }
+        Base::Image(other) => {
+            let bi = done
+                .iter()
+                .position(|p| &p.id == other)
+                .expect("bases are planned first");
+            let b = &done[bi];
+            let mut configs = Vec::new();
+            for p in &img.platforms {
+                let Some(pi) = b.platforms.iter().position(|x| x == p) else {
+                    return Err(Error::Definition {
+                        loc: Box::new(img.base_loc.clone()),
+                        message: format!(
+                            "base image {other:?} is not built for {p} (it has: {})",
+                            b.platforms
+                                .iter()
+                                .map(|p| p.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
+                };
+                configs.push(final_config(b, pi));
+            }
+            key.str("image").digest(&b.content_key);
+            (BasePlan::Image(bi), configs)
+        }
+        Base::Debian => {
+            return Err(unsupported(
+                &img.base_loc,
+                &format!(
+                    "base \"debian\" (python:{}-slim-bookworm from a registry)",
+                    img.python.as_deref().unwrap_or("3.12")
+                ),
+                "registry bases arrive with registry support; use \"scratch\" or \"oci:DIR[:TAG]\" for now",
+            ));
+        }
+        Base::Ref(r) => {
+            return Err(unsupported(
+                &img.base_loc,
+                &format!("registry base {r:?}"),
+                "registry bases arrive with registry support; use \"scratch\" or \"oci:DIR[:TAG]\" for now",
+            ));
+        }
+    };
+    for p in &img.platforms {
+        key.str(&p.to_string());
+    }
+    // Ignore rules: the last `dockerignore` layer, else <context>/.dockerignore,
+    // else the built-in defaults.
+    let ignore_file = img.layers.iter().rev().find_map(|l| match &l.kind {
+        LayerKind::Dockerignore(p) => Some((context.join(p), Some(l.loc.clone()))),
+        _ => None,
+    });
+    let ignore_file = ignore_file.or_else(|| {
+        let p = context.join(".dockerignore");
+        p.is_file().then_some((p, None))
+    });
+    let (rules, ignore_desc) = match &ignore_file {
+        Some((p, loc)) => {
+            let text = std::fs::read_to_string(p).map_err(|e| match loc {
+                Some(loc) => Error::Definition {
+                    loc: Box::new(loc.clone()),
+                    message: format!("cannot read ignore file {}: {e}", p.display()),
+                },
+                None => Error::input(p, format!("cannot read: {e}")),
+            })?;
+            let rules = IgnoreRules::parse(&text).map_err(|e| Error::input(p, e.to_string()))?;
+            let name = files::context_rel(context, p).unwrap_or_else(|| p.display().to_string());
+            (
+                rules,
+                format!(
+                    "{name} ({} patterns)",
+                    text.lines()
+                        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                        .count()
+                ),
+            )
+        }
+        None if o.no_default_ignore => (
+            IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty"),
+            "none (--no-default-ignore)".to_string(),
+        ),
+        None => (
+            IgnoreRules::from_patterns(DEFAULT_IGNORES).expect("built-in patterns parse"),
+            "built-in defaults (VCS folders, Python caches; --no-default-ignore keeps them)"
+                .to_string(),
+        ),
+    };
+    // Unsupported layer kinds fail here, never silently skipped.
+    for l in &img.layers {
+        let (what, hint) = match &l.kind {
+            LayerKind::PipPackages { .. }
+            | LayerKind::Requirements { .. }
+            | LayerKind::UvProject { .. } => {
+                ("Python layers", "they arrive with the Python installer")
+            }
+            LayerKind::AptPackages { .. } => (
+                "apt_packages layers",
+                "they arrive with the RUN sandbox or the native Debian base",
+            ),
+            LayerKind::Commands { .. } => ("commands layers", "they arrive with the RUN sandbox"),
+            _ => continue,
+        };
+        return Err(unsupported(
+            &l.loc,
+            &format!("`{}`: {what}", l.kind.key()),
+            hint,
+        ));
+    }
+    let record_id = {
+        let mut k = KeyHasher::new("record", 1);
+        k.str(
+            &def.file
+                .canonicalize()
+                .unwrap_or(def.file.clone())
+                .display()
+                .to_string(),
+        )
+        .str(&img.id)
+        .opt_str(o.profile.as_deref());
+        k.finish()
+    };
+    let previous = ImageRecord::load(store, &record_id);
+    // Steps. The workdir in force decides where relative destinations land.
+    let mut cfg = base_configs.first().cloned().unwrap_or_default();
+    let mut steps = Vec::new();
+    let mut ignore_noted = false;
+    for (index, l) in img.layers.iter().enumerate() {
+        let workdir = cfg
+            .config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let (name, action, mut rec_opts, mut step_notes) = match &l.kind {
+            LayerKind::SourceFolder {
+                src,
+                dst,
+                copy_contents_only,
+                chown,
+                chmod,
+            } => {
+                let src_path = context.join(src);
+                let src_name = src_path
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                    .unwrap_or_else(|| src.clone());
+                // Flyte's rule: copy_contents_only = false with dst "." puts the folder itself there.
+                let derived = !copy_contents_only && (dst == "." || dst == "./");
+                let dst_eff = if derived {
+                    format!("./{src_name}")
+                } else {
+                    dst.clone()
+                };
+                let layer_dst = files::resolve_dst(&workdir, &dst_eff);
+                let c = files::collect_folder(
+                    &src_path,
+                    &layer_dst,
+                    derived,
+                    &CollectOptions {
+                        context,
+                        rules: &rules,
+                        owner: *chown,
+                        chmod: *chmod,
+                        stat,
+                    },
+                )
+                .map_err(|e| at(l, e))?;
+                let mut opts = BTreeMap::new();
+                opts.insert("src".into(), src.clone());
+                opts.insert("dst".into(), format!("/{layer_dst}"));
+                opts.insert("copy_contents_only".into(), copy_contents_only.to_string());
+                opts.insert("chown".into(), format!("{chown:?}"));
+                opts.insert("chmod".into(), format!("{chmod:?}"));
+                opts.insert("ignore".into(), ignore_desc.clone());
+                let notes = collect_notes(&c, &ignore_desc, &mut ignore_noted);
+                let bytes = c.bytes;
+                (
+                    format!("source_folder {src} → /{layer_dst}"),
+                    Action::Files {
+                        entries: c.entries,
+                        bytes,
+                    },
+                    opts,
+                    notes,
+                )
+            }
+            LayerKind::SourceFile {
+                src,
+                dst,
+                chown,
+                chmod,
+            } => {
+                let src_path = context.join(src);
+                let fname = Path::new(src)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let target = if dst.ends_with('/') || dst == "." {
+                    format!("{dst}/{fname}")
+                } else {
+                    dst.clone()
+                };
+                let layer_dst = files::resolve_dst(&workdir, &target);
+                if layer_dst.is_empty() {
+                    return Err(Error::Definition {
+                        loc: Box::new(l.loc.clone()),
+                        message: format!("destination {dst:?} is the root folder"),
+                    });
+                }
+                let c = files::collect_file(
+                    &src_path,
+                    &layer_dst,
+                    &CollectOptions {
+                        context,
+                        rules: &rules,
+                        owner: *chown,
+                        chmod: *chmod,
+                        stat,
+                    },
+                )
+                .map_err(|e| at(l, e))?;
+                let mut opts = BTreeMap::new();
+                opts.insert("src".into(), src.clone());
+                opts.insert("dst".into(), format!("/{layer_dst}"));
+                opts.insert("chown".into(), format!("{chown:?}"));
+                opts.insert("chmod".into(), format!("{chmod:?}"));
+                let notes = collect_notes(&c, "", &mut true);
+                let bytes = c.bytes;
+                (
+                    format!("source_file {src} → /{layer_dst}"),
+                    Action::Files {
+                        entries: c.entries,
+                        bytes,
+                    },
+                    opts,
+                    notes,
+                )
+            }
+            LayerKind::Dockerignore(p) => {
+                let mut opts = BTreeMap::new();
+                opts.insert("file".into(), p.clone());
+                (
+                    format!("dockerignore {p}"),
+                    Action::Config(l.kind.clone()),
+                    opts,
+                    vec![],
+                )
+            }
+            other => {
+                apply_config(&mut cfg, other);
+                let mut opts = BTreeMap::new();
+                opts.insert("value".into(), config_value(other));
+                (
+                    format!("{} {}", other.key(), config_value(other)),
+                    Action::Config(other.clone()),
+                    opts,
+                    vec![],
+                )
+            }
+        };
+        let step_key = match &action {
+            Action::Files { entries, .. } => {
+                let mut k = KeyHasher::new("files", FILES_FORMAT);
+                k.str(o.compression.name())
+                    .u64(o.compression.level() as u64)
+                    .u64(GZIP_CHUNK as u64)
+                    .u64(o.source_date_epoch);
+                files::key_entries(&mut k, entries);
+                k.finish()
+            }
+            Action::Config(kind) => {
+                let mut k = KeyHasher::new("config", 1);
+                k.str(kind.key()).str(&config_value(kind));
+                k.finish()
+            }
+        };
+        rec_opts.insert("compression".into(), o.compression.name().into());
+        rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
+        let files_fp = match &action {
+            Action::Files { entries, .. } => entries
+                .iter()
+                .map(|e| (e.path.clone(), fingerprint(e)))
+                .collect(),
+            Action::Config(_) => BTreeMap::new(),
+        };
+        let record = StepRecord {
+            name: name.clone(),
+            key: step_key,
+            options: rec_opts,
+            files: files_fp,
+        };
+        let cached = match &action {
+            Action::Files { .. } => store.step_get(&step_key),
+            Action::Config(_) => None,
+        };
+        let why = if matches!(action, Action::Files { .. }) && cached.is_none() {
+            record::explain(previous.as_ref(), index, &record)
+        } else {
+            vec![]
+        };
+        if let Action::Files { entries, .. } = &action
+            && entries.is_empty()
+        {
+            step_notes.push("no files: the layer is empty".into());
+        }
+        key.digest(&step_key);
+        steps.push(Step {
+            name,
+            loc: l.loc.clone(),
+            action,
+            key: step_key,
+            cached,
+            why,
+            notes: step_notes,
+            record,
+        });
+    }
+    if !steps.iter().any(|s| s.makes_layer()) && matches!(img.base, Base::Scratch) {
+        notes.push("the image has no layers".into());
+    }
+    let content_key = key.finish();
+    let tag = match &img.tag {
+        Tag::Auto => content_key.hex()[..24].to_string(),
+        Tag::Explicit(t) => t.clone(),
+    };
+    Ok(ImagePlan {
+        id: img.id.clone(),
+        name: img.name.clone(),
+        registry: img.registry.clone(),
+        tag,
+        platforms: img.platforms.clone(),
+        base,
+        base_configs,
+        steps,
+        notes,
+        record_id,
+        content_key,
+    })
+}
+
+fn at(l: &crate::spec::Layer, e: Error) -> Error {
+    match e {
+        Error::Input { path, message } => Error::Definition {
+            loc: Box::new(l.loc.clone()),
+            message: format!("{}: {message}", path.display()),
+        },
+        other => other,
+    }
+}
+
+fn collect_notes(c: &files::Collected, ignore_desc: &str, ignore_noted: &mut bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !*ignore_noted && !ignore_desc.is_empty() {
+        notes.push(format!("ignore rules: {ignore_desc}"));
+        *ignore_noted = true;
+    }
+    if c.ignored > 0 {
+        notes.push(format!(
+            "{} path(s) left out by the ignore rules, e.g. {}",
+            c.ignored,
+            c.ignored_examples.join(", ")
+        ));
+    }
+    for s in &c.secrets {
+        notes.push(format!(
+            "warning: likely secret about to enter a layer: {s}; add it to .dockerignore"
+        ));
+    }
+    for s in &c.skipped_special {
+        notes.push(format!(
+            "skipped {s}: sockets, pipes and devices are not copied"
+        ));
+    }
+    notes
+}
+
+fn fingerprint(e: &FileEntry) -> String {
+    match &e.kind {
+        FileKind::Dir => format!("dir {:o}", e.mode),
+        FileKind::File { hash, .. } => format!("{} {:o} {}:{}", hash.short(), e.mode, e.uid, e.gid),
+        FileKind::Symlink(t) => format!("-> {t}"),
+        FileKind::Hardlink(t) => format!("=> {t}"),
+    }
+}
+
+/// A readable, canonical rendering of a config step's value.
+pub fn config_value(kind: &LayerKind) -> String {
+    let kv = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match kind {
+        LayerKind::Env(v) | LayerKind::Labels(v) => kv(v),
+        LayerKind::Workdir(s) | LayerKind::User(s) | LayerKind::Dockerignore(s) => s.clone(),
+        LayerKind::Entrypoint(v) | LayerKind::Cmd(v) | LayerKind::Expose(v) => {
+            serde_json::to_string(v).expect("strings")
+        }
+        other => other.key().to_string(),
+    }
+}
+
+/// The configuration an image ends with for platform index `pi` (no rootfs).
+pub fn final_config(img: &ImagePlan, pi: usize) -> ImageConfig {
+    let mut cfg = img.base_configs[pi].clone();
+    for s in &img.steps {
+        if let Action::Config(kind) = &s.action {
+            apply_config(&mut cfg, kind);
+        }
+    }
+    cfg
+}
+
+pub fn rel_display(p: &Path) -> PathBuf {
+    p.to_path_buf()
+}

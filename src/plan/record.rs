@@ -1,0 +1,112 @@
+//! Build records: what each step of an image was made from at its last
+//! build, so `plan` can say why a step misses.
+
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub key: Digest,
+    pub options: BTreeMap<String, String>,
+    /// Layer path → short fingerprint (hash, mode, owner, link target).
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub steps: Vec<StepRecord>,
+    /// Blobs the last build produced (kept by `cache prune` while the record lives).
+    pub blobs: Vec<Digest>,
+}
+
+impl ImageRecord {
+    pub fn load(store: &Store, id: &Digest) -> Option<ImageRecord> {
+        let bytes = std::fs::read(store.record_path(id)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Saves the record unless it is identical to the stored one.
+    pub fn save(&self, store: &Store, id: &Digest) -> Result<()> {
+        let bytes = serde_json::to_vec(self).expect("record serializes");
+        let path = store.record_path(id);
+        if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
+            // Touch it so prune sees it as in use.
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            return Ok(());
+        }
+        store.write_atomic(&path, &bytes)
+    }
+}
+
+fn list(label: &str, items: &[&String]) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = items.iter().take(5).map(|s| s.as_str()).collect();
+    let more = if items.len() > 5 {
+        format!(" (+{} more)", items.len() - 5)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{label} {}: {}{more}",
+        items.len(),
+        shown.join(", ")
+    ))
+}
+
+/// Why `now` (step `index`) misses, compared with the previous build.
+pub fn explain(prev: Option<&ImageRecord>, index: usize, now: &StepRecord) -> Vec<String> {
+    let Some(prev) = prev else {
+        return vec!["first build of this image (no earlier build recorded)".into()];
+    };
+    let old = prev
+        .steps
+        .iter()
+        .find(|s| s.name == now.name)
+        .or_else(|| prev.steps.get(index));
+    let Some(old) = old else {
+        return vec!["new step".into()];
+    };
+    if old.key == now.key {
+        return vec!["its layer is no longer in the store (pruned?)".into()];
+    }
+    let mut why = Vec::new();
+    for (k, v) in &now.options {
+        match old.options.get(k) {
+            Some(o) if o != v => why.push(format!("option {k} changed: {o} → {v}")),
+            None => why.push(format!("option {k} added: {v}")),
+            _ => {}
+        }
+    }
+    let added: Vec<&String> = now
+        .files
+        .keys()
+        .filter(|k| !old.files.contains_key(*k))
+        .collect();
+    let removed: Vec<&String> = old
+        .files
+        .keys()
+        .filter(|k| !now.files.contains_key(*k))
+        .collect();
+    let changed: Vec<&String> = now
+        .files
+        .iter()
+        .filter(|(k, v)| old.files.get(*k).is_some_and(|o| o != *v))
+        .map(|(k, _)| k)
+        .collect();
+    why.extend(list("files added", &added));
+    why.extend(list("files removed", &removed));
+    why.extend(list("files changed", &changed));
+    if why.is_empty() {
+        why.push("the engine's layer format changed".into());
+    }
+    why
+}

@@ -1,0 +1,836 @@
+//! The image model and the definition loader (`imgbuild.toml`, or the same
+//! model as JSON).
+
+pub mod node;
+
+use crate::error::{Error, Location, Result};
+use node::{Node, Source, Table, Value};
+use std::path::{Path, PathBuf};
+
+pub const DEFINITION_FILE: &str = "imgbuild.toml";
+
+/// A loaded definition file: named images that share one context folder.
+#[derive(Clone, Debug)]
+pub struct Definition {
+    pub file: PathBuf,
+    /// The build context: relative source paths and ignore rules start here.
+    pub context: PathBuf,
+    pub images: Vec<ImageDef>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImageDef {
+    /// The key under `[images]`.
+    pub id: String,
+    pub loc: Location,
+    pub base: Base,
+    pub base_loc: Location,
+    pub python: Option<String>,
+    pub registry: Option<String>,
+    /// Repository name (defaults to the image id).
+    pub name: String,
+    pub tag: Tag,
+    pub platforms: Vec<Platform>,
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    Scratch,
+    /// `debian`: python:<python>-slim-bookworm from a registry.
+    Debian,
+    /// `oci:DIR[:TAG]`, a local OCI image layout.
+    Layout {
+        dir: PathBuf,
+        tag: Option<String>,
+    },
+    /// Another image of the same file.
+    Image(String),
+    /// A registry reference, resolved by the registry client.
+    Ref(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tag {
+    Auto,
+    Explicit(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn host() -> Platform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "arm" => "arm",
+            "powerpc64" => "ppc64le",
+            "s390x" => "s390x",
+            "riscv64" => "riscv64",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            arch: arch.into(),
+            variant: None,
+        }
+    }
+
+    pub fn parse(s: &str) -> std::result::Result<Platform, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!("platform {s:?} is not os/arch[/variant]"));
+        }
+        let os = parts[0].to_ascii_lowercase();
+        if os != "linux" {
+            return Err(format!("platform {s:?}: only linux images are built"));
+        }
+        let arch = match parts[1].to_ascii_lowercase().as_str() {
+            "x86_64" | "x86-64" | "amd64" => "amd64".to_string(),
+            "aarch64" | "arm64" => "arm64".to_string(),
+            a @ ("arm" | "386" | "ppc64le" | "s390x" | "riscv64" | "mips64le" | "loong64") => {
+                a.to_string()
+            }
+            other => return Err(format!("platform {s:?}: unknown architecture {other:?}")),
+        };
+        let mut variant = parts.get(2).map(|v| v.to_ascii_lowercase());
+        if arch == "arm64" && variant.as_deref() == Some("v8") {
+            variant = None;
+        }
+        Ok(Platform { os, arch, variant })
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Layer {
+    /// Where the layer's kind key stands.
+    pub loc: Location,
+    pub kind: LayerKind,
+}
+
+/// Options shared by the Python installer layers (mirrors Flyte's PipOption).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PipOptions {
+    pub index_url: Option<String>,
+    pub extra_index_urls: Vec<String>,
+    pub pre: bool,
+    pub extra_args: Vec<String>,
+    pub secret_mounts: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    PipPackages {
+        packages: Vec<String>,
+        options: PipOptions,
+    },
+    Requirements {
+        file: String,
+        options: PipOptions,
+    },
+    UvProject {
+        pyproject: String,
+        install_project: bool,
+        options: PipOptions,
+    },
+    AptPackages {
+        packages: Vec<String>,
+        secret_mounts: Vec<String>,
+    },
+    Commands {
+        commands: Vec<String>,
+        secret_mounts: Vec<String>,
+    },
+    Env(Vec<(String, String)>),
+    Workdir(String),
+    SourceFolder {
+        src: String,
+        dst: String,
+        copy_contents_only: bool,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+    },
+    SourceFile {
+        src: String,
+        dst: String,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+    },
+    Dockerignore(String),
+    User(String),
+    Labels(Vec<(String, String)>),
+    Entrypoint(Vec<String>),
+    Cmd(Vec<String>),
+    Expose(Vec<String>),
+}
+
+impl LayerKind {
+    /// The definition key that names this kind.
+    pub fn key(&self) -> &'static str {
+        match self {
+            LayerKind::PipPackages { .. } => "pip_packages",
+            LayerKind::Requirements { .. } => "requirements",
+            LayerKind::UvProject { .. } => "uv_project",
+            LayerKind::AptPackages { .. } => "apt_packages",
+            LayerKind::Commands { .. } => "commands",
+            LayerKind::Env(_) => "env",
+            LayerKind::Workdir(_) => "workdir",
+            LayerKind::SourceFolder { .. } => "source_folder",
+            LayerKind::SourceFile { .. } => "source_file",
+            LayerKind::Dockerignore(_) => "dockerignore",
+            LayerKind::User(_) => "user",
+            LayerKind::Labels(_) => "labels",
+            LayerKind::Entrypoint(_) => "entrypoint",
+            LayerKind::Cmd(_) => "cmd",
+            LayerKind::Expose(_) => "expose",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+}
+
+const KIND_KEYS: &[&str] = &[
+    "pip_packages",
+    "requirements",
+    "uv_project",
+    "apt_packages",
+    "commands",
+    "env",
+    "workdir",
+    "source_folder",
+    "source_file",
+    "dockerignore",
+    "user",
+    "labels",
+    "entrypoint",
+    "cmd",
+    "expose",
+];
+
+/// How a definition is given.
+pub enum Input<'a> {
+    /// A file or a folder holding `imgbuild.toml`.
+    Path(&'a Path),
+    /// Text (TOML or JSON) with the name to report it under and its context folder.
+    Text {
+        text: String,
+        name: PathBuf,
+        context: PathBuf,
+    },
+}
+
+/// Loads and validates a definition. `profile` applies per-image variants.
+pub fn load(input: Input<'_>, profile: Option<&str>) -> Result<Definition> {
+    let (src, context) = match input {
+        Input::Path(p) => {
+            let file = if p.is_dir() {
+                p.join(DEFINITION_FILE)
+            } else {
+                p.to_path_buf()
+            };
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::input(
+                        &file,
+                        "no such definition file (write an imgbuild.toml, or pass one)",
+                    )
+                } else {
+                    Error::input(&file, format!("cannot read: {e}"))
+                }
+            })?;
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
+            (Source { file, text }, dir)
+        }
+        Input::Text {
+            text,
+            name,
+            context,
+        } => (Source { file: name, text }, context),
+    };
+    let is_json =
+        src.file.extension().is_some_and(|e| e == "json") || src.text.trim_start().starts_with('{');
+    let root = if is_json {
+        node::parse_json(&src)?
+    } else {
+        node::parse_toml(&src)?
+    };
+    parse_definition(&src, &root, context, profile)
+}
+
+fn parse_definition(
+    src: &Source,
+    root: &Node,
+    context: PathBuf,
+    profile: Option<&str>,
+) -> Result<Definition> {
+    let top = Table::new(src, "", root)?;
+    let context = match top.str("context")? {
+        Some(c) => context.join(c),
+        None => context,
+    };
+    let images_t = top.table("images")?;
+    top.finish()?;
+    let images_t = images_t.ok_or_else(|| {
+        src.error(
+            root.pos,
+            "images",
+            "no [images.NAME] table: define at least one image",
+        )
+    })?;
+    let mut images = Vec::new();
+    let mut profile_seen = false;
+    for (id, node) in images_t.entries() {
+        let path = format!("images.{id}");
+        check_name(src, node, &path, id)?;
+        let (img, seen) = parse_image(src, id, &path, node, profile)?;
+        profile_seen |= seen;
+        images.push(img);
+    }
+    if images.is_empty() {
+        return Err(src.error(images_t.node.pos, "images", "no images defined"));
+    }
+    if let Some(p) = profile
+        && !profile_seen
+    {
+        return Err(Error::Usage(format!(
+            "profile {p:?} is not defined by any image in {}",
+            src.file.display()
+        )));
+    }
+    // A bare word names another image of this file, else a Docker Hub image.
+    let ids: Vec<String> = images.iter().map(|i| i.id.clone()).collect();
+    for img in &mut images {
+        if let Base::Image(n) = &img.base {
+            if n == &img.id {
+                return Err(Error::Definition {
+                    loc: Box::new(img.base_loc.clone()),
+                    message: format!("image {n:?} cannot be its own base"),
+                });
+            }
+            if !ids.contains(n) {
+                img.base = Base::Ref(n.clone());
+            }
+        }
+    }
+    // Bases that name another image of this file must not form a cycle.
+    for img in &images {
+        let mut seen = vec![img.id.as_str()];
+        let mut cur = img;
+        while let Base::Image(next) = &cur.base {
+            if seen.contains(&next.as_str()) {
+                return Err(Error::Definition {
+                    loc: Box::new(img.base_loc.clone()),
+                    message: format!("base images form a cycle: {} → {next}", seen.join(" → ")),
+                });
+            }
+            seen.push(next);
+            cur = images
+                .iter()
+                .find(|i| &i.id == next)
+                .expect("resolved above");
+        }
+    }
+    Ok(Definition {
+        file: src.file.clone(),
+        context,
+        images,
+    })
+}
+
+fn check_name(src: &Source, node: &Node, path: &str, id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(src.error(
+            node.pos,
+            path,
+            format!("image name {id:?} may use only letters, digits, '-', '_' and '.'"),
+        ))
+    }
+}
+
+/// Image-level keys a profile may override.
+const OVERRIDABLE: &[&str] = &["base", "python", "registry", "name", "tag", "platforms"];
+
+fn parse_image(
+    src: &Source,
+    id: &str,
+    path: &str,
+    node: &Node,
+    profile: Option<&str>,
+) -> Result<(ImageDef, bool)> {
+    let t = Table::new(src, path, node)?;
+    let profiles = t.table("profiles")?;
+    let mut chosen: Option<Table> = None;
+    if let Some(ps) = &profiles {
+        for (name, pn) in ps.entries() {
+            let pt = Table::new(src, &ps.field(name), pn)?;
+            // Validate every profile, not only the chosen one.
+            for k in pt.keys() {
+                if !OVERRIDABLE.contains(&k) && k != "env" && k != "layers" {
+                    return Err(pt.err(
+                        k,
+                        pt.get(k),
+                        format!(
+                            "unknown field `{k}` (a profile may set {}, env and layers)",
+                            OVERRIDABLE.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if Some(name.as_str()) == profile {
+                chosen = Some(pt);
+            }
+        }
+    }
+    let seen = chosen.is_some();
+    // A value from the chosen profile wins over the image's own.
+    let pick = |key: &str| -> (&Table, bool) {
+        match &chosen {
+            Some(p) if p.has(key) => (p, true),
+            _ => (&t, false),
+        }
+    };
+    let (bt, _) = pick("base");
+    let base_str = bt.str("base")?;
+    let base_loc = bt.loc("base");
+    let (pt_, _) = pick("python");
+    let python = pt_.str("python")?;
+    if let Some(py) = &python {
+        let ok = py.split('.').count() >= 2
+            && py
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            return Err(pt_.err(
+                "python",
+                pt_.get("python"),
+                format!("python version {py:?} is not like \"3.12\""),
+            ));
+        }
+    }
+    let base = match base_str.as_deref() {
+        None => return Err(src.error(node.pos, &format!("{path}.base"), "missing `base` (\"scratch\", \"debian\", \"oci:DIR[:TAG]\", an image of this file, or an image reference)")),
+        Some(b) => parse_base(b).map_err(|m| Error::Definition { loc: Box::new(base_loc.clone()), message: m })?,
+    };
+    let (rt, _) = pick("registry");
+    let registry = rt
+        .str("registry")?
+        .map(|r| r.trim_end_matches('/').to_string());
+    if let Some(r) = &registry
+        && (r.is_empty() || r.contains("://") || r.chars().any(|c| c.is_whitespace()))
+    {
+        return Err(rt.err(
+            "registry",
+            rt.get("registry"),
+            format!("registry {r:?} should look like host[:port][/namespace]"),
+        ));
+    }
+    let (nt, _) = pick("name");
+    let name = nt.str("name")?.unwrap_or_else(|| id.to_string());
+    if !valid_repo(&name) {
+        return Err(nt.err("name", nt.get("name"), format!("repository name {name:?} must be lowercase letters, digits and separators (., _, -, /)")));
+    }
+    let (tt, _) = pick("tag");
+    let tag = match tt.str("tag")? {
+        None => Tag::Explicit("latest".into()),
+        Some(s) if s == "auto" => Tag::Auto,
+        Some(s) => {
+            if !valid_tag(&s) {
+                return Err(tt.err(
+                    "tag",
+                    tt.get("tag"),
+                    format!("tag {s:?} must match [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}"),
+                ));
+            }
+            Tag::Explicit(s)
+        }
+    };
+    let (plt, _) = pick("platforms");
+    let platforms = match plt.str_list("platforms", true)? {
+        None => vec![Platform::host()],
+        Some(list) => {
+            if list.is_empty() {
+                return Err(plt.err("platforms", plt.get("platforms"), "platforms is empty"));
+            }
+            let mut out: Vec<Platform> = Vec::new();
+            for s in &list {
+                let p = Platform::parse(s)
+                    .map_err(|m| plt.err("platforms", plt.get("platforms"), m))?;
+                if out.contains(&p) {
+                    return Err(plt.err(
+                        "platforms",
+                        plt.get("platforms"),
+                        format!("platform {p} is listed twice"),
+                    ));
+                }
+                out.push(p);
+            }
+            out
+        }
+    };
+    let mut layers = Vec::new();
+    if let Some(ln) = t.get("layers") {
+        layers.extend(parse_layers(src, &t.field("layers"), ln)?);
+    }
+    if let Some(p) = &chosen {
+        if let Some(ln) = p.get("layers") {
+            layers.extend(parse_layers(src, &p.field("layers"), ln)?);
+        }
+        if let Some(env) = p.str_map("env")? {
+            check_env(p, "env", &env)?;
+            layers.push(Layer {
+                loc: p.loc("env"),
+                kind: LayerKind::Env(env),
+            });
+        }
+    }
+    // Read (and so accept) the keys the profile overrode on the image too.
+    for k in OVERRIDABLE {
+        let _ = t.get(k);
+    }
+    t.finish()?;
+    if let Some(p) = &chosen {
+        p.finish()?;
+    }
+    Ok((
+        ImageDef {
+            id: id.to_string(),
+            loc: src.loc(node.pos, path),
+            base,
+            base_loc,
+            python,
+            registry,
+            name,
+            tag,
+            platforms,
+            layers,
+        },
+        seen,
+    ))
+}
+
+pub fn parse_base(b: &str) -> std::result::Result<Base, String> {
+    let b = b.trim();
+    if b.is_empty() {
+        return Err("base is empty".into());
+    }
+    if b == "scratch" {
+        return Ok(Base::Scratch);
+    }
+    if b == "debian" {
+        return Ok(Base::Debian);
+    }
+    if let Some(rest) = b.strip_prefix("oci:") {
+        let (dir, tag) = match rest.rsplit_once(':') {
+            Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t.to_string())),
+            _ => (rest, None),
+        };
+        if dir.is_empty() {
+            return Err("oci: base needs a folder: oci:DIR[:TAG]".into());
+        }
+        return Ok(Base::Layout {
+            dir: PathBuf::from(dir),
+            tag,
+        });
+    }
+    if b.contains(char::is_whitespace) {
+        return Err(format!("base {b:?} is not an image reference"));
+    }
+    if !b.contains(['/', ':', '@', '.']) {
+        // A bare word: another image of this file if one has that name,
+        // else a Docker Hub official image; decided when images are known.
+        return Ok(Base::Image(b.to_string()));
+    }
+    Ok(Base::Ref(b.to_string()))
+}
+
+fn valid_repo(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                })
+                && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+        })
+}
+
+pub fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn check_env(t: &Table, key: &str, env: &[(String, String)]) -> Result<()> {
+    for (k, _) in env {
+        let ok =
+            !k.is_empty() && !k.contains('=') && !k.chars().any(|c| c.is_whitespace() || c == '\0');
+        if !ok {
+            return Err(t.err(
+                key,
+                t.get(key),
+                format!("environment variable name {k:?} is not valid"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_layers(src: &Source, path: &str, node: &Node) -> Result<Vec<Layer>> {
+    let Value::Array(items) = &node.value else {
+        return Err(src.error(
+            node.pos,
+            path,
+            format!(
+                "expected an array of layer tables ([[...layers]]), found {}",
+                node.type_name()
+            ),
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, n)| parse_layer(src, &format!("{path}[{i}]"), n))
+        .collect()
+}
+
+fn parse_mode(t: &Table, key: &str) -> Result<Option<u32>> {
+    match t.str(key)? {
+        None => Ok(None),
+        Some(s) => u32::from_str_radix(&s, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .map(Some)
+            .ok_or_else(|| {
+                t.err(
+                    key,
+                    t.get(key),
+                    format!("mode {s:?} is not an octal mode like \"0644\""),
+                )
+            }),
+    }
+}
+
+fn parse_owner(t: &Table, key: &str) -> Result<Option<Owner>> {
+    let Some(s) = t.str(key)? else {
+        return Ok(None);
+    };
+    let (u, g) = s.split_once(':').unwrap_or((&s, &s));
+    match (u.parse::<u64>(), g.parse::<u64>()) {
+        (Ok(uid), Ok(gid)) => Ok(Some(Owner { uid, gid })),
+        _ => Err(t.err(
+            key,
+            t.get(key),
+            format!("owner {s:?}: give numeric ids as \"UID[:GID]\" (names need the base's /etc/passwd, which is not supported yet)"),
+        )),
+    }
+}
+
+fn pip_options(t: &Table) -> Result<PipOptions> {
+    Ok(PipOptions {
+        index_url: t.str("index_url")?,
+        extra_index_urls: t.str_list("extra_index_urls", true)?.unwrap_or_default(),
+        pre: t.bool("pre")?.unwrap_or(false),
+        extra_args: t.str_list("extra_args", false)?.unwrap_or_default(),
+        secret_mounts: t.str_list("secret_mounts", true)?.unwrap_or_default(),
+    })
+}
+
+fn non_empty(t: &Table, key: &str, v: Vec<String>) -> Result<Vec<String>> {
+    if v.is_empty() || v.iter().any(|s| s.trim().is_empty()) {
+        return Err(t.err(
+            key,
+            t.get(key),
+            format!("`{key}` needs at least one non-empty entry"),
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
+    let t = Table::new(src, path, node)?;
+    let kinds: Vec<&str> = t.keys().filter(|k| KIND_KEYS.contains(k)).collect();
+    let kind_key = match kinds.as_slice() {
+        [k] => *k,
+        [] => {
+            let hint = t
+                .keys()
+                .next()
+                .map(|k| format!(" (found `{k}`)"))
+                .unwrap_or_default();
+            return Err(src.error(
+                node.pos,
+                path,
+                format!("a layer needs one kind key: {}{hint}", KIND_KEYS.join(", ")),
+            ));
+        }
+        [_, second, ..] => {
+            return Err(t.err(
+                second,
+                t.get(second),
+                format!(
+                    "a layer has one kind; found `{}` and `{second}` (split them into two layers)",
+                    kinds[0]
+                ),
+            ));
+        }
+    };
+    let loc = t.loc(kind_key);
+    let req_str = |key: &str| -> Result<String> {
+        let s = t.str(key)?.unwrap_or_default();
+        if s.trim().is_empty() {
+            return Err(t.err(key, t.get(key), format!("`{key}` must not be empty")));
+        }
+        Ok(s)
+    };
+    let kind = match kind_key {
+        "pip_packages" => {
+            let packages = non_empty(
+                &t,
+                kind_key,
+                t.str_list(kind_key, true)?.unwrap_or_default(),
+            )?;
+            LayerKind::PipPackages {
+                packages,
+                options: pip_options(&t)?,
+            }
+        }
+        "requirements" => LayerKind::Requirements {
+            file: req_str(kind_key)?,
+            options: pip_options(&t)?,
+        },
+        "uv_project" => LayerKind::UvProject {
+            pyproject: req_str(kind_key)?,
+            install_project: t.bool("install_project")?.unwrap_or(false),
+            options: pip_options(&t)?,
+        },
+        "apt_packages" => LayerKind::AptPackages {
+            packages: non_empty(
+                &t,
+                kind_key,
+                t.str_list(kind_key, true)?.unwrap_or_default(),
+            )?,
+            secret_mounts: t.str_list("secret_mounts", true)?.unwrap_or_default(),
+        },
+        "commands" => LayerKind::Commands {
+            commands: non_empty(
+                &t,
+                kind_key,
+                t.str_list(kind_key, true)?.unwrap_or_default(),
+            )?,
+            secret_mounts: t.str_list("secret_mounts", true)?.unwrap_or_default(),
+        },
+        "env" => {
+            let env = t.str_map("env")?.unwrap_or_default();
+            check_env(&t, "env", &env)?;
+            LayerKind::Env(env)
+        }
+        "labels" => LayerKind::Labels(t.str_map("labels")?.unwrap_or_default()),
+        "workdir" => LayerKind::Workdir(req_str(kind_key)?),
+        "user" => LayerKind::User(req_str(kind_key)?),
+        "dockerignore" => LayerKind::Dockerignore(req_str(kind_key)?),
+        "source_folder" => LayerKind::SourceFolder {
+            src: req_str(kind_key)?,
+            dst: t.str("dst")?.unwrap_or_else(|| ".".into()),
+            copy_contents_only: t.bool("copy_contents_only")?.unwrap_or(false),
+            chown: parse_owner(&t, "chown")?,
+            chmod: parse_mode(&t, "chmod")?,
+        },
+        "source_file" => LayerKind::SourceFile {
+            src: req_str(kind_key)?,
+            dst: t.str("dst")?.unwrap_or_else(|| ".".into()),
+            chown: parse_owner(&t, "chown")?,
+            chmod: parse_mode(&t, "chmod")?,
+        },
+        "entrypoint" | "cmd" => {
+            let Some(n) = t.get(kind_key) else {
+                unreachable!()
+            };
+            if matches!(n.value, Value::Str(_)) {
+                return Err(t.err(kind_key, Some(n), format!("`{kind_key}` takes a list of arguments, e.g. [\"python\", \"-m\", \"app\"]; for a shell command write [\"/bin/sh\", \"-c\", \"...\"]")));
+            }
+            let v = t.str_list(kind_key, false)?.unwrap_or_default();
+            if kind_key == "entrypoint" {
+                LayerKind::Entrypoint(v)
+            } else {
+                LayerKind::Cmd(v)
+            }
+        }
+        "expose" => {
+            let Some(n) = t.get("expose") else {
+                unreachable!()
+            };
+            let items: Vec<&Node> = match &n.value {
+                Value::Array(a) => a.iter().collect(),
+                _ => vec![n],
+            };
+            let mut ports = Vec::new();
+            for x in items {
+                let s = match &x.value {
+                    Value::Int(i) => i.to_string(),
+                    Value::Str(s) => s.clone(),
+                    _ => {
+                        return Err(t.err(
+                            "expose",
+                            Some(x),
+                            format!(
+                                "expected a port like 8080 or \"8080/udp\", found {}",
+                                x.type_name()
+                            ),
+                        ));
+                    }
+                };
+                let (port, proto) = s.split_once('/').unwrap_or((&s, "tcp"));
+                let ok = port.parse::<u16>().is_ok_and(|p| p > 0)
+                    && matches!(proto, "tcp" | "udp" | "sctp");
+                if !ok {
+                    return Err(t.err(
+                        "expose",
+                        Some(x),
+                        format!("port {s:?} is not PORT[/tcp|udp|sctp]"),
+                    ));
+                }
+                ports.push(format!("{port}/{proto}"));
+            }
+            LayerKind::Expose(ports)
+        }
+        _ => unreachable!("kind keys are listed in KIND_KEYS"),
+    };
+    t.finish()?;
+    Ok(Layer { loc, kind })
+}
+
+#[cfg(test)]
+mod tests;

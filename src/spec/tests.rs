@@ -1,0 +1,258 @@
+use super::*;
+
+fn load_str(text: &str, profile: Option<&str>) -> Result<Definition> {
+    load(
+        Input::Text {
+            text: text.to_string(),
+            name: PathBuf::from("imgbuild.toml"),
+            context: PathBuf::from("/ctx"),
+        },
+        profile,
+    )
+}
+
+fn err_text(text: &str) -> String {
+    load_str(text, None).unwrap_err().to_string()
+}
+
+const FULL: &str = r#"
+[images.app]
+base = "debian"
+python = "3.12"
+registry = "registry.example.com/team/"
+name = "app"
+tag = "auto"
+platforms = ["linux/amd64", "linux/arm64/v8"]
+
+[[images.app.layers]]
+apt_packages = ["curl", "git"]
+
+[[images.app.layers]]
+uv_project = "pyproject.toml"
+install_project = true
+index_url = "https://mirror.example/simple"
+
+[[images.app.layers]]
+source_folder = "src"
+dst = "/root"
+copy_contents_only = true
+chown = "1000:1000"
+chmod = "0755"
+
+[[images.app.layers]]
+env = { LOG_LEVEL = "info", WORKERS = 4 }
+
+[[images.app.layers]]
+commands = ["python -m compileall /root"]
+
+[[images.app.layers]]
+expose = [8080, "53/udp"]
+
+[[images.app.layers]]
+entrypoint = ["python", "-m", "app"]
+
+[images.app.profiles.production]
+base = "oci:/layouts/base:v1"
+platforms = ["linux/amd64"]
+env = { STAGE = "prod" }
+
+[images.worker]
+base = "app"
+[[images.worker.layers]]
+cmd = ["worker"]
+"#;
+
+#[test]
+fn parses_every_field() {
+    let d = load_str(FULL, None).unwrap();
+    assert_eq!(d.images.len(), 2);
+    let app = &d.images[0];
+    assert_eq!(app.base, Base::Debian);
+    assert_eq!(app.registry.as_deref(), Some("registry.example.com/team"));
+    assert_eq!(app.tag, Tag::Auto);
+    assert_eq!(
+        app.platforms[1],
+        Platform {
+            os: "linux".into(),
+            arch: "arm64".into(),
+            variant: None
+        }
+    );
+    assert_eq!(app.layers.len(), 7);
+    assert_eq!(
+        app.layers[2].kind,
+        LayerKind::SourceFolder {
+            src: "src".into(),
+            dst: "/root".into(),
+            copy_contents_only: true,
+            chown: Some(Owner {
+                uid: 1000,
+                gid: 1000
+            }),
+            chmod: Some(0o755)
+        }
+    );
+    assert_eq!(
+        app.layers[3].kind,
+        LayerKind::Env(vec![
+            ("LOG_LEVEL".into(), "info".into()),
+            ("WORKERS".into(), "4".into())
+        ])
+    );
+    assert_eq!(
+        app.layers[5].kind,
+        LayerKind::Expose(vec!["8080/tcp".into(), "53/udp".into()])
+    );
+    assert_eq!(app.layers[2].loc.line, 19);
+    assert_eq!(d.images[1].base, Base::Image("app".into()));
+}
+
+#[test]
+fn profile_overrides_base_platforms_and_env() {
+    let d = load_str(FULL, Some("production")).unwrap();
+    let app = &d.images[0];
+    assert_eq!(
+        app.base,
+        Base::Layout {
+            dir: "/layouts/base".into(),
+            tag: Some("v1".into())
+        }
+    );
+    assert_eq!(app.platforms.len(), 1);
+    assert_eq!(
+        app.layers.last().unwrap().kind,
+        LayerKind::Env(vec![("STAGE".into(), "prod".into())])
+    );
+    let e = load_str(FULL, Some("staging")).unwrap_err();
+    assert!(
+        e.to_string().contains("profile \"staging\" is not defined"),
+        "{e}"
+    );
+}
+
+#[test]
+fn json_is_the_same_model() {
+    let json = r#"{"images": {"app": {"base": "scratch", "tag": "v1",
+        "layers": [{"source_folder": "src", "copy_contents_only": true}, {"env": {"A": "1"}}]}}}"#;
+    let d = load(
+        Input::Text {
+            text: json.into(),
+            name: "def.json".into(),
+            context: ".".into(),
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(d.images[0].tag, Tag::Explicit("v1".into()));
+    assert_eq!(d.images[0].layers.len(), 2);
+    let bad = r#"{"images": {"app": {"base": "scratch", "layers": [{"source_folder": 3}]}}}"#;
+    let e = load(
+        Input::Text {
+            text: bad.into(),
+            name: "def.json".into(),
+            context: ".".into(),
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("images.app.layers[0].source_folder"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_name_file_line_and_field() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[images.a]\nbase = \"scratch\"\n[[images.a.layers]]\nsource_folder = \"x\"\ndts = \"/y\"\n",
+            "imgbuild.toml:5:1: images.a.layers[0].dts: unknown field `dts`",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\n[[images.a.layers]]\nenv = { A = \"1\" }\nuser = \"x\"\n",
+            "imgbuild.toml:5:1: images.a.layers[0].user: a layer has one kind",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\nplatforms = [\"windows/amd64\"]\n",
+            "imgbuild.toml:3:1: images.a.platforms: platform \"windows/amd64\": only linux",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\ntag = \"bad tag\"\n",
+            "imgbuild.toml:3:1: images.a.tag: tag \"bad tag\"",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\n\n[[images.a.layers]]\ncopy_contents_only = true\n",
+            "imgbuild.toml:4:1: images.a.layers[0]: a layer needs one kind key",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\n[[images.a.layers]]\nsource_folder = \"s\"\nchown = \"app\"\n",
+            "imgbuild.toml:5:1: images.a.layers[0].chown: owner \"app\"",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\n[[images.a.layers]]\nentrypoint = \"python app.py\"\n",
+            "imgbuild.toml:4:1: images.a.layers[0].entrypoint: `entrypoint` takes a list",
+        ),
+        (
+            "[images.a]\nbase = \"b\"\n[images.b]\nbase = \"a\"\n",
+            "imgbuild.toml:2:1: images.a.base: base images form a cycle",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\nname = \"App\"\n",
+            "imgbuild.toml:3:1: images.a.name: repository name \"App\"",
+        ),
+        (
+            "[images.a]\npython = \"3.12\"\n",
+            "imgbuild.toml:1:1: images.a.base: missing `base`",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\nlayers = 3\n",
+            "imgbuild.toml:3:1: images.a.layers: expected an array",
+        ),
+        (
+            "[images.a]\nbase = \"scratch\"\n[[images.a.layers]]\nexpose = [70000]\n",
+            "imgbuild.toml:4:11: images.a.layers[0].expose: port \"70000\"",
+        ),
+        (
+            "[images.a]\nbase = = 1\n",
+            "imgbuild.toml:2:8: invalid TOML",
+        ),
+        (
+            "[imagez.a]\nbase = \"scratch\"\n",
+            "imgbuild.toml:1:2: imagez: unknown field",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = err_text(text);
+        assert!(got.starts_with(want), "\n got: {got}\nwant: {want}…");
+    }
+}
+
+#[test]
+fn base_forms() {
+    assert_eq!(parse_base("scratch"), Ok(Base::Scratch));
+    assert_eq!(
+        parse_base("oci:out/app"),
+        Ok(Base::Layout {
+            dir: "out/app".into(),
+            tag: None
+        })
+    );
+    assert_eq!(
+        parse_base("oci:./x:v2"),
+        Ok(Base::Layout {
+            dir: "./x".into(),
+            tag: Some("v2".into())
+        })
+    );
+    assert_eq!(
+        parse_base("python:3.12-slim"),
+        Ok(Base::Ref("python:3.12-slim".into()))
+    );
+    assert_eq!(
+        parse_base("localhost:5000/a/b@sha256:00"),
+        Ok(Base::Ref("localhost:5000/a/b@sha256:00".into()))
+    );
+    // A bare word that is not an image of the file is a Docker Hub image.
+    let d = load_str("[images.a]\nbase = \"alpine\"\n", None).unwrap();
+    assert_eq!(d.images[0].base, Base::Ref("alpine".into()));
+}

@@ -1,0 +1,253 @@
+//! The local content-addressed store: blobs by digest, the step cache
+//! (step key → layer descriptor), the stat cache and build records.
+//!
+//! Every write is a temp file in `tmp/` renamed into place, so readers never
+//! see partial files. Builds hold a shared lock on `lock`; `cache prune` takes
+//! it exclusively, so it never deletes what a running build is using.
+
+pub mod statcache;
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A layer as the store and the manifests know it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerDesc {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub media_type: String,
+    pub uncompressed_size: u64,
+}
+
+pub struct Store {
+    root: PathBuf,
+    _lock: File,
+}
+
+/// The default store location: `$IMGBUILD_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/imgbuild`, else `~/.cache/imgbuild`.
+pub fn default_root() -> PathBuf {
+    if let Some(d) = std::env::var_os("IMGBUILD_CACHE_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d).join("imgbuild");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".cache").join("imgbuild");
+    }
+    std::env::temp_dir().join("imgbuild-cache")
+}
+
+impl Store {
+    /// Opens (creating) the store and holds a shared lock on it.
+    pub fn open(root: &Path) -> Result<Store> {
+        Self::open_with(root, false)
+    }
+
+    /// Opens the store with an exclusive lock (waits for running builds).
+    pub fn open_exclusive(root: &Path) -> Result<Store> {
+        Self::open_with(root, true)
+    }
+
+    fn open_with(root: &Path, exclusive: bool) -> Result<Store> {
+        for sub in ["blobs/sha256", "tmp", "steps", "stat", "records"] {
+            fs::create_dir_all(root.join(sub))
+                .ctx(|| format!("creating the store at {}", root.display()))?;
+        }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(root.join("lock"))
+            .ctx(|| format!("opening {}", root.join("lock").display()))?;
+        if exclusive {
+            lock.lock()
+        } else {
+            lock.lock_shared()
+        }
+        .ctx(|| format!("locking {}", root.join("lock").display()))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// A temp file in the store's own folder (same file system as the blobs).
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix("tmp-")
+            .tempfile_in(self.root.join("tmp"))
+            .ctx(|| {
+                format!(
+                    "creating a temp file in {}",
+                    self.root.join("tmp").display()
+                )
+            })
+    }
+
+    /// Renames a finished temp file into place as blob `d`.
+    pub fn commit_blob(&self, tmp: tempfile::NamedTempFile, d: &Digest) -> Result<()> {
+        let dest = self.blob_path(d);
+        if dest.is_file() {
+            return Ok(()); // same content already there; the temp file is dropped
+        }
+        tmp.persist(&dest)
+            .map_err(|e| Error::io(format!("storing blob {d}"), e.error))?;
+        Ok(())
+    }
+
+    pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<Digest> {
+        let d = Digest::of(bytes);
+        if !self.has_blob(&d) {
+            let mut tmp = self.temp_file()?;
+            tmp.write_all(bytes).ctx(|| "writing a blob".into())?;
+            self.commit_blob(tmp, &d)?;
+        }
+        Ok(d)
+    }
+
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        fs::read(self.blob_path(d)).ctx(|| format!("reading blob {d} from the store"))
+    }
+
+    /// Writes a small file atomically (temp + rename).
+    pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(bytes)
+            .ctx(|| format!("writing {}", dest.display()))?;
+        tmp.persist(dest)
+            .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+        Ok(())
+    }
+
+    fn step_path(&self, key: &Digest) -> PathBuf {
+        self.root.join("steps").join(format!("{}.json", key.hex()))
+    }
+
+    /// The cached result of a step, if it and its blob are present.
+    pub fn step_get(&self, key: &Digest) -> Option<LayerDesc> {
+        let bytes = fs::read(self.step_path(key)).ok()?;
+        let desc: LayerDesc = serde_json::from_slice(&bytes).ok()?;
+        self.has_blob(&desc.digest).then_some(desc)
+    }
+
+    pub fn step_put(&self, key: &Digest, desc: &LayerDesc) -> Result<()> {
+        let bytes = serde_json::to_vec(desc).expect("layer descriptor serializes");
+        self.write_atomic(&self.step_path(key), &bytes)
+    }
+
+    pub fn record_path(&self, id: &Digest) -> PathBuf {
+        self.root.join("records").join(format!("{}.json", id.hex()))
+    }
+
+    pub fn stat_path(&self, context: &Path) -> PathBuf {
+        let id = Digest::of(context.as_os_str().as_encoded_bytes());
+        self.root.join("stat").join(format!("{}.txt", id.hex()))
+    }
+
+    /// Removes step entries not used for `older_than`, blobs no remaining step
+    /// or record references, and stale temp files. Needs the exclusive lock.
+    pub fn prune(&self, older_than: std::time::Duration) -> Result<PruneReport> {
+        let now = std::time::SystemTime::now();
+        let mut report = PruneReport::default();
+        let mut keep = std::collections::HashSet::new();
+        let old = |p: &Path| -> bool {
+            fs::metadata(p)
+                .and_then(|m| m.modified())
+                .map(|t| now.duration_since(t).unwrap_or_default() >= older_than)
+                .unwrap_or(true)
+        };
+        for e in read_dir(&self.root.join("steps"))? {
+            let p = e.path();
+            let desc: Option<LayerDesc> = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            match desc {
+                Some(d) if !old(&p) => {
+                    keep.insert(d.digest);
+                }
+                _ => {
+                    fs::remove_file(&p).ctx(|| format!("removing {}", p.display()))?;
+                    report.steps_removed += 1;
+                }
+            }
+        }
+        for e in read_dir(&self.root.join("records"))? {
+            let p = e.path();
+            if old(&p) {
+                let _ = fs::remove_file(&p);
+                continue;
+            }
+            if let Ok(r) = fs::read(&p)
+                .map_err(|_| ())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ()))
+            {
+                collect_digests(&r, &mut keep);
+            }
+        }
+        for e in read_dir(&self.root.join("blobs/sha256"))? {
+            let name = e.file_name();
+            let d = name.to_str().and_then(Digest::parse_hex);
+            if d.is_some_and(|d| keep.contains(&d)) {
+                continue;
+            }
+            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+            fs::remove_file(e.path()).ctx(|| format!("removing {}", e.path().display()))?;
+            report.blobs_removed += 1;
+            report.bytes_freed += size;
+        }
+        for e in read_dir(&self.root.join("tmp"))? {
+            let _ = fs::remove_file(e.path());
+        }
+        for e in read_dir(&self.root.join("stat"))? {
+            if old(&e.path()) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn collect_digests(v: &serde_json::Value, keep: &mut std::collections::HashSet<Digest>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(d) = Digest::parse_oci(s) {
+                keep.insert(d);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_digests(x, keep)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_digests(x, keep)),
+        _ => {}
+    }
+}
+
+fn read_dir(p: &Path) -> Result<Vec<fs::DirEntry>> {
+    let rd = fs::read_dir(p).ctx(|| format!("listing {}", p.display()))?;
+    Ok(rd.filter_map(|e| e.ok()).collect())
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PruneReport {
+    pub steps_removed: u64,
+    pub blobs_removed: u64,
+    pub bytes_freed: u64,
+}
