@@ -337,11 +337,12 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             push(top.clone());
         }
         // Remember what this build used, for `plan` explanations and prune.
-        let record = ImageRecord {
-            steps: img.steps.iter().map(|s| s.record.clone()).collect(),
-            blobs: blobs.iter().map(|b| b.digest).collect(),
-        };
-        record.save(store, &img.record_id)?;
+        ImageRecord::save(
+            store,
+            &img.record_id,
+            &img.steps,
+            blobs.iter().map(|b| b.digest).collect(),
+        )?;
         images.push(ImageOut {
             id: img.id.clone(),
             reference: img.reference(),

@@ -295,6 +295,7 @@ fn build(a: BuildArgs) -> Result<()> {
 fn plan_cmd(a: DefArgs) -> Result<()> {
     let store = open_store(&a.cache_dir)?;
     let plan = load_plan(&a, &store)?;
+    plan.stat.save(&store)?;
     let mut out = Vec::new();
     for img in &plan.images {
         let base = match &img.base {

@@ -287,19 +287,13 @@ impl<W: Write> Write for ParGzip<W> {
     }
 }
 
-thread_local! {
-    static DEFLATERS: std::cell::RefCell<HashMap<u32, Compress>> = Default::default();
-}
-
 /// Compresses one chunk as raw deflate, primed with `dict`, ending with a
-/// sync flush (or the final block when `last`).
+/// sync flush (or the final block when `last`). A fresh compressor per chunk:
+/// a reset one may keep match state from an earlier chunk, and then the
+/// bytes would depend on which worker compressed what.
 fn deflate_chunk(input: &[u8], dict: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
-    DEFLATERS.with(|cell| {
-        let mut map = cell.borrow_mut();
-        let c = map
-            .entry(level)
-            .or_insert_with(|| Compress::new(flate2::Compression::new(level), false));
-        c.reset();
+    let mut c = Compress::new(flate2::Compression::new(level), false);
+    {
         if !dict.is_empty() {
             c.set_dictionary(dict).map_err(io::Error::other)?;
         }
@@ -330,7 +324,7 @@ fn deflate_chunk(input: &[u8], dict: &[u8], level: u32, last: bool) -> io::Resul
             }
         }
         Ok(out)
-    })
+    }
 }
 
 #[cfg(test)]
@@ -386,6 +380,25 @@ mod tests {
                 .read_to_end(&mut back)
                 .unwrap();
             assert_eq!(back, data, "n={n}");
+        }
+    }
+
+    #[test]
+    fn gzip_chunk_to_worker_assignment_does_not_matter() {
+        // Incompressible and compressible runs, many chunks: each worker sees
+        // a different sequence of chunks for 2 and 3 threads.
+        let mut data = sample(9 * GZIP_CHUNK + 5);
+        let mut x: u32 = 7;
+        for (i, b) in data.iter_mut().enumerate() {
+            if (i / (GZIP_CHUNK / 3)).is_multiple_of(2) {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                *b = (x >> 16) as u8;
+            }
+        }
+        let (one, _) = write_all(&data, Compression::Gzip, 1);
+        for t in [2, 3] {
+            let (many, _) = write_all(&data, Compression::Gzip, t);
+            assert_eq!(one, many, "threads={t}");
         }
     }
 

@@ -87,12 +87,30 @@ pub struct Step {
     /// For a miss: what changed since the last build of this image.
     pub why: Vec<String>,
     pub notes: Vec<String>,
-    pub record: StepRecord,
+    /// The step's options, as recorded for explanations.
+    pub options: BTreeMap<String, String>,
 }
 
 impl Step {
     pub fn makes_layer(&self) -> bool {
         matches!(self.action, Action::Files { .. })
+    }
+
+    /// What this step is made from, for the build record.
+    pub fn record(&self) -> StepRecord {
+        let files = match &self.action {
+            Action::Files { entries, .. } => entries
+                .iter()
+                .map(|e| (e.path.clone(), fingerprint(e)))
+                .collect(),
+            Action::Config(_) => BTreeMap::new(),
+        };
+        StepRecord {
+            name: self.name.clone(),
+            key: self.key,
+            options: self.options.clone(),
+            files,
+        }
     }
 }
 
@@ -463,7 +481,8 @@ fn plan_image(
         .opt_str(o.profile.as_deref());
         k.finish()
     };
-    let previous = ImageRecord::load(store, &record_id);
+    // Loaded only when a step misses and needs explaining.
+    let mut previous: Option<Option<ImageRecord>> = None;
     // Steps. The workdir in force decides where relative destinations land.
     let mut cfg = base_configs.first().cloned().unwrap_or_default();
     let mut steps = Vec::new();
@@ -475,7 +494,7 @@ fn plan_image(
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
-        let (name, action, mut rec_opts, mut step_notes) = match &l.kind {
+        let (name, action, mut rec_opts, step_notes) = match &l.kind {
             LayerKind::SourceFolder {
                 src,
                 dst,
@@ -621,44 +640,37 @@ fn plan_image(
         };
         rec_opts.insert("compression".into(), o.compression.name().into());
         rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
-        let files_fp = match &action {
-            Action::Files { entries, .. } => entries
-                .iter()
-                .map(|e| (e.path.clone(), fingerprint(e)))
-                .collect(),
-            Action::Config(_) => BTreeMap::new(),
-        };
-        let record = StepRecord {
-            name: name.clone(),
-            key: step_key,
-            options: rec_opts,
-            files: files_fp,
-        };
         let cached = match &action {
             Action::Files { .. } => store.step_get(&step_key),
             Action::Config(_) => None,
         };
-        let why = if matches!(action, Action::Files { .. }) && cached.is_none() {
-            record::explain(previous.as_ref(), index, &record)
-        } else {
-            vec![]
-        };
-        if let Action::Files { entries, .. } = &action
-            && entries.is_empty()
-        {
-            step_notes.push("no files: the layer is empty".into());
-        }
-        key.digest(&step_key);
-        steps.push(Step {
+        let mut step = Step {
             name,
             loc: l.loc.clone(),
             action,
             key: step_key,
             cached,
-            why,
+            why: vec![],
             notes: step_notes,
-            record,
-        });
+            options: rec_opts,
+        };
+        if step.makes_layer() && step.cached.is_none() {
+            if previous.is_none() {
+                previous = Some(ImageRecord::load(store, &record_id));
+            }
+            step.why = record::explain(
+                previous.as_ref().and_then(|p| p.as_ref()),
+                index,
+                &step.record(),
+            );
+        }
+        if let Action::Files { entries, .. } = &step.action
+            && entries.is_empty()
+        {
+            step.notes.push("no files: the layer is empty".into());
+        }
+        key.digest(&step_key);
+        steps.push(step);
     }
     if !steps.iter().any(|s| s.makes_layer()) && matches!(img.base, Base::Scratch) {
         notes.push("the image has no layers".into());

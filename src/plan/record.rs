@@ -3,6 +3,7 @@
 
 use crate::digest::Digest;
 use crate::error::Result;
+use crate::plan::Step;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,19 +30,43 @@ impl ImageRecord {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Saves the record unless it is identical to the stored one.
-    pub fn save(&self, store: &Store, id: &Digest) -> Result<()> {
-        let bytes = serde_json::to_vec(self).expect("record serializes");
+    /// Saves the record of a build unless the stored one has the same step
+    /// keys and blobs (checked through a small summary, so a no-op build does
+    /// not rewrite a record of every file).
+    pub fn save(store: &Store, id: &Digest, steps: &[Step], blobs: Vec<Digest>) -> Result<()> {
         let path = store.record_path(id);
-        if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
-            // Touch it so prune sees it as in use.
-            let _ = std::fs::File::options()
-                .append(true)
-                .open(&path)
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        let summary_path = path.with_extension("keys");
+        let mut summary = String::new();
+        for s in steps {
+            summary.push_str(&s.key.hex());
+            summary.push('\n');
+        }
+        summary.push_str("--\n");
+        for b in &blobs {
+            summary.push_str(&b.hex());
+            summary.push('\n');
+        }
+        if path.is_file()
+            && std::fs::read(&summary_path).ok().as_deref() == Some(summary.as_bytes())
+        {
+            // Touch both so prune sees them as in use.
+            for p in [&path, &summary_path] {
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(p)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            }
             return Ok(());
         }
-        store.write_atomic(&path, &bytes)
+        let record = ImageRecord {
+            steps: steps.iter().map(Step::record).collect(),
+            blobs,
+        };
+        store.write_atomic(
+            &path,
+            &serde_json::to_vec(&record).expect("record serializes"),
+        )?;
+        store.write_atomic(&summary_path, summary.as_bytes())
     }
 }
 

@@ -11,6 +11,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Stamp {
@@ -33,41 +34,43 @@ impl Stamp {
 
 pub struct StatCache {
     path: PathBuf,
-    old: HashMap<String, (Stamp, Digest)>,
-    /// Entries used or added in this run; the only ones saved.
-    now: Mutex<HashMap<String, (Stamp, Digest)>>,
-    changed: std::sync::atomic::AtomicBool,
+    old: Vec<(String, Stamp, Digest)>,
+    by_path: HashMap<String, usize>,
+    /// Which old entries this run confirmed; only those and `new` are saved.
+    used: Vec<AtomicBool>,
+    new: Mutex<Vec<(String, Stamp, Digest)>>,
 }
 
 impl StatCache {
     /// Loads the cache file; a missing or unreadable file is an empty cache.
     pub fn load(path: PathBuf) -> StatCache {
-        let mut old = HashMap::new();
+        let mut old = Vec::new();
         if let Ok(text) = std::fs::read_to_string(&path) {
-            for line in text.lines() {
-                if let Some((k, v)) = parse_line(line) {
-                    old.insert(k, v);
-                }
-            }
+            old = text.lines().filter_map(parse_line).collect();
         }
+        let by_path = old
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _, _))| (p.clone(), i))
+            .collect();
+        let used = old.iter().map(|_| AtomicBool::new(false)).collect();
         StatCache {
             path,
             old,
-            now: Mutex::new(HashMap::new()),
-            changed: false.into(),
+            by_path,
+            used,
+            new: Mutex::new(Vec::new()),
         }
     }
 
     /// The cached hash of `rel` if its metadata is unchanged.
     pub fn lookup(&self, rel: &str, meta: &Metadata) -> Option<Digest> {
-        let (stamp, d) = self.old.get(rel)?;
+        let i = *self.by_path.get(rel)?;
+        let (_, stamp, d) = &self.old[i];
         if *stamp != Stamp::of(meta) {
             return None;
         }
-        self.now
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(rel.to_string(), (*stamp, *d));
+        self.used[i].store(true, Ordering::Relaxed);
         Some(*d)
     }
 
@@ -85,26 +88,31 @@ impl StatCache {
         {
             return;
         }
-        self.changed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.now
+        self.new
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(rel.to_string(), (stamp, d));
+            .push((rel.to_string(), stamp, d));
     }
 
     /// Writes the cache (temp + rename) if anything changed.
     pub fn save(&self, store: &super::Store) -> crate::error::Result<()> {
-        let now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        let dropped = self.old.keys().any(|k| !now.contains_key(k));
-        if !self.changed.load(std::sync::atomic::Ordering::Relaxed) && !dropped {
+        let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
+        let all_used = self.used.iter().all(|u| u.load(Ordering::Relaxed));
+        if new.is_empty() && all_used {
             return Ok(());
         }
-        let mut keys: Vec<&String> = now.keys().collect();
-        keys.sort();
-        let mut out = String::with_capacity(keys.len() * 120);
-        for k in keys {
-            let (s, d) = &now[k];
+        let mut rows: Vec<&(String, Stamp, Digest)> = self
+            .old
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| u.load(Ordering::Relaxed))
+            .map(|(e, _)| e)
+            .chain(new.iter())
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        let mut out = String::with_capacity(rows.len() * 120);
+        for (k, s, d) in rows {
             out.push_str(&format!(
                 "{} {} {} {} {} {}\n",
                 d.hex(),
@@ -119,7 +127,7 @@ impl StatCache {
     }
 }
 
-fn parse_line(line: &str) -> Option<(String, (Stamp, Digest))> {
+fn parse_line(line: &str) -> Option<(String, Stamp, Digest)> {
     let mut it = line.splitn(6, ' ');
     let d = Digest::parse_hex(it.next()?)?;
     let size = it.next()?.parse().ok()?;
@@ -129,14 +137,12 @@ fn parse_line(line: &str) -> Option<(String, (Stamp, Digest))> {
     let path = it.next()?.to_string();
     Some((
         path,
-        (
-            Stamp {
-                size,
-                mtime_ns,
-                ctime_ns,
-                ino,
-            },
-            d,
-        ),
+        Stamp {
+            size,
+            mtime_ns,
+            ctime_ns,
+            ino,
+        },
+        d,
     ))
 }
