@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test. Installs the real clients the tests check images with
+# (skopeo, umoci) from Debian's packages when they are missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need=()
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
+if ((${#need[@]})); then
+    if [[ $(id -u) -eq 0 ]]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    elif command -v sudo >/dev/null; then
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "missing: ${need[*]} (install them: apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+fi
+
+cargo test --locked --all-targets

@@ -1,0 +1,156 @@
+//! Every deployment-pattern fixture that can be built today builds onto
+//! `scratch`, and its layers hold exactly the expected paths.
+
+use flate2::read::GzDecoder;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn imgbuild(args: &[&str], cache: &Path) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_imgbuild"))
+        .args(args)
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--format")
+        .arg("json")
+        .output()
+        .expect("run imgbuild");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let v = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Paths (with a trailing '/' for folders) of every layer of the image, in order.
+fn layer_paths(layout: &Path, v: &Value) -> Vec<Vec<String>> {
+    let p = &v["images"][0]["platforms"][0];
+    p["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let hex = l["digest"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("sha256:")
+                .unwrap();
+            let f = std::fs::File::open(layout.join("blobs/sha256").join(hex)).unwrap();
+            let mut ar = tar::Archive::new(GzDecoder::new(f));
+            ar.entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn build(name: &str, extra: &[&str]) -> (Value, Vec<Vec<String>>, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let dir = fixture(name);
+    let output = format!("oci:{}", out.display());
+    let mut args = vec!["build", dir.to_str().unwrap(), "--output", &output, "-q"];
+    args.extend_from_slice(extra);
+    let (code, v, err) = imgbuild(&args, &tmp.path().join("cache"));
+    assert_eq!(code, 0, "{name}: {err}");
+    let paths = layer_paths(&out, &v);
+    (v, paths, tmp)
+}
+
+#[test]
+fn simple_file() {
+    let (v, layers, _t) = build("simple-file", &[]);
+    assert_eq!(layers, vec![vec!["root/hello.py".to_string()]]);
+    assert_eq!(v["images"][0]["reference"], "simple-file:v1");
+}
+
+#[test]
+fn full_build_copies_contents_only() {
+    let (_, layers, _t) = build("full-build", &[]);
+    assert_eq!(
+        layers[0],
+        [
+            "root/README.md",
+            "root/main.py",
+            "root/pkg/",
+            "root/pkg/__init__.py",
+            "root/pkg/dep.py"
+        ]
+    );
+}
+
+#[test]
+fn package_structure_keeps_its_top_folder() {
+    let (_, layers, _t) = build("package-structure", &[]);
+    assert_eq!(
+        layers[0],
+        [
+            "root/my_app/",
+            "root/my_app/__init__.py",
+            "root/my_app/envs.py",
+            "root/my_app/workflows/",
+            "root/my_app/workflows/__init__.py",
+            "root/my_app/workflows/first.py",
+            "root/my_app/workflows/second.py"
+        ]
+    );
+}
+
+#[test]
+fn python_path_has_two_independent_layers() {
+    let (_, layers, _t) = build("python-path", &[]);
+    assert_eq!(layers.len(), 2);
+    assert_eq!(
+        layers[0],
+        ["root/src/", "root/src/lib_a/", "root/src/lib_a/__init__.py"]
+    );
+    assert_eq!(layers[1], ["root/workflows/", "root/workflows/pipeline.py"]);
+}
+
+#[test]
+fn dynamic_environments_profiles() {
+    let (dev, _, _t) = build("dynamic-environments", &[]);
+    assert_eq!(dev["images"][0]["tag"], "dev");
+    assert_eq!(dev["images"][0]["platforms"].as_array().unwrap().len(), 1);
+    let (prod, layers, _t2) = build("dynamic-environments", &["--profile", "production"]);
+    let img = &prod["images"][0];
+    assert_eq!(img["tag"], "production");
+    assert_eq!(img["media_type"], "application/vnd.oci.image.index.v1+json");
+    let plats: Vec<&str> = img["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(plats, ["linux/amd64", "linux/arm64"]);
+    // The source layer does not differ by platform: one digest for both.
+    assert_eq!(
+        img["platforms"][0]["layers"][0]["digest"],
+        img["platforms"][1]["layers"][0]["digest"]
+    );
+    assert_eq!(layers[0], ["srv/main.py"]);
+    // Same files, so the dev and production layers are the same blob too.
+    assert_eq!(
+        dev["images"][0]["platforms"][0]["layers"][0]["digest"],
+        img["platforms"][0]["layers"][0]["digest"]
+    );
+}
+
+#[test]
+fn pyproject_package_says_python_layers_are_not_supported_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("pyproject-package");
+    let (code, v, err) = imgbuild(&["plan", dir.to_str().unwrap()], tmp.path());
+    assert_eq!(code, 4, "{err}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("imgbuild.toml:3:1") && msg.contains("not supported yet"),
+        "{msg}"
+    );
+}
