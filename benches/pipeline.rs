@@ -17,7 +17,7 @@ fn sample(n: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             for _ in 0..64 {
                 x ^= x << 13;
                 x ^= x >> 7;
