@@ -38,8 +38,6 @@ pub struct FileEntry {
     pub gid: u64,
     /// Where the bytes come from.
     pub src: PathBuf,
-    /// Path relative to the context (for messages and the stat cache).
-    pub rel: String,
     mtime_ns: i64,
 }
 
@@ -250,7 +248,6 @@ fn finish(
                         uid,
                         gid,
                         src,
-                        rel,
                         mtime_ns: 0,
                     });
                     continue;
@@ -267,7 +264,7 @@ fn finish(
                     hash,
                 },
                 None => {
-                    to_hash.push((entries.len(), meta.clone()));
+                    to_hash.push((entries.len(), rel.clone(), meta.clone()));
                     FileKind::File {
                         size: meta.len(),
                         hash: Digest([0; 32]),
@@ -287,17 +284,15 @@ fn finish(
             uid,
             gid,
             src,
-            rel,
             mtime_ns,
         });
     }
     out.hashed = to_hash.len();
     let hashes: Vec<(usize, Digest)> = to_hash
         .par_iter()
-        .map(|(i, meta)| {
-            let e = &entries[*i];
-            let d = hash_file(&e.src)?;
-            o.stat.insert(&e.rel, meta, d);
+        .map(|(i, rel, meta)| {
+            let d = hash_file(&entries[*i].src)?;
+            o.stat.insert(rel, meta, d);
             Ok((*i, d))
         })
         .collect::<Result<_>>()?;

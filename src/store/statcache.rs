@@ -6,7 +6,6 @@
 //! unnoticed.
 
 use crate::digest::Digest;
-use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -34,8 +33,8 @@ impl Stamp {
 
 pub struct StatCache {
     path: PathBuf,
+    /// Sorted by path (looked up by binary search: no second copy of the paths).
     old: Vec<(String, Stamp, Digest)>,
-    by_path: HashMap<String, usize>,
     /// Which old entries this run confirmed; only those and `new` are saved.
     used: Vec<AtomicBool>,
     new: Mutex<Vec<(String, Stamp, Digest)>>,
@@ -47,17 +46,12 @@ impl StatCache {
         let mut old = Vec::new();
         if let Ok(text) = std::fs::read_to_string(&path) {
             old = text.lines().filter_map(parse_line).collect();
+            old.sort_by(|a: &(String, Stamp, Digest), b| a.0.cmp(&b.0));
         }
-        let by_path = old
-            .iter()
-            .enumerate()
-            .map(|(i, (p, _, _))| (p.clone(), i))
-            .collect();
         let used = old.iter().map(|_| AtomicBool::new(false)).collect();
         StatCache {
             path,
             old,
-            by_path,
             used,
             new: Mutex::new(Vec::new()),
         }
@@ -65,7 +59,7 @@ impl StatCache {
 
     /// The cached hash of `rel` if its metadata is unchanged.
     pub fn lookup(&self, rel: &str, meta: &Metadata) -> Option<Digest> {
-        let i = *self.by_path.get(rel)?;
+        let i = self.old.binary_search_by(|e| e.0.as_str().cmp(rel)).ok()?;
         let (_, stamp, d) = &self.old[i];
         if *stamp != Stamp::of(meta) {
             return None;
