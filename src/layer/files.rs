@@ -122,55 +122,20 @@ pub fn collect_folder(
     // context is matched relative to itself.
     let base_rel = context_rel(o.context, src).unwrap_or_default();
     let mut out = Collected::default();
-    let mut excluded_dirs: HashMap<String, (PathBuf, Metadata)> = HashMap::new();
-    let mut walker = walkdir::WalkDir::new(src).follow_links(false).into_iter();
-    let mut raw: Vec<(String, String, PathBuf, Metadata)> = Vec::new();
-    while let Some(item) = walker.next() {
-        let e = item.map_err(|e| {
-            let p = e
-                .path()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| src.to_path_buf());
-            Error::input(p, format!("cannot read: {e}"))
-        })?;
-        let sub = e
-            .path()
-            .strip_prefix(src)
-            .expect("walk stays below its root");
-        let Some(sub) = sub.to_str() else {
-            return Err(Error::input(e.path(), "file name is not valid UTF-8"));
-        };
-        let meta = e
-            .metadata()
-            .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?;
-        if sub.is_empty() {
-            if include_top {
-                raw.push((
-                    dst.to_string(),
-                    base_rel.clone(),
-                    e.path().to_path_buf(),
-                    meta,
-                ));
-            }
-            continue;
-        }
-        let rel = join(&base_rel, sub);
-        if !o.rules.is_empty() && o.rules.is_excluded(&rel) {
-            out.ignored += 1;
-            if out.ignored_examples.len() < 5 {
-                out.ignored_examples.push(rel.clone());
-            }
-            if meta.is_dir() {
-                if o.rules.can_skip_dir(&rel) {
-                    walker.skip_current_dir();
-                } else {
-                    excluded_dirs.insert(rel, (e.path().to_path_buf(), meta));
-                }
-            }
-            continue;
-        }
-        raw.push((join(dst, sub), rel, e.path().to_path_buf(), meta));
+    let mut raw: Vec<Raw> = Vec::new();
+    if include_top {
+        raw.push((dst.to_string(), base_rel.clone(), src.to_path_buf(), meta));
     }
+    let mut w = walk(src, "", &base_rel, dst, o.rules)?;
+    w.ignored.sort();
+    raw.extend(w.raw);
+    out.ignored = w.ignored.len();
+    out.ignored_examples = w.ignored.iter().take(5).cloned().collect();
+    let mut excluded_dirs: HashMap<String, (PathBuf, Metadata)> = w
+        .excluded_dirs
+        .into_iter()
+        .map(|(rel, p, m)| (rel, (p, m)))
+        .collect();
     // A re-included file keeps its excluded parent folders.
     if !excluded_dirs.is_empty() {
         let mut need: BTreeSet<String> = BTreeSet::new();
@@ -195,6 +160,59 @@ pub fn collect_folder(
         }
     }
     finish(raw, o, &mut out)?;
+    Ok(out)
+}
+
+type Raw = (String, String, PathBuf, Metadata);
+
+#[derive(Default)]
+struct Walked {
+    raw: Vec<Raw>,
+    ignored: Vec<String>,
+    /// Excluded folders that a `!` pattern may re-enter.
+    excluded_dirs: Vec<(String, PathBuf, Metadata)>,
+}
+
+/// Walks `dir` (at `sub` below the source folder), folders in parallel.
+/// Entries are stat'ed relative to their folder, not by full path.
+fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, rules: &IgnoreRules) -> Result<Walked> {
+    let mut out = Walked::default();
+    let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
+    let rd =
+        fs::read_dir(dir).map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
+    for item in rd {
+        let e = item.map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::input(e.path(), "file name is not valid UTF-8"));
+        };
+        let meta = e
+            .metadata()
+            .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?;
+        let child = join(sub, name);
+        let rel = join(base_rel, &child);
+        if !rules.is_empty() && rules.is_excluded(&rel) {
+            if meta.is_dir() && !rules.can_skip_dir(&rel) {
+                subdirs.push((e.path(), child));
+                out.excluded_dirs.push((rel.clone(), e.path(), meta));
+            }
+            out.ignored.push(rel);
+            continue;
+        }
+        if meta.is_dir() {
+            subdirs.push((e.path(), child.clone()));
+        }
+        out.raw.push((join(dst, &child), rel, e.path(), meta));
+    }
+    let nested: Vec<Walked> = subdirs
+        .par_iter()
+        .map(|(p, child)| walk(p, child, base_rel, dst, rules))
+        .collect::<Result<_>>()?;
+    for n in nested {
+        out.raw.extend(n.raw);
+        out.ignored.extend(n.ignored);
+        out.excluded_dirs.extend(n.excluded_dirs);
+    }
     Ok(out)
 }
 
