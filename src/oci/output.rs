@@ -125,6 +125,9 @@ fn write_layout(dir: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
         stats.bytes_written += b.size;
     }
     // The index last: replace an image with the same tag, keep the others.
+    // Builds sharing a store and an output folder update it one at a time.
+    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let _lock = store.lock_named(&canonical)?;
     let mut index = match fs::read(dir.join("index.json")) {
         Ok(bytes) => serde_json::from_slice::<Index>(&bytes).map_err(|e| {
             Error::input(

@@ -56,7 +56,7 @@ impl Store {
     }
 
     fn open_with(root: &Path, exclusive: bool) -> Result<Store> {
-        for sub in ["blobs/sha256", "tmp", "steps", "stat", "records"] {
+        for sub in ["blobs/sha256", "tmp", "steps", "stat", "records", "locks"] {
             fs::create_dir_all(root.join(sub))
                 .ctx(|| format!("creating the store at {}", root.display()))?;
         }
@@ -137,6 +137,24 @@ impl Store {
         tmp.persist(dest)
             .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
         Ok(())
+    }
+
+    /// Holds an exclusive lock named after `what` (e.g. an output folder)
+    /// until the returned file is dropped.
+    pub fn lock_named(&self, what: &Path) -> Result<File> {
+        let id = Digest::of(what.as_os_str().as_encoded_bytes());
+        let p = self
+            .root
+            .join("locks")
+            .join(format!("{}.lock", &id.hex()[..32]));
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .ctx(|| format!("opening {}", p.display()))?;
+        f.lock().ctx(|| format!("locking {}", p.display()))?;
+        Ok(f)
     }
 
     fn step_path(&self, key: &Digest) -> PathBuf {
