@@ -133,34 +133,210 @@ fn from_value(v: &toml_edit::Value, kpos: Option<usize>) -> Node {
     Node { pos, value }
 }
 
-/// Parses JSON into a node tree (positions are not kept; errors name the field).
+/// Parses JSON into a node tree with positions (a small parser of our own:
+/// serde_json keeps no positions once parsing succeeds).
 pub fn parse_json(src: &Source) -> Result<Node> {
-    let v: serde_json::Value = serde_json::from_str(&src.text).map_err(|e| Error::Definition {
-        loc: Box::new(Location {
-            file: src.file.clone(),
-            line: e.line(),
-            column: e.column(),
-            field: String::new(),
-        }),
-        message: format!("invalid JSON: {e}"),
-    })?;
-    Ok(from_json(&v))
+    let mut p = JsonParser {
+        s: src.text.as_bytes(),
+        i: 0,
+    };
+    let fail = |pos: usize, msg: &str| src.error(Some(pos), "", format!("invalid JSON: {msg}"));
+    p.ws();
+    let node = p.value(0).map_err(|(pos, m)| fail(pos, &m))?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(fail(p.i, "trailing characters after the definition"));
+    }
+    Ok(node)
 }
 
-fn from_json(v: &serde_json::Value) -> Node {
-    use serde_json::Value as J;
-    let value = match v {
-        J::Null => Value::Other("null"),
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        J::String(s) => Value::Str(s.clone()),
-        J::Array(a) => Value::Array(a.iter().map(from_json).collect()),
-        J::Object(o) => Value::Table(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect()),
-    };
-    Node { pos: None, value }
+struct JsonParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+type JResult<T> = std::result::Result<T, (usize, String)>;
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn err<T>(&self, msg: impl Into<String>) -> JResult<T> {
+        Err((self.i.min(self.s.len()), msg.into()))
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> JResult<Node> {
+        if depth > 64 {
+            return self.err("nested too deeply");
+        }
+        let pos = self.i;
+        let value = match self.s.get(self.i) {
+            None => return self.err("unexpected end of input"),
+            Some(b'{') => {
+                self.i += 1;
+                let mut entries: Vec<(String, Node)> = Vec::new();
+                self.ws();
+                if !self.eat(b"}") {
+                    loop {
+                        self.ws();
+                        let kpos = self.i;
+                        if self.s.get(self.i) != Some(&b'"') {
+                            return self.err("expected a string key");
+                        }
+                        let k = self.string()?;
+                        if entries.iter().any(|(e, _)| *e == k) {
+                            return Err((kpos, format!("duplicate key {k:?}")));
+                        }
+                        self.ws();
+                        if !self.eat(b":") {
+                            return self.err("expected ':'");
+                        }
+                        self.ws();
+                        let mut v = self.value(depth + 1)?;
+                        v.pos = Some(kpos);
+                        entries.push((k, v));
+                        self.ws();
+                        if self.eat(b",") {
+                            continue;
+                        }
+                        if self.eat(b"}") {
+                            break;
+                        }
+                        return self.err("expected ',' or '}'");
+                    }
+                }
+                Value::Table(entries)
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if !self.eat(b"]") {
+                    loop {
+                        self.ws();
+                        items.push(self.value(depth + 1)?);
+                        self.ws();
+                        if self.eat(b",") {
+                            continue;
+                        }
+                        if self.eat(b"]") {
+                            break;
+                        }
+                        return self.err("expected ',' or ']'");
+                    }
+                }
+                Value::Array(items)
+            }
+            Some(b'"') => Value::Str(self.string()?),
+            Some(b't') if self.eat(b"true") => Value::Bool(true),
+            Some(b'f') if self.eat(b"false") => Value::Bool(false),
+            Some(b'n') if self.eat(b"null") => Value::Other("null"),
+            Some(c) if *c == b'-' || c.is_ascii_digit() => {
+                let start = self.i;
+                while self.i < self.s.len()
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
+                    self.i += 1;
+                }
+                let text = std::str::from_utf8(&self.s[start..self.i]).expect("ascii");
+                if let Ok(i) = text.parse::<i64>() {
+                    Value::Int(i)
+                } else if let Ok(f) = text.parse::<f64>() {
+                    Value::Float(f)
+                } else {
+                    return Err((start, format!("bad number {text:?}")));
+                }
+            }
+            Some(_) => return self.err("expected a value"),
+        };
+        Ok(Node {
+            pos: Some(pos),
+            value,
+        })
+    }
+
+    fn hex4(&mut self) -> JResult<u32> {
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .and_then(|b| std::str::from_utf8(b).ok());
+        let v = h.and_then(|h| u32::from_str_radix(h, 16).ok());
+        match v {
+            Some(v) => {
+                self.i += 4;
+                Ok(v)
+            }
+            None => self.err("bad \\u escape"),
+        }
+    }
+
+    fn string(&mut self) -> JResult<String> {
+        self.i += 1; // opening quote
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let Some(&c) = self.s.get(self.i) else {
+                return self.err("unterminated string");
+            };
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return self.err("unterminated string");
+                    };
+                    self.i += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let mut cp = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&cp) {
+                                if !self.eat(b"\\u") {
+                                    return self.err("lone surrogate in \\u escape");
+                                }
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return self.err("bad surrogate pair");
+                                }
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            }
+                            match char::from_u32(cp) {
+                                Some(ch) => ch,
+                                None => return self.err("bad \\u escape"),
+                            }
+                        }
+                        _ => return self.err("bad escape"),
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                c if c < 0x20 => return self.err("control character in string"),
+                c => out.push(c),
+            }
+        }
+        String::from_utf8(out).or_else(|_| self.err("string is not valid UTF-8"))
+    }
 }
 
 /// Reads one table, tracking which keys were used so unknown keys are errors.

@@ -256,3 +256,58 @@ fn base_forms() {
     let d = load_str("[images.a]\nbase = \"alpine\"\n", None).unwrap();
     assert_eq!(d.images[0].base, Base::Ref("alpine".into()));
 }
+
+#[test]
+fn json_errors_have_positions_too() {
+    let bad = "{\"images\": {\"app\": {\"base\": \"scratch\",\n  \"layers\": [{\"source_folder\": \"src\",\n    \"dts\": \"/x\"}]}}}";
+    let e = load(
+        Input::Text {
+            text: bad.into(),
+            name: "def.json".into(),
+            context: ".".into(),
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("def.json:3:5: images.app.layers[0].dts: unknown field"),
+        "{e}"
+    );
+    for (text, want) in [
+        (
+            "{\"images\": {\"a\": {\"base\": \"scratch\",}}}",
+            "def.json:1:37: invalid JSON: expected a string key",
+        ),
+        (
+            "{\"images\": {\"a\": {}, \"a\": {}}}",
+            "def.json:1:22: invalid JSON: duplicate key \"a\"",
+        ),
+        (
+            "{\"images\": {\"a\": {\"base\": \"\\u00e4\\ud83d\\ude00\"}}} x",
+            "def.json:1:51: invalid JSON: trailing characters",
+        ),
+    ] {
+        let e = load(
+            Input::Text {
+                text: text.into(),
+                name: "def.json".into(),
+                context: ".".into(),
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with(want), "\n got: {e}\nwant: {want}");
+    }
+    let ok = "{\"images\": {\"a\": {\"base\": \"scratch\", \"tag\": \"v\\u0031\"}}}";
+    let d = load(
+        Input::Text {
+            text: ok.into(),
+            name: "def.json".into(),
+            context: ".".into(),
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(d.images[0].tag, Tag::Explicit("v1".into()));
+}
