@@ -44,6 +44,9 @@ pub enum Error {
     Usage(String),
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
+    /// An input problem found through a definition: where it was named.
+    #[error("{loc}: {message}")]
+    InputAt { loc: Box<Location>, message: String },
     #[error("{what} is not supported yet{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Unsupported { what: String, hint: Option<String> },
     #[error("{context}: {source}")]
@@ -60,7 +63,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Definition { .. } | Error::Usage(_) => exit::USAGE,
-            Error::Input { .. } => exit::INPUT,
+            Error::Input { .. } | Error::InputAt { .. } => exit::INPUT,
             Error::Unsupported { .. } => exit::UNSUPPORTED,
             Error::Io { .. } => exit::IO,
             Error::Other(_) => exit::FAILURE,
@@ -86,7 +89,7 @@ impl Error {
         match self {
             Error::Definition { .. } => "definition",
             Error::Usage(_) => "usage",
-            Error::Input { .. } => "input",
+            Error::Input { .. } | Error::InputAt { .. } => "input",
             Error::Unsupported { .. } => "unsupported",
             Error::Io { .. } => "io",
             Error::Other(_) => "failure",

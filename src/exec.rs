@@ -23,6 +23,25 @@ pub struct BuildOptions<'a> {
     pub progress: &'a Progress,
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_stripped() {
+        use super::strip_credentials as s;
+        assert_eq!(s("https://u:p@example.com"), "https://example.com");
+        assert_eq!(
+            s("https://u:p@example.com/org/repo.git"),
+            "https://example.com/org/repo.git"
+        );
+        assert_eq!(s("https://tok@en@example.com/a"), "https://example.com/a");
+        assert_eq!(s("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(
+            s("git@example.com:org/repo.git"),
+            "git@example.com:org/repo.git"
+        );
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerOut {
     pub digest: Digest,
@@ -397,6 +416,17 @@ fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
             ),
         ));
     }
+    // Verify every byte before it enters the store under its digest.
+    let actual = crate::layer::files::hash_file(&src)?;
+    if actual != d.digest {
+        return Err(Error::input(
+            &src,
+            format!(
+                "base layer does not match its digest {} (it hashes to {actual})",
+                d.digest
+            ),
+        ));
+    }
     let dest = store.blob_path(&d.digest);
     if std::fs::hard_link(&src, &dest).is_ok() {
         return Ok(());
@@ -455,21 +485,22 @@ fn git_origin(git: &Path) -> Option<String> {
         } else if in_origin && let Some(v) = l.strip_prefix("url") {
             let url = v.trim_start().strip_prefix('=')?.trim();
             // Never publish credentials embedded in a remote URL.
-            return Some(match url.split_once("://") {
-                Some((scheme, rest)) => match rest.split_once('@') {
-                    Some((_, host))
-                        if !rest[..rest.find('/').unwrap_or(rest.len())].is_empty()
-                            && rest.find('@') < rest.find('/') =>
-                    {
-                        format!("{scheme}://{host}")
-                    }
-                    _ => url.to_string(),
-                },
-                None => url.to_string(),
-            });
+            return Some(strip_credentials(url));
         }
     }
     None
+}
+
+/// `scheme://user:pass@host/path` → `scheme://host/path`.
+fn strip_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 pub fn human(n: u64) -> String {

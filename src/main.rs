@@ -150,11 +150,13 @@ fn main() {
     std::process::exit(exit::OK);
 }
 
+const DEFAULT_OUTPUT: &str = "oci:imgbuild-out/{image}";
+
 fn open_store(dir: &Option<PathBuf>) -> Result<Store> {
     Store::open(&dir.clone().unwrap_or_else(store::default_root))
 }
 
-fn load_plan(a: &DefArgs, store: &Store) -> Result<Plan> {
+fn load_plan(a: &DefArgs, store: &Store, output: Option<&Output>) -> Result<Plan> {
     let def = match &a.definition {
         None => spec::load(Input::Path(&a.path), a.profile.as_deref())?,
         Some(d) if d == "-" => {
@@ -181,7 +183,18 @@ fn load_plan(a: &DefArgs, store: &Store) -> Result<Plan> {
             def
         }
     };
+    // imgbuild's own output and store never go into a layer.
+    let mut exclude = vec![absolute(store.root())];
+    if let Some(out) = output {
+        for img in &def.images {
+            exclude.push(absolute(out.for_image(&img.id).path()));
+        }
+        if *out == Output::parse(DEFAULT_OUTPUT).expect("valid") {
+            exclude.push(absolute(Path::new("imgbuild-out")));
+        }
+    }
     let options = PlanOptions {
+        exclude,
         compression: a.compression,
         no_default_ignore: a.no_default_ignore,
         only: a.images.clone(),
@@ -189,6 +202,26 @@ fn load_plan(a: &DefArgs, store: &Store) -> Result<Plan> {
         ..PlanOptions::default()
     };
     plan::plan(def, store, options)
+}
+
+/// A canonical absolute path, also for paths that do not exist yet.
+fn absolute(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            absolute(parent).join(name)
+        }
+        _ => std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf()),
+    }
 }
 
 fn build(a: BuildArgs) -> Result<()> {
@@ -204,12 +237,23 @@ fn build(a: BuildArgs) -> Result<()> {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build_global();
-    let out = Output::parse(a.output.as_deref().unwrap_or("oci:imgbuild-out/{image}"))
-        .map_err(Error::Usage)?;
+    let out = Output::parse(a.output.as_deref().unwrap_or(DEFAULT_OUTPUT)).map_err(Error::Usage)?;
     let store = open_store(&a.def.cache_dir)?;
-    let plan = load_plan(&a.def, &store)?;
+    let plan = load_plan(&a.def, &store, Some(&out))?;
     if plan.images.len() > 1 && !out.has_placeholder() {
         let names: Vec<&str> = plan.images.iter().map(|i| i.id.as_str()).collect();
+        // One layout can hold several images only under different tags.
+        for (i, x) in plan.images.iter().enumerate() {
+            if let Some(y) = plan.images[..i].iter().find(|y| y.tag == x.tag) {
+                return Err(Error::Usage(format!(
+                    "images {} and {} both have tag {:?} and would replace each other in {}: give them different tags, put {{image}} in the output path, or pick one with --image",
+                    y.id,
+                    x.id,
+                    x.tag,
+                    out.display()
+                )));
+            }
+        }
         if !matches!(out, Output::Layout(_)) {
             return Err(Error::Usage(format!(
                 "{} images ({}) but one output file: put {{image}} in the path or pick one with --image",
@@ -224,7 +268,8 @@ fn build(a: BuildArgs) -> Result<()> {
         for s in &img.steps {
             for n in &s.notes {
                 if n.starts_with("warning:") {
-                    progress.line(&format!("[{}] {n}", img.id));
+                    // Warnings are printed even with -q.
+                    eprintln!("[{}] {n}", img.id);
                     warnings.push(format!("[{}] {n}", img.id));
                 }
             }
@@ -294,7 +339,7 @@ fn build(a: BuildArgs) -> Result<()> {
 
 fn plan_cmd(a: DefArgs) -> Result<()> {
     let store = open_store(&a.cache_dir)?;
-    let plan = load_plan(&a, &store)?;
+    let plan = load_plan(&a, &store, None)?;
     plan.stat.save(&store)?;
     let mut out = Vec::new();
     for img in &plan.images {

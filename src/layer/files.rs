@@ -49,6 +49,8 @@ pub struct Collected {
     pub ignored_examples: Vec<String>,
     pub secrets: Vec<String>,
     pub skipped_special: Vec<String>,
+    /// imgbuild's own output or store found inside the source, left out.
+    pub skipped_own: Vec<String>,
     pub bytes: u64,
     /// Files whose content had to be read (not in the stat cache).
     pub hashed: usize,
@@ -60,6 +62,8 @@ pub struct CollectOptions<'a> {
     pub owner: Option<Owner>,
     pub chmod: Option<u32>,
     pub stat: &'a StatCache,
+    /// Absolute paths never copied (imgbuild's own output and store).
+    pub exclude: &'a [PathBuf],
 }
 
 /// Lexically resolves `dst` against `workdir`; returns the layer path
@@ -126,7 +130,8 @@ pub fn collect_folder(
     if include_top {
         raw.push((dst.to_string(), base_rel.clone(), src.to_path_buf(), meta));
     }
-    let mut w = walk(src, "", &base_rel, dst, o.rules)?;
+    let mut w = walk(src, "", &base_rel, dst, o)?;
+    out.skipped_own = w.own;
     w.ignored.sort();
     raw.extend(w.raw);
     out.ignored = w.ignored.len();
@@ -171,11 +176,13 @@ struct Walked {
     ignored: Vec<String>,
     /// Excluded folders that a `!` pattern may re-enter.
     excluded_dirs: Vec<(String, PathBuf, Metadata)>,
+    own: Vec<String>,
 }
 
 /// Walks `dir` (at `sub` below the source folder), folders in parallel.
 /// Entries are stat'ed relative to their folder, not by full path.
-fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, rules: &IgnoreRules) -> Result<Walked> {
+fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, o: &CollectOptions) -> Result<Walked> {
+    let rules = o.rules;
     let mut out = Walked::default();
     let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
     let rd =
@@ -191,6 +198,10 @@ fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, rules: &IgnoreRules) -
             .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?;
         let child = join(sub, name);
         let rel = join(base_rel, &child);
+        if !o.exclude.is_empty() && o.exclude.iter().any(|x| *x == e.path()) {
+            out.own.push(rel);
+            continue;
+        }
         if !rules.is_empty() && rules.is_excluded(&rel) {
             if meta.is_dir() && !rules.can_skip_dir(&rel) {
                 subdirs.push((e.path(), child));
@@ -206,12 +217,13 @@ fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, rules: &IgnoreRules) -
     }
     let nested: Vec<Walked> = subdirs
         .par_iter()
-        .map(|(p, child)| walk(p, child, base_rel, dst, rules))
+        .map(|(p, child)| walk(p, child, base_rel, dst, o))
         .collect::<Result<_>>()?;
     for n in nested {
         out.raw.extend(n.raw);
         out.ignored.extend(n.ignored);
         out.excluded_dirs.extend(n.excluded_dirs);
+        out.own.extend(n.own);
     }
     Ok(out)
 }

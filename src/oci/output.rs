@@ -156,6 +156,7 @@ fn atomic_write(dest: &Path, bytes: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .prefix(".tmp-")
         .tempfile_in(dir)
         .ctx(|| format!("writing {}", dest.display()))?;
@@ -206,6 +207,7 @@ fn write_archive(dest: &Path, store: &Store, img: &ImageOut, docker: bool) -> Re
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
     let tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .prefix(".tmp-")
         .tempfile_in(dir)
         .ctx(|| format!("writing {}", dest.display()))?;

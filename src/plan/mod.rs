@@ -27,6 +27,9 @@ pub struct PlanOptions {
     /// Only these images (and the images they are based on); all when empty.
     pub only: Vec<String>,
     pub profile: Option<String>,
+    /// imgbuild's own outputs and store: never copied into a layer even when
+    /// they lie inside a source folder.
+    pub exclude: Vec<PathBuf>,
 }
 
 impl Default for PlanOptions {
@@ -37,6 +40,7 @@ impl Default for PlanOptions {
             source_date_epoch: source_date_epoch_from_env(),
             only: Vec::new(),
             profile: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -330,15 +334,23 @@ fn plan_image(
             )
         }
         Base::Layout { dir, tag } => {
+            // The base as written, not the path it was reached by: the
+            // base.name annotation must not depend on the working folder.
+            let written = format!(
+                "oci:{}{}",
+                dir.display(),
+                tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default()
+            );
+            // Relative to the definition's own folder.
             let dir = if dir.is_absolute() {
                 dir.clone()
             } else {
-                def.context.join(dir)
+                def.dir.join(dir)
             };
             let mut imgs = Vec::new();
             for p in &img.platforms {
                 let li =
-                    layout::read_image(&dir, tag.as_deref(), p).map_err(|e| Error::Definition {
+                    layout::read_image(&dir, tag.as_deref(), p).map_err(|e| Error::InputAt {
                         loc: Box::new(img.base_loc.clone()),
                         message: e.to_string(),
                     })?;
@@ -346,14 +358,9 @@ fn plan_image(
                 imgs.push(li);
             }
             let configs = imgs.iter().map(|li| li.config.clone()).collect();
-            let reference = format!(
-                "oci:{}{}",
-                dir.display(),
-                tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default()
-            );
             (
                 BasePlan::Layout {
-                    reference,
+                    reference: written,
                     images: imgs,
                 },
                 configs,
@@ -503,6 +510,7 @@ fn plan_image(
                 chmod,
             } => {
                 let src_path = context.join(src);
+                let src_path = src_path.canonicalize().unwrap_or(src_path);
                 let src_name = src_path
                     .canonicalize()
                     .ok()
@@ -526,6 +534,7 @@ fn plan_image(
                         owner: *chown,
                         chmod: *chmod,
                         stat,
+                        exclude: &o.exclude,
                     },
                 )
                 .map_err(|e| at(l, e))?;
@@ -580,6 +589,7 @@ fn plan_image(
                         owner: *chown,
                         chmod: *chmod,
                         stat,
+                        exclude: &o.exclude,
                     },
                 )
                 .map_err(|e| at(l, e))?;
@@ -632,11 +642,7 @@ fn plan_image(
                 files::key_entries(&mut k, entries);
                 k.finish()
             }
-            Action::Config(kind) => {
-                let mut k = KeyHasher::new("config", 1);
-                k.str(kind.key()).str(&config_value(kind));
-                k.finish()
-            }
+            Action::Config(kind) => config_key(kind),
         };
         rec_opts.insert("compression".into(), o.compression.name().into());
         rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
@@ -697,7 +703,7 @@ fn plan_image(
 
 fn at(l: &crate::spec::Layer, e: Error) -> Error {
     match e {
-        Error::Input { path, message } => Error::Definition {
+        Error::Input { path, message } => Error::InputAt {
             loc: Box::new(l.loc.clone()),
             message: format!("{}: {message}", path.display()),
         },
@@ -710,6 +716,9 @@ fn collect_notes(c: &files::Collected, ignore_desc: &str, ignore_noted: &mut boo
     if !*ignore_noted && !ignore_desc.is_empty() {
         notes.push(format!("ignore rules: {ignore_desc}"));
         *ignore_noted = true;
+    }
+    for own in &c.skipped_own {
+        notes.push(format!("left out {own}: imgbuild's own output or store"));
     }
     if c.ignored > 0 {
         notes.push(format!(
@@ -740,7 +749,32 @@ fn fingerprint(e: &FileEntry) -> String {
     }
 }
 
-/// A readable, canonical rendering of a config step's value.
+/// The key of a config step: every value typed and length-delimited, so
+/// `A="1 B=2"` and `A="1", B="2"` differ.
+fn config_key(kind: &LayerKind) -> Digest {
+    let mut k = KeyHasher::new("config", 2);
+    k.str(kind.key());
+    match kind {
+        LayerKind::Env(v) | LayerKind::Labels(v) => {
+            k.u64(v.len() as u64);
+            for (name, value) in v {
+                k.str(name).str(value);
+            }
+        }
+        LayerKind::Workdir(s) | LayerKind::User(s) | LayerKind::Dockerignore(s) => {
+            k.str(s);
+        }
+        LayerKind::Entrypoint(v) | LayerKind::Cmd(v) | LayerKind::Expose(v) => {
+            k.strs(v);
+        }
+        other => {
+            k.str(&config_value(other));
+        }
+    }
+    k.finish()
+}
+
+/// A readable rendering of a config step's value (for people, not keys).
 pub fn config_value(kind: &LayerKind) -> String {
     let kv = |v: &[(String, String)]| {
         v.iter()

@@ -13,6 +13,8 @@ pub const DEFINITION_FILE: &str = "imgbuild.toml";
 #[derive(Clone, Debug)]
 pub struct Definition {
     pub file: PathBuf,
+    /// The definition's own folder: relative `oci:` bases start here.
+    pub dir: PathBuf,
     /// The build context: relative source paths and ignore rules start here.
     pub context: PathBuf,
     pub images: Vec<ImageDef>,
@@ -278,7 +280,19 @@ pub fn load(input: Input<'_>, profile: Option<&str>) -> Result<Definition> {
     } else {
         node::parse_toml(&src)?
     };
-    parse_definition(&src, &root, context, profile)
+    let dir = match src.file.parent() {
+        Some(p) if src.file.is_file() => {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        }
+        _ => context.clone(),
+    };
+    let mut def = parse_definition(&src, &root, context, profile)?;
+    def.dir = dir;
+    Ok(def)
 }
 
 fn parse_definition(
@@ -356,6 +370,7 @@ fn parse_definition(
     }
     Ok(Definition {
         file: src.file.clone(),
+        dir: PathBuf::new(),
         context,
         images,
     })

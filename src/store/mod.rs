@@ -94,6 +94,7 @@ impl Store {
     /// A temp file in the store's own folder (same file system as the blobs).
     pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
         tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .prefix("tmp-")
             .tempfile_in(self.root.join("tmp"))
             .ctx(|| {
