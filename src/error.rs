@@ -10,6 +10,7 @@ pub mod exit {
     pub const INPUT: i32 = 3;
     pub const UNSUPPORTED: i32 = 4;
     pub const IO: i32 = 5;
+    pub const REGISTRY: i32 = 6;
 }
 
 /// Where in a definition something is.
@@ -55,6 +56,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A registry or network failure; the message names registry,
+    /// repository, HTTP status and what to do (never credentials).
+    #[error("{message}")]
+    Registry { message: String, status: u16 },
     #[error("{0}")]
     Other(String),
 }
@@ -66,6 +71,7 @@ impl Error {
             Error::Input { .. } | Error::InputAt { .. } => exit::INPUT,
             Error::Unsupported { .. } => exit::UNSUPPORTED,
             Error::Io { .. } => exit::IO,
+            Error::Registry { .. } => exit::REGISTRY,
             Error::Other(_) => exit::FAILURE,
         }
     }
@@ -92,6 +98,7 @@ impl Error {
             Error::Input { .. } | Error::InputAt { .. } => "input",
             Error::Unsupported { .. } => "unsupported",
             Error::Io { .. } => "io",
+            Error::Registry { .. } => "registry",
             Error::Other(_) => "failure",
         }
     }

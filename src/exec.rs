@@ -21,6 +21,13 @@ pub struct BuildOptions<'a> {
     /// Compression workers per layer.
     pub threads: usize,
     pub progress: &'a Progress,
+    /// Registry access, for base layers.
+    pub client: Option<&'a crate::registry::Client>,
+    /// Download registry bases' layers into the store (local outputs need
+    /// them; a push to the base's registry mounts them instead).
+    pub fetch_base_layers: bool,
+    /// Images (by plan index) not to build: already up to date where they go.
+    pub skip: Vec<bool>,
 }
 
 #[cfg(test)]
@@ -75,6 +82,9 @@ pub struct ImageOut {
     pub platforms: Vec<PlatformOut>,
     /// Every blob the image needs, in a stable order.
     pub blobs: Vec<Descriptor>,
+    /// The registry image at the bottom of this image, if any: its layers
+    /// may be mounted from there instead of uploaded.
+    pub base_ref: Option<crate::registry::Reference>,
 }
 
 pub struct BuildOut {
@@ -88,6 +98,9 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
     // 1. Every missing file layer of every image, in parallel.
     let mut todo: Vec<(usize, usize)> = Vec::new();
     for (ii, img) in plan.images.iter().enumerate() {
+        if o.skip.get(ii).copied().unwrap_or(false) {
+            continue;
+        }
         for (si, s) in img.steps.iter().enumerate() {
             if s.makes_layer() && s.cached.is_none() {
                 // Two steps with one key are built once.
@@ -138,8 +151,13 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
     // 2. Assemble, bases first.
     let git = git_annotations(&plan.definition.context);
     let created = rfc3339(sde);
-    let mut images: Vec<ImageOut> = Vec::new();
-    for img in &plan.images {
+    // Indexed like plan.images; None for a skipped image.
+    let mut images: Vec<Option<ImageOut>> = Vec::new();
+    for (ii, img) in plan.images.iter().enumerate() {
+        if o.skip.get(ii).copied().unwrap_or(false) {
+            images.push(None);
+            continue;
+        }
         let mut platforms = Vec::new();
         for (pi, p) in img.platforms.iter().enumerate() {
             let mut cfg = img.base_configs[pi].clone();
@@ -188,8 +206,52 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                         b.manifest_digest.oci(),
                     );
                 }
+                BasePlan::Remote {
+                    reference,
+                    images: bases,
+                } => {
+                    let b = &bases[pi];
+                    let fetched: Vec<()> = b
+                        .manifest
+                        .layers
+                        .par_iter()
+                        .map(|l| match (o.fetch_base_layers, o.client) {
+                            (false, _) => Ok(()),
+                            (true, Some(c)) => c.fetch_blob(reference, &l.digest, store),
+                            (true, None) => Err(Error::Other(
+                                "registry base layers need registry access".into(),
+                            )),
+                        })
+                        .collect::<Result<_>>()?;
+                    drop(fetched);
+                    for (l, diff) in b.manifest.layers.iter().zip(&b.config.rootfs.diff_ids) {
+                        let mut l = l.clone();
+                        l.media_type = oci_layer_type(&l.media_type);
+                        l.annotations = None;
+                        l.platform = None;
+                        outs.push(LayerOut {
+                            digest: l.digest,
+                            diff_id: *diff,
+                            size: l.size,
+                            media_type: l.media_type.clone(),
+                            cache: "base",
+                            step: format!("base {reference}"),
+                        });
+                        layers.push(l);
+                    }
+                    annotations.insert(
+                        "org.opencontainers.image.base.name".into(),
+                        reference.to_string(),
+                    );
+                    annotations.insert(
+                        "org.opencontainers.image.base.digest".into(),
+                        b.manifest_digest.oci(),
+                    );
+                }
                 BasePlan::Image(bi) => {
-                    let base = &images[*bi];
+                    let base = images[*bi]
+                        .as_ref()
+                        .expect("a base is built before its dependants");
                     let bp = base
                         .platforms
                         .iter()
@@ -362,18 +424,24 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             &img.steps,
             blobs.iter().map(|b| b.digest).collect(),
         )?;
-        images.push(ImageOut {
+        let base_ref = match &img.base {
+            BasePlan::Remote { reference, .. } => Some(reference.clone()),
+            BasePlan::Image(bi) => images[*bi].as_ref().and_then(|b| b.base_ref.clone()),
+            _ => None,
+        };
+        images.push(Some(ImageOut {
             id: img.id.clone(),
             reference: img.reference(),
             tag: img.tag.clone(),
             top,
             platforms,
             blobs,
-        });
+            base_ref,
+        }));
     }
     plan.stat.save(store)?;
     Ok(BuildOut {
-        images,
+        images: images.into_iter().flatten().collect(),
         layers_built,
         bytes_compressed,
     })
@@ -399,7 +467,7 @@ fn oci_layer_type(mt: &str) -> String {
 }
 
 /// Brings a base layer from a local layout into the store (hard link when possible).
-fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
+pub fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
     if store.has_blob(&d.digest) {
         return Ok(());
     }

@@ -7,6 +7,7 @@ use imgbuild::layer::compress::Compression;
 use imgbuild::oci::output::{self, Output};
 use imgbuild::plan::{self, Action, Plan, PlanOptions};
 use imgbuild::progress::Progress;
+use imgbuild::registry::Reference;
 use imgbuild::spec::{self, Input};
 use imgbuild::store::{self, Store};
 use serde_json::json;
@@ -31,8 +32,12 @@ enum Cmd {
     Build(BuildArgs),
     /// Show the steps of a build, their keys and whether they are cached.
     Plan(DefArgs),
-    /// Show an image in an OCI layout (oci:DIR[:TAG]).
+    /// Show an image in an OCI layout (oci:DIR[:TAG]) or a registry (REF).
     Inspect(InspectArgs),
+    /// Push an OCI layout, oci-archive or docker-archive to a registry.
+    Push(PushArgs),
+    /// Exit 0 if REF exists (with every --platform), 1 if it does not, 6 on any error.
+    Exists(ExistsArgs),
     /// Manage the local store.
     Cache {
         #[command(subcommand)]
@@ -92,12 +97,100 @@ struct DefArgs {
     /// The local store (default: $XDG_CACHE_HOME/imgbuild).
     #[arg(long, env = "IMGBUILD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args, Clone, Default)]
+struct RegistryArgs {
+    /// Allow plain HTTP (and no TLS verification) for this registry host[:port]; repeatable.
+    #[arg(long = "insecure-registry")]
+    insecure: Vec<String>,
+    /// Trust this CA certificate (PEM) besides the system's; repeatable.
+    #[arg(long = "ca-cert")]
+    ca_cert: Vec<PathBuf>,
+    /// User name for the registries of this command (with --password-stdin).
+    #[arg(long)]
+    username: Option<String>,
+    /// Read the password or token from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Take Docker Hub bases from this mirror (HOST[/PREFIX]).
+    #[arg(long, env = "IMGBUILD_BASE_REGISTRY_MIRROR")]
+    base_registry_mirror: Option<String>,
+}
+
+impl RegistryArgs {
+    fn client(&self, registries: Vec<String>) -> Result<imgbuild::registry::Client> {
+        let credentials = match (&self.username, self.password_stdin) {
+            (Some(u), true) => {
+                let mut pw = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut pw)
+                    .map_err(|e| Error::io("reading the password from standard input", e))?;
+                let pw = pw.trim_end_matches(['\n', '\r']).to_string();
+                Some(imgbuild::registry::auth::Credentials {
+                    username: u.clone(),
+                    secret: pw,
+                })
+            }
+            (Some(_), false) => {
+                return Err(Error::Usage("--username needs --password-stdin".into()));
+            }
+            (None, true) => return Err(Error::Usage("--password-stdin needs --username".into())),
+            (None, false) => None,
+        };
+        imgbuild::registry::Client::new(imgbuild::registry::ClientOptions {
+            insecure: self.insecure.clone(),
+            ca_certs: self.ca_cert.clone(),
+            credentials,
+            credentials_for: registries,
+        })
+    }
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE
+    source: String,
+    /// Where to: REGISTRY/REPOSITORY[:TAG]
+    reference: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[arg(long, env = "IMGBUILD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Parallel uploads.
+    #[arg(long, short, default_value_t = 4)]
+    jobs: usize,
+}
+
+#[derive(Args)]
+struct ExistsArgs {
+    reference: String,
+    /// Require these platforms (os/arch[/variant]); repeatable.
+    #[arg(long = "platform")]
+    platforms: Vec<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Args)]
 struct BuildArgs {
     #[command(flatten)]
     def: DefArgs,
+    /// Push the images to their registry (registry/name:tag of the definition, or --tag).
+    #[arg(long)]
+    push: bool,
+    /// Push under this reference instead (repeatable: several tags or registries).
+    #[arg(long = "tag", short = 't')]
+    tags: Vec<String>,
+    /// Parallel uploads when pushing.
+    #[arg(long, default_value_t = 4)]
+    push_jobs: usize,
     /// oci:DIR, oci-archive:FILE or docker-archive:FILE; `{image}` in the path
     /// stands for the image name. Default: oci:imgbuild-out/{image}.
     #[arg(long, short)]
@@ -112,8 +205,10 @@ struct BuildArgs {
 
 #[derive(Args)]
 struct InspectArgs {
-    /// oci:DIR[:TAG]
+    /// oci:DIR[:TAG], or an image reference in a registry
     reference: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -124,6 +219,29 @@ fn main() {
         Cmd::Build(a) => (a.def.format, build(a)),
         Cmd::Plan(a) => (a.format, plan_cmd(a)),
         Cmd::Inspect(a) => (a.format, inspect(a)),
+        Cmd::Push(a) => (a.format, push_cmd(a)),
+        Cmd::Exists(a) => {
+            let format = a.format;
+            match exists_cmd(a) {
+                Ok(present) => {
+                    if format == Format::Json {
+                        println!("{}", json!({"present": present}));
+                    }
+                    std::process::exit(if present { exit::OK } else { exit::FAILURE });
+                }
+                Err(e) => {
+                    // Never "present" on error: a distinct exit code.
+                    let e = match e {
+                        Error::Registry { .. } => e,
+                        other => Error::Registry {
+                            message: other.to_string(),
+                            status: 0,
+                        },
+                    };
+                    (format, Err(e))
+                }
+            }
+        }
         Cmd::Cache { cmd } => match cmd {
             CacheCmd::Prune {
                 older_than,
@@ -156,7 +274,12 @@ fn open_store(dir: &Option<PathBuf>) -> Result<Store> {
     Store::open(&dir.clone().unwrap_or_else(store::default_root))
 }
 
-fn load_plan(a: &DefArgs, store: &Store, output: Option<&Output>) -> Result<Plan> {
+fn load_plan(
+    a: &DefArgs,
+    store: &Store,
+    output: Option<&Output>,
+    client: Option<&imgbuild::registry::Client>,
+) -> Result<Plan> {
     let def = match &a.definition {
         None => spec::load(Input::Path(&a.path), a.profile.as_deref())?,
         Some(d) if d == "-" => {
@@ -195,13 +318,14 @@ fn load_plan(a: &DefArgs, store: &Store, output: Option<&Output>) -> Result<Plan
     }
     let options = PlanOptions {
         exclude,
+        base_mirror: a.registry.base_registry_mirror.clone(),
         compression: a.compression,
         no_default_ignore: a.no_default_ignore,
         only: a.images.clone(),
         profile: a.profile.clone(),
         ..PlanOptions::default()
     };
-    plan::plan(def, store, options)
+    plan::plan(def, store, options, client)
 }
 
 /// A canonical absolute path, also for paths that do not exist yet.
@@ -237,10 +361,26 @@ fn build(a: BuildArgs) -> Result<()> {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build_global();
-    let out = Output::parse(a.output.as_deref().unwrap_or(DEFAULT_OUTPUT)).map_err(Error::Usage)?;
+    let push = a.push || !a.tags.is_empty();
+    // With --push and no --output, nothing is written locally.
+    let out = match (&a.output, push) {
+        (Some(o), _) => Some(Output::parse(o).map_err(Error::Usage)?),
+        (None, false) => Some(Output::parse(DEFAULT_OUTPUT).expect("valid")),
+        (None, true) => None,
+    };
+    let extra_tags: Vec<Reference> = a
+        .tags
+        .iter()
+        .map(|t| Reference::parse(t).map_err(|m| Error::Usage(format!("--tag: {m}"))))
+        .collect::<Result<_>>()?;
     let store = open_store(&a.def.cache_dir)?;
-    let plan = load_plan(&a.def, &store, Some(&out))?;
-    if plan.images.len() > 1 && !out.has_placeholder() {
+    let registries: Vec<String> = extra_tags.iter().map(|r| r.registry.clone()).collect();
+    let client = a.def.registry.client(registries)?;
+    let plan = load_plan(&a.def, &store, out.as_ref(), Some(&client))?;
+    if let Some(out) = &out
+        && plan.images.len() > 1
+        && !out.has_placeholder()
+    {
         let names: Vec<&str> = plan.images.iter().map(|i| i.id.as_str()).collect();
         // One layout can hold several images only under different tags.
         for (i, x) in plan.images.iter().enumerate() {
@@ -262,9 +402,58 @@ fn build(a: BuildArgs) -> Result<()> {
             )));
         }
     }
+    // Push targets per image: --tag, else registry/name:tag of the definition.
+    let selected: Vec<usize> = (0..plan.images.len())
+        .filter(|&i| a.def.images.is_empty() || a.def.images.contains(&plan.images[i].id))
+        .collect();
+    let mut targets: Vec<Vec<Reference>> = vec![Vec::new(); plan.images.len()];
+    if push {
+        if !extra_tags.is_empty() {
+            if selected.len() != 1 {
+                return Err(Error::Usage(format!(
+                    "--tag names one image's references, but {} images are selected: pick one with --image",
+                    selected.len()
+                )));
+            }
+            targets[selected[0]] = extra_tags.clone();
+        } else {
+            for &i in &selected {
+                let img = &plan.images[i];
+                if img.registry.is_none() {
+                    return Err(Error::Usage(format!(
+                        "image {} has no `registry` to push to: set it in the definition or pass --tag REF",
+                        img.id
+                    )));
+                }
+                targets[i] = vec![Reference::parse(&img.reference()).map_err(Error::Usage)?];
+            }
+        }
+    }
+    // tag = "auto": a target that already holds the tag with every platform
+    // is up to date; such an image is not built (unless another image needs it).
+    let mut skip = vec![false; plan.images.len()];
+    if push && out.is_none() {
+        for i in (0..plan.images.len()).rev() {
+            let img = &plan.images[i];
+            let needed = plan.images.iter().enumerate().any(|(j, x)| {
+                !skip[j] && j != i && matches!(x.base, plan::BasePlan::Image(b) if b == i)
+            });
+            if !img.auto_tag || targets[i].is_empty() || needed {
+                continue;
+            }
+            let mut all = true;
+            for t in &targets[i] {
+                all &= imgbuild::registry::exists(&client, t, &img.platforms)?;
+            }
+            skip[i] = all;
+        }
+    }
     let progress = Progress::auto(a.quiet);
     let mut warnings = Vec::new();
-    for img in &plan.images {
+    for (i, img) in plan.images.iter().enumerate() {
+        if skip[i] {
+            continue;
+        }
         for s in &img.steps {
             for n in &s.notes {
                 if n.starts_with("warning:") {
@@ -281,39 +470,122 @@ fn build(a: BuildArgs) -> Result<()> {
         &BuildOptions {
             threads: jobs,
             progress: &progress,
+            client: Some(&client),
+            fetch_base_layers: out.is_some(),
+            skip: skip.clone(),
         },
     )?;
     let mut images_json = Vec::new();
     let mut bytes_written = 0;
-    for img in &res.images {
-        let target = out.for_image(&img.id);
-        let stats = output::write(&target, &store, img)?;
-        bytes_written += stats.bytes_written;
-        let built = img
+    let mut bytes_uploaded = 0;
+    for (i, img) in plan.images.iter().enumerate() {
+        if skip[i] {
+            let refs: Vec<String> = targets[i].iter().map(|r| r.to_string()).collect();
+            if a.def.format == Format::Text {
+                println!("{} is up to date ({})", img.id, refs.join(", "));
+            }
+            images_json.push(json!({
+                "name": img.id,
+                "reference": img.reference(),
+                "tag": img.tag,
+                "up_to_date": true,
+                "pushed": refs,
+            }));
+            continue;
+        }
+        if !selected.contains(&i) {
+            continue;
+        }
+        let built_img = res.images.iter().find(|x| x.id == img.id).expect("built");
+        let mut target_json = serde_json::Value::Null;
+        if let Some(out) = &out {
+            let target = out.for_image(&built_img.id);
+            let stats = output::write(&target, &store, built_img)?;
+            bytes_written += stats.bytes_written;
+            target_json = json!(target.display());
+        }
+        // Push: one call per repository, its tags together.
+        let mut pushed = Vec::new();
+        let mut groups: Vec<(Reference, Vec<String>)> = Vec::new();
+        for t in &targets[i] {
+            let tag = t.tag.clone().unwrap_or_else(|| "latest".into());
+            match groups
+                .iter_mut()
+                .find(|(r, _)| r.registry == t.registry && r.repository == t.repository)
+            {
+                Some((_, tags)) => tags.push(tag),
+                None => groups.push((t.clone(), vec![tag])),
+            }
+        }
+        for (repo, tags) in &groups {
+            progress.line(&format!(
+                "[{}] pushing to {}/{} ({})",
+                img.id,
+                repo.registry,
+                repo.repository,
+                tags.join(", ")
+            ));
+            let st = imgbuild::registry::push(
+                &client,
+                &store,
+                &imgbuild::registry::PushRequest {
+                    target: repo,
+                    tags,
+                    top: &built_img.top,
+                    blobs: &built_img.blobs,
+                    base: built_img.base_ref.as_ref(),
+                },
+                a.push_jobs,
+            )?;
+            bytes_uploaded += st.bytes_uploaded;
+            for t in tags {
+                pushed.push(json!({
+                    "reference": repo.with_tag(t).to_string(),
+                    "digest": built_img.top.digest,
+                    "blobs_uploaded": st.blobs_uploaded,
+                    "blobs_present": st.blobs_present,
+                    "bytes_uploaded": st.bytes_uploaded,
+                }));
+            }
+        }
+        let built = built_img
             .platforms
             .iter()
             .flat_map(|p| &p.layers)
             .filter(|l| l.cache == "miss")
             .count();
-        let total = img.platforms.first().map(|p| p.layers.len()).unwrap_or(0);
+        let total = built_img
+            .platforms
+            .first()
+            .map(|p| p.layers.len())
+            .unwrap_or(0);
         if a.def.format == Format::Text {
+            let mut dest: Vec<String> = Vec::new();
+            if let Some(o) = &out {
+                dest.push(o.for_image(&built_img.id).display());
+            }
+            for (r, tags) in &groups {
+                dest.extend(tags.iter().map(|t| r.with_tag(t).to_string()));
+            }
             println!(
                 "{} → {} {} ({} layers, {} built)",
-                img.reference,
-                target.display(),
-                img.top.digest,
+                built_img.reference,
+                dest.join(", "),
+                built_img.top.digest,
                 total,
                 built
             );
         }
         images_json.push(json!({
-            "name": img.id,
-            "reference": img.reference,
-            "tag": img.tag,
-            "output": target.display(),
-            "digest": img.top.digest,
-            "media_type": img.top.media_type,
-            "platforms": img.platforms,
+            "name": built_img.id,
+            "reference": built_img.reference,
+            "tag": built_img.tag,
+            "output": target_json,
+            "digest": built_img.top.digest,
+            "media_type": built_img.top.media_type,
+            "platforms": built_img.platforms,
+            "up_to_date": false,
+            "pushed": pushed,
         }));
     }
     if a.def.format == Format::Json {
@@ -322,6 +594,7 @@ fn build(a: BuildArgs) -> Result<()> {
             "layers_built": res.layers_built,
             "bytes_compressed": res.bytes_compressed,
             "bytes_written": bytes_written,
+            "bytes_uploaded": bytes_uploaded,
             "warnings": warnings,
             "duration_ms": t0.elapsed().as_millis() as u64,
         });
@@ -339,7 +612,8 @@ fn build(a: BuildArgs) -> Result<()> {
 
 fn plan_cmd(a: DefArgs) -> Result<()> {
     let store = open_store(&a.cache_dir)?;
-    let plan = load_plan(&a, &store, None)?;
+    let client = a.registry.client(Vec::new())?;
+    let plan = load_plan(&a, &store, None, Some(&client))?;
     plan.stat.save(&store)?;
     let mut out = Vec::new();
     for img in &plan.images {
@@ -347,6 +621,15 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
             plan::BasePlan::Scratch => "scratch".to_string(),
             plan::BasePlan::Layout { reference, .. } => reference.clone(),
             plan::BasePlan::Image(i) => format!("image {}", plan.images[*i].id),
+            plan::BasePlan::Remote { reference, images } => {
+                format!(
+                    "{reference}@{}",
+                    images
+                        .first()
+                        .map(|i| i.manifest_digest.oci())
+                        .unwrap_or_default()
+                )
+            }
         };
         let platforms: Vec<String> = img.platforms.iter().map(|p| p.to_string()).collect();
         let mut steps = Vec::new();
@@ -480,6 +763,228 @@ fn inspect(a: InspectArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Collects every blob of the image tagged in a layout, importing (and
+/// verifying) them into the store. Returns the top descriptor and the blobs.
+fn import_layout(
+    store: &Store,
+    dir: &Path,
+    tag: Option<&str>,
+) -> Result<(
+    imgbuild::oci::types::Descriptor,
+    Vec<imgbuild::oci::types::Descriptor>,
+)> {
+    use imgbuild::oci::layout::{find_tag, read_json};
+    use imgbuild::oci::types::*;
+    let mut top = find_tag(dir, tag)?;
+    top.annotations = None;
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let manifests: Vec<Descriptor> =
+        if top.media_type == MT_INDEX || top.media_type == MT_DOCKER_LIST {
+            let ix: Index = read_json(dir, &top.digest)?;
+            exec::import_blob(store, dir, &top)?;
+            blobs.push(top.clone());
+            ix.manifests
+        } else {
+            vec![top.clone()]
+        };
+    for m in manifests {
+        let manifest: Manifest = read_json(dir, &m.digest)?;
+        for d in manifest
+            .layers
+            .iter()
+            .chain(std::iter::once(&manifest.config))
+        {
+            exec::import_blob(store, dir, d)?;
+            if !blobs.iter().any(|b| b.digest == d.digest) {
+                blobs.push(d.clone());
+            }
+        }
+        exec::import_blob(store, dir, &m)?;
+        blobs.push(Descriptor {
+            platform: None,
+            annotations: None,
+            ..m
+        });
+    }
+    Ok((top, blobs))
+}
+
+fn push_cmd(a: PushArgs) -> Result<()> {
+    let target = Reference::parse(&a.reference).map_err(Error::Usage)?;
+    let store = open_store(&a.cache_dir)?;
+    let client = a.registry.client(vec![target.registry.clone()])?;
+    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temp folder", e))?;
+    let (kind, rest) = a.source.split_once(':').ok_or_else(|| {
+        Error::Usage(format!(
+            "source {:?} is not oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE",
+            a.source
+        ))
+    })?;
+    let (top, blobs) = match kind {
+        "oci" => {
+            let (dir, tag) = match rest.rsplit_once(':') {
+                Some((d, t)) if !t.contains('/') && !d.is_empty() => {
+                    (PathBuf::from(d), Some(t.to_string()))
+                }
+                _ => (PathBuf::from(rest), None),
+            };
+            import_layout(&store, &dir, tag.as_deref())?
+        }
+        "oci-archive" | "docker-archive" => {
+            let f = std::fs::File::open(rest)
+                .map_err(|e| Error::input(rest, format!("cannot read: {e}")))?;
+            let mut ar = tar::Archive::new(f);
+            for entry in ar
+                .entries()
+                .map_err(|e| Error::input(rest, format!("not a tar archive: {e}")))?
+            {
+                let mut entry =
+                    entry.map_err(|e| Error::input(rest, format!("not a tar archive: {e}")))?;
+                // unpack_in refuses paths that leave the folder.
+                entry
+                    .unpack_in(tmp.path())
+                    .map_err(|e| Error::input(rest, format!("cannot unpack: {e}")))?;
+            }
+            if kind == "oci-archive"
+                || tmp.path().join("index.json").is_file()
+                    && !tmp.path().join("manifest.json").is_file()
+            {
+                import_layout(&store, tmp.path(), None)?
+            } else {
+                import_docker_archive(&store, tmp.path(), rest)?
+            }
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown source type {other:?} (oci, oci-archive, docker-archive)"
+            )));
+        }
+    };
+    let tag = target.tag.clone().unwrap_or_else(|| "latest".into());
+    let st = imgbuild::registry::push(
+        &client,
+        &store,
+        &imgbuild::registry::PushRequest {
+            target: &target,
+            tags: std::slice::from_ref(&tag),
+            top: &top,
+            blobs: &blobs,
+            base: None,
+        },
+        a.jobs,
+    )?;
+    match a.format {
+        Format::Json => println!(
+            "{}",
+            json!({"reference": target.to_string(), "digest": top.digest, "blobs_uploaded": st.blobs_uploaded, "blobs_present": st.blobs_present, "bytes_uploaded": st.bytes_uploaded})
+        ),
+        Format::Text => println!(
+            "{target} {} ({} blobs uploaded, {} already there, {})",
+            top.digest,
+            st.blobs_uploaded,
+            st.blobs_present,
+            human(st.bytes_uploaded)
+        ),
+    }
+    Ok(())
+}
+
+/// A docker-archive (manifest.json): its config and layers become a Docker
+/// v2 schema 2 manifest, keeping the config's bytes and so the image ID.
+fn import_docker_archive(
+    store: &Store,
+    dir: &Path,
+    name: &str,
+) -> Result<(
+    imgbuild::oci::types::Descriptor,
+    Vec<imgbuild::oci::types::Descriptor>,
+)> {
+    use imgbuild::oci::types::*;
+    let bad = |m: &str| Error::input(name, format!("not a docker-archive: {m}"));
+    let text = std::fs::read(dir.join("manifest.json")).map_err(|_| bad("no manifest.json"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|_| bad("manifest.json is not JSON"))?;
+    let entries = v
+        .as_array()
+        .ok_or_else(|| bad("manifest.json is not a list"))?;
+    if entries.len() != 1 {
+        return Err(bad("it holds several images; push them one at a time"));
+    }
+    let e = &entries[0];
+    let put = |rel: &str, media_type: &str| -> Result<Descriptor> {
+        let p = dir.join(rel);
+        if !p.starts_with(dir) || rel.contains("..") {
+            return Err(bad("a path leaves the archive"));
+        }
+        let d = imgbuild::layer::files::hash_file(&p)?;
+        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        let mut head = [0u8; 2];
+        let _ = std::fs::File::open(&p).and_then(|mut f| f.read_exact(&mut head));
+        let media_type = if media_type.is_empty() {
+            if head == [0x1f, 0x8b] {
+                "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            } else {
+                "application/vnd.docker.image.rootfs.diff.tar"
+            }
+        } else {
+            media_type
+        };
+        let desc = Descriptor {
+            media_type: media_type.into(),
+            digest: d,
+            size,
+            platform: None,
+            annotations: None,
+        };
+        let tmp = store.temp_file()?;
+        std::fs::copy(&p, tmp.path()).map_err(|e| Error::io("copying a blob", e))?;
+        store.commit_blob(tmp, &d)?;
+        Ok(desc)
+    };
+    let config = put(
+        e["Config"].as_str().ok_or_else(|| bad("no Config"))?,
+        MT_DOCKER_CONFIG,
+    )?;
+    let mut layers = Vec::new();
+    for l in e["Layers"].as_array().ok_or_else(|| bad("no Layers"))? {
+        layers.push(put(
+            l.as_str().ok_or_else(|| bad("a layer path is not text"))?,
+            "",
+        )?);
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MT_DOCKER_MANIFEST.into()),
+        config: config.clone(),
+        layers: layers.clone(),
+        annotations: None,
+    };
+    let bytes = to_bytes(&manifest);
+    let d = store.put_blob_bytes(&bytes)?;
+    let top = Descriptor {
+        media_type: MT_DOCKER_MANIFEST.into(),
+        digest: d,
+        size: bytes.len() as u64,
+        platform: None,
+        annotations: None,
+    };
+    let mut blobs = layers;
+    blobs.push(config);
+    blobs.push(top.clone());
+    Ok((top, blobs))
+}
+
+fn exists_cmd(a: ExistsArgs) -> Result<bool> {
+    let r = Reference::parse(&a.reference).map_err(Error::Usage)?;
+    let platforms = a
+        .platforms
+        .iter()
+        .map(|p| imgbuild::spec::Platform::parse(p).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
+    let client = a.registry.client(vec![r.registry.clone()])?;
+    imgbuild::registry::exists(&client, &r, &platforms)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {

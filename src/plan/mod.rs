@@ -11,6 +11,7 @@ use crate::layer::files::{self, CollectOptions, FILES_FORMAT, FileEntry, FileKin
 use crate::layer::ignore::{DEFAULT_IGNORES, IgnoreRules};
 use crate::oci::layout::{self, LayoutImage};
 use crate::oci::types::ImageConfig;
+use crate::registry::{self, Client, Reference, RemoteImage};
 use crate::spec::{Base, Definition, ImageDef, LayerKind, Platform, Tag};
 use crate::store::statcache::StatCache;
 use crate::store::{LayerDesc, Store};
@@ -30,6 +31,8 @@ pub struct PlanOptions {
     /// imgbuild's own outputs and store: never copied into a layer even when
     /// they lie inside a source folder.
     pub exclude: Vec<PathBuf>,
+    /// Docker Hub bases come from here instead (HOST[/PREFIX]).
+    pub base_mirror: Option<String>,
 }
 
 impl Default for PlanOptions {
@@ -41,6 +44,7 @@ impl Default for PlanOptions {
             only: Vec::new(),
             profile: None,
             exclude: Vec::new(),
+            base_mirror: None,
         }
     }
 }
@@ -70,6 +74,11 @@ pub enum BasePlan {
     },
     /// Another image of this definition (an index into `Plan::images`).
     Image(usize),
+    /// An image in a registry: manifests and configs known, layers not fetched.
+    Remote {
+        reference: Reference,
+        images: Vec<RemoteImage>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +133,8 @@ pub struct ImagePlan {
     pub name: String,
     pub registry: Option<String>,
     pub tag: String,
+    /// The tag is `auto` (a content digest).
+    pub auto_tag: bool,
     pub platforms: Vec<Platform>,
     pub base: BasePlan,
     /// The base's config per platform (before this image's edits).
@@ -251,7 +262,35 @@ fn base_config(p: &Platform) -> ImageConfig {
 }
 
 /// Plans every selected image of a definition.
-pub fn plan(def: Definition, store: &Store, options: PlanOptions) -> Result<Plan> {
+/// Applies `--base-registry-mirror HOST[/PREFIX]` to a Docker Hub reference.
+pub fn mirrored(r: Reference, mirror: Option<&str>) -> Reference {
+    match mirror {
+        Some(m) if r.registry == crate::registry::reference::DOCKER_HUB => {
+            let (host, prefix) = m
+                .trim_end_matches('/')
+                .split_once('/')
+                .unwrap_or((m.trim_end_matches('/'), ""));
+            let repository = if prefix.is_empty() {
+                r.repository.clone()
+            } else {
+                format!("{prefix}/{}", r.repository)
+            };
+            Reference {
+                registry: host.to_string(),
+                repository,
+                ..r
+            }
+        }
+        _ => r,
+    }
+}
+
+pub fn plan(
+    def: Definition,
+    store: &Store,
+    options: PlanOptions,
+    client: Option<&Client>,
+) -> Result<Plan> {
     let context = std::fs::canonicalize(&def.context)
         .map_err(|e| Error::input(&def.context, format!("cannot open the context folder: {e}")))?;
     let stat = StatCache::load(store.stat_path(&context));
@@ -294,15 +333,15 @@ pub fn plan(def: Definition, store: &Store, options: PlanOptions) -> Result<Plan
     }
     let mut images: Vec<ImagePlan> = Vec::new();
     for i in order {
-        let img = plan_image(
-            &def,
-            &def.images[i],
-            &context,
-            &images,
+        let env = Env {
+            def: &def,
+            context: &context,
             store,
-            &options,
-            &stat,
-        )?;
+            o: &options,
+            stat: &stat,
+            client,
+        };
+        let img = plan_image(&env, &def.images[i], &images)?;
         images.push(img);
     }
     Ok(Plan {
@@ -313,15 +352,25 @@ pub fn plan(def: Definition, store: &Store, options: PlanOptions) -> Result<Plan
     })
 }
 
-fn plan_image(
-    def: &Definition,
-    img: &ImageDef,
-    context: &Path,
-    done: &[ImagePlan],
-    store: &Store,
-    o: &PlanOptions,
-    stat: &StatCache,
-) -> Result<ImagePlan> {
+/// What every image's planning reads besides its own definition.
+struct Env<'a> {
+    def: &'a Definition,
+    context: &'a Path,
+    store: &'a Store,
+    o: &'a PlanOptions,
+    stat: &'a StatCache,
+    client: Option<&'a Client>,
+}
+
+fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan> {
+    let Env {
+        def,
+        context,
+        store,
+        o,
+        stat,
+        client,
+    } = *env;
     let mut key = KeyHasher::new("image", 1);
     let mut notes = Vec::new();
     // Base.
@@ -392,22 +441,40 @@ fn plan_image(
             key.str("image").digest(&b.content_key);
             (BasePlan::Image(bi), configs)
         }
-        Base::Debian => {
-            return Err(unsupported(
-                &img.base_loc,
-                &format!(
-                    "base \"debian\" (python:{}-slim-bookworm from a registry)",
+        Base::Debian | Base::Ref(_) => {
+            let written = match &img.base {
+                Base::Ref(r) => r.clone(),
+                _ => format!(
+                    "python:{}-slim-bookworm",
                     img.python.as_deref().unwrap_or("3.12")
                 ),
-                "registry bases arrive with registry support; use \"scratch\" or \"oci:DIR[:TAG]\" for now",
-            ));
-        }
-        Base::Ref(r) => {
-            return Err(unsupported(
-                &img.base_loc,
-                &format!("registry base {r:?}"),
-                "registry bases arrive with registry support; use \"scratch\" or \"oci:DIR[:TAG]\" for now",
-            ));
+            };
+            let reference = Reference::parse(&written).map_err(|m| Error::Definition {
+                loc: Box::new(img.base_loc.clone()),
+                message: m,
+            })?;
+            let reference = mirrored(reference, o.base_mirror.as_deref());
+            let Some(client) = client else {
+                return Err(unsupported(
+                    &img.base_loc,
+                    &format!("registry base {reference} without registry access"),
+                    "this command does not reach registries",
+                ));
+            };
+            let images = registry::resolve(client, store, &reference, &img.platforms).map_err(
+                |e| match e {
+                    Error::Registry { message, status } => Error::Registry {
+                        message: format!("{}: base: {message}", img.base_loc),
+                        status,
+                    },
+                    other => other,
+                },
+            )?;
+            for ri in &images {
+                key.str("remote").digest(&ri.manifest_digest);
+            }
+            let configs = images.iter().map(|ri| ri.config.clone()).collect();
+            (BasePlan::Remote { reference, images }, configs)
         }
     };
     for p in &img.platforms {
@@ -691,6 +758,7 @@ fn plan_image(
         name: img.name.clone(),
         registry: img.registry.clone(),
         tag,
+        auto_tag: img.tag == Tag::Auto,
         platforms: img.platforms.clone(),
         base,
         base_configs,

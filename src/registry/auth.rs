@@ -1,0 +1,319 @@
+//! Credentials and the registry auth challenge flow.
+//!
+//! Credentials come from `--username`/`--password-stdin`, else Docker's
+//! config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`: `auths`,
+//! `credHelpers`, `credsStore` through `docker-credential-*` helpers). They
+//! are never logged or printed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.username)
+    }
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => Some(Challenge::Basic),
+        "bearer" => {
+            let params = parse_params(rest);
+            Some(Challenge::Bearer {
+                realm: params.get("realm")?.clone(),
+                service: params.get("service").cloned(),
+                scope: params.get("scope").cloned(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `a="x", b=y, c="p,q"` → map (quoted values may hold commas).
+fn parse_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let Some((k, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = q.char_indices();
+            let mut end = q.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            (v, &q[end.min(q.len())..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        out.insert(key, value);
+        rest = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    out
+}
+
+/// Where Docker's config lives.
+pub fn docker_config_path() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(d).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+}
+
+/// The keys Docker's config may use for a registry.
+fn config_keys(registry: &str) -> Vec<String> {
+    if registry == super::reference::DOCKER_HUB {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+            "registry-1.docker.io".into(),
+        ]
+    } else {
+        vec![
+            registry.to_string(),
+            format!("https://{registry}"),
+            format!("http://{registry}"),
+        ]
+    }
+}
+
+/// Looks up credentials for `registry` in Docker's config. Errors name the
+/// file or helper, never a secret.
+pub fn from_docker_config(registry: &str) -> Result<Option<Credentials>, String> {
+    let Some(path) = docker_config_path() else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let cfg: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: invalid JSON: {e}", path.display()))?;
+    let keys = config_keys(registry);
+    if let Some(helpers) = cfg.get("credHelpers").and_then(|v| v.as_object()) {
+        for k in &keys {
+            if let Some(h) = helpers.get(k).and_then(|v| v.as_str()) {
+                return helper_get(h, k);
+            }
+        }
+    }
+    if let Some(auths) = cfg.get("auths").and_then(|v| v.as_object()) {
+        for k in &keys {
+            let Some(entry) = auths.get(k) else { continue };
+            if let Some(a) = entry
+                .get("auth")
+                .and_then(|v| v.as_str())
+                .filter(|a| !a.is_empty())
+            {
+                let decoded = base64_decode(a)
+                    .ok_or_else(|| format!("{}: auths.{k}.auth is not base64", path.display()))?;
+                let decoded = String::from_utf8(decoded)
+                    .map_err(|_| format!("{}: auths.{k}.auth is not text", path.display()))?;
+                let (u, p) = decoded.split_once(':').ok_or_else(|| {
+                    format!("{}: auths.{k}.auth is not user:password", path.display())
+                })?;
+                return Ok(Some(Credentials {
+                    username: u.into(),
+                    secret: p.into(),
+                }));
+            }
+            let u = entry.get("username").and_then(|v| v.as_str());
+            let p = entry.get("password").and_then(|v| v.as_str());
+            if let (Some(u), Some(p)) = (u, p) {
+                return Ok(Some(Credentials {
+                    username: u.into(),
+                    secret: p.into(),
+                }));
+            }
+            if let Some(t) = entry.get("identitytoken").and_then(|v| v.as_str()) {
+                return Ok(Some(Credentials {
+                    username: "<token>".into(),
+                    secret: t.into(),
+                }));
+            }
+        }
+    }
+    if let Some(store) = cfg
+        .get("credsStore")
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+    {
+        for k in &keys {
+            if let Some(c) = helper_get(store, k)? {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Runs `docker-credential-<helper> get` with the server on stdin.
+fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let prog = format!("docker-credential-{helper}");
+    let mut child = Command::new(&prog)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("credential helper {prog}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(server.as_bytes())
+        .map_err(|e| format!("credential helper {prog}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("credential helper {prog}: {e}"))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stdout);
+        if msg.contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(format!(
+            "credential helper {prog} failed for {server} ({})",
+            out.status
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|_| format!("credential helper {prog} gave no JSON"))?;
+    let u = v
+        .get("Username")
+        .and_then(|x| x.as_str())
+        .unwrap_or_default();
+    let s = v.get("Secret").and_then(|x| x.as_str()).unwrap_or_default();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credentials {
+        username: u.into(),
+        secret: s.into(),
+    }))
+}
+
+pub fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.trim().bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => continue,
+            _ => return None,
+        } as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+pub fn basic_header(c: &Credentials) -> String {
+    format!(
+        "Basic {}",
+        base64_encode(format!("{}:{}", c.username, c.secret).as_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges() {
+        assert_eq!(parse_challenge("Basic realm=\"x\""), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:a/b:pull,push".into())
+            })
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn base64_roundtrip() {
+        for s in ["", "a", "ab", "abc", "user:pa:ss", "ünï"] {
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
+        }
+        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn credentials_never_print_their_secret() {
+        let c = Credentials {
+            username: "u".into(),
+            secret: "s3cret".into(),
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

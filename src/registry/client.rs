@@ -1,0 +1,898 @@
+//! An OCI distribution client over blocking HTTP (ureq): auth challenges,
+//! retries with backoff, manifests, blob HEAD/GET/mount/upload.
+
+use super::auth::{self, Challenge, Credentials};
+use super::reference::Reference;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use ureq::Agent;
+
+/// Blobs at most this large go up in one PUT; larger ones in PATCH chunks.
+pub const MONOLITHIC_MAX: u64 = 8 << 20;
+/// Chunk size for chunked uploads.
+pub const CHUNK: u64 = 16 << 20;
+const MAX_TRIES: u32 = 5;
+
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// Hosts (host[:port]) that may be reached over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Extra CA certificates (PEM) to trust besides the system's.
+    pub ca_certs: Vec<PathBuf>,
+    /// Credentials given on the command line, for these registries (all when empty).
+    pub credentials: Option<Credentials>,
+    pub credentials_for: Vec<String>,
+}
+
+struct HostState {
+    base: String,
+    challenge: Option<Challenge>,
+    creds: Option<Option<Credentials>>,
+    /// scope → (token, expiry)
+    tokens: HashMap<String, (String, Instant)>,
+}
+
+pub struct Client {
+    agent: Agent,
+    opts: ClientOptions,
+    hosts: Mutex<HashMap<String, Arc<Mutex<HostState>>>>,
+}
+
+/// What to send.
+pub enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// `len` bytes of a file from `offset`.
+    File {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+    },
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<ureq::Body>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn bytes(&mut self, limit: u64) -> Result<Vec<u8>> {
+        match self.body.take() {
+            None => Ok(Vec::new()),
+            Some(b) => b
+                .into_with_config()
+                .limit(limit)
+                .read_to_vec()
+                .map_err(|e| Error::Other(format!("reading a registry response: {e}"))),
+        }
+    }
+}
+
+fn load_roots(extra: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    match std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
+        Some(f) => files.push(f.into()),
+        None => {
+            for f in [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ] {
+                if Path::new(f).is_file() {
+                    files.push(f.into());
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(dir) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty())
+        && let Ok(rd) = std::fs::read_dir(dir)
+    {
+        for e in rd.flatten() {
+            if e.path()
+                .extension()
+                .is_some_and(|x| x == "pem" || x == "crt")
+            {
+                files.push(e.path());
+            }
+        }
+    }
+    let mut certs = Vec::new();
+    for f in files.iter().chain(extra) {
+        let is_extra = extra.contains(f);
+        let bytes = match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) if is_extra => {
+                return Err(Error::input(f, format!("cannot read CA certificate: {e}")));
+            }
+            Err(_) => continue,
+        };
+        let before = certs.len();
+        for item in ureq::tls::parse_pem(&bytes) {
+            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                certs.push(c.to_owned());
+            }
+        }
+        if is_extra && certs.len() == before {
+            return Err(Error::input(f, "holds no PEM certificate"));
+        }
+    }
+    Ok(certs)
+}
+
+pub fn registry_error(registry: &str, repo: &str, what: &str, status: u16, body: &str) -> Error {
+    let detail = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["errors"][0]["message"].as_str().map(String::from))
+        .unwrap_or_default();
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["errors"][0]["code"].as_str().map(String::from))
+        .unwrap_or_default();
+    let hint = match (status, code.as_str()) {
+        (401, _) => "check the credentials (docker login, --username/--password-stdin)",
+        (403, _) => "the credentials lack permission for this repository",
+        (404, _) | (_, "NAME_UNKNOWN") | (_, "MANIFEST_UNKNOWN") => "check the repository and tag",
+        (413, _) => "the registry refused the size of the upload (check its body size limit)",
+        (429, _) => "rate limited by the registry; try later or authenticate",
+        (s, _) if s >= 500 => "the registry failed; try again later",
+        _ => "see the registry's message",
+    };
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {code} {detail}")
+    };
+    Error::Registry {
+        message: format!("{registry}/{repo}: {what}: HTTP {status}{detail} ({hint})"),
+        status,
+    }
+}
+
+fn transport_error(host: &str, what: &str, e: &ureq::Error) -> Error {
+    Error::Registry {
+        message: format!("{host}: {what}: {e}"),
+        status: 0,
+    }
+}
+
+fn retryable(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+    ) || e.to_string().contains("connection")
+}
+
+impl Client {
+    pub fn new(opts: ClientOptions) -> Result<Client> {
+        let roots = load_roots(&opts.ca_certs)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .unversioned_rustls_crypto_provider(provider)
+            .build();
+        let config = Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(5)
+            .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            agent: config.into(),
+            opts,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn allowed_plain(&self, r: &Reference) -> bool {
+        r.is_loopback() || self.opts.insecure.iter().any(|h| h == &r.registry)
+    }
+
+    /// The host's state, probing https (then http where allowed) on first use.
+    fn host(&self, r: &Reference) -> Result<Arc<Mutex<HostState>>> {
+        let key = r.registry.clone();
+        if let Some(h) = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(h.clone());
+        }
+        let api = r.api_host().to_string();
+        let mut last = None;
+        let mut chosen = None;
+        let schemes: &[&str] = if self.allowed_plain(r) {
+            &["https", "http"]
+        } else {
+            &["https"]
+        };
+        for scheme in schemes {
+            let url = format!("{scheme}://{api}/v2/");
+            match self.agent.get(&url).call() {
+                Ok(resp) => {
+                    let challenge = resp
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(auth::parse_challenge);
+                    chosen = Some((format!("{scheme}://{api}"), challenge));
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let (base, challenge) = match chosen {
+            Some(c) => c,
+            None => {
+                let e = last.expect("tried at least one scheme");
+                let hint = if !self.allowed_plain(r) {
+                    " (plain HTTP is used only for localhost or hosts named with --insecure-registry; for a private CA use --ca-cert)"
+                } else {
+                    ""
+                };
+                return Err(Error::Registry {
+                    message: format!("{}: cannot reach the registry: {e}{hint}", r.registry),
+                    status: 0,
+                });
+            }
+        };
+        let state = Arc::new(Mutex::new(HostState {
+            base,
+            challenge,
+            creds: None,
+            tokens: HashMap::new(),
+        }));
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(hosts.entry(key).or_insert(state).clone())
+    }
+
+    fn credentials(&self, r: &Reference, st: &mut HostState) -> Result<Option<Credentials>> {
+        if let Some(c) = &st.creds {
+            return Ok(c.clone());
+        }
+        let explicit = self.opts.credentials.clone().filter(|_| {
+            self.opts.credentials_for.is_empty() || self.opts.credentials_for.contains(&r.registry)
+        });
+        let c = match explicit {
+            Some(c) => Some(c),
+            None => auth::from_docker_config(&r.registry).map_err(|m| Error::Registry {
+                message: m,
+                status: 0,
+            })?,
+        };
+        st.creds = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The Authorization header for `scopes` on this host, fetching a token if needed.
+    fn authorization(
+        &self,
+        r: &Reference,
+        st: &mut HostState,
+        scopes: &[String],
+        force: bool,
+    ) -> Result<Option<String>> {
+        let Some(ch) = st.challenge.clone() else {
+            return Ok(None);
+        };
+        match ch {
+            Challenge::Basic => Ok(self.credentials(r, st)?.map(|c| auth::basic_header(&c))),
+            Challenge::Bearer { realm, service, .. } => {
+                let key = scopes.join(" ");
+                if !force
+                    && let Some((t, exp)) = st.tokens.get(&key)
+                    && Instant::now() < *exp
+                {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let mut url = realm.clone();
+                let mut sep = if url.contains('?') { '&' } else { '?' };
+                if let Some(s) = &service {
+                    url.push_str(&format!("{sep}service={}", urlencode(s)));
+                    sep = '&';
+                }
+                for s in scopes {
+                    url.push_str(&format!("{sep}scope={}", urlencode(s)));
+                    sep = '&';
+                }
+                let creds = self.credentials(r, st)?;
+                let mut req = self.agent.get(&url);
+                if let Some(c) = &creds {
+                    req = req.header("Authorization", &auth::basic_header(c));
+                }
+                let resp = req
+                    .call()
+                    .map_err(|e| transport_error(&r.registry, "getting a token", &e))?;
+                let status = resp.status().as_u16();
+                let body = resp
+                    .into_body()
+                    .with_config()
+                    .limit(1 << 20)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                if status != 200 {
+                    return Err(registry_error(
+                        &r.registry,
+                        &r.repository,
+                        "getting a token",
+                        status,
+                        &String::from_utf8_lossy(&body),
+                    ));
+                }
+                let v: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|_| Error::Registry {
+                        message: format!("{}: the token server answered no JSON", r.registry),
+                        status,
+                    })?;
+                let token = v["token"]
+                    .as_str()
+                    .or(v["access_token"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if token.is_empty() {
+                    return Err(Error::Registry {
+                        message: format!("{}: the token server gave no token", r.registry),
+                        status,
+                    });
+                }
+                // Refresh a little before the token runs out.
+                let ttl = v["expires_in"].as_u64().unwrap_or(60).max(2);
+                let exp = Instant::now() + Duration::from_secs(ttl)
+                    - Duration::from_secs(ttl.min(30) / 2);
+                st.tokens.insert(key, (token.clone(), exp));
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    /// Sends a request with auth, retrying 401 once (fresh token) and
+    /// 429/5xx/connection failures with backoff (honouring Retry-After).
+    pub fn send(
+        &self,
+        r: &Reference,
+        method: &str,
+        url_or_path: &str,
+        scopes: &[String],
+        headers: &[(&str, String)],
+        body: &Body,
+    ) -> Result<Resp> {
+        let host = self.host(r)?;
+        let mut force = false;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (url, authz) = {
+                let mut st = host.lock().unwrap_or_else(|e| e.into_inner());
+                let url =
+                    if url_or_path.starts_with("http://") || url_or_path.starts_with("https://") {
+                        url_or_path.to_string()
+                    } else {
+                        format!("{}{url_or_path}", st.base)
+                    };
+                (url, self.authorization(r, &mut st, scopes, force)?)
+            };
+            let result = self.send_once(method, &url, authz.as_deref(), headers, body);
+            match result {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if status == 401 && tries < 3 {
+                        let ch = resp
+                            .headers()
+                            .get("www-authenticate")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(auth::parse_challenge);
+                        let mut st = host.lock().unwrap_or_else(|e| e.into_inner());
+                        let had = st.challenge.clone();
+                        if ch.is_some() {
+                            st.challenge = ch;
+                        }
+                        // Retry when we learned how to authenticate or the token may have expired.
+                        if st.challenge.is_some() && (had != st.challenge || !force) {
+                            force = true;
+                            continue;
+                        }
+                    }
+                    if (status == 429 || status >= 500) && tries < MAX_TRIES {
+                        let wait = resp
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .map(|s| Duration::from_secs(s.min(60)))
+                            .unwrap_or_else(|| backoff(tries));
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    let headers = resp
+                        .headers()
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            v.to_str()
+                                .ok()
+                                .map(|v| (k.as_str().to_string(), v.to_string()))
+                        })
+                        .collect();
+                    return Ok(Resp {
+                        status,
+                        headers,
+                        body: Some(resp.into_body()),
+                    });
+                }
+                Err(e)
+                    if retryable(&e) && tries < MAX_TRIES && !matches!(body, Body::File { .. }) =>
+                {
+                    std::thread::sleep(backoff(tries));
+                }
+                Err(e) => {
+                    return Err(transport_error(
+                        &r.registry,
+                        &format!("{method} {}", redact_query(&url)),
+                        &e,
+                    ));
+                }
+            }
+        }
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        authz: Option<&str>,
+        headers: &[(&str, String)],
+        body: &Body,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let mut b = ureq::http::Request::builder().method(method).uri(url);
+        if let Some(a) = authz {
+            b = b.header("Authorization", a);
+        }
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
+        }
+        match body {
+            Body::Empty => {
+                let needs_len = matches!(method, "PUT" | "POST" | "PATCH");
+                if needs_len {
+                    b = b.header("Content-Length", "0");
+                }
+                let req = b.body(()).map_err(|e| ureq::Error::BadUri(e.to_string()))?;
+                self.agent.run(req)
+            }
+            Body::Bytes(bytes) => {
+                let req = b
+                    .body(bytes.to_vec())
+                    .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
+                self.agent.run(req)
+            }
+            Body::File { path, offset, len } => {
+                use std::io::Seek;
+                let mut f = std::fs::File::open(path)?;
+                f.seek(std::io::SeekFrom::Start(*offset))?;
+                let reader = f.take(*len);
+                b = b.header("Content-Length", len.to_string());
+                let req = b
+                    .body(ureq::SendBody::from_owned_reader(reader))
+                    .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
+                self.agent.run(req)
+            }
+        }
+    }
+
+    /// GETs a manifest (or index). Verifies its digest when the reference pins one.
+    pub fn get_manifest(&self, r: &Reference) -> Result<Option<(Vec<u8>, String, Digest)>> {
+        let scopes = [format!("repository:{}:pull", r.repository)];
+        let path = format!("/v2/{}/manifests/{}", r.repository, r.manifest_ref());
+        let mut resp = self.send(
+            r,
+            "GET",
+            &path,
+            &scopes,
+            &[("Accept", MANIFEST_ACCEPT.to_string())],
+            &Body::Empty,
+        )?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        let bytes = resp.bytes(8 << 20)?;
+        if resp.status != 200 {
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                &format!("getting manifest {}", r.manifest_ref()),
+                resp.status,
+                &String::from_utf8_lossy(&bytes),
+            ));
+        }
+        let digest = Digest::of(&bytes);
+        if let Some(want) = r.digest
+            && want != digest
+        {
+            return Err(Error::Registry {
+                message: format!(
+                    "{r}: the manifest received hashes to {digest}, not the digest asked for"
+                ),
+                status: 200,
+            });
+        }
+        if let Some(h) = resp
+            .header("docker-content-digest")
+            .and_then(Digest::parse_oci)
+            && h != digest
+        {
+            return Err(Error::Registry {
+                message: format!(
+                    "{r}: the manifest received hashes to {digest}, but the registry says {h}"
+                ),
+                status: 200,
+            });
+        }
+        let mt = resp
+            .header("content-type")
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let mt = if mt.is_empty() || mt == "application/json" {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["mediaType"].as_str().map(String::from))
+                .unwrap_or_default()
+        } else {
+            mt
+        };
+        Ok(Some((bytes, mt, digest)))
+    }
+
+    /// HEAD of a blob: its size if the repository has it.
+    pub fn blob_size(&self, r: &Reference, scopes: &[String], d: &Digest) -> Result<Option<u64>> {
+        let path = format!("/v2/{}/blobs/{}", r.repository, d.oci());
+        let resp = self.send(r, "HEAD", &path, scopes, &[], &Body::Empty)?;
+        match resp.status {
+            200 => Ok(Some(
+                resp.header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            404 => Ok(None),
+            s => Err(registry_error(
+                &r.registry,
+                &r.repository,
+                &format!("checking blob {}", d.short()),
+                s,
+                "",
+            )),
+        }
+    }
+
+    /// Downloads a blob into the store, verifying every byte.
+    pub fn fetch_blob(&self, r: &Reference, d: &Digest, store: &Store) -> Result<()> {
+        if store.has_blob(d) {
+            return Ok(());
+        }
+        let scopes = [format!("repository:{}:pull", r.repository)];
+        let path = format!("/v2/{}/blobs/{}", r.repository, d.oci());
+        let mut resp = self.send(r, "GET", &path, &scopes, &[], &Body::Empty)?;
+        if resp.status != 200 {
+            let body = resp.bytes(1 << 16).unwrap_or_default();
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                &format!("downloading blob {}", d.short()),
+                resp.status,
+                &String::from_utf8_lossy(&body),
+            ));
+        }
+        let mut reader = resp
+            .body
+            .take()
+            .expect("body")
+            .into_with_config()
+            .limit(u64::MAX)
+            .reader();
+        let mut tmp = store.temp_file()?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| Error::Registry {
+                message: format!(
+                    "{}/{}: downloading blob {}: {e}",
+                    r.registry,
+                    r.repository,
+                    d.short()
+                ),
+                status: 0,
+            })?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .map_err(|e| Error::io("writing a downloaded blob", e))?;
+        }
+        let got = Digest::from_hasher(h);
+        if got != *d {
+            return Err(Error::Registry {
+                message: format!(
+                    "{}/{}: blob {d} arrived with digest {got}; nothing was stored",
+                    r.registry, r.repository
+                ),
+                status: 200,
+            });
+        }
+        store.commit_blob(tmp, d)
+    }
+
+    fn upload_url(&self, r: &Reference, location: &str) -> Result<String> {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            return Ok(location.to_string());
+        }
+        let host = self.host(r)?;
+        let base = host.lock().unwrap_or_else(|e| e.into_inner()).base.clone();
+        Ok(if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            format!("{base}/{location}")
+        })
+    }
+
+    /// Makes blob `d` (a file of `size` bytes) present in `r`'s repository:
+    /// HEAD, else mount from `from` (same registry), else upload.
+    /// Returns the bytes uploaded.
+    pub fn put_blob(
+        &self,
+        r: &Reference,
+        d: &Digest,
+        path: &Path,
+        size: u64,
+        from: Option<&str>,
+    ) -> Result<u64> {
+        let mut scopes = vec![format!("repository:{}:pull,push", r.repository)];
+        if let Some(f) = from
+            && f != r.repository
+        {
+            scopes.push(format!("repository:{f}:pull"));
+        }
+        if self.blob_size(r, &scopes, d)?.is_some() {
+            return Ok(0);
+        }
+        let start = match from {
+            Some(f) if f != r.repository => format!(
+                "/v2/{}/blobs/uploads/?mount={}&from={f}",
+                r.repository,
+                d.oci()
+            ),
+            _ => format!("/v2/{}/blobs/uploads/", r.repository),
+        };
+        let resp = self.send(r, "POST", &start, &scopes, &[], &Body::Empty)?;
+        if resp.status == 201 {
+            return Ok(0); // mounted
+        }
+        if resp.status != 202 {
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                &format!("starting the upload of {}", d.short()),
+                resp.status,
+                "",
+            ));
+        }
+        let mut location = self.upload_url(r, resp.header("location").unwrap_or_default())?;
+        if size <= MONOLITHIC_MAX {
+            let url = with_digest(&location, d);
+            let resp = self.send(
+                r,
+                "PUT",
+                &url,
+                &scopes,
+                &[("Content-Type", "application/octet-stream".into())],
+                &Body::File {
+                    path,
+                    offset: 0,
+                    len: size,
+                },
+            )?;
+            if resp.status != 201 {
+                return Err(registry_error(
+                    &r.registry,
+                    &r.repository,
+                    &format!("uploading blob {}", d.short()),
+                    resp.status,
+                    "",
+                ));
+            }
+            return Ok(size);
+        }
+        // Chunked: PATCH with Content-Range; after a dropped connection ask
+        // the registry how much it has and go on from there.
+        let mut offset = 0u64;
+        let mut failures = 0;
+        while offset < size {
+            let len = CHUNK.min(size - offset);
+            let headers = [
+                ("Content-Type", "application/octet-stream".to_string()),
+                ("Content-Range", format!("{}-{}", offset, offset + len - 1)),
+            ];
+            match self.send(
+                r,
+                "PATCH",
+                &location,
+                &scopes,
+                &headers,
+                &Body::File { path, offset, len },
+            ) {
+                Ok(resp) if resp.status == 202 => {
+                    location = self.upload_url(r, resp.header("location").unwrap_or(&location))?;
+                    offset = resp
+                        .header("range")
+                        .and_then(range_end)
+                        .map(|e| e + 1)
+                        .unwrap_or(offset + len);
+                }
+                Ok(resp) if resp.status == 416 || resp.status >= 500 => {
+                    failures += 1;
+                    offset = self.upload_offset(r, &scopes, &location, failures, resp.status)?;
+                }
+                Ok(resp) => {
+                    return Err(registry_error(
+                        &r.registry,
+                        &r.repository,
+                        &format!("uploading blob {}", d.short()),
+                        resp.status,
+                        "",
+                    ));
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures > MAX_TRIES {
+                        return Err(e);
+                    }
+                    std::thread::sleep(backoff(failures));
+                    offset = self.upload_offset(r, &scopes, &location, failures, 0)?;
+                }
+            }
+        }
+        let resp = self.send(
+            r,
+            "PUT",
+            &with_digest(&location, d),
+            &scopes,
+            &[],
+            &Body::Empty,
+        )?;
+        if resp.status != 201 {
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                &format!("finishing the upload of {}", d.short()),
+                resp.status,
+                "",
+            ));
+        }
+        Ok(size)
+    }
+
+    /// Asks the registry how many bytes of an upload it holds.
+    fn upload_offset(
+        &self,
+        r: &Reference,
+        scopes: &[String],
+        location: &str,
+        failures: u32,
+        status: u16,
+    ) -> Result<u64> {
+        if failures > MAX_TRIES {
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                "uploading a blob",
+                status,
+                "",
+            ));
+        }
+        let resp = self.send(r, "GET", location, scopes, &[], &Body::Empty)?;
+        if resp.status != 204 {
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                "resuming an upload",
+                resp.status,
+                "",
+            ));
+        }
+        Ok(resp
+            .header("range")
+            .and_then(range_end)
+            .map(|e| e + 1)
+            .unwrap_or(0))
+    }
+
+    pub fn put_manifest(
+        &self,
+        r: &Reference,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<()> {
+        let scopes = [format!("repository:{}:pull,push", r.repository)];
+        let path = format!("/v2/{}/manifests/{reference}", r.repository);
+        let mut resp = self.send(
+            r,
+            "PUT",
+            &path,
+            &scopes,
+            &[("Content-Type", media_type.to_string())],
+            &Body::Bytes(bytes),
+        )?;
+        if resp.status != 201 {
+            let body = resp.bytes(1 << 16).unwrap_or_default();
+            return Err(registry_error(
+                &r.registry,
+                &r.repository,
+                &format!("pushing manifest {reference}"),
+                resp.status,
+                &String::from_utf8_lossy(&body),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn backoff(tries: u32) -> Duration {
+    Duration::from_millis(200 * 2u64.pow(tries.min(6)))
+}
+
+fn with_digest(location: &str, d: &Digest) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={}", urlencode(&d.oci()))
+}
+
+/// `0-1234` → 1234.
+fn range_end(v: &str) -> Option<u64> {
+    v.trim()
+        .trim_start_matches("bytes=")
+        .split_once('-')?
+        .1
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn redact_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,309 @@
+//! Registry I/O over the OCI distribution API: references, auth, pulls of
+//! bases (manifests and configs; layers only when their bytes are needed),
+//! pushes and existence checks.
+
+pub mod auth;
+pub mod client;
+pub mod reference;
+
+pub use client::{Client, ClientOptions};
+pub use reference::Reference;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::oci::types::*;
+use crate::spec::Platform;
+use crate::store::Store;
+use rayon::prelude::*;
+
+/// One platform's image in a registry: manifest and config, no layer bytes.
+#[derive(Clone, Debug)]
+pub struct RemoteImage {
+    pub manifest_digest: Digest,
+    pub manifest: Manifest,
+    pub config: ImageConfig,
+}
+
+fn platform_matches(p: &PlatformJson, want: &Platform) -> bool {
+    p.os == want.os
+        && p.architecture == want.arch
+        && (want.variant.is_none() || p.variant == want.variant)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(r: &Reference, what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Registry {
+        message: format!("{r}: {what} is not valid: {e}"),
+        status: 200,
+    })
+}
+
+/// Resolves `r` to one image per platform, fetching (and verifying) the
+/// manifests and configs; layers stay in the registry.
+pub fn resolve(
+    client: &Client,
+    store: &Store,
+    r: &Reference,
+    platforms: &[Platform],
+) -> Result<Vec<RemoteImage>> {
+    let (bytes, mt, digest) = client.get_manifest(r)?.ok_or_else(|| Error::Registry {
+        message: format!("{r}: not found (check the repository and tag)"),
+        status: 404,
+    })?;
+    let is_index = mt == MT_INDEX || mt == MT_DOCKER_LIST;
+    let index: Option<Index> = if is_index {
+        Some(parse(r, "the index", &bytes)?)
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for p in platforms {
+        let (m_bytes, m_digest) = match &index {
+            Some(ix) => {
+                let d = ix
+                    .manifests
+                    .iter()
+                    .find(|d| d.platform.as_ref().is_some_and(|x| platform_matches(x, p)))
+                    .ok_or_else(|| {
+                        let have: Vec<String> = ix
+                            .manifests
+                            .iter()
+                            .filter_map(|d| {
+                                d.platform
+                                    .as_ref()
+                                    .map(|x| format!("{}/{}", x.os, x.architecture))
+                            })
+                            .collect();
+                        Error::Registry {
+                            message: format!("{r}: no {p} image (it has: {})", have.join(", ")),
+                            status: 404,
+                        }
+                    })?;
+                let pinned = Reference {
+                    digest: Some(d.digest),
+                    tag: None,
+                    ..r.clone()
+                };
+                let (b, _, dg) = client
+                    .get_manifest(&pinned)?
+                    .ok_or_else(|| Error::Registry {
+                        message: format!("{pinned}: listed in the index but not found"),
+                        status: 404,
+                    })?;
+                (b, dg)
+            }
+            None => (bytes.clone(), digest),
+        };
+        let manifest: Manifest = parse(r, "the manifest", &m_bytes)?;
+        client.fetch_blob(r, &manifest.config.digest, store)?;
+        let config: ImageConfig = parse(
+            r,
+            "the image config",
+            &store.read_blob(&manifest.config.digest)?,
+        )?;
+        if config.os != p.os || config.architecture != p.arch {
+            return Err(Error::Registry {
+                message: format!(
+                    "{r}: the image is {}/{}, but {p} was asked for",
+                    config.os, config.architecture
+                ),
+                status: 200,
+            });
+        }
+        if manifest.layers.len() != config.rootfs.diff_ids.len() {
+            return Err(Error::Registry {
+                message: format!("{r}: manifest and config disagree on the number of layers"),
+                status: 200,
+            });
+        }
+        out.push(RemoteImage {
+            manifest_digest: m_digest,
+            manifest,
+            config,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `r` exists with every platform asked for (any image when none is).
+pub fn exists(client: &Client, r: &Reference, platforms: &[Platform]) -> Result<bool> {
+    let Some((bytes, mt, _)) = client.get_manifest(r)? else {
+        return Ok(false);
+    };
+    if platforms.is_empty() {
+        return Ok(true);
+    }
+    if mt == MT_INDEX || mt == MT_DOCKER_LIST {
+        let ix: Index = parse(r, "the index", &bytes)?;
+        return Ok(platforms.iter().all(|p| {
+            ix.manifests
+                .iter()
+                .any(|d| d.platform.as_ref().is_some_and(|x| platform_matches(x, p)))
+        }));
+    }
+    let m: Manifest = parse(r, "the manifest", &bytes)?;
+    let scopes = [format!("repository:{}:pull", r.repository)];
+    let path = format!("/v2/{}/blobs/{}", r.repository, m.config.digest.oci());
+    let mut resp = client.send(r, "GET", &path, &scopes, &[], &client::Body::Empty)?;
+    if resp.status != 200 {
+        return Err(client::registry_error(
+            &r.registry,
+            &r.repository,
+            "reading the image config",
+            resp.status,
+            "",
+        ));
+    }
+    let cfg: ImageConfig = parse(r, "the image config", &resp.bytes(16 << 20)?)?;
+    Ok(platforms.len() == 1 && cfg.os == platforms[0].os && cfg.architecture == platforms[0].arch)
+}
+
+/// An image to push: where, under which tags, its top document and blobs,
+/// and the registry image its base layers came from.
+pub struct PushRequest<'a> {
+    pub target: &'a Reference,
+    pub tags: &'a [String],
+    pub top: &'a Descriptor,
+    pub blobs: &'a [Descriptor],
+    pub base: Option<&'a Reference>,
+}
+
+/// What a push did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct PushStats {
+    pub blobs_uploaded: u64,
+    pub blobs_present: u64,
+    pub bytes_uploaded: u64,
+}
+
+/// Pushes an image whose documents are all in the store. Blobs missing from
+/// the store are mounted from (or fetched through) `base`. Manifests go up
+/// only after every blob is confirmed, the tags last.
+pub fn push(
+    client: &Client,
+    store: &Store,
+    req: &PushRequest,
+    parallel: usize,
+) -> Result<PushStats> {
+    let PushRequest {
+        target,
+        tags,
+        top,
+        blobs,
+        base,
+    } = *req;
+    let is_doc = |d: &Descriptor| {
+        matches!(
+            d.media_type.as_str(),
+            MT_MANIFEST | MT_INDEX | MT_DOCKER_MANIFEST | MT_DOCKER_LIST
+        )
+    };
+    let files: Vec<&Descriptor> = blobs.iter().filter(|d| !is_doc(d)).collect();
+    let mount_from = base
+        .filter(|b| b.registry == target.registry)
+        .map(|b| b.repository.clone());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(parallel.max(1))
+        .build()
+        .map_err(|e| Error::Other(format!("starting upload threads: {e}")))?;
+    let results: Vec<(u64, bool)> = pool.install(|| {
+        files
+            .par_iter()
+            .map(|d| {
+                if !store.has_blob(&d.digest) {
+                    // A base layer we never downloaded: mount it, or fetch it first.
+                    if let Some(from) = &mount_from {
+                        let scopes = [
+                            format!("repository:{}:pull,push", target.repository),
+                            format!("repository:{from}:pull"),
+                        ];
+                        if client.blob_size(target, &scopes, &d.digest)?.is_some() {
+                            return Ok((0, false));
+                        }
+                        let path = format!(
+                            "/v2/{}/blobs/uploads/?mount={}&from={from}",
+                            target.repository,
+                            d.digest.oci()
+                        );
+                        let resp = client.send(
+                            target,
+                            "POST",
+                            &path,
+                            &scopes,
+                            &[],
+                            &client::Body::Empty,
+                        )?;
+                        if resp.status == 201 {
+                            return Ok((0, false));
+                        }
+                    }
+                    let b = base.ok_or_else(|| {
+                        Error::Other(format!(
+                            "blob {} is neither in the store nor in a base",
+                            d.digest
+                        ))
+                    })?;
+                    client.fetch_blob(b, &d.digest, store)?;
+                }
+                let n = client.put_blob(
+                    target,
+                    &d.digest,
+                    &store.blob_path(&d.digest),
+                    d.size,
+                    mount_from.as_deref(),
+                )?;
+                Ok((n, n > 0))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let mut stats = PushStats::default();
+    for (n, uploaded) in results {
+        if uploaded {
+            stats.blobs_uploaded += 1;
+            stats.bytes_uploaded += n;
+        } else {
+            stats.blobs_present += 1;
+        }
+    }
+    // Per-platform manifests of an index first (by digest), then the tags.
+    if top.media_type == MT_INDEX || top.media_type == MT_DOCKER_LIST {
+        for d in blobs
+            .iter()
+            .filter(|d| d.media_type == MT_MANIFEST || d.media_type == MT_DOCKER_MANIFEST)
+        {
+            client.put_manifest(
+                target,
+                &d.digest.oci(),
+                &store.read_blob(&d.digest)?,
+                &d.media_type,
+            )?;
+        }
+    }
+    let top_bytes = store.read_blob(&top.digest)?;
+    for t in tags {
+        client.put_manifest(target, t, &top_bytes, &top.media_type)?;
+    }
+    Ok(stats)
+}
+
+/// A JSON description of an image in a registry (for `inspect`).
+pub fn describe(client: &Client, r: &Reference) -> Result<serde_json::Value> {
+    let (bytes, mt, digest) = client.get_manifest(r)?.ok_or_else(|| Error::Registry {
+        message: format!("{r}: not found (check the repository and tag)"),
+        status: 404,
+    })?;
+    let doc: serde_json::Value = parse(r, "the manifest", &bytes)?;
+    let mut out = serde_json::json!({"reference": r.to_string(), "media_type": mt, "digest": digest, "manifest": doc});
+    if mt == MT_MANIFEST || mt == MT_DOCKER_MANIFEST {
+        let m: Manifest = parse(r, "the manifest", &bytes)?;
+        let scopes = [format!("repository:{}:pull", r.repository)];
+        let path = format!("/v2/{}/blobs/{}", r.repository, m.config.digest.oci());
+        let mut resp = client.send(r, "GET", &path, &scopes, &[], &client::Body::Empty)?;
+        if resp.status == 200 {
+            let cfg = resp.bytes(16 << 20)?;
+            if Digest::of(&cfg) == m.config.digest {
+                out["config"] = parse(r, "the image config", &cfg)?;
+            }
+        }
+    }
+    Ok(out)
+}
