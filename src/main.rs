@@ -493,9 +493,6 @@ fn build(a: BuildArgs) -> Result<()> {
             }));
             continue;
         }
-        if !selected.contains(&i) {
-            continue;
-        }
         let built_img = res.images.iter().find(|x| x.id == img.id).expect("built");
         let mut target_json = serde_json::Value::Null;
         if let Some(out) = &out {

@@ -792,7 +792,7 @@ fn a_missing_source_names_the_layer_line() {
 }
 
 #[test]
-fn unsupported_kinds_and_registry_bases_exit_4_naming_the_line() {
+fn unsupported_kinds_exit_4_and_unreachable_registry_bases_exit_6() {
     let head =
         "[images.app]\nbase = \"scratch\"\n\n[[images.app.layers]]\nsource_folder = \"src\"\n\n";
     let kinds = [
@@ -815,14 +815,16 @@ fn unsupported_kinds_and_registry_bases_exit_4_naming_the_line() {
             );
         }
     }
-    for base in ["debian", "python:3.12", "ghcr.io/org/img:1"] {
+    // Registry bases are resolved now; with no registry reachable they fail
+    // as registry errors that still name the base's line.
+    for base in ["localhost:1/org/img:1", "127.0.0.1:1/python:3.12"] {
         expect_error(
             "build",
             &format!("[images.app]\ntag = \"v1\"\nbase = \"{base}\"\n"),
-            4,
-            "unsupported",
+            6,
+            "registry",
             "imgbuild.toml:3:1: images.app.base: ",
-            "not supported yet",
+            "cannot reach the registry",
         );
     }
 }

@@ -373,6 +373,28 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     } = *env;
     let mut key = KeyHasher::new("image", 1);
     let mut notes = Vec::new();
+    // Unsupported layer kinds fail first (before any registry is asked),
+    // never silently skipped.
+    for l in &img.layers {
+        let (what, hint) = match &l.kind {
+            LayerKind::PipPackages { .. }
+            | LayerKind::Requirements { .. }
+            | LayerKind::UvProject { .. } => {
+                ("Python layers", "they arrive with the Python installer")
+            }
+            LayerKind::AptPackages { .. } => (
+                "apt_packages layers",
+                "they arrive with the RUN sandbox or the native Debian base",
+            ),
+            LayerKind::Commands { .. } => ("commands layers", "they arrive with the RUN sandbox"),
+            _ => continue,
+        };
+        return Err(unsupported(
+            &l.loc,
+            &format!("`{}`: {what}", l.kind.key()),
+            hint,
+        ));
+    }
     // Base.
     let (base, base_configs) = match &img.base {
         Base::Scratch => {
@@ -521,27 +543,6 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 .to_string(),
         ),
     };
-    // Unsupported layer kinds fail here, never silently skipped.
-    for l in &img.layers {
-        let (what, hint) = match &l.kind {
-            LayerKind::PipPackages { .. }
-            | LayerKind::Requirements { .. }
-            | LayerKind::UvProject { .. } => {
-                ("Python layers", "they arrive with the Python installer")
-            }
-            LayerKind::AptPackages { .. } => (
-                "apt_packages layers",
-                "they arrive with the RUN sandbox or the native Debian base",
-            ),
-            LayerKind::Commands { .. } => ("commands layers", "they arrive with the RUN sandbox"),
-            _ => continue,
-        };
-        return Err(unsupported(
-            &l.loc,
-            &format!("`{}`: {what}", l.kind.key()),
-            hint,
-        ));
-    }
     let record_id = {
         let mut k = KeyHasher::new("record", 1);
         k.str(
