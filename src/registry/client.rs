@@ -701,19 +701,44 @@ impl Client {
         }
         let mut location = self.upload_url(r, resp.header("location").unwrap_or_default())?;
         if size <= MONOLITHIC_MAX {
-            let url = with_digest(&location, d);
-            let resp = self.send(
-                r,
-                "PUT",
-                &url,
-                &scopes,
-                &[("Content-Type", "application/octet-stream".into())],
-                &Body::File {
-                    path,
-                    offset: 0,
-                    len: size,
-                },
-            )?;
+            // One PUT; after a dropped connection start a fresh upload.
+            let mut attempt = 0;
+            let resp = loop {
+                attempt += 1;
+                let url = with_digest(&location, d);
+                let sent = self.send(
+                    r,
+                    "PUT",
+                    &url,
+                    &scopes,
+                    &[("Content-Type", "application/octet-stream".into())],
+                    &Body::File {
+                        path,
+                        offset: 0,
+                        len: size,
+                    },
+                );
+                match sent {
+                    Ok(resp) => break resp,
+                    Err(e) if attempt >= MAX_TRIES => return Err(e),
+                    Err(_) => {
+                        std::thread::sleep(backoff(attempt));
+                        let fresh = format!("/v2/{}/blobs/uploads/", r.repository);
+                        let resp = self.send(r, "POST", &fresh, &scopes, &[], &Body::Empty)?;
+                        if resp.status != 202 {
+                            return Err(registry_error(
+                                &r.registry,
+                                &r.repository,
+                                &format!("restarting the upload of {}", d.short()),
+                                resp.status,
+                                "",
+                            ));
+                        }
+                        location =
+                            self.upload_url(r, resp.header("location").unwrap_or_default())?;
+                    }
+                }
+            };
             if resp.status != 201 {
                 return Err(registry_error(
                     &r.registry,
