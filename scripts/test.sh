@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test. Installs the real clients the tests check images with
-# (skopeo, umoci) from Debian's packages when they are missing.
+# Runs every test. Installs the real servers and clients the tests use
+# (Debian's docker-registry, skopeo, umoci, openssl, htpasswd) when missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 need=()
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v openssl >/dev/null || need+=(openssl)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq
