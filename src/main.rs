@@ -705,12 +705,11 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
 
 fn inspect(a: InspectArgs) -> Result<()> {
     let Some(rest) = a.reference.strip_prefix("oci:") else {
-        return Err(Error::Unsupported {
-            what: format!("inspecting {:?}", a.reference),
-            hint: Some(
-                "registry references arrive with registry support; give oci:DIR[:TAG]".into(),
-            ),
-        });
+        let r = Reference::parse(&a.reference).map_err(Error::Usage)?;
+        let client = a.registry.client(vec![r.registry.clone()])?;
+        let v = imgbuild::registry::describe(&client, &r)?;
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(());
     };
     let (dir, tag) = match rest.rsplit_once(':') {
         Some((d, t)) if !t.contains('/') && !d.is_empty() => {

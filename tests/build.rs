@@ -865,8 +865,9 @@ fn usage_and_input_errors_have_their_exit_codes() {
         .json()
         .run();
     assert_eq!(r.code, 3, "{r}");
+    // A transport prefix is not a reference: a usage error.
     let r = ib(&["inspect", "docker://example/app:1"]).json().run();
-    assert_eq!(r.code, 4, "{r}");
+    assert_eq!(r.code, 2, "{r}");
     // An output that cannot be written is an I/O failure.
     let r = ib(&["build", "--output", "oci:/dev/null/layout"])
         .path_arg(ctx.path())

@@ -150,7 +150,9 @@ fn pyproject_package_says_python_layers_are_not_supported_yet() {
     assert_eq!(code, 4, "{err}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("imgbuild.toml:8:1") && msg.contains("uv_project") && msg.contains("not supported yet"),
+        msg.contains("imgbuild.toml:8:1")
+            && msg.contains("uv_project")
+            && msg.contains("not supported yet"),
         "{msg}"
     );
 }

@@ -723,19 +723,7 @@ impl Client {
                     Err(e) if attempt >= MAX_TRIES => return Err(e),
                     Err(_) => {
                         std::thread::sleep(backoff(attempt));
-                        let fresh = format!("/v2/{}/blobs/uploads/", r.repository);
-                        let resp = self.send(r, "POST", &fresh, &scopes, &[], &Body::Empty)?;
-                        if resp.status != 202 {
-                            return Err(registry_error(
-                                &r.registry,
-                                &r.repository,
-                                &format!("restarting the upload of {}", d.short()),
-                                resp.status,
-                                "",
-                            ));
-                        }
-                        location =
-                            self.upload_url(r, resp.header("location").unwrap_or_default())?;
+                        location = self.new_session(r, &scopes, d)?;
                     }
                 }
             };
@@ -778,7 +766,13 @@ impl Client {
                 }
                 Ok(resp) if resp.status == 416 || resp.status >= 500 => {
                     failures += 1;
-                    offset = self.upload_offset(r, &scopes, &location, failures, resp.status)?;
+                    match self.upload_offset(r, &scopes, &location, failures, resp.status)? {
+                        Some(o) => offset = o,
+                        None => {
+                            location = self.new_session(r, &scopes, d)?;
+                            offset = 0;
+                        }
+                    }
                 }
                 Ok(resp) => {
                     return Err(registry_error(
@@ -795,7 +789,13 @@ impl Client {
                         return Err(e);
                     }
                     std::thread::sleep(backoff(failures));
-                    offset = self.upload_offset(r, &scopes, &location, failures, 0)?;
+                    match self.upload_offset(r, &scopes, &location, failures, 0)? {
+                        Some(o) => offset = o,
+                        None => {
+                            location = self.new_session(r, &scopes, d)?;
+                            offset = 0;
+                        }
+                    }
                 }
             }
         }
@@ -820,6 +820,9 @@ impl Client {
     }
 
     /// Asks the registry how many bytes of an upload it holds.
+    /// Asks the registry how many bytes of an upload it holds; None when the
+    /// session cannot be resumed (some registries drop it after a broken
+    /// request), so the caller starts a new one.
     fn upload_offset(
         &self,
         r: &Reference,
@@ -827,7 +830,7 @@ impl Client {
         location: &str,
         failures: u32,
         status: u16,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         if failures > MAX_TRIES {
             return Err(registry_error(
                 &r.registry,
@@ -839,19 +842,30 @@ impl Client {
         }
         let resp = self.send(r, "GET", location, scopes, &[], &Body::Empty)?;
         if resp.status != 204 {
+            return Ok(None);
+        }
+        Ok(Some(
+            resp.header("range")
+                .and_then(range_end)
+                .map(|e| e + 1)
+                .unwrap_or(0),
+        ))
+    }
+
+    /// Starts a fresh upload session; returns its location.
+    fn new_session(&self, r: &Reference, scopes: &[String], d: &Digest) -> Result<String> {
+        let start = format!("/v2/{}/blobs/uploads/", r.repository);
+        let resp = self.send(r, "POST", &start, scopes, &[], &Body::Empty)?;
+        if resp.status != 202 {
             return Err(registry_error(
                 &r.registry,
                 &r.repository,
-                "resuming an upload",
+                &format!("restarting the upload of {}", d.short()),
                 resp.status,
                 "",
             ));
         }
-        Ok(resp
-            .header("range")
-            .and_then(range_end)
-            .map(|e| e + 1)
-            .unwrap_or(0))
+        self.upload_url(r, resp.header("location").unwrap_or_default())
     }
 
     pub fn put_manifest(

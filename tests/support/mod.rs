@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod registry;
+pub mod token;
+
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::fs;
