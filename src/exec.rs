@@ -28,6 +28,41 @@ pub struct BuildOptions<'a> {
     pub fetch_base_layers: bool,
     /// Images (by plan index) not to build: already up to date where they go.
     pub skip: Vec<bool>,
+    /// Docker v2 schema 2 media types instead of OCI's.
+    pub docker_media_types: bool,
+}
+
+/// The document media types an image is written with.
+struct Types {
+    manifest: &'static str,
+    config: &'static str,
+    index: &'static str,
+}
+
+const OCI_TYPES: Types = Types {
+    manifest: MT_MANIFEST,
+    config: MT_CONFIG,
+    index: MT_INDEX,
+};
+const DOCKER_TYPES: Types = Types {
+    manifest: MT_DOCKER_MANIFEST,
+    config: MT_DOCKER_CONFIG,
+    index: MT_DOCKER_LIST,
+};
+
+/// The Docker schema 2 name of a layer media type (same bytes).
+fn docker_layer_type(mt: &str) -> Result<String> {
+    match mt {
+        MEDIA_TYPE_GZIP | "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            Ok("application/vnd.docker.image.rootfs.diff.tar.gzip".into())
+        }
+        crate::layer::compress::MEDIA_TYPE_TAR | "application/vnd.docker.image.rootfs.diff.tar" => {
+            Ok("application/vnd.docker.image.rootfs.diff.tar".into())
+        }
+        other => Err(Error::Usage(format!(
+            "Docker media types cannot describe {other} layers: build with --compression gzip or keep OCI media types"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +358,19 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     }
                 }
             }
+            let types = if o.docker_media_types {
+                &DOCKER_TYPES
+            } else {
+                &OCI_TYPES
+            };
+            if o.docker_media_types {
+                for l in layers.iter_mut() {
+                    l.media_type = docker_layer_type(&l.media_type)?;
+                }
+                for l in outs.iter_mut() {
+                    l.media_type = docker_layer_type(&l.media_type)?;
+                }
+            }
             cfg.created = Some(created.clone());
             cfg.architecture = p.arch.clone();
             cfg.os = p.os.clone();
@@ -333,16 +381,17 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             annotations.extend(git.clone());
             let manifest = Manifest {
                 schema_version: 2,
-                media_type: Some(MT_MANIFEST.into()),
+                media_type: Some(types.manifest.into()),
                 config: Descriptor {
-                    media_type: MT_CONFIG.into(),
+                    media_type: types.config.into(),
                     digest: config_digest,
                     size: cfg_bytes.len() as u64,
                     platform: None,
                     annotations: None,
                 },
                 layers,
-                annotations: Some(annotations),
+                // Docker schema 2 has no annotations.
+                annotations: (!o.docker_media_types).then_some(annotations),
             };
             let m_bytes = to_bytes(&manifest);
             let manifest_digest = store.put_blob_bytes(&m_bytes)?;
@@ -352,7 +401,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                 config_digest,
                 layers: outs,
                 manifest: Descriptor {
-                    media_type: MT_MANIFEST.into(),
+                    media_type: types.manifest.into(),
                     digest: manifest_digest,
                     size: m_bytes.len() as u64,
                     platform: Some(platform_json(p)),
@@ -367,16 +416,22 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                 ..platforms[0].manifest.clone()
             }
         } else {
+            let types = if o.docker_media_types {
+                &DOCKER_TYPES
+            } else {
+                &OCI_TYPES
+            };
             let index = Index {
                 schema_version: 2,
-                media_type: Some(MT_INDEX.into()),
+                media_type: Some(types.index.into()),
                 manifests: platforms.iter().map(|p| p.manifest.clone()).collect(),
-                annotations: Some(BTreeMap::from([(ANN_CREATED.to_string(), created.clone())])),
+                annotations: (!o.docker_media_types)
+                    .then(|| BTreeMap::from([(ANN_CREATED.to_string(), created.clone())])),
             };
             let bytes = to_bytes(&index);
             let d = store.put_blob_bytes(&bytes)?;
             Descriptor {
-                media_type: MT_INDEX.into(),
+                media_type: types.index.into(),
                 digest: d,
                 size: bytes.len() as u64,
                 platform: None,
@@ -403,7 +458,12 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                 .map(|m| m.len())
                 .unwrap_or(0);
             push(Descriptor {
-                media_type: MT_CONFIG.into(),
+                media_type: if o.docker_media_types {
+                    MT_DOCKER_CONFIG
+                } else {
+                    MT_CONFIG
+                }
+                .into(),
                 digest: p.config_digest,
                 size: cfg_size,
                 platform: None,

@@ -191,6 +191,9 @@ struct BuildArgs {
     /// Parallel uploads when pushing.
     #[arg(long, default_value_t = 4)]
     push_jobs: usize,
+    /// Media types of the image's documents: oci (default) or docker (v2 schema 2).
+    #[arg(long, default_value = "oci", value_parser = ["oci", "docker"])]
+    media_types: String,
     /// oci:DIR, oci-archive:FILE or docker-archive:FILE; `{image}` in the path
     /// stands for the image name. Default: oci:imgbuild-out/{image}.
     #[arg(long, short)]
@@ -473,6 +476,7 @@ fn build(a: BuildArgs) -> Result<()> {
             client: Some(&client),
             fetch_base_layers: out.is_some(),
             skip: skip.clone(),
+            docker_media_types: a.media_types == "docker",
         },
     )?;
     let mut images_json = Vec::new();

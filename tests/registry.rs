@@ -573,3 +573,121 @@ fn a_failing_push_never_tags_an_incomplete_image() {
         "temp files left in the store"
     );
 }
+
+#[test]
+fn docker_media_types_on_request() {
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    project(
+        t.path(),
+        1000,
+        "platforms = [\"linux/amd64\", \"linux/arm64\"]",
+    );
+    let run = ib(&["build", "--media-types", "docker"])
+        .path_arg(t.path())
+        .cache(&t.path().join("cache"))
+        .json()
+        .arg("-q")
+        .args(&["--tag", &format!("{}/team/app:v1", r.host())])
+        .run()
+        .ok();
+    let v = run.json();
+    assert_eq!(
+        v["images"][0]["media_type"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let mut a = vec!["inspect".to_string(), "--raw".to_string()];
+    a.extend(r.skopeo_inspect_args());
+    a.push(r.docker_ref("team/app:v1"));
+    let raw: Value = serde_json::from_str(&reg::skopeo(&a).unwrap()).unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let m = r.skopeo_inspect("team/app:v1").unwrap();
+    assert_eq!(m["Layers"].as_array().unwrap().len(), 2);
+    // zstd layers have no Docker media type: a clear usage error.
+    let bad = ib(&["build", "--media-types", "docker", "--compression", "zstd"])
+        .path_arg(t.path())
+        .cache(&t.path().join("cache"))
+        .json()
+        .args(&["--tag", &format!("{}/team/app:v2", r.host())])
+        .run();
+    assert_eq!(bad.code, 2, "{bad}");
+}
+
+#[test]
+fn credentials_come_from_docker_config_and_credential_helpers() {
+    let r = Registry::start(RegistryOptions::basic("carol", "h3lper-pass"));
+    let t = tempfile::tempdir().unwrap();
+    project(t.path(), 1000, "");
+    let cfg_dir = t.path().join("docker");
+    fs::create_dir_all(&cfg_dir).unwrap();
+    // 1. `auths` with base64 user:password.
+    let auth = {
+        use std::io::Write;
+        let mut child = std::process::Command::new("base64")
+            .arg("-w0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"carol:h3lper-pass")
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    fs::write(
+        cfg_dir.join("config.json"),
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            r.host()
+        ),
+    )
+    .unwrap();
+    let push = |tag: &str, path_env: Option<&str>| {
+        let mut b = ib(&["build"])
+            .path_arg(t.path())
+            .cache(&t.path().join("cache"))
+            .json()
+            .arg("-q")
+            .args(&["--tag", &format!("{}/team/app:{tag}", r.host())])
+            .env("DOCKER_CONFIG", cfg_dir.to_str().unwrap());
+        if let Some(p) = path_env {
+            b = b.env("PATH", p);
+        }
+        b.run()
+    };
+    push("a", None).ok();
+    // 2. A credential helper named in credHelpers.
+    let bin = t.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-imgbuildtest");
+    fs::write(
+        &helper,
+        "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"carol\",\"Secret\":\"h3lper-pass\"}' \"$server\"\n",
+    )
+    .unwrap();
+    set_mode(&helper, 0o755);
+    fs::write(
+        cfg_dir.join("config.json"),
+        format!(
+            "{{\"credHelpers\": {{\"{}\": \"imgbuildtest\"}}}}",
+            r.host()
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    push("b", Some(&path)).ok();
+    // 3. Without credentials: 401, exit 6.
+    fs::write(cfg_dir.join("config.json"), "{}").unwrap();
+    assert_eq!(push("c", None).code, 6);
+    assert!(r.skopeo_inspect("team/app:a").is_ok() && r.skopeo_inspect("team/app:b").is_ok());
+}

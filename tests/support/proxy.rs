@@ -30,10 +30,12 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// Forward the head and the first `after_bytes` body bytes, then close
-    /// both connections (the client sees its connection reset or closed
-    /// mid-request, the registry an unexpected EOF). When the body is not
-    /// longer than `after_bytes`, all of it is forwarded and the connections
-    /// are closed before the response comes back.
+    /// both connections: the registry sees an unexpected EOF; the client
+    /// sees its connection closed mid-request (EOF when it reads: the proxy
+    /// half-closes and swallows the rest of the body, so the client never
+    /// gets a broken pipe instead). When the body is not longer than
+    /// `after_bytes`, all of it is forwarded and the connections are closed
+    /// before the response comes back.
     DropMidBody {
         method: String,
         path_contains: String,
@@ -732,8 +734,14 @@ fn serve(client: TcpStream, sh: &Shared) -> io::Result<()> {
         rec.body_forwarded = sent;
         if let Some(Fault::DropMidBody { .. }) = fault {
             let _ = upstream.shutdown(Shutdown::Both);
-            let _ = cw.shutdown(Shutdown::Both);
             sh.record(rec);
+            // Close towards the client, but read (and drop) whatever it still
+            // sends: it then sees the connection closed (EOF) every time,
+            // rather than EOF or a broken pipe depending on timing.
+            let _ = cw.shutdown(Shutdown::Write);
+            let _ = cw.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = io::copy(&mut cr, &mut io::sink());
+            let _ = cw.shutdown(Shutdown::Both);
             return Ok(());
         }
 
