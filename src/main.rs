@@ -103,7 +103,7 @@ struct DefArgs {
 
 #[derive(Args, Clone, Default)]
 struct RegistryArgs {
-    /// Allow plain HTTP (and no TLS verification) for this registry host[:port]; repeatable.
+    /// Allow plain HTTP, or TLS without certificate checks, for this registry host[:port]; repeatable.
     #[arg(long = "insecure-registry")]
     insecure: Vec<String>,
     /// Trust this CA certificate (PEM) besides the system's; repeatable.

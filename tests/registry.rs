@@ -691,3 +691,37 @@ fn credentials_come_from_docker_config_and_credential_helpers() {
     assert_eq!(push("c", None).code, 6);
     assert!(r.skopeo_inspect("team/app:a").is_ok() && r.skopeo_inspect("team/app:b").is_ok());
 }
+
+#[test]
+fn several_tags_and_registries_in_one_run_and_insecure_tls() {
+    let a = Registry::start(RegistryOptions::plain());
+    let b = Registry::start(RegistryOptions::tls());
+    let t = tempfile::tempdir().unwrap();
+    project(t.path(), 1000, "");
+    // b's certificate is not trusted: --insecure-registry skips the check for it.
+    let v = ib(&["build"])
+        .path_arg(t.path())
+        .cache(&t.path().join("cache"))
+        .json()
+        .arg("-q")
+        .args(&["--tag", &format!("{}/team/app:v1", a.host())])
+        .args(&["--tag", &format!("{}/team/app:stable", a.host())])
+        .args(&["--tag", &format!("{}/mirror/app:v1", b.host())])
+        .args(&["--insecure-registry", &b.host()])
+        .run()
+        .ok()
+        .json();
+    let digest = pushed_digest(&v);
+    assert_eq!(v["images"][0]["pushed"].as_array().unwrap().len(), 3);
+    for (r, rt) in [
+        (&a, "team/app:v1"),
+        (&a, "team/app:stable"),
+        (&b, "mirror/app:v1"),
+    ] {
+        assert_eq!(
+            r.skopeo_inspect(rt).unwrap()["Digest"].as_str().unwrap(),
+            digest,
+            "{rt}"
+        );
+    }
+}

@@ -43,6 +43,8 @@ struct HostState {
 
 pub struct Client {
     agent: Agent,
+    /// For --insecure-registry hosts: TLS without certificate checks.
+    insecure_agent: Agent,
     opts: ClientOptions,
     hosts: Mutex<HashMap<String, Arc<Mutex<HostState>>>>,
 }
@@ -186,22 +188,39 @@ impl Client {
     pub fn new(opts: ClientOptions) -> Result<Client> {
         let roots = load_roots(&opts.ca_certs)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
-            .unversioned_rustls_crypto_provider(provider)
-            .build();
-        let config = Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .max_redirects(5)
-            .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
-            .build();
+        let make = |verify: bool| -> Agent {
+            let tls = ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::Rustls)
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots.clone())))
+                .unversioned_rustls_crypto_provider(provider.clone())
+                .disable_verification(!verify)
+                .build();
+            Agent::config_builder()
+                .tls_config(tls)
+                .http_status_as_error(false)
+                .max_redirects(5)
+                .timeout_connect(Some(Duration::from_secs(30)))
+                .timeout_per_read(Some(Duration::from_secs(120)))
+                .timeout_per_write(Some(Duration::from_secs(120)))
+                .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into()
+        };
+        let (agent, insecure_agent) = (make(true), make(false));
         Ok(Client {
-            agent: config.into(),
+            agent,
+            insecure_agent,
             opts,
             hosts: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn agent_for(&self, r: &Reference) -> &Agent {
+        if self.opts.insecure.iter().any(|h| h == &r.registry) {
+            &self.insecure_agent
+        } else {
+            &self.agent
+        }
     }
 
     fn allowed_plain(&self, r: &Reference) -> bool {
@@ -229,7 +248,7 @@ impl Client {
         };
         for scheme in schemes {
             let url = format!("{scheme}://{api}/v2/");
-            match self.agent.get(&url).call() {
+            match self.agent_for(r).get(&url).call() {
                 Ok(resp) => {
                     let challenge = resp
                         .headers()
@@ -317,7 +336,7 @@ impl Client {
                     sep = '&';
                 }
                 let creds = self.credentials(r, st)?;
-                let mut req = self.agent.get(&url);
+                let mut req = self.agent_for(r).get(&url);
                 if let Some(c) = &creds {
                     req = req.header("Authorization", &auth::basic_header(c));
                 }
@@ -392,7 +411,14 @@ impl Client {
                     };
                 (url, self.authorization(r, &mut st, scopes, force)?)
             };
-            let result = self.send_once(method, &url, authz.as_deref(), headers, body);
+            let result = self.send_once(
+                self.agent_for(r),
+                method,
+                &url,
+                authz.as_deref(),
+                headers,
+                body,
+            );
             match result {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -457,6 +483,7 @@ impl Client {
 
     fn send_once(
         &self,
+        agent: &Agent,
         method: &str,
         url: &str,
         authz: Option<&str>,
@@ -477,13 +504,13 @@ impl Client {
                     b = b.header("Content-Length", "0");
                 }
                 let req = b.body(()).map_err(|e| ureq::Error::BadUri(e.to_string()))?;
-                self.agent.run(req)
+                agent.run(req)
             }
             Body::Bytes(bytes) => {
                 let req = b
                     .body(bytes.to_vec())
                     .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
-                self.agent.run(req)
+                agent.run(req)
             }
             Body::File { path, offset, len } => {
                 use std::io::Seek;
@@ -494,7 +521,7 @@ impl Client {
                 let req = b
                     .body(ureq::SendBody::from_owned_reader(reader))
                     .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
-                self.agent.run(req)
+                agent.run(req)
             }
         }
     }
