@@ -42,9 +42,9 @@ struct HostState {
 }
 
 pub struct Client {
-    agent: Agent,
-    /// For --insecure-registry hosts: TLS without certificate checks.
-    insecure_agent: Agent,
+    /// (verifying, for --insecure-registry hosts), made on first use so a
+    /// build that never reaches a registry does not load the system's roots.
+    agents: std::sync::OnceLock<std::result::Result<(Agent, Agent), String>>,
     opts: ClientOptions,
     hosts: Mutex<HashMap<String, Arc<Mutex<HostState>>>>,
 }
@@ -186,41 +186,52 @@ fn retryable(e: &ureq::Error) -> bool {
 
 impl Client {
     pub fn new(opts: ClientOptions) -> Result<Client> {
-        let roots = load_roots(&opts.ca_certs)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let make = |verify: bool| -> Agent {
-            let tls = ureq::tls::TlsConfig::builder()
-                .provider(ureq::tls::TlsProvider::Rustls)
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots.clone())))
-                .unversioned_rustls_crypto_provider(provider.clone())
-                .disable_verification(!verify)
-                .build();
-            Agent::config_builder()
-                .tls_config(tls)
-                .http_status_as_error(false)
-                .max_redirects(5)
-                .timeout_connect(Some(Duration::from_secs(30)))
-                .timeout_per_read(Some(Duration::from_secs(120)))
-                .timeout_per_write(Some(Duration::from_secs(120)))
-                .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into()
-        };
-        let (agent, insecure_agent) = (make(true), make(false));
+        for f in &opts.ca_certs {
+            if !f.is_file() {
+                return Err(Error::input(f, "no such CA certificate file"));
+            }
+        }
         Ok(Client {
-            agent,
-            insecure_agent,
+            agents: std::sync::OnceLock::new(),
             opts,
             hosts: Mutex::new(HashMap::new()),
         })
     }
 
-    fn agent_for(&self, r: &Reference) -> &Agent {
-        if self.opts.insecure.iter().any(|h| h == &r.registry) {
-            &self.insecure_agent
+    fn agents(&self) -> Result<&(Agent, Agent)> {
+        let made = self.agents.get_or_init(|| {
+            let roots = load_roots(&self.opts.ca_certs).map_err(|e| e.to_string())?;
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let make = |verify: bool| -> Agent {
+                let tls = ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::Rustls)
+                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots.clone())))
+                    .unversioned_rustls_crypto_provider(provider.clone())
+                    .disable_verification(!verify)
+                    .build();
+                Agent::config_builder()
+                    .tls_config(tls)
+                    .http_status_as_error(false)
+                    .max_redirects(5)
+                    .timeout_connect(Some(Duration::from_secs(30)))
+                    .timeout_per_read(Some(Duration::from_secs(120)))
+                    .timeout_per_write(Some(Duration::from_secs(120)))
+                    .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .into()
+            };
+            Ok((make(true), make(false)))
+        });
+        made.as_ref().map_err(|m| Error::Other(m.clone()))
+    }
+
+    fn agent_for(&self, r: &Reference) -> Result<&Agent> {
+        let (secure, insecure) = self.agents()?;
+        Ok(if self.opts.insecure.iter().any(|h| h == &r.registry) {
+            insecure
         } else {
-            &self.agent
-        }
+            secure
+        })
     }
 
     fn allowed_plain(&self, r: &Reference) -> bool {
@@ -248,7 +259,7 @@ impl Client {
         };
         for scheme in schemes {
             let url = format!("{scheme}://{api}/v2/");
-            match self.agent_for(r).get(&url).call() {
+            match self.agent_for(r)?.get(&url).call() {
                 Ok(resp) => {
                     let challenge = resp
                         .headers()
@@ -336,7 +347,7 @@ impl Client {
                     sep = '&';
                 }
                 let creds = self.credentials(r, st)?;
-                let mut req = self.agent_for(r).get(&url);
+                let mut req = self.agent_for(r)?.get(&url);
                 if let Some(c) = &creds {
                     req = req.header("Authorization", &auth::basic_header(c));
                 }
@@ -412,7 +423,7 @@ impl Client {
                 (url, self.authorization(r, &mut st, scopes, force)?)
             };
             let result = self.send_once(
-                self.agent_for(r),
+                self.agent_for(r)?,
                 method,
                 &url,
                 authz.as_deref(),
