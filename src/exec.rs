@@ -218,27 +218,17 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                             "base manifest and config disagree on the number of layers",
                         ));
                     }
-                    for (l, diff) in b.manifest.layers.iter().zip(&b.config.rootfs.diff_ids) {
+                    for l in &b.manifest.layers {
                         import_blob(store, &b.dir, l)?;
-                        let mut l = l.clone();
-                        l.media_type = oci_layer_type(&l.media_type);
-                        outs.push(LayerOut {
-                            digest: l.digest,
-                            diff_id: *diff,
-                            size: l.size,
-                            media_type: l.media_type.clone(),
-                            cache: "base",
-                            step: format!("base {reference}"),
-                        });
-                        layers.push(l);
                     }
-                    annotations.insert(
-                        "org.opencontainers.image.base.name".into(),
-                        reference.clone(),
-                    );
-                    annotations.insert(
-                        "org.opencontainers.image.base.digest".into(),
-                        b.manifest_digest.oci(),
+                    add_base(
+                        &b.manifest,
+                        &b.config,
+                        reference,
+                        &b.manifest_digest,
+                        &mut layers,
+                        &mut outs,
+                        &mut annotations,
                     );
                 }
                 BasePlan::Remote {
@@ -259,28 +249,14 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                         })
                         .collect::<Result<_>>()?;
                     drop(fetched);
-                    for (l, diff) in b.manifest.layers.iter().zip(&b.config.rootfs.diff_ids) {
-                        let mut l = l.clone();
-                        l.media_type = oci_layer_type(&l.media_type);
-                        l.annotations = None;
-                        l.platform = None;
-                        outs.push(LayerOut {
-                            digest: l.digest,
-                            diff_id: *diff,
-                            size: l.size,
-                            media_type: l.media_type.clone(),
-                            cache: "base",
-                            step: format!("base {reference}"),
-                        });
-                        layers.push(l);
-                    }
-                    annotations.insert(
-                        "org.opencontainers.image.base.name".into(),
-                        reference.to_string(),
-                    );
-                    annotations.insert(
-                        "org.opencontainers.image.base.digest".into(),
-                        b.manifest_digest.oci(),
+                    add_base(
+                        &b.manifest,
+                        &b.config,
+                        &reference.to_string(),
+                        &b.manifest_digest,
+                        &mut layers,
+                        &mut outs,
+                        &mut annotations,
                     );
                 }
                 BasePlan::Image(bi) => {
@@ -505,6 +481,43 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
         layers_built,
         bytes_compressed,
     })
+}
+
+/// Puts a base image's layers first and names the base in the annotations.
+fn add_base(
+    manifest: &Manifest,
+    config: &ImageConfig,
+    reference: &str,
+    manifest_digest: &Digest,
+    layers: &mut Vec<Descriptor>,
+    outs: &mut Vec<LayerOut>,
+    annotations: &mut BTreeMap<String, String>,
+) {
+    for (l, diff) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+        let l = Descriptor {
+            media_type: oci_layer_type(&l.media_type),
+            annotations: None,
+            platform: None,
+            ..l.clone()
+        };
+        outs.push(LayerOut {
+            digest: l.digest,
+            diff_id: *diff,
+            size: l.size,
+            media_type: l.media_type.clone(),
+            cache: "base",
+            step: format!("base {reference}"),
+        });
+        layers.push(l);
+    }
+    annotations.insert(
+        "org.opencontainers.image.base.name".into(),
+        reference.to_string(),
+    );
+    annotations.insert(
+        "org.opencontainers.image.base.digest".into(),
+        manifest_digest.oci(),
+    );
 }
 
 pub fn platform_json(p: &Platform) -> PlatformJson {

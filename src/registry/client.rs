@@ -696,6 +696,16 @@ impl Client {
         })
     }
 
+    fn push_scopes(r: &Reference, from: Option<&str>) -> Vec<String> {
+        let mut scopes = vec![format!("repository:{}:pull,push", r.repository)];
+        if let Some(f) = from
+            && f != r.repository
+        {
+            scopes.push(format!("repository:{f}:pull"));
+        }
+        scopes
+    }
+
     /// Makes blob `d` (a file of `size` bytes) present in `r`'s repository:
     /// HEAD, else mount from `from` (same registry), else upload.
     /// Returns the bytes uploaded.
@@ -707,14 +717,23 @@ impl Client {
         size: u64,
         from: Option<&str>,
     ) -> Result<u64> {
-        let mut scopes = vec![format!("repository:{}:pull,push", r.repository)];
-        if let Some(f) = from
-            && f != r.repository
-        {
-            scopes.push(format!("repository:{f}:pull"));
+        match self.start_upload(r, d, from)? {
+            None => Ok(0),
+            Some(location) => self.upload(r, d, path, size, from, location),
         }
+    }
+
+    /// HEAD, then a mount from `from` or a new upload session: None when the
+    /// repository has the blob (already, or mounted), else the upload's location.
+    pub fn start_upload(
+        &self,
+        r: &Reference,
+        d: &Digest,
+        from: Option<&str>,
+    ) -> Result<Option<String>> {
+        let scopes = Self::push_scopes(r, from);
         if self.blob_size(r, &scopes, d)?.is_some() {
-            return Ok(0);
+            return Ok(None);
         }
         let start = match from {
             Some(f) if f != r.repository => format!(
@@ -726,7 +745,7 @@ impl Client {
         };
         let resp = self.send(r, "POST", &start, &scopes, &[], &Body::Empty)?;
         if resp.status == 201 {
-            return Ok(0); // mounted
+            return Ok(None); // mounted
         }
         if resp.status != 202 {
             return Err(registry_error(
@@ -737,7 +756,24 @@ impl Client {
                 "",
             ));
         }
-        let mut location = self.upload_url(r, resp.header("location").unwrap_or_default())?;
+        Ok(Some(self.upload_url(
+            r,
+            resp.header("location").unwrap_or_default(),
+        )?))
+    }
+
+    /// Uploads the file into the session at `location`; returns the bytes sent.
+    pub fn upload(
+        &self,
+        r: &Reference,
+        d: &Digest,
+        path: &Path,
+        size: u64,
+        from: Option<&str>,
+        location: String,
+    ) -> Result<u64> {
+        let scopes = Self::push_scopes(r, from);
+        let mut location = location;
         if size <= MONOLITHIC_MAX {
             // One PUT; after a dropped connection start a fresh upload.
             let mut attempt = 0;

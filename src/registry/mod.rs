@@ -209,33 +209,14 @@ pub fn push(
         files
             .par_iter()
             .map(|d| {
+                // HEAD, mount, or a new upload session; bytes only when needed.
+                let Some(location) =
+                    client.start_upload(target, &d.digest, mount_from.as_deref())?
+                else {
+                    return Ok((0, false));
+                };
                 if !store.has_blob(&d.digest) {
-                    // A base layer we never downloaded: mount it, or fetch it first.
-                    if let Some(from) = &mount_from {
-                        let scopes = [
-                            format!("repository:{}:pull,push", target.repository),
-                            format!("repository:{from}:pull"),
-                        ];
-                        if client.blob_size(target, &scopes, &d.digest)?.is_some() {
-                            return Ok((0, false));
-                        }
-                        let path = format!(
-                            "/v2/{}/blobs/uploads/?mount={}&from={from}",
-                            target.repository,
-                            d.digest.oci()
-                        );
-                        let resp = client.send(
-                            target,
-                            "POST",
-                            &path,
-                            &scopes,
-                            &[],
-                            &client::Body::Empty,
-                        )?;
-                        if resp.status == 201 {
-                            return Ok((0, false));
-                        }
-                    }
+                    // A base layer never downloaded that could not be mounted.
                     let b = base.ok_or_else(|| {
                         Error::Other(format!(
                             "blob {} is neither in the store nor in a base",
@@ -244,12 +225,13 @@ pub fn push(
                     })?;
                     client.fetch_blob(b, &d.digest, store)?;
                 }
-                let n = client.put_blob(
+                let n = client.upload(
                     target,
                     &d.digest,
                     &store.blob_path(&d.digest),
                     d.size,
                     mount_from.as_deref(),
+                    location,
                 )?;
                 Ok((n, n > 0))
             })
