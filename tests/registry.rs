@@ -725,3 +725,59 @@ fn several_tags_and_registries_in_one_run_and_insecure_tls() {
         );
     }
 }
+
+#[test]
+fn debian_base_comes_from_a_mirror_when_asked() {
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    // Stand-in for python:3.11-slim-bookworm in the mirror.
+    project(&t.path().join("base"), 1000, "");
+    push_build(
+        &r,
+        &t.path().join("base"),
+        &t.path().join("c0"),
+        "library/python:3.11-slim-bookworm",
+    )
+    .ok();
+    let child = t.path().join("child");
+    write(&child, "src/app.py", "print(1)\n");
+    fs::write(
+        child.join("imgbuild.toml"),
+        "[images.app]\nbase = \"debian\"\npython = \"3.11\"\ntag = \"v1\"\n[[images.app.layers]]\nsource_folder = \"src\"\n",
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    let v = ib(&["build", "--base-registry-mirror", &r.host()])
+        .path_arg(&child)
+        .cache(&t.path().join("c1"))
+        .oci_out(&out)
+        .json()
+        .arg("-q")
+        .run()
+        .ok()
+        .json();
+    let layers = v["images"][0]["platforms"][0]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{v:#}");
+    assert_eq!(layers[0]["cache"], "base");
+    assert!(
+        layers[0]["step"]
+            .as_str()
+            .unwrap()
+            .contains("library/python:3.11-slim-bookworm"),
+        "{v:#}"
+    );
+    // The base's env (A=1) is inherited.
+    let m = ib(&[
+        "inspect",
+        &format!("oci:{}:v1", out.display()),
+        "--format",
+        "json",
+    ])
+    .run()
+    .ok()
+    .json();
+    assert_eq!(
+        m["manifests"][0]["config"]["config"]["Env"][0], "A=1",
+        "{m:#}"
+    );
+}
