@@ -267,6 +267,13 @@ fn bearer_tokens_expire_after_their_ttl() {
     let claims = jwt_claims(&token);
     assert_eq!(claims["aud"], "imgbuild-test-registry");
     assert_eq!(claims["sub"], "carol");
+    // `exp` is back-dated by distribution's 60 s leeway (see
+    // token::REGISTRY_LEEWAY_SECS): already past, yet accepted below.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(claims["exp"].as_i64().expect("exp") < now, "{claims}");
     assert_eq!(
         claims["access"],
         serde_json::json!([{"type": "repository", "name": "harness/exp", "actions": ["pull", "push"]}])
@@ -433,11 +440,15 @@ fn proxy_drops_a_request_mid_body() {
     let reg = Registry::start(RegistryOptions::plain());
     let proxy = Proxy::start(&reg.host());
 
-    // Without retries skopeo fails with the EOF.
+    // skopeo fails naming the PATCH. (Its error is EOF or a write on a
+    // closed connection, depending on which of the Go transport's reader
+    // and writer notices first; `--retry-times` retries only the former,
+    // so it is no oracle here.)
     proxy.add_fault(Fault::drop_mid_body("PATCH", "/blobs/uploads/", 1000, 1));
-    let err = skopeo_copy(&tiny_image(17), &proxy.host(), "harness/dropped", &[])
+    let img = tiny_image(17);
+    let err = skopeo_copy(&img, &proxy.host(), "harness/dropped", &[])
         .expect_err("a dropped PATCH fails the push");
-    assert!(err.contains("EOF") || err.contains("reset"), "{err}");
+    assert!(err.contains("writing blob: Patch"), "{err}");
     let dropped: Vec<_> = proxy
         .requests()
         .into_iter()
@@ -446,21 +457,13 @@ fn proxy_drops_a_request_mid_body() {
     assert_eq!(dropped.len(), 1);
     assert_eq!(dropped[0].status, None);
     assert_eq!(dropped[0].body_forwarded, 1000);
+    assert!(!reg.has_blob("harness/dropped", &img.blobs[1].0));
 
-    // With --retry-times skopeo starts the copy again (after ~1 s) and the
-    // blob goes up in full: the proxy counts the 1000 dropped bytes too.
-    proxy.reset_log();
-    proxy.add_fault(Fault::drop_mid_body("PATCH", "/blobs/uploads/", 1000, 1));
-    let img = tiny_image(19);
-    skopeo_copy(
-        &img,
-        &proxy.host(),
-        "harness/retried",
-        &["--retry-times", "2"],
-    )
-    .expect("the retried copy works");
+    // The fault is used up: the push works, and the proxy has counted the
+    // 1000 dropped bytes as well as the whole blobs.
+    skopeo_copy(&img, &proxy.host(), "harness/dropped", &[]).expect("push after the drop");
     assert_eq!(proxy.uploaded_bytes(), img.blob_bytes() + 1000);
-    let v = reg.skopeo_inspect("harness/retried:v1").expect("inspect");
+    let v = reg.skopeo_inspect("harness/dropped:v1").expect("inspect");
     assert_eq!(v["Digest"], img.digest.as_str());
 
     // A blob PUT that took effect although the client never saw the answer:
@@ -476,7 +479,7 @@ fn proxy_drops_a_request_mid_body() {
     )
     .expect("the retried copy works");
     assert_eq!(proxy.uploaded_bytes(), img.blob_bytes());
-    assert_eq!(proxy.faults_fired(), 3);
+    assert_eq!(proxy.faults_fired(), 2);
 }
 
 /// What distribution 2.8 does with the less common requests a client may

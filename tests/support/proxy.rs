@@ -239,7 +239,8 @@ impl Proxy {
         self.shared.fired.lock().expect("fired").len()
     }
 
-    /// Every request handled so far, in the order they finished.
+    /// Every request handled so far, in the order they were answered (each
+    /// is recorded before the client can see its answer).
     pub fn requests(&self) -> Vec<ProxyRequest> {
         self.shared.log.lock().expect("log").clone()
     }
@@ -748,8 +749,8 @@ fn serve(client: TcpStream, sh: &Shared) -> io::Result<()> {
         // The response; 1xx answers are skipped (the proxy sent its own 100).
         let resp = loop {
             let Some(h) = read_head(&mut ur)? else {
-                let _ = cw.shutdown(Shutdown::Both);
                 sh.record(rec);
+                let _ = cw.shutdown(Shutdown::Both);
                 return Ok(());
             };
             let status: u16 = h
@@ -764,6 +765,9 @@ fn serve(client: TcpStream, sh: &Shared) -> io::Result<()> {
             break (status, h);
         };
         let (status, rhead) = resp;
+        // Recorded before the client can see the answer: a test that reads
+        // the log once its client is done finds every request in it.
+        rec.status = Some(status);
         if let Some(Fault::DropResponse { .. }) = fault {
             let _ = copy_body(
                 &mut ur,
@@ -771,11 +775,13 @@ fn serve(client: TcpStream, sh: &Shared) -> io::Result<()> {
                 response_body(&method, status, &rhead.headers),
                 None,
             );
+            rec.status = None;
+            sh.record(rec);
             let _ = upstream.shutdown(Shutdown::Both);
             let _ = cw.shutdown(Shutdown::Both);
-            sh.record(rec);
             return Ok(());
         }
+        sh.record(rec);
         let rbody = response_body(&method, status, &rhead.headers);
         let close_after = client_close || rbody == Body::UntilClose;
         let mut out = format!("{}\r\n", rhead.start);
@@ -800,8 +806,6 @@ fn serve(client: TcpStream, sh: &Shared) -> io::Result<()> {
         let (_, _, _) = copy_body(&mut ur, Some(&mut bw), rbody, None)?;
         bw.flush()?;
         drop(bw);
-        rec.status = Some(status);
-        sh.record(rec);
         let _ = upstream.shutdown(Shutdown::Both);
         if close_after {
             let _ = cw.shutdown(Shutdown::Both);
