@@ -11,6 +11,7 @@ pub mod layer;
 pub mod oci;
 pub mod plan;
 pub mod progress;
+pub mod python;
 pub mod registry;
 pub mod spec;
 pub mod store;

@@ -1,0 +1,13 @@
+//! Python layers: a uv lock (or a resolved request) becomes wheels installed
+//! into the image's virtualenv, natively, without running Python.
+//!
+//! [`lock`] reads `uv.lock` and walks the install set for one target
+//! ([`markers`] evaluates environment markers, [`tags`] ranks wheel tags);
+//! [`wheel`] unpacks one wheel into venv paths (launchers, `.data`, RECORD);
+//! [`venv`] writes the virtualenv skeleton for the base's interpreter.
+
+pub mod lock;
+pub mod markers;
+pub mod tags;
+pub mod venv;
+pub mod wheel;
