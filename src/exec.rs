@@ -149,29 +149,66 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
         }
     }
     let sde = plan.options.source_date_epoch;
+    // Python steps first fetch (and build) everything they install, once.
+    let py_layers: Vec<&crate::plan::python::PyLayer> = todo
+        .iter()
+        .filter_map(|&(ii, si)| match &plan.images[ii].steps[si].action {
+            Action::Python(pl) => Some(pl.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let prepared = if py_layers.is_empty() {
+        crate::python::build::Prepared::default()
+    } else {
+        let bar = o.progress.start("Python packages", 0);
+        let t = Instant::now();
+        let p = crate::python::build::prepare(store, &py_layers, &|m| bar.message(m))?;
+        bar.finish(&format!("ready in {:.2}s", t.elapsed().as_secs_f64()));
+        p
+    };
     let built: Vec<(Digest, LayerDesc)> = todo
         .par_iter()
         .map(|&(ii, si)| {
             let img = &plan.images[ii];
             let step = &img.steps[si];
-            let Action::Files { entries, bytes } = &step.action else {
-                unreachable!()
-            };
             let label = format!("[{}] {}", img.id, step.name);
-            let bar = o.progress.start(&label, *bytes);
             let t = Instant::now();
-            let desc = files::write_layer(
-                store,
-                entries,
-                plan.options.compression,
-                o.threads,
-                sde,
-                &|n| bar.set(n),
-            )?;
+            let (desc, count) = match &step.action {
+                Action::Files { entries, bytes } => {
+                    let bar = o.progress.start(&label, *bytes);
+                    let d = files::write_layer(
+                        store,
+                        entries,
+                        plan.options.compression,
+                        o.threads,
+                        sde,
+                        &|n| bar.set(n),
+                    )?;
+                    (d, (entries.len(), bar))
+                }
+                Action::Python(pl) => {
+                    let bar = o.progress.start(&label, pl.bytes);
+                    let d = crate::python::build::build_layer(
+                        store,
+                        pl,
+                        &prepared,
+                        plan.options.compression,
+                        o.threads,
+                        sde,
+                    )?;
+                    (d, (pl.artifacts.len(), bar))
+                }
+                Action::Config(_) => unreachable!("config steps make no layer"),
+            };
+            let (n, bar) = count;
             store.step_put(&step.key, &desc)?;
             bar.finish(&format!(
-                "{} files, {} → {} in {:.2}s",
-                entries.len(),
+                "{n} {}, {} → {} in {:.2}s",
+                if matches!(step.action, Action::Python(_)) {
+                    "packages"
+                } else {
+                    "files"
+                },
                 human(desc.uncompressed_size),
                 human(desc.size),
                 t.elapsed().as_secs_f64()
@@ -293,10 +330,10 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     );
                 }
             }
-            for s in &img.steps {
+            for s in img.steps.iter().filter(|s| s.applies_to(pi)) {
                 let by = format!("imgbuild {}", s.name);
                 match &s.action {
-                    Action::Files { .. } => {
+                    Action::Files { .. } | Action::Python(_) => {
                         let (desc, cache) = match &s.cached {
                             Some(d) => (d.clone(), "hit"),
                             None => (built.get(&s.key).cloned().expect("built above"), "miss"),

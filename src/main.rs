@@ -38,6 +38,16 @@ enum Cmd {
     Push(PushArgs),
     /// Exit 0 if REF exists (with every --platform), 1 if it does not, 6 on any error.
     Exists(ExistsArgs),
+    /// Report the host tools imgbuild uses (uv for Python layers) and where they come from.
+    Doctor {
+        /// Install uv into the store when it is not on PATH.
+        #[arg(long)]
+        install_uv: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long, env = "IMGBUILD_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
     /// Manage the local store.
     Cache {
         #[command(subcommand)]
@@ -94,6 +104,9 @@ struct DefArgs {
     /// Copy VCS folders and Python caches when there is no .dockerignore.
     #[arg(long)]
     no_default_ignore: bool,
+    /// Run `uv lock` for uv projects first (a missing or stale uv.lock is an error otherwise).
+    #[arg(long)]
+    relock: bool,
     /// The local store (default: $XDG_CACHE_HOME/imgbuild).
     #[arg(long, env = "IMGBUILD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -245,6 +258,11 @@ fn main() {
                 }
             }
         }
+        Cmd::Doctor {
+            install_uv,
+            format,
+            cache_dir,
+        } => (format, doctor(install_uv, format, cache_dir)),
         Cmd::Cache { cmd } => match cmd {
             CacheCmd::Prune {
                 older_than,
@@ -269,6 +287,48 @@ fn main() {
         std::process::exit(e.exit_code());
     }
     std::process::exit(exit::OK);
+}
+
+fn doctor(install_uv: bool, format: Format, cache_dir: Option<PathBuf>) -> Result<()> {
+    let store = open_store(&cache_dir)?;
+    if install_uv {
+        imgbuild::python::uv::ensure(&store, None)?;
+    }
+    let v = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": store.root().display().to_string(),
+        "uv": imgbuild::python::uv::describe(&store),
+    });
+    match format {
+        Format::Json => println!("{v}"),
+        Format::Text => {
+            println!("imgbuild {}", env!("CARGO_PKG_VERSION"));
+            println!("store: {}", store.root().display());
+            let uv = &v["uv"]["uv"];
+            if uv["found"].as_bool() == Some(true) {
+                println!(
+                    "uv: {} ({}, from {})",
+                    uv["path"].as_str().unwrap_or("?"),
+                    uv["version"].as_str().unwrap_or("?"),
+                    uv["origin"].as_str().unwrap_or("?")
+                );
+            } else {
+                println!(
+                    "uv: not found ({})",
+                    uv["hint"].as_str().unwrap_or("install uv on PATH")
+                );
+            }
+            let idx = &v["uv"]["default_index"];
+            match idx["url"].as_str() {
+                Some(u) => println!(
+                    "package index: {u} ({})",
+                    idx["configured_via"].as_str().unwrap_or("?")
+                ),
+                None => println!("package index: none configured"),
+            }
+        }
+    }
+    Ok(())
 }
 
 const DEFAULT_OUTPUT: &str = "oci:imgbuild-out/{image}";
@@ -326,6 +386,7 @@ fn load_plan(
         no_default_ignore: a.no_default_ignore,
         only: a.images.clone(),
         profile: a.profile.clone(),
+        python: plan::python::PyPlanOptions { relock: a.relock },
         ..PlanOptions::default()
     };
     plan::plan(def, store, options, client)
@@ -651,6 +712,7 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
             };
             let (files, bytes) = match &s.action {
                 Action::Files { entries, bytes } => (Some(entries.len()), Some(*bytes)),
+                Action::Python(pl) => (Some(pl.artifacts.len()), Some(pl.bytes)),
                 Action::Config(_) => (None, None),
             };
             if a.format == Format::Text {

@@ -796,9 +796,6 @@ fn unsupported_kinds_exit_4_and_unreachable_registry_bases_exit_6() {
     let head =
         "[images.app]\nbase = \"scratch\"\n\n[[images.app.layers]]\nsource_folder = \"src\"\n\n";
     let kinds = [
-        "[[images.app.layers]]\npip_packages = [\"requests\"]\n",
-        "[[images.app.layers]]\nrequirements = \"requirements.txt\"\n",
-        "[[images.app.layers]]\nuv_project = \"pyproject.toml\"\n",
         "[[images.app.layers]]\napt_packages = [\"curl\"]\n",
         "[[images.app.layers]]\ncommands = [\"echo hi\"]\n",
     ];

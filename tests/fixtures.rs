@@ -143,16 +143,54 @@ fn dynamic_environments_profiles() {
 }
 
 #[test]
-fn pyproject_package_says_python_layers_are_not_supported_yet() {
+fn pyproject_package_plans_a_venv_and_a_project_layer() {
+    // The fixture's base is a registry image; plan it on scratch with the
+    // definition's Python so no registry is needed.
     let tmp = tempfile::tempdir().unwrap();
-    let dir = fixture("pyproject-package");
-    let (code, v, err) = imgbuild(&["plan", dir.to_str().unwrap()], tmp.path());
-    assert_eq!(code, 4, "{err}");
+    let dir = tmp.path().join("pyproject-package");
+    copy_tree(&fixture("pyproject-package"), &dir);
+    let def = dir.join("imgbuild.toml");
+    let text = std::fs::read_to_string(&def).unwrap();
+    std::fs::write(&def, text.replace("base = \"debian\"", "base = \"scratch\"")).unwrap();
+    let (code, v, err) = imgbuild(&["plan", dir.to_str().unwrap()], &tmp.path().join("c"));
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<&str> = v["images"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "uv_project pyproject.toml: venv /opt/venv",
+            "uv_project pyproject.toml: project my-pkg",
+            "env VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin (the venv)",
+        ],
+        "{v}"
+    );
+    // Without `python`, a scratch base has no interpreter to build for.
+    let text = std::fs::read_to_string(&def).unwrap();
+    std::fs::write(&def, text.replace("python = \"3.12\"\n", "")).unwrap();
+    let (code, v, err) = imgbuild(&["plan", dir.to_str().unwrap()], &tmp.path().join("c"));
+    assert_eq!(code, 2, "{err}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(
-        msg.contains("imgbuild.toml:8:1")
-            && msg.contains("uv_project")
-            && msg.contains("not supported yet"),
+        msg.contains("imgbuild.toml:7:1: images.pyproject.layers[0].uv_project")
+            && msg.contains("set `python`"),
         "{msg}"
     );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
 }

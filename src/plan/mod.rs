@@ -2,6 +2,7 @@
 //! content keys. File steps are independent of each other and of the base;
 //! config steps only edit the image configuration.
 
+pub mod python;
 pub mod record;
 
 use crate::digest::{Digest, KeyHasher};
@@ -33,6 +34,7 @@ pub struct PlanOptions {
     pub exclude: Vec<PathBuf>,
     /// Docker Hub bases come from here instead (HOST[/PREFIX]).
     pub base_mirror: Option<String>,
+    pub python: python::PyPlanOptions,
 }
 
 impl Default for PlanOptions {
@@ -45,6 +47,7 @@ impl Default for PlanOptions {
             profile: None,
             exclude: Vec::new(),
             base_mirror: None,
+            python: python::PyPlanOptions::default(),
         }
     }
 }
@@ -87,6 +90,8 @@ pub enum Action {
     Files { entries: Vec<FileEntry>, bytes: u64 },
     /// A change to the image configuration (no layer).
     Config(LayerKind),
+    /// Wheels (and the venv, or the project) installed into a layer.
+    Python(Box<python::PyLayer>),
 }
 
 #[derive(Clone, Debug)]
@@ -102,11 +107,19 @@ pub struct Step {
     pub notes: Vec<String>,
     /// The step's options, as recorded for explanations.
     pub options: BTreeMap<String, String>,
+    /// Only for this platform (an index into `ImagePlan::platforms`);
+    /// `None` for every platform.
+    pub platform: Option<usize>,
 }
 
 impl Step {
     pub fn makes_layer(&self) -> bool {
-        matches!(self.action, Action::Files { .. })
+        matches!(self.action, Action::Files { .. } | Action::Python(_))
+    }
+
+    /// Whether the step belongs to platform `pi`'s image.
+    pub fn applies_to(&self, pi: usize) -> bool {
+        self.platform.is_none_or(|p| p == pi)
     }
 
     /// What this step is made from, for the build record.
@@ -117,6 +130,7 @@ impl Step {
                 .map(|e| (e.path.clone(), fingerprint(e)))
                 .collect(),
             Action::Config(_) => BTreeMap::new(),
+            Action::Python(pl) => pl.inputs.clone(),
         };
         StepRecord {
             name: self.name.clone(),
@@ -144,6 +158,8 @@ pub struct ImagePlan {
     pub record_id: Digest,
     /// Identity of the whole image (feeds `tag = "auto"` and dependants).
     pub content_key: Digest,
+    /// The base's Python per platform, when a Python layer needed it.
+    pub py_envs: Option<Vec<python::PyEnv>>,
 }
 
 impl ImagePlan {
@@ -377,11 +393,6 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     // never silently skipped.
     for l in &img.layers {
         let (what, hint) = match &l.kind {
-            LayerKind::PipPackages { .. }
-            | LayerKind::Requirements { .. }
-            | LayerKind::UvProject { .. } => {
-                ("Python layers", "they arrive with the Python installer")
-            }
             LayerKind::AptPackages { .. } => (
                 "apt_packages layers",
                 "they arrive with the RUN sandbox or the native Debian base",
@@ -562,7 +573,98 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     let mut cfg = base_configs.first().cloned().unwrap_or_default();
     let mut steps = Vec::new();
     let mut ignore_noted = false;
-    for (index, l) in img.layers.iter().enumerate() {
+    let mut py = python::PyState::default();
+    // `uv = true`: the uv binary, from its wheel, after the image's layers.
+    let uv_layer = img.uv.then(|| crate::spec::Layer {
+        loc: img.uv_loc.clone(),
+        kind: LayerKind::PipPackages {
+            packages: vec!["uv".into()],
+            options: Default::default(),
+        },
+    });
+    for (index, l) in img.layers.iter().chain(uv_layer.iter()).enumerate() {
+        if matches!(
+            l.kind,
+            LayerKind::PipPackages { .. }
+                | LayerKind::Requirements { .. }
+                | LayerKind::UvProject { .. }
+        ) {
+            if py.envs.is_none()
+                && let BasePlan::Image(bi) = &base
+                && let Some(be) = &done[*bi].py_envs
+            {
+                let b = &done[*bi];
+                py.envs = Some(
+                    img.platforms
+                        .iter()
+                        .map(|p| {
+                            let i = b.platforms.iter().position(|x| x == p).unwrap_or(0);
+                            be[i].clone()
+                        })
+                        .collect(),
+                );
+            }
+            if py.envs.is_none() {
+                let layers = base_layers(env, done, &base, &img.platforms);
+                py.envs = Some(python::detect(
+                    env,
+                    img.python.as_deref(),
+                    &layers,
+                    &base_configs,
+                    &img.platforms,
+                    &l.loc,
+                )?);
+            }
+            let envs = py.envs.as_ref().expect("set above");
+            let skeleton = cfg.env_get("VIRTUAL_ENV") != Some(img.venv.as_str());
+            let planned = python::plan_layer(
+                env,
+                l,
+                &img.venv,
+                &img.platforms,
+                envs,
+                skeleton,
+                &rules,
+                &o.python,
+            )?;
+            for mut step in planned.steps {
+                if step.cached.is_none() {
+                    if previous.is_none() {
+                        previous = Some(ImageRecord::load(store, &record_id));
+                    }
+                    step.why = record::explain(
+                        previous.as_ref().and_then(|p| p.as_ref()),
+                        index,
+                        &step.record(),
+                    );
+                }
+                key.digest(&step.key);
+                steps.push(step);
+            }
+            if let Some(mut vars) = planned.venv_env {
+                if cfg.env_get("PATH").is_none() {
+                    vars[1].1 = format!("{}/bin:{DEFAULT_PATH}", img.venv);
+                }
+                let kind = LayerKind::Env(vars);
+                apply_config(&mut cfg, &kind);
+                let step_key = config_key(&kind);
+                let mut opts = BTreeMap::new();
+                opts.insert("value".into(), config_value(&kind));
+                key.digest(&step_key);
+                steps.push(Step {
+                    name: format!("env {} (the venv)", config_value(&kind)),
+                    loc: l.loc.clone(),
+                    action: Action::Config(kind),
+                    key: step_key,
+                    cached: None,
+                    why: vec![],
+                    notes: vec![],
+                    options: opts,
+                    platform: None,
+                });
+            }
+            continue;
+        }
         let workdir = cfg
             .config
             .working_dir
@@ -711,11 +813,12 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 k.finish()
             }
             Action::Config(kind) => config_key(kind),
+            Action::Python(_) => unreachable!("planned by python::plan_layer"),
         };
         rec_opts.insert("compression".into(), o.compression.name().into());
         rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
         let cached = match &action {
-            Action::Files { .. } => store.step_get(&step_key),
+            Action::Files { .. } | Action::Python(_) => store.step_get(&step_key),
             Action::Config(_) => None,
         };
         let mut step = Step {
@@ -727,6 +830,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             why: vec![],
             notes: step_notes,
             options: rec_opts,
+            platform: None,
         };
         if step.makes_layer() && step.cached.is_none() {
             if previous.is_none() {
@@ -767,7 +871,62 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         notes,
         record_id,
         content_key,
+        py_envs: py.envs,
     })
+}
+
+/// Docker's default PATH, for bases whose config has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where the bytes of a base's layers are, for finding its Python.
+fn base_layers<'a>(
+    env: &Env<'a>,
+    done: &'a [ImagePlan],
+    base: &'a BasePlan,
+    platforms: &[Platform],
+) -> python::BaseLayers<'a> {
+    match base {
+        BasePlan::Scratch => python::BaseLayers::None,
+        BasePlan::Layout { images, .. } => python::BaseLayers::Blobs(
+            images
+                .iter()
+                .map(|li| {
+                    (
+                        li.manifest
+                            .layers
+                            .iter()
+                            .map(|l| (layout::blob_path(&li.dir, &l.digest), l.media_type.clone()))
+                            .collect(),
+                        li.manifest_digest,
+                    )
+                })
+                .collect(),
+        ),
+        BasePlan::Remote { reference, images } => python::BaseLayers::Remote {
+            client: env.client,
+            reference,
+            images,
+            store: env.store,
+        },
+        BasePlan::Image(bi) => {
+            // The image this one is built on: its own base (its Python layers
+            // are found through its config's VIRTUAL_ENV and PYTHON_VERSION).
+            let b = &done[*bi];
+            let sub = base_layers(env, done, &b.base, &b.platforms);
+            match sub {
+                python::BaseLayers::Blobs(v) => python::BaseLayers::Blobs(
+                    platforms
+                        .iter()
+                        .map(|p| {
+                            let i = b.platforms.iter().position(|x| x == p).unwrap_or(0);
+                            v[i].clone()
+                        })
+                        .collect(),
+                ),
+                other => other,
+            }
+        }
+    }
 }
 
 fn at(l: &crate::spec::Layer, e: Error) -> Error {

@@ -69,6 +69,15 @@ impl Bar {
         }
     }
 
+    /// A note about the work in progress.
+    pub fn message(&self, msg: &str) {
+        match self {
+            Bar::Bar(b) => b.set_message(msg.to_string()),
+            Bar::Line(l) => eprintln!("{l}: {msg}"),
+            Bar::None => {}
+        }
+    }
+
     pub fn finish(&self, msg: &str) {
         match self {
             Bar::Bar(b) => {

@@ -4,10 +4,15 @@
 //! [`lock`] reads `uv.lock` and walks the install set for one target
 //! ([`markers`] evaluates environment markers, [`tags`] ranks wheel tags);
 //! [`wheel`] unpacks one wheel into venv paths (launchers, `.data`, RECORD);
-//! [`venv`] writes the virtualenv skeleton for the base's interpreter.
+//! [`venv`] writes the virtualenv skeleton for the base's interpreter;
+//! [`fetch`] brings artifacts into the store, verified; [`uv`] runs uv on the
+//! host where building or resolving is needed; [`build`] makes the layers.
 
+pub mod build;
+pub mod fetch;
 pub mod lock;
 pub mod markers;
 pub mod tags;
+pub mod uv;
 pub mod venv;
 pub mod wheel;

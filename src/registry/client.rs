@@ -86,7 +86,7 @@ impl Resp {
     }
 }
 
-fn load_roots(extra: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+pub(crate) fn load_roots(extra: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let mut files: Vec<PathBuf> = Vec::new();
     match std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
         Some(f) => files.push(f.into()),

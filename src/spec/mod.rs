@@ -33,6 +33,11 @@ pub struct ImageDef {
     pub name: String,
     pub tag: Tag,
     pub platforms: Vec<Platform>,
+    /// Where Python layers install (default `/opt/venv`).
+    pub venv: String,
+    /// Put the `uv` binary into the venv (Flyte images carry it).
+    pub uv: bool,
+    pub uv_loc: Location,
     pub layers: Vec<Layer>,
 }
 
@@ -148,6 +153,8 @@ pub enum LayerKind {
     UvProject {
         pyproject: String,
         install_project: bool,
+        extras: Vec<String>,
+        groups: Vec<String>,
         options: PipOptions,
     },
     AptPackages {
@@ -512,6 +519,17 @@ fn parse_image(
             out
         }
     };
+    let venv = t.str("venv")?.unwrap_or_else(|| "/opt/venv".into());
+    if !venv.starts_with('/') || venv.len() < 2 || venv.split('/').any(|c| c == "..") {
+        return Err(t.err(
+            "venv",
+            t.get("venv"),
+            format!("venv {venv:?} must be an absolute folder like \"/opt/venv\""),
+        ));
+    }
+    let venv = venv.trim_end_matches('/').to_string();
+    let uv_loc = t.loc("uv");
+    let uv = t.bool("uv")?.unwrap_or(false);
     let mut layers = Vec::new();
     if let Some(ln) = t.get("layers") {
         layers.extend(parse_layers(src, &t.field("layers"), ln)?);
@@ -547,6 +565,9 @@ fn parse_image(
             name,
             tag,
             platforms,
+            venv,
+            uv,
+            uv_loc,
             layers,
         },
         seen,
@@ -749,6 +770,8 @@ fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
         "uv_project" => LayerKind::UvProject {
             pyproject: req_str(kind_key)?,
             install_project: t.bool("install_project")?.unwrap_or(false),
+            extras: t.str_list("extras", true)?.unwrap_or_default(),
+            groups: t.str_list("groups", true)?.unwrap_or_default(),
             options: pip_options(&t)?,
         },
         "apt_packages" => LayerKind::AptPackages {
