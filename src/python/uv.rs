@@ -745,6 +745,11 @@ pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
             .tempdir_in(&tools)
             .ctx(|| format!("creating a temp folder in {}", tools.display()))?;
         extract_uv(&blob, &wheel.filename, tmp.path())?;
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .ctx(|| format!("setting the mode of {}", tmp.path().display()))?;
         if dest.exists() {
             // A partial folder from an interrupted install without its lock.
             std::fs::remove_dir_all(&dest).ctx(|| format!("removing {}", dest.display()))?;
@@ -874,15 +879,29 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
-fn failure(what: &str, out: &Output) -> Error {
+/// A uv failure: `what` and the tail of uv's messages. `ours` is set when the
+/// project uv ran on is one imgbuild wrote, so advice to edit it is dropped.
+fn failure(what: &str, out: &Output, ours: bool) -> Error {
     let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stderr.trim().is_empty() {
         stderr = String::from_utf8_lossy(&out.stdout).into_owned();
     }
+    let kept: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let interpreter = t.starts_with("Using CPython ") && t.contains(" interpreter at");
+            let advice = ours && t.starts_with("hint:") && t.contains("requires-python");
+            !interpreter && !advice
+        })
+        .collect();
+    let status = match out.status.code() {
+        Some(c) => format!("exit code {c}"),
+        None => out.status.to_string(),
+    };
     Error::Other(format!(
-        "{what} failed (uv exited with {}):\n{}",
-        out.status,
-        tail(&stderr, 25)
+        "{what} failed (uv: {status}):\n{}",
+        tail(&kept.join("\n"), 25)
     ))
 }
 
@@ -921,7 +940,8 @@ const RESOLUTION_ENV: &[&str] = &[
 ];
 
 /// The store key of a resolution: the request, uv's version and the
-/// environment variables that steer uv's resolver.
+/// environment variables that steer uv's resolver. The key's version (the
+/// `1` in `pylock`) changes whenever the project written for uv does.
 pub fn request_key(req: &ResolveRequest, uv_version: &str) -> Digest {
     let env: Vec<(String, Option<String>)> = RESOLUTION_ENV
         .iter()
@@ -1058,7 +1078,7 @@ fn describe_requirements(reqs: &[String]) -> String {
     if s.is_empty() {
         s.push_str("(none)");
     }
-    s
+    redact_text(&s)
 }
 
 /// Resolves `req` into a `uv.lock` kept in the store at
@@ -1107,7 +1127,7 @@ pub fn lock_requirements(uv: &Uv, store: &Store, req: &ResolveRequest) -> Result
     };
     let out = run_uv(cmd, &what)?;
     if !out.status.success() {
-        let mut e = failure(&what(), &out);
+        let mut e = failure(&what(), &out, true);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if stderr.contains("No interpreter found") {
             e = Error::Other(format!(
@@ -1461,7 +1481,7 @@ fn uv_build(
     }
     let out = run_uv(cmd, what)?;
     if !out.status.success() {
-        return Err(failure(&what(), &out));
+        return Err(failure(&what(), &out, false));
     }
     let wheels: Vec<PathBuf> = std::fs::read_dir(fresh.path())
         .ctx(|| format!("listing {}", fresh.path().display()))?
@@ -1548,7 +1568,7 @@ pub fn relock(uv: &Uv, project_dir: &Path) -> Result<()> {
     let what = || format!("locking {} (uv lock)", project_dir.display());
     let out = run_uv(cmd, &what)?;
     if !out.status.success() {
-        return Err(failure(&what(), &out));
+        return Err(failure(&what(), &out, false));
     }
     Ok(())
 }
@@ -1834,10 +1854,11 @@ fn collect_literals(m: &Marker, out: &mut Vec<(MarkerVar, String)>) {
     }
 }
 
-/// Whether two markers hold in the same environments. They are evaluated on
-/// every combination of the values their comparisons mention (and values
-/// around the versions); absent markers always hold.
-fn markers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
+/// Whether two markers hold in the same environments where the Python
+/// version is within `python` (the lock's `requires-python`, as uv assumes).
+/// They are evaluated on every combination of the values their comparisons
+/// mention (and values around the versions); absent markers always hold.
+fn markers_equivalent(a: Option<&str>, b: Option<&str>, python: Option<&Specifiers>) -> bool {
     let squash = |s: Option<&str>| s.map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "));
     if squash(a) == squash(b) {
         return true;
@@ -1888,6 +1909,9 @@ fn markers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
                 strings.entry(other.name()).or_default().insert(lit.clone());
             }
         }
+    }
+    if let Some(range) = python {
+        pythons.retain(|p| Version::parse(p).is_ok_and(|v| range.contains(&v)));
     }
     let string_axes: Vec<(&'static str, Vec<String>)> = strings
         .into_iter()
@@ -1975,26 +1999,28 @@ fn direct_equivalent(p: &Req, l: &Req, sourced: bool) -> bool {
 /// `p` (from pyproject.toml) and `l` (from uv.lock) are the same requirement.
 /// For names with `tool.uv.sources` entries, markers are not compared (uv
 /// splits such requirements per source).
-fn same_req(p: &Req, l: &Req, sourced: bool) -> bool {
+fn same_req(p: &Req, l: &Req, ctx: &Ctx) -> bool {
+    let sourced = ctx.sourced.contains(&p.name);
     p.name == l.name
         && p.extras == l.extras
         && specs_equivalent(&p.spec, &l.spec)
         && direct_equivalent(p, l, sourced)
-        && (sourced || markers_equivalent(p.marker.as_deref(), l.marker.as_deref()))
+        && (sourced || markers_equivalent(p.marker.as_deref(), l.marker.as_deref(), ctx.python))
+}
+
+/// What requirement comparisons depend on.
+struct Ctx<'a> {
+    /// Names with `tool.uv.sources` entries.
+    sourced: &'a BTreeSet<String>,
+    /// The lock's `requires-python`.
+    python: Option<&'a Specifiers>,
 }
 
 /// Reports requirements that are on one side only.
-fn compare_reqs(
-    what: &str,
-    project: &[Req],
-    lock: &[Req],
-    sourced: &BTreeSet<String>,
-    out: &mut Vec<String>,
-) {
+fn compare_reqs(what: &str, project: &[Req], lock: &[Req], ctx: &Ctx, out: &mut Vec<String>) {
     let mut unmatched_names = BTreeSet::new();
     for p in project {
-        let src = sourced.contains(&p.name);
-        if lock.iter().any(|l| same_req(p, l, src)) {
+        if lock.iter().any(|l| same_req(p, l, ctx)) {
             continue;
         }
         unmatched_names.insert(p.name.clone());
@@ -2019,8 +2045,7 @@ fn compare_reqs(
         }
     }
     for l in lock {
-        let src = sourced.contains(&l.name);
-        if unmatched_names.contains(&l.name) || project.iter().any(|p| same_req(p, l, src)) {
+        if unmatched_names.contains(&l.name) || project.iter().any(|p| same_req(p, l, ctx)) {
             continue;
         }
         let label = match what.trim_end() {
@@ -2205,7 +2230,7 @@ fn compare_groups(
     prefix: &str,
     declared: &BTreeMap<String, Vec<Req>>,
     locked: &BTreeMap<String, Vec<Req>>,
-    sourced: &BTreeSet<String>,
+    ctx: &Ctx,
     out: &mut Vec<String>,
 ) {
     for (g, reqs) in declared {
@@ -2217,7 +2242,7 @@ fn compare_groups(
                 &format!("{prefix}dependency group `{g}`: "),
                 reqs,
                 l,
-                sourced,
+                ctx,
                 out,
             ),
         }
@@ -2252,8 +2277,13 @@ fn compare_project(
     name: &str,
     packages: &[&toml::Table],
     rel: &str,
+    python: Option<&Specifiers>,
     out: &mut Vec<String>,
 ) {
+    let ctx = Ctx {
+        sourced: &d.sourced,
+        python,
+    };
     let pkg = packages.iter().find(|p| {
         p.get("name")
             .and_then(|n| n.as_str())
@@ -2285,7 +2315,7 @@ fn compare_project(
     };
     if let Some(declared) = &d.requires_dist {
         let locked = lock_reqs(meta.get("requires-dist"), "");
-        compare_reqs(prefix, declared, &locked, &d.sourced, out);
+        compare_reqs(prefix, declared, &locked, &ctx, out);
     }
     if let (Some(declared), Some(locked)) = (&d.extras, meta.get("provides-extras")) {
         let locked: BTreeSet<String> = locked
@@ -2306,7 +2336,7 @@ fn compare_project(
     let dev = meta
         .get("requires-dev")
         .or_else(|| meta.get("dependency-groups"));
-    compare_groups(prefix, &d.groups, &lock_groups(dev), &d.sourced, out);
+    compare_groups(prefix, &d.groups, &lock_groups(dev), &ctx, out);
 }
 
 /// Whether `uv.lock` (its text) is out of date with the `pyproject.toml` at
@@ -2343,11 +2373,20 @@ pub fn lock_staleness(pyproject: &Path, lock_text: &str) -> Option<String> {
         .unwrap_or_default();
     let mut out = Vec::new();
     let mut requires_python: Vec<String> = root.requires_python.iter().cloned().collect();
+    let locked_python = lock
+        .get("requires-python")
+        .and_then(|v| v.as_str())
+        .and_then(|s| Specifiers::parse(s).ok());
+    let python = locked_python.as_ref();
+    let root_ctx = Ctx {
+        sourced: &root.sourced,
+        python,
+    };
     match &root.name {
-        Some(name) => compare_project("", &root, name, &packages, ".", &mut out),
+        Some(name) => compare_project("", &root, name, &packages, ".", python, &mut out),
         None => {
             let locked = lock_groups(manifest.and_then(|m| m.get("dependency-groups")));
-            compare_groups("", &root.groups, &locked, &root.sourced, &mut out);
+            compare_groups("", &root.groups, &locked, &root_ctx, &mut out);
         }
     }
     let workspace_root = pyproject.parent().unwrap_or(Path::new("."));
@@ -2386,7 +2425,7 @@ pub fn lock_staleness(pyproject: &Path, lock_text: &str) -> Option<String> {
                 continue;
             }
         }
-        compare_project(&prefix, &declared, member, &packages, rel, &mut out);
+        compare_project(&prefix, &declared, member, &packages, rel, python, &mut out);
         requires_python.extend(declared.requires_python.iter().cloned());
     }
     if !requires_python.is_empty()
@@ -2394,8 +2433,13 @@ pub fn lock_staleness(pyproject: &Path, lock_text: &str) -> Option<String> {
     {
         let declared = requires_python.join(", ");
         if !specs_equivalent(&declared, locked) {
+            let whose = if requires_python.len() > 1 {
+                "the workspace's pyproject.toml files have"
+            } else {
+                "pyproject.toml has"
+            };
             out.push(format!(
-                "requires-python differs: pyproject.toml has `{declared}`, uv.lock has `{locked}`"
+                "requires-python differs: {whose} `{declared}`, uv.lock has `{locked}`"
             ));
         }
     }
@@ -2406,13 +2450,7 @@ pub fn lock_staleness(pyproject: &Path, lock_text: &str) -> Option<String> {
         ("build-constraints", "build constraint "),
     ] {
         let declared = root.manifest.get(key).cloned().unwrap_or_default();
-        compare_reqs(
-            what,
-            &declared,
-            &locked_manifest(key),
-            &root.sourced,
-            &mut out,
-        );
+        compare_reqs(what, &declared, &locked_manifest(key), &root_ctx, &mut out);
     }
     if out.is_empty() {
         return None;
@@ -2586,10 +2624,12 @@ mod tests {
 
     #[test]
     fn pip_config_file_order() {
-        let vars: HashMap<&str, &str> =
-            [("HOME", "/home/me"), ("PIP_CONFIG_FILE", "/etc/custom.conf")]
-                .into_iter()
-                .collect();
+        let vars: HashMap<&str, &str> = [
+            ("HOME", "/home/me"),
+            ("PIP_CONFIG_FILE", "/etc/custom.conf"),
+        ]
+        .into_iter()
+        .collect();
         let env = |k: &str| vars.get(k).map(|v| v.to_string());
         assert_eq!(
             pip_config_files(&env),
@@ -2620,7 +2660,10 @@ mod tests {
             pip_conf_index("[global]\nextra-index-url = https://c.example/simple\n"),
             None
         );
-        assert_eq!(pip_conf_index("index-url = https://d.example/simple\n"), None);
+        assert_eq!(
+            pip_conf_index("index-url = https://d.example/simple\n"),
+            None
+        );
     }
 
     // --- credentials --------------------------------------------------------------------------
@@ -2651,12 +2694,18 @@ mod tests {
             join_url(page, "../../packages/ab/uv-1.whl#sha256=00"),
             "https://index.example/packages/ab/uv-1.whl#sha256=00"
         );
-        assert_eq!(join_url(page, "/p/uv.whl"), "https://index.example/p/uv.whl");
+        assert_eq!(
+            join_url(page, "/p/uv.whl"),
+            "https://index.example/p/uv.whl"
+        );
         assert_eq!(
             join_url(page, "//files.example/uv.whl"),
             "https://files.example/uv.whl"
         );
-        assert_eq!(join_url(page, "uv.whl"), "https://index.example/simple/uv/uv.whl");
+        assert_eq!(
+            join_url(page, "uv.whl"),
+            "https://index.example/simple/uv/uv.whl"
+        );
         assert_eq!(
             join_url(page, "https://other.example/x.whl"),
             "https://other.example/x.whl"
@@ -2742,7 +2791,10 @@ mod tests {
         assert_eq!(files[2].sha256, None);
         let based = r#"<base href="https://mirror.example/pkgs/"><a href="x/uv-1-py3-none-any.whl">uv-1-py3-none-any.whl</a>"#;
         let files = parse_simple_html(based, "https://index.example/simple/uv/");
-        assert_eq!(files[0].url, "https://mirror.example/pkgs/x/uv-1-py3-none-any.whl");
+        assert_eq!(
+            files[0].url,
+            "https://mirror.example/pkgs/x/uv-1-py3-none-any.whl"
+        );
     }
 
     fn file(name: &str, yanked: bool) -> IndexFile {
@@ -2759,12 +2811,27 @@ mod tests {
     fn newest_final_release_with_a_wheel_for_the_host() {
         let t = Target::manylinux((3, 12), Arch::X86_64, (2, 36));
         let files = vec![
-            file("uv-0.8.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", false),
+            file(
+                "uv-0.8.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                false,
+            ),
             file("uv-0.8.0-py3-none-musllinux_1_1_x86_64.whl", false),
-            file("uv-0.9.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", false),
-            file("uv-0.9.0-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl", false),
-            file("uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", true),
-            file("uv-0.11.0rc1-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", false),
+            file(
+                "uv-0.9.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                false,
+            ),
+            file(
+                "uv-0.9.0-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+                false,
+            ),
+            file(
+                "uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                true,
+            ),
+            file(
+                "uv-0.11.0rc1-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                false,
+            ),
             file("uv-0.12.0-py3-none-manylinux_2_40_x86_64.whl", false),
             file("uv-0.12.0-py3-none-win_amd64.whl", false),
             file("uv-0.12.0.tar.gz", false),
@@ -2787,14 +2854,18 @@ mod tests {
     fn fake_uv_wheel(version: &str) -> (String, Vec<u8>) {
         use zip::write::SimpleFileOptions;
         let arch = std::env::consts::ARCH;
-        let name = format!(
-            "uv-{version}-py3-none-manylinux_2_17_{arch}.manylinux2014_{arch}.whl"
-        );
+        let name = format!("uv-{version}-py3-none-manylinux_2_17_{arch}.manylinux2014_{arch}.whl");
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let opts = SimpleFileOptions::default().unix_permissions(0o644);
         for (path, body) in [
-            (format!("uv-{version}.dist-info/METADATA"), "Name: uv\n".to_string()),
-            (format!("uv-{version}.data/scripts/uv"), version_script(version)),
+            (
+                format!("uv-{version}.dist-info/METADATA"),
+                "Name: uv\n".to_string(),
+            ),
+            (
+                format!("uv-{version}.data/scripts/uv"),
+                version_script(version),
+            ),
             (
                 format!("uv-{version}.data/scripts/uvx"),
                 "#!/bin/sh\necho uvx\n".to_string(),
@@ -2860,7 +2931,9 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(leftovers, vec![OsString::from("uv-0.0.1")]);
-        let found = locate(store.root(), None, Some(OsString::new())).unwrap().unwrap();
+        let found = locate(store.root(), None, Some(OsString::new()))
+            .unwrap()
+            .unwrap();
         assert_eq!(&found, uv);
     }
 
@@ -2901,7 +2974,9 @@ mod tests {
         check_installed(&store, &uv);
         let heads = seen.lock().unwrap().clone();
         assert!(
-            heads[0].to_ascii_lowercase().contains("application/vnd.pypi.simple.v1+json"),
+            heads[0]
+                .to_ascii_lowercase()
+                .contains("application/vnd.pypi.simple.v1+json"),
             "{}",
             heads[0]
         );
@@ -2992,8 +3067,10 @@ case "$1" in
 --version) echo "uv 0.0.1 (fake 2024-01-01)";;
 lock)
   if grep -q fail-me pyproject.toml; then
+    echo "Using CPython 3.11.7 interpreter at: /usr/bin/python3" >&2
     echo "  × No solution found when resolving dependencies:" >&2
     echo "  ╰─▶ fail-me was not found in https://user:s3cret@index.example/simple" >&2
+    echo "hint: Consider limiting your project's supported Python versions using \`requires-python\`." >&2
     exit 1
   fi
   { echo "version = 1"; echo "# args: $*"; echo "# cwd-name: $(basename "$PWD")"; sed 's/^/# /' pyproject.toml; } > uv.lock;;
@@ -3057,7 +3134,10 @@ esac
         );
         let pyproject = std::fs::read_to_string(lock.with_file_name("pyproject.toml")).unwrap();
         let doc: toml::Table = toml::from_str(&pyproject).unwrap();
-        assert_eq!(doc["project"]["name"].as_str(), Some("imgbuild-requirements"));
+        assert_eq!(
+            doc["project"]["name"].as_str(),
+            Some("imgbuild-requirements")
+        );
         assert_eq!(doc["project"]["requires-python"].as_str(), Some(">=3"));
         assert_eq!(
             doc["project"]["dependencies"].as_array().unwrap()[1].as_str(),
@@ -3087,20 +3167,36 @@ esac
     fn lock_requirements_errors() {
         let (d, store) = new_store();
         let uv = fake_uv(d.path());
-        let e = lock_requirements(&uv, &store, &request(&["numpy", "fail-me>=1"]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("[numpy, fail-me>=1]"), "{e}");
+        let e = lock_requirements(
+            &uv,
+            &store,
+            &request(&["numpy", "fail-me>=1", "p @ https://u:tok3n@h.example/p.whl"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[numpy, fail-me>=1, p @ https://h.example/p.whl]"),
+            "{e}"
+        );
+        assert!(!e.contains("tok3n"), "{e}");
         assert!(e.contains("Python 3.11"), "{e}");
         assert!(e.contains("No solution found"), "{e}");
         assert!(!e.contains("s3cret"), "{e}");
         assert!(!e.contains("PATH="), "{e}");
+        assert!(!e.contains("Using CPython") && !e.contains("hint:"), "{e}");
+        assert!(e.contains("(uv: exit code 1)"), "{e}");
 
         let mut bad = request(&["numpy"]);
         bad.extra_args = vec!["--output-file=x".into()];
-        assert!(matches!(lock_requirements(&uv, &store, &bad), Err(Error::Usage(_))));
+        assert!(matches!(
+            lock_requirements(&uv, &store, &bad),
+            Err(Error::Usage(_))
+        ));
         bad.extra_args = vec!["--project".into(), "/elsewhere".into()];
-        assert!(matches!(lock_requirements(&uv, &store, &bad), Err(Error::Usage(_))));
+        assert!(matches!(
+            lock_requirements(&uv, &store, &bad),
+            Err(Error::Usage(_))
+        ));
 
         let e = lock_requirements(&uv, &store, &request(&["./local/dir"]))
             .unwrap_err()
@@ -3108,13 +3204,25 @@ esac
         assert!(e.contains("`./local/dir`"), "{e}");
         let mut py = request(&["numpy"]);
         py.python = "three".into();
-        assert!(matches!(lock_requirements(&uv, &store, &py), Err(Error::Usage(_))));
+        assert!(matches!(
+            lock_requirements(&uv, &store, &py),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]
     fn extra_args_contract() {
-        let ok = |a: &[&str]| check_extra_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert!(ok(&["--exclude-newer", "2024-01-01", "--resolution=lowest", "--upgrade"]).is_ok());
+        let ok =
+            |a: &[&str]| check_extra_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(
+            ok(&[
+                "--exclude-newer",
+                "2024-01-01",
+                "--resolution=lowest",
+                "--upgrade"
+            ])
+            .is_ok()
+        );
         for bad in [
             "--output-file",
             "--output=x",
@@ -3233,7 +3341,9 @@ esac
         );
         let broken = d.path().join("broken-proj");
         std::fs::create_dir_all(&broken).unwrap();
-        let e = build_wheel(&uv, &broken, &out, None).unwrap_err().to_string();
+        let e = build_wheel(&uv, &broken, &out, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&broken.display().to_string()), "{e}");
         assert!(e.contains("backend failed"), "{e}");
         assert!(!e.contains("tok@"), "{e}");
@@ -3279,7 +3389,12 @@ esac
         assert!(lock.contains("# cwd-name: my-project"), "{lock}");
         std::fs::write(project.join("pyproject.toml"), "# fail-me\n").unwrap();
         let e = relock(&uv, &project).unwrap_err().to_string();
-        assert!(e.contains(&project.display().to_string()) && e.contains("No solution"), "{e}");
+        assert!(
+            e.contains(&project.display().to_string()) && e.contains("No solution"),
+            "{e}"
+        );
+        // A user's own project keeps uv's advice about it.
+        assert!(e.contains("hint: Consider limiting"), "{e}");
     }
 
     #[test]
@@ -3339,8 +3454,8 @@ esac
             &[("IDX_USER", "me"), ("IDX_TOKEN", "t0k")],
         )
         .unwrap();
-        let vendor = std::path::absolute(d.path().join("./vendor/local-1.0-py3-none-any.whl"))
-            .unwrap();
+        let vendor =
+            std::path::absolute(d.path().join("./vendor/local-1.0-py3-none-any.whl")).unwrap();
         assert_eq!(
             r.requirements,
             vec![
@@ -3405,8 +3520,13 @@ esac
         // Include cycles.
         std::fs::write(d.path().join("a.txt"), "x\n-r b.txt\n").unwrap();
         std::fs::write(d.path().join("b.txt"), "y\n-r a.txt\n").unwrap();
-        let e = parse_requirements_file(&d.path().join("a.txt")).unwrap_err().to_string();
-        assert!(e.contains("b.txt: line 2") && e.contains("includes a file"), "{e}");
+        let e = parse_requirements_file(&d.path().join("a.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("b.txt: line 2") && e.contains("includes a file"),
+            "{e}"
+        );
         let e = parse_requirements_file(&d.path().join("nope.txt")).unwrap_err();
         assert!(matches!(e, Error::Input { .. }));
     }
@@ -3421,7 +3541,10 @@ esac
                 (4, "d".to_string())
             ]
         );
-        assert_eq!(strip_comment("x @ https://h/x.whl#sha256=1 # c"), "x @ https://h/x.whl#sha256=1 ");
+        assert_eq!(
+            strip_comment("x @ https://h/x.whl#sha256=1 # c"),
+            "x @ https://h/x.whl#sha256=1 "
+        );
         assert_eq!(strip_comment("# all"), "");
         assert_eq!(split_option("-rfile.txt"), ("-r", Some("file.txt")));
         assert_eq!(split_option("--index-url=u"), ("--index-url", Some("u")));
@@ -3468,7 +3591,9 @@ esac
         assert!(specs_equivalent("~=3.10", ">=3.10, <4"));
         assert!(specs_equivalent("~= 2.2.1", ">=2.2.1,==2.2.*"));
         assert!(specs_equivalent(">=1.0", ">=1"));
-        assert!(specs_equivalent("==3.*", ">=3.dev0,<4.dev0") || !specs_equivalent("==3.*", ">=3,<4"));
+        assert!(
+            specs_equivalent("==3.*", ">=3.dev0,<4.dev0") || !specs_equivalent("==3.*", ">=3,<4")
+        );
         assert!(specs_equivalent("", ""));
         assert!(!specs_equivalent(">=0.27", ">=0.28"));
         assert!(!specs_equivalent(">=0.27", ""));
@@ -3482,10 +3607,19 @@ esac
 
     #[test]
     fn marker_equivalence() {
-        let eq = |a: &str, b: &str| markers_equivalent(Some(a), Some(b));
-        assert!(eq("python_version >= '3.8'", "python_full_version >= '3.8'"));
-        assert!(eq("python_version < \"3.11\"", "python_full_version < '3.11'"));
-        assert!(eq("python_version == '3.11'", "python_full_version == '3.11.*'"));
+        let eq = |a: &str, b: &str| markers_equivalent(Some(a), Some(b), None);
+        assert!(eq(
+            "python_version >= '3.8'",
+            "python_full_version >= '3.8'"
+        ));
+        assert!(eq(
+            "python_version < \"3.11\"",
+            "python_full_version < '3.11'"
+        ));
+        assert!(eq(
+            "python_version == '3.11'",
+            "python_full_version == '3.11.*'"
+        ));
         assert!(eq(
             "python_version == '3.11' or sys_platform == 'win32'",
             "sys_platform == 'win32' or python_full_version == '3.11.*'"
@@ -3495,18 +3629,37 @@ esac
             "sys_platform == 'linux' and extra == 'CLI'"
         ));
         assert!(eq("os_name == 'nt'", "'nt' == os_name"));
-        assert!(!eq("python_version < '3.11'", "python_full_version < '3.12'"));
+        assert!(!eq(
+            "python_version < '3.11'",
+            "python_full_version < '3.12'"
+        ));
         assert!(!eq("sys_platform == 'linux'", "sys_platform == 'darwin'"));
         assert!(!eq("extra == 'a'", "extra == 'b'"));
         assert!(!eq(
             "platform_machine == 'x86_64' and python_version >= '3.9'",
             "platform_machine == 'x86_64'"
         ));
-        assert!(markers_equivalent(None, None));
-        assert!(!markers_equivalent(Some("sys_platform == 'linux'"), None));
+        assert!(markers_equivalent(None, None, None));
+        assert!(!markers_equivalent(
+            Some("sys_platform == 'linux'"),
+            None,
+            None
+        ));
         assert!(markers_equivalent(
             Some("python_version >= '2' or python_version < '2'"),
+            None,
             None
+        ));
+        // Under requires-python >= 3.10 both always hold (uv simplifies the same way).
+        let range = Specifiers::parse(">=3.10").unwrap();
+        let (a, b) = ("python_version >= '3.8'", "python_full_version >= '3.9'");
+        assert!(!eq(a, b));
+        assert!(markers_equivalent(Some(a), Some(b), Some(&range)));
+        assert!(markers_equivalent(Some(a), None, Some(&range)));
+        assert!(!markers_equivalent(
+            Some("python_version < '3.12'"),
+            None,
+            Some(&range)
         ));
         assert!(eq(
             "'group-a' in dependency_groups",
@@ -3612,7 +3765,12 @@ source = { registry = "https://index.example/simple" }
             ("\"Typing_Extensions\"", "\"typing.extensions\""),
             (">= 0.27, <1", "<1,>=0.27"),
             ("python_version >= '3.8'", "python_full_version >= '3.8'"),
-            ("requires-python = \">=3.10\"", "requires-python = \">= 3.10.0\""),
+            // Always true under requires-python >= 3.10, as uv sees it too.
+            ("python_version >= '3.8'", "python_version >= '3.9'"),
+            (
+                "requires-python = \">=3.10\"",
+                "requires-python = \">= 3.10.0\"",
+            ),
             ("[dependency-groups]", "[dependency-groups]\n"),
             ("cli = [", "CLI = ["),
             ("\"idna==3.*\",\n", ""),
@@ -3630,7 +3788,10 @@ source = { registry = "https://index.example/simple" }
     #[test]
     fn stale_lock_reasons() {
         let r = stale_after("\"idna==3.*\",", "\"idna==3.*\",\n  \"anyio>=4\",");
-        assert_eq!(r, "dependency `anyio>=4` is in pyproject.toml but not in uv.lock");
+        assert_eq!(
+            r,
+            "dependency `anyio>=4` is in pyproject.toml but not in uv.lock"
+        );
         let r = stale_after("\"idna==3.*\",", "\"idna>=3\",");
         assert!(
             r.contains("dependency `idna>=3` in pyproject.toml differs from uv.lock's `idna==3.*`"),
@@ -3641,41 +3802,70 @@ source = { registry = "https://index.example/simple" }
             r,
             "dependency `typing-extensions` is in uv.lock but no longer in pyproject.toml"
         );
-        let r = stale_after("python_version >= '3.8'", "python_version >= '3.9'");
+        let r = stale_after("python_version >= '3.8'", "python_version >= '3.11'");
         assert!(r.contains("httpx"), "{r}");
         let r = stale_after("httpx[http2,brotli]", "httpx[http2]");
         assert!(r.contains("httpx[http2]"), "{r}");
-        let r = stale_after("requires-python = \">=3.10\"", "requires-python = \">=3.11\"");
+        let r = stale_after(
+            "requires-python = \">=3.10\"",
+            "requires-python = \">=3.11\"",
+        );
         assert_eq!(
             r,
             "requires-python differs: pyproject.toml has `>=3.11`, uv.lock has `>=3.10`"
         );
         let r = stale_after("version = \"0.1.0\"", "version = \"0.2.0\"");
-        assert_eq!(r, "version differs: pyproject.toml has 0.2.0, uv.lock has 0.1.0");
+        assert_eq!(
+            r,
+            "version differs: pyproject.toml has 0.2.0, uv.lock has 0.1.0"
+        );
         let r = stale_after("name = \"Demo_App\"", "name = \"other-app\"");
         assert!(r.contains("no entry for project `other-app`"), "{r}");
         let r = stale_after("\"rich>=13\"", "\"rich>=14\"");
-        assert!(r.contains("optional dependency (extra `cli`) `rich>=14`"), "{r}");
+        assert!(
+            r.contains("optional dependency (extra `cli`) `rich>=14`"),
+            "{r}"
+        );
         let r = stale_after("cli = [", "tui = [");
         assert!(r.contains("extra `tui` is in pyproject.toml"), "{r}");
         let r = stale_after("lint = [\"ruff\"]", "lint = [\"ruff>=0.5\"]");
         assert!(r.contains("dependency group `lint`: `ruff>=0.5`"), "{r}");
-        let r = stale_after("lint = [\"ruff\"]", "lint = [\"ruff\"]\ndocs = [\"mkdocs\"]");
+        let r = stale_after(
+            "lint = [\"ruff\"]",
+            "lint = [\"ruff\"]\ndocs = [\"mkdocs\"]",
+        );
         assert!(
             r.contains("dependency group `docs` is in pyproject.toml but not in uv.lock"),
             "{r}"
         );
         let r = stale_after(", {include-group = \"lint\"}", "");
-        assert!(r.contains("dependency group `dev`: `ruff` is in uv.lock"), "{r}");
-        let r = stale_after("[dependency-groups]", "[tool.uv]\nconstraint-dependencies = [\"idna<4\"]\n[dependency-groups]");
-        assert_eq!(r, "constraint `idna<4` is in pyproject.toml but not in uv.lock");
+        assert!(
+            r.contains("dependency group `dev`: `ruff` is in uv.lock"),
+            "{r}"
+        );
+        let r = stale_after(
+            "[dependency-groups]",
+            "[tool.uv]\nconstraint-dependencies = [\"idna<4\"]\n[dependency-groups]",
+        );
+        assert_eq!(
+            r,
+            "constraint `idna<4` is in pyproject.toml but not in uv.lock"
+        );
         let r = stale_after(
             "\"idna==3.*\",",
             "\"idna==3.*\",\n  \"pkg @ https://files.example/pkg-1.0-py3-none-any.whl\",",
         );
         assert!(r.contains("pkg @ https://files.example"), "{r}");
-        assert!(staleness("[project\n", LOCK).unwrap().contains("cannot be parsed"));
-        assert!(staleness(PYPROJECT, "not = [toml").unwrap().contains("uv.lock cannot be parsed"));
+        assert!(
+            staleness("[project\n", LOCK)
+                .unwrap()
+                .contains("cannot be parsed")
+        );
+        assert!(
+            staleness(PYPROJECT, "not = [toml")
+                .unwrap()
+                .contains("uv.lock cannot be parsed")
+        );
     }
 
     #[test]
@@ -3786,7 +3976,10 @@ requires-dist = [{ name = "attrs", specifier = ">=23" }]
         )
         .unwrap();
         let r = check().unwrap();
-        assert!(r.starts_with("workspace member `lib-a`: dependency `attrs>=24`"), "{r}");
+        assert!(
+            r.starts_with("workspace member `lib-a`: dependency `attrs>=24`"),
+            "{r}"
+        );
         std::fs::write(
             root.join("packages/lib-a/pyproject.toml"),
             member.replace(">=3.11", ">=3.12"),
@@ -3841,26 +4034,5 @@ dev-tools = [{ name = "pytest" }]
         assert_eq!(staleness(pyproject, lock), None);
         let r = staleness(&pyproject.replace("\"ruff\"", "\"black\""), lock).unwrap();
         assert!(r.contains("dependency group `dev`"), "{r}");
-    }
-}
-
-#[cfg(test)]
-mod tmp_validate {
-    #[test]
-    #[ignore]
-    fn tmp_validate() {
-        let root = std::env::var("UVEXP_VAL").unwrap();
-        let mut bad = 0;
-        let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("uv-verdict").exists()).collect();
-        dirs.sort();
-        for d in dirs {
-            let verdict = std::fs::read_to_string(d.join("uv-verdict")).unwrap();
-            let lock = std::fs::read_to_string(d.join("uv.lock.orig")).unwrap();
-            let mine = super::lock_staleness(&d.join("pyproject.toml"), &lock);
-            let ok = (verdict == "fresh") == mine.is_none();
-            if !ok { bad += 1; }
-            println!("{} {:?}: uv={verdict} mine={mine:?}", if ok {"OK "} else {"BAD"}, d.file_name().unwrap());
-        }
-        println!("bad={bad}");
     }
 }
