@@ -151,7 +151,11 @@ fn pyproject_package_plans_a_venv_and_a_project_layer() {
     copy_tree(&fixture("pyproject-package"), &dir);
     let def = dir.join("imgbuild.toml");
     let text = std::fs::read_to_string(&def).unwrap();
-    std::fs::write(&def, text.replace("base = \"debian\"", "base = \"scratch\"")).unwrap();
+    std::fs::write(
+        &def,
+        text.replace("base = \"debian\"", "base = \"scratch\""),
+    )
+    .unwrap();
     let (code, v, err) = imgbuild(&["plan", dir.to_str().unwrap()], &tmp.path().join("c"));
     assert_eq!(code, 0, "{err}");
     let names: Vec<&str> = v["images"][0]["steps"]
