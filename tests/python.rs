@@ -917,7 +917,7 @@ fn local_flat_index_wheels() {
 // Lock problems
 // ---------------------------------------------------------------------------
 
-/// Without uv.lock the build stops (exit 4) and says which file is missing.
+/// Without uv.lock the build stops (exit 3) and says which file is missing.
 #[test]
 fn missing_lock_is_reported() {
     let w = World::new(&[AMD64]);
