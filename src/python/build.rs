@@ -82,7 +82,8 @@ pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> R
                 .prefix("wheel-")
                 .tempdir_in(store.root().join("tmp"))
                 .ctx(|| "making a build folder".into())?;
-            let wheel = uv::build_wheel(&uv, &pb.dir, tmp.path(), pb.index.as_deref())?;
+            let wheel =
+                uv::build_project_wheel(&uv, store, &pb.dir, tmp.path(), pb.index.as_deref())?;
             let kept = keep(store, &wheel)?;
             let name = wheel
                 .file_name()
