@@ -161,6 +161,11 @@ pub fn fetch_file(
     })?;
     let dest = store.blob_path(&digest);
     if store.has_blob(&digest) {
+        // In use: `cache prune` keeps it.
+        let _ = std::fs::File::options()
+            .append(true)
+            .open(&dest)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(dest);
     }
     let mut last = None;

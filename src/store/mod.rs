@@ -226,7 +226,9 @@ impl Store {
         for e in read_dir(&self.root.join("blobs/sha256"))? {
             let name = e.file_name();
             let d = name.to_str().and_then(Digest::parse_hex);
-            if d.is_some_and(|d| keep.contains(&d)) {
+            // Referenced, or used recently (downloaded wheels are named by
+            // no step; their use refreshes their time).
+            if d.is_some_and(|d| keep.contains(&d)) || !old(&e.path()) {
                 continue;
             }
             let size = e.metadata().map(|m| m.len()).unwrap_or(0);
@@ -240,6 +242,15 @@ impl Store {
         for e in read_dir(&self.root.join("stat"))? {
             if old(&e.path()) {
                 let _ = fs::remove_file(e.path());
+            }
+        }
+        // Python resolutions, base scans and build environments, by age.
+        for dir in ["pylocks", "pyenv", "buildenv"] {
+            for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
+                if old(&e.path()) {
+                    let p = e.path();
+                    let _ = fs::remove_dir_all(&p).or_else(|_| fs::remove_file(&p));
+                }
             }
         }
         Ok(report)
