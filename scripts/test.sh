@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. Installs the real servers and clients the tests use
-# (Debian's docker-registry, skopeo, umoci, openssl, htpasswd) when missing.
+# (Debian's docker-registry, skopeo, umoci, mmdebstrap, openssl, htpasswd) when
+# missing, and uv (from its Python package, into target/test-tools/uv) when
+# there is no `uv` on PATH.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,6 +13,12 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v openssl >/dev/null || need+=(openssl)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v curl >/dev/null || need+=(curl)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+UV_VERSION=0.13.9
+UV_VENV=$PWD/target/test-tools/uv
+if ! command -v uv >/dev/null && [[ ! -x $UV_VENV/bin/uv ]] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    need+=(python3-venv)
+fi
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq
@@ -22,6 +30,16 @@ if ((${#need[@]})); then
         echo "missing: ${need[*]} (install them: apt-get install ${need[*]})" >&2
         exit 1
     fi
+fi
+
+# uv for the Python end-to-end tests (tests/python_e2e.rs).
+if ! command -v uv >/dev/null; then
+    if [[ ! -x $UV_VENV/bin/uv ]]; then
+        rm -rf "$UV_VENV"
+        python3 -m venv "$UV_VENV"
+        "$UV_VENV/bin/python" -m pip install -q "uv==$UV_VERSION"
+    fi
+    export PATH="$UV_VENV/bin:$PATH"
 fi
 
 cargo test --locked --all-targets

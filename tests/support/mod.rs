@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod pybase;
+pub mod pyfix;
 pub mod registry;
 pub mod token;
 

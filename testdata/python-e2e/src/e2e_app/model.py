@@ -1,0 +1,6 @@
+from pydantic import BaseModel
+
+
+class Reading(BaseModel):
+    name: str
+    values: list[int]
