@@ -11,6 +11,7 @@ pub mod exit {
     pub const UNSUPPORTED: i32 = 4;
     pub const IO: i32 = 5;
     pub const REGISTRY: i32 = 6;
+    pub const STEP: i32 = 7;
 }
 
 /// Where in a definition something is.
@@ -60,6 +61,10 @@ pub enum Error {
     /// repository, HTTP status and what to do (never credentials).
     #[error("{message}")]
     Registry { message: String, status: u16 },
+    /// A RUN step's command failed or timed out (the message names the
+    /// step, its exit status and its last output lines).
+    #[error("{message}")]
+    Step { message: String },
     #[error("{0}")]
     Other(String),
 }
@@ -72,6 +77,7 @@ impl Error {
             Error::Unsupported { .. } => exit::UNSUPPORTED,
             Error::Io { .. } => exit::IO,
             Error::Registry { .. } => exit::REGISTRY,
+            Error::Step { .. } => exit::STEP,
             Error::Other(_) => exit::FAILURE,
         }
     }
@@ -99,6 +105,7 @@ impl Error {
             Error::Unsupported { .. } => "unsupported",
             Error::Io { .. } => "io",
             Error::Registry { .. } => "registry",
+            Error::Step { .. } => "step",
             Error::Other(_) => "failure",
         }
     }

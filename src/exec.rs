@@ -30,6 +30,8 @@ pub struct BuildOptions<'a> {
     pub skip: Vec<bool>,
     /// Docker v2 schema 2 media types instead of OCI's.
     pub docker_media_types: bool,
+    /// Secret values by id, for RUN steps' secret mounts.
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
 /// The document media types an image is written with.
@@ -137,7 +139,8 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             continue;
         }
         for (si, s) in img.steps.iter().enumerate() {
-            if s.makes_layer() && s.cached.is_none() {
+            // RUN steps run in order, on the layers below them (step 2).
+            if s.makes_layer() && s.cached.is_none() && !matches!(s.action, Action::Run(_)) {
                 // Two steps with one key are built once.
                 if !todo
                     .iter()
@@ -198,7 +201,9 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     )?;
                     (d, (pl.artifacts.len(), bar))
                 }
-                Action::Config(_) => unreachable!("config steps make no layer"),
+                Action::Config(_) | Action::Run(_) => {
+                    unreachable!("config steps make no layer; RUN steps run in order")
+                }
             };
             let (n, bar) = count;
             store.step_put(&step.key, &desc)?;
@@ -216,9 +221,9 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             Ok((step.key, desc))
         })
         .collect::<Result<_>>()?;
-    let bytes_compressed = built.iter().map(|(_, d)| d.size).sum();
-    let layers_built = built.len();
-    let built: BTreeMap<Digest, LayerDesc> = built.into_iter().collect();
+    let mut bytes_compressed: u64 = built.iter().map(|(_, d)| d.size).sum();
+    let mut layers_built = built.len();
+    let mut built: BTreeMap<Digest, LayerDesc> = built.into_iter().collect();
 
     // 2. Assemble, bases first.
     let git = git_annotations(&plan.definition.context);
@@ -273,11 +278,18 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     images: bases,
                 } => {
                     let b = &bases[pi];
+                    // A RUN step that has to run needs the base's bytes.
+                    let runs = img.steps.iter().any(|s| {
+                        s.applies_to(pi)
+                            && matches!(s.action, Action::Run(_))
+                            && s.cached.is_none()
+                            && !built.contains_key(&s.key)
+                    });
                     let fetched: Vec<()> = b
                         .manifest
                         .layers
                         .par_iter()
-                        .map(|l| match (o.fetch_base_layers, o.client) {
+                        .map(|l| match (o.fetch_base_layers || runs, o.client) {
                             (false, _) => Ok(()),
                             (true, Some(c)) => c.fetch_blob(reference, &l.digest, store),
                             (true, None) => Err(Error::Other(
@@ -330,13 +342,36 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     );
                 }
             }
+            let base_ref = image_base_ref(&img.base, &images);
             for s in img.steps.iter().filter(|s| s.applies_to(pi)) {
                 let by = format!("imgbuild {}", s.name);
                 match &s.action {
-                    Action::Files { .. } | Action::Python(_) => {
-                        let (desc, cache) = match &s.cached {
-                            Some(d) => (d.clone(), "hit"),
-                            None => (built.get(&s.key).cloned().expect("built above"), "miss"),
+                    Action::Files { .. } | Action::Python(_) | Action::Run(_) => {
+                        let (desc, cache) = match (&s.cached, &s.action) {
+                            (Some(d), _) => (d.clone(), "hit"),
+                            (None, Action::Run(rs)) => match built.get(&s.key) {
+                                Some(d) => (d.clone(), "miss"),
+                                None => {
+                                    let label = format!("[{}] {}", img.id, short(&s.name));
+                                    let d = run_step(
+                                        store,
+                                        rs,
+                                        &label,
+                                        &s.loc.to_string(),
+                                        &layers,
+                                        &cfg,
+                                        base_ref.as_ref(),
+                                        plan,
+                                        o,
+                                    )?;
+                                    store.step_put(&s.key, &d)?;
+                                    layers_built += 1;
+                                    bytes_compressed += d.size;
+                                    built.insert(s.key, d.clone());
+                                    (d, "miss")
+                                }
+                            },
+                            (None, _) => (built.get(&s.key).cloned().expect("built above"), "miss"),
                         };
                         cfg.rootfs.diff_ids.push(desc.diff_id);
                         cfg.history.push(History {
@@ -497,11 +532,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             &img.steps,
             blobs.iter().map(|b| b.digest).collect(),
         )?;
-        let base_ref = match &img.base {
-            BasePlan::Remote { reference, .. } => Some(reference.clone()),
-            BasePlan::Image(bi) => images[*bi].as_ref().and_then(|b| b.base_ref.clone()),
-            _ => None,
-        };
+        let base_ref = image_base_ref(&img.base, &images);
         images.push(Some(ImageOut {
             id: img.id.clone(),
             reference: img.reference(),
@@ -518,6 +549,93 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
         layers_built,
         bytes_compressed,
     })
+}
+
+/// The registry image at the bottom of an image, if any.
+fn image_base_ref(
+    base: &BasePlan,
+    images: &[Option<ImageOut>],
+) -> Option<crate::registry::Reference> {
+    match base {
+        BasePlan::Remote { reference, .. } => Some(reference.clone()),
+        BasePlan::Image(bi) => images[*bi].as_ref().and_then(|b| b.base_ref.clone()),
+        _ => None,
+    }
+}
+
+/// A step name cut to a line's worth, for progress labels.
+fn short(name: &str) -> String {
+    const MAX: usize = 60;
+    if name.chars().count() <= MAX {
+        return name.to_string();
+    }
+    let cut: String = name.chars().take(MAX - 1).collect();
+    format!("{cut}…")
+}
+
+/// Runs a RUN step on the layers assembled so far.
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    store: &Store,
+    rs: &crate::sandbox::RunStep,
+    label: &str,
+    loc: &str,
+    layers: &[Descriptor],
+    cfg: &ImageConfig,
+    base_ref: Option<&crate::registry::Reference>,
+    plan: &Plan,
+    o: &BuildOptions,
+) -> Result<LayerDesc> {
+    // Every layer below must be in the store (a base image's layers may
+    // still be in its registry).
+    for l in layers {
+        if !store.has_blob(&l.digest) {
+            match (base_ref, o.client) {
+                (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
+                _ => {
+                    return Err(Error::Other(format!(
+                        "{label}: layer {} below the step is not in the store",
+                        l.digest
+                    )));
+                }
+            }
+        }
+    }
+    let refs: Vec<crate::sandbox::rootfs::LayerRef> = layers
+        .iter()
+        .zip(&cfg.rootfs.diff_ids)
+        .map(|(l, d)| crate::sandbox::rootfs::LayerRef {
+            digest: l.digest,
+            diff_id: *d,
+            media_type: l.media_type.clone(),
+        })
+        .collect();
+    let bar = o.progress.start(label, 0);
+    let t = Instant::now();
+    let progress = o.progress;
+    let prefix = label.to_string();
+    let output = move |line: &str| progress.line(&format!("{prefix} | {line}"));
+    let cx = crate::sandbox::RunContext {
+        name: label,
+        loc,
+        layers: refs,
+        env: cfg.config.env.clone().unwrap_or_default(),
+        workdir: cfg.config.working_dir.clone().unwrap_or_default(),
+        user: cfg.config.user.clone().unwrap_or_default(),
+        secrets: &o.secrets,
+        compression: plan.options.compression,
+        threads: o.threads,
+        source_date_epoch: plan.options.source_date_epoch,
+        output: &output,
+    };
+    let d = crate::sandbox::execute(store, rs, &cx)?;
+    bar.finish(&format!(
+        "ran in {:.2}s, {} → {}",
+        t.elapsed().as_secs_f64(),
+        human(d.uncompressed_size),
+        human(d.size)
+    ));
+    Ok(d)
 }
 
 /// Puts a base image's layers first and names the base in the annotations.

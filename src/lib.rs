@@ -13,6 +13,7 @@ pub mod plan;
 pub mod progress;
 pub mod python;
 pub mod registry;
+pub mod sandbox;
 pub mod spec;
 pub mod store;
 

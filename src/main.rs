@@ -214,6 +214,10 @@ struct BuildArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short)]
     jobs: Option<usize>,
+    /// A secret for RUN steps' secret_mounts: id=ID,src=FILE or id=ID,env=VAR
+    /// (repeatable). Values never enter layers, cache keys, logs or output.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
+    secrets: Vec<String>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -230,6 +234,10 @@ struct InspectArgs {
 }
 
 fn main() {
+    // The RUN sandbox's own process: before anything starts a thread.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
+        imgbuild::sandbox::child::main();
+    }
     let cli = Cli::parse();
     let (format, res) = match cli.cmd {
         Cmd::Build(a) => (a.def.format, build(a)),
@@ -538,6 +546,7 @@ fn build(a: BuildArgs) -> Result<()> {
             fetch_base_layers: out.is_some(),
             skip: skip.clone(),
             docker_media_types: a.media_types == "docker",
+            secrets: read_secrets(&a.secrets)?,
         },
     )?;
     let mut images_json = Vec::new();
@@ -713,7 +722,7 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
             let (files, bytes) = match &s.action {
                 Action::Files { entries, bytes } => (Some(entries.len()), Some(*bytes)),
                 Action::Python(pl) => (Some(pl.artifacts.len()), Some(pl.bytes)),
-                Action::Config(_) => (None, None),
+                Action::Config(_) | Action::Run(_) => (None, None),
             };
             if a.format == Format::Text {
                 let size = match (files, bytes) {
@@ -1049,24 +1058,57 @@ fn exists_cmd(a: ExistsArgs) -> Result<bool> {
     imgbuild::registry::exists(&client, &r, &platforms)
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| Error::Usage(format!("duration {s:?} is not like 7d, 12h, 30m or 0")))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(Error::Usage(format!(
-                "duration {s:?}: unit must be s, m, h or d"
-            )));
+/// `--secret id=ID,src=FILE` / `id=ID,env=VAR` (docker buildx's form).
+fn read_secrets(args: &[String]) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for a in args {
+        let mut id = None;
+        let mut value = None;
+        for part in a.split(',') {
+            match part.split_once('=') {
+                Some(("id", v)) if !v.is_empty() => id = Some(v.to_string()),
+                Some(("src" | "source", f)) => {
+                    value =
+                        Some(std::fs::read(f).map_err(|e| {
+                            Error::Usage(format!("--secret {a}: cannot read {f}: {e}"))
+                        })?)
+                }
+                Some(("env", var)) => {
+                    value = Some(
+                        std::env::var_os(var)
+                            .ok_or_else(|| {
+                                Error::Usage(format!("--secret {a}: ${var} is not set"))
+                            })?
+                            .into_encoded_bytes(),
+                    )
+                }
+                Some(("type", "file" | "env")) => {}
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--secret {a}: expected id=ID,src=FILE or id=ID,env=VAR"
+                    )));
+                }
+            }
         }
-    };
-    Ok(std::time::Duration::from_secs(secs))
+        let Some(id) = id else {
+            return Err(Error::Usage(format!("--secret {a}: missing id=ID")));
+        };
+        let value = match value {
+            Some(v) => v,
+            // Like buildx: a bare id reads the variable of that name.
+            None => std::env::var_os(&id)
+                .ok_or_else(|| Error::Usage(format!("--secret {a}: give src=FILE or env=VAR")))?
+                .into_encoded_bytes(),
+        };
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    imgbuild::spec::parse_duration(s)
+        .map(std::time::Duration::from_secs)
+        .map_err(Error::Usage)
 }
 
 fn prune(older_than: String, format: Format, cache_dir: Option<PathBuf>) -> Result<()> {

@@ -44,6 +44,12 @@ impl<W: Write> TarWriter<W> {
     /// Writes the header (and PAX record if needed) for `e`. For files the
     /// caller then writes exactly `size` bytes with [`TarWriter::append_data`].
     pub fn append_header(&mut self, e: &Entry) -> io::Result<()> {
+        self.append_header_xattrs(e, &[])
+    }
+
+    /// [`TarWriter::append_header`] with extended attributes (as PAX
+    /// `SCHILY.xattr.*` records), e.g. `security.capability`.
+    pub fn append_header_xattrs(&mut self, e: &Entry, xattrs: &[(&str, &[u8])]) -> io::Result<()> {
         let mut name = e.path.clone();
         if e.kind == EntryKind::Dir && !name.ends_with('/') {
             name.push('/');
@@ -54,22 +60,25 @@ impl<W: Write> TarWriter<W> {
             EntryKind::Symlink { target } => (b'2', 0, target.as_str()),
             EntryKind::Hardlink { target } => (b'1', 0, target.as_str()),
         };
-        let mut pax: Vec<(&str, String)> = Vec::new();
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
         let split = split_ustar_name(&name);
         if split.is_none() {
-            pax.push(("path", name.clone()));
+            pax.push(("path".into(), name.clone().into_bytes()));
         }
         if link.len() > 100 {
-            pax.push(("linkpath", link.to_string()));
+            pax.push(("linkpath".into(), link.as_bytes().to_vec()));
         }
         if size > MAX_OCTAL_12 {
-            pax.push(("size", size.to_string()));
+            pax.push(("size".into(), size.to_string().into_bytes()));
         }
         if e.uid > MAX_OCTAL_8 {
-            pax.push(("uid", e.uid.to_string()));
+            pax.push(("uid".into(), e.uid.to_string().into_bytes()));
         }
         if e.gid > MAX_OCTAL_8 {
-            pax.push(("gid", e.gid.to_string()));
+            pax.push(("gid".into(), e.gid.to_string().into_bytes()));
+        }
+        for (k, v) in xattrs {
+            pax.push((format!("SCHILY.xattr.{k}"), v.to_vec()));
         }
         if !pax.is_empty() {
             let mut body = Vec::new();
@@ -184,14 +193,17 @@ fn split_ustar_name(name: &str) -> Option<(&str, &str)> {
     None
 }
 
-fn pax_record(key: &str, value: &str) -> Vec<u8> {
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     // "<len> <key>=<value>\n" where len counts itself.
     let base = key.len() + value.len() + 3;
     let mut len = base + base.to_string().len();
     if len.to_string().len() + base != len {
         len = base + len.to_string().len();
     }
-    format!("{len} {key}={value}\n").into_bytes()
+    let mut out = format!("{len} {key}=").into_bytes();
+    out.extend_from_slice(value);
+    out.push(b'\n');
+    out
 }
 
 fn octal(field: &mut [u8], v: u64) {
@@ -240,7 +252,7 @@ mod tests {
     #[test]
     fn pax_record_length_counts_itself() {
         for v in ["a", &"x".repeat(93), &"y".repeat(94), &"z".repeat(995)] {
-            let r = pax_record("path", v);
+            let r = pax_record("path", v.as_bytes());
             let s = String::from_utf8(r.clone()).unwrap();
             let n: usize = s.split(' ').next().unwrap().parse().unwrap();
             assert_eq!(n, r.len(), "{s}");

@@ -92,6 +92,8 @@ pub enum Action {
     Config(LayerKind),
     /// Wheels (and the venv, or the project) installed into a layer.
     Python(Box<python::PyLayer>),
+    /// A command run in the sandbox on the layers below (one platform).
+    Run(Box<crate::sandbox::RunStep>),
 }
 
 #[derive(Clone, Debug)]
@@ -114,7 +116,10 @@ pub struct Step {
 
 impl Step {
     pub fn makes_layer(&self) -> bool {
-        matches!(self.action, Action::Files { .. } | Action::Python(_))
+        matches!(
+            self.action,
+            Action::Files { .. } | Action::Python(_) | Action::Run(_)
+        )
     }
 
     /// Whether the step belongs to platform `pi`'s image.
@@ -129,7 +134,7 @@ impl Step {
                 .iter()
                 .map(|e| (e.path.clone(), fingerprint(e)))
                 .collect(),
-            Action::Config(_) => BTreeMap::new(),
+            Action::Config(_) | Action::Run(_) => BTreeMap::new(),
             Action::Python(pl) => pl.inputs.clone(),
         };
         StepRecord {
@@ -389,23 +394,6 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     } = *env;
     let mut key = KeyHasher::new("image", 1);
     let mut notes = Vec::new();
-    // Unsupported layer kinds fail first (before any registry is asked),
-    // never silently skipped.
-    for l in &img.layers {
-        let (what, hint) = match &l.kind {
-            LayerKind::AptPackages { .. } => (
-                "apt_packages layers",
-                "they arrive with the RUN sandbox or the native Debian base",
-            ),
-            LayerKind::Commands { .. } => ("commands layers", "they arrive with the RUN sandbox"),
-            _ => continue,
-        };
-        return Err(unsupported(
-            &l.loc,
-            &format!("`{}`: {what}", l.kind.key()),
-            hint,
-        ));
-    }
     // Base.
     let (base, base_configs) = match &img.base {
         Base::Scratch => {
@@ -513,6 +501,22 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     for p in &img.platforms {
         key.str(&p.to_string());
     }
+    // What RUN steps stand on, per platform, before any step of this image.
+    let base_chain: Vec<Digest> = img
+        .platforms
+        .iter()
+        .enumerate()
+        .map(|(pi, p)| {
+            let mut k = KeyHasher::new("base", 1);
+            match &base {
+                BasePlan::Scratch => k.str("scratch"),
+                BasePlan::Layout { images, .. } => k.digest(&images[pi].manifest_digest),
+                BasePlan::Remote { images, .. } => k.digest(&images[pi].manifest_digest),
+                BasePlan::Image(bi) => k.digest(&done[*bi].content_key).str(&p.to_string()),
+            };
+            k.finish()
+        })
+        .collect();
     // Ignore rules: the last `dockerignore` layer, else <context>/.dockerignore,
     // else the built-in defaults.
     let ignore_file = img.layers.iter().rev().find_map(|l| match &l.kind {
@@ -665,6 +669,23 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             }
             continue;
         }
+        if let LayerKind::Commands { .. } | LayerKind::AptPackages { .. } = &l.kind {
+            for mut step in plan_run(env, l, img, &base_configs, &base_chain, &steps) {
+                if step.cached.is_none() {
+                    if previous.is_none() {
+                        previous = Some(ImageRecord::load(store, &record_id));
+                    }
+                    step.why = record::explain(
+                        previous.as_ref().and_then(|p| p.as_ref()),
+                        index,
+                        &step.record(),
+                    );
+                }
+                key.digest(&step.key);
+                steps.push(step);
+            }
+            continue;
+        }
         let workdir = cfg
             .config
             .working_dir
@@ -814,12 +835,13 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             }
             Action::Config(kind) => config_key(kind),
             Action::Python(_) => unreachable!("planned by python::plan_layer"),
+            Action::Run(_) => unreachable!("planned by plan_run"),
         };
         rec_opts.insert("compression".into(), o.compression.name().into());
         rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
         let cached = match &action {
-            Action::Files { .. } | Action::Python(_) => store.step_get(&step_key),
             Action::Config(_) => None,
+            _ => store.step_get(&step_key),
         };
         let mut step = Step {
             name,
@@ -875,8 +897,178 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     })
 }
 
+/// What `apt_packages` runs: lists and downloads live in cache mounts, and
+/// the logs that record install times are removed so reruns match.
+pub fn apt_script(packages: &[String]) -> String {
+    let opts = "-o APT::Sandbox::User=root";
+    format!(
+        "apt-get {opts} update && apt-get {opts} install -y --no-install-recommends {} && rm -f /var/log/dpkg.log /var/log/alternatives.log /var/log/apt/history.log /var/log/apt/term.log /var/log/apt/eipp.log.xz /var/cache/ldconfig/aux-cache",
+        packages.join(" ")
+    )
+}
+
+/// The steps of a `commands` or `apt_packages` layer: one per command (or
+/// one for the group) and platform, each keyed by what it runs on.
+fn plan_run(
+    env: &Env,
+    l: &crate::spec::Layer,
+    img: &ImageDef,
+    base_configs: &[ImageConfig],
+    base_chain: &[Digest],
+    steps: &[Step],
+) -> Vec<Step> {
+    use crate::sandbox::{CacheMount, RUN_FORMAT, RunStep, SecretMount};
+    let o = env.o;
+    let (scripts, run, extra_env, caches): (
+        Vec<String>,
+        _,
+        Vec<(String, String)>,
+        Vec<CacheMount>,
+    ) = match &l.kind {
+        LayerKind::Commands {
+            commands,
+            group,
+            run,
+        } => (
+            if *group {
+                vec![commands.join(" && ")]
+            } else {
+                commands.clone()
+            },
+            run,
+            vec![],
+            run.cache_mounts
+                .iter()
+                .map(|t| CacheMount {
+                    id: format!("cache:{t}"),
+                    target: t.clone(),
+                })
+                .collect(),
+        ),
+        LayerKind::AptPackages { packages, run } => (
+            vec![apt_script(packages)],
+            run,
+            vec![("DEBIAN_FRONTEND".into(), "noninteractive".into())],
+            vec![],
+        ),
+        _ => unreachable!("only RUN kinds"),
+    };
+    let mut out: Vec<Step> = Vec::new();
+    for script in &scripts {
+        for (pi, p) in img.platforms.iter().enumerate() {
+            // The configuration and layers this step stands on.
+            let mut cfg = base_configs[pi].clone();
+            let mut chain = KeyHasher::new("chain", 1);
+            chain.digest(&base_chain[pi]);
+            for s in steps.iter().chain(out.iter()).filter(|s| s.applies_to(pi)) {
+                match &s.action {
+                    Action::Config(k) => apply_config(&mut cfg, k),
+                    _ => {
+                        chain.digest(&s.key);
+                    }
+                }
+            }
+            let chain = chain.finish();
+            let mut caches = caches.clone();
+            if matches!(l.kind, LayerKind::AptPackages { .. }) {
+                for t in ["/var/cache/apt", "/var/lib/apt/lists"] {
+                    caches.push(CacheMount {
+                        id: format!("apt:{p}:{t}"),
+                        target: t.into(),
+                    });
+                }
+            }
+            let rs = RunStep {
+                argv: vec!["/bin/sh".into(), "-c".into(), script.clone()],
+                env: extra_env.clone(),
+                network: run.network,
+                caches,
+                secrets: run
+                    .secret_mounts
+                    .iter()
+                    .map(|s| SecretMount::parse(s).expect("validated when loaded"))
+                    .collect(),
+                timeout: run.timeout.map(std::time::Duration::from_secs),
+                platform: p.clone(),
+            };
+            let mut k = KeyHasher::new("run", RUN_FORMAT);
+            k.digest(&chain).str(&p.to_string());
+            k.u64(rs.argv.len() as u64);
+            for a in &rs.argv {
+                k.str(a);
+            }
+            let env_list = cfg.config.env.clone().unwrap_or_default();
+            k.u64(env_list.len() as u64);
+            for e in &env_list {
+                k.str(e);
+            }
+            k.u64(rs.env.len() as u64);
+            for (a, b) in &rs.env {
+                k.str(a).str(b);
+            }
+            k.opt_str(cfg.config.working_dir.as_deref())
+                .opt_str(cfg.config.user.as_deref())
+                .u64(rs.network as u64);
+            k.u64(rs.caches.len() as u64);
+            for c in &rs.caches {
+                k.str(&c.id).str(&c.target);
+            }
+            // Secrets by name and place only: never their values.
+            k.u64(rs.secrets.len() as u64);
+            for s in &rs.secrets {
+                k.str(&s.id)
+                    .opt_str(s.env.as_deref())
+                    .opt_str(s.target.as_deref());
+            }
+            k.str(o.compression.name())
+                .u64(o.compression.level() as u64)
+                .u64(o.source_date_epoch);
+            let key = k.finish();
+            let shown = match &l.kind {
+                LayerKind::AptPackages { packages, .. } => {
+                    format!("apt_packages {}", packages.join(" "))
+                }
+                _ => format!("commands {script}"),
+            };
+            let name = if img.platforms.len() > 1 {
+                format!("{shown} ({p})")
+            } else {
+                shown
+            };
+            let mut options = BTreeMap::new();
+            options.insert("command".into(), script.clone());
+            options.insert("layers below".into(), chain.hex()[..16].to_string());
+            options.insert(
+                "network".into(),
+                if rs.network { "host" } else { "none" }.into(),
+            );
+            options.insert("compression".into(), o.compression.name().into());
+            options.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
+            let mut notes = Vec::new();
+            if !crate::sandbox::can_execute(p) {
+                notes.push(format!(
+                    "cannot run here: no binfmt_misc handler for {p} on this {} host",
+                    crate::sandbox::host_arch()
+                ));
+            }
+            out.push(Step {
+                name,
+                loc: l.loc.clone(),
+                action: Action::Run(Box::new(rs)),
+                key,
+                cached: env.store.step_get(&key),
+                why: vec![],
+                notes,
+                options,
+                platform: Some(pi),
+            });
+        }
+    }
+    out
+}
+
 /// Docker's default PATH, for bases whose config has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where the bytes of a base's layers are, for finding its Python.
 fn base_layers<'a>(

@@ -140,6 +140,35 @@ pub struct PipOptions {
     pub secret_mounts: Vec<String>,
 }
 
+/// Options of the layers that run programs in the image.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunOptions {
+    /// `ID`, `ID,env=VAR` or `ID,target=/path`, validated.
+    pub secret_mounts: Vec<String>,
+    /// Absolute folders kept in the store between builds.
+    pub cache_mounts: Vec<String>,
+    /// `false` for `network = "none"`.
+    pub network: bool,
+    /// Seconds.
+    pub timeout: Option<u64>,
+}
+
+/// `90`, `90s`, `10m`, `2h`, `7d` → seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("duration {s:?} is not like 7d, 12h, 30m, 90s or 0"))?;
+    Ok(match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("duration {s:?}: unit must be s, m, h or d")),
+    })
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerKind {
     PipPackages {
@@ -159,11 +188,13 @@ pub enum LayerKind {
     },
     AptPackages {
         packages: Vec<String>,
-        secret_mounts: Vec<String>,
+        run: RunOptions,
     },
     Commands {
         commands: Vec<String>,
-        secret_mounts: Vec<String>,
+        /// All commands in one step (joined with `&&`) instead of one each.
+        group: bool,
+        run: RunOptions,
     },
     Env(Vec<(String, String)>),
     Workdir(String),
@@ -704,6 +735,49 @@ fn pip_options(t: &Table) -> Result<PipOptions> {
     })
 }
 
+fn run_options(t: &Table, commands: bool) -> Result<RunOptions> {
+    let secret_mounts = t.str_list("secret_mounts", true)?.unwrap_or_default();
+    for s in &secret_mounts {
+        crate::sandbox::SecretMount::parse(s)
+            .map_err(|m| t.err("secret_mounts", t.get("secret_mounts"), m))?;
+    }
+    let mut o = RunOptions {
+        secret_mounts,
+        network: true,
+        ..Default::default()
+    };
+    if commands {
+        o.cache_mounts = t.str_list("cache_mounts", true)?.unwrap_or_default();
+        for c in &o.cache_mounts {
+            if !c.starts_with('/') || c.split('/').any(|p| p == "..") {
+                return Err(t.err(
+                    "cache_mounts",
+                    t.get("cache_mounts"),
+                    format!(
+                        "cache mount {c:?} must be an absolute folder, e.g. \"/root/.cache/pip\""
+                    ),
+                ));
+            }
+        }
+        o.network = match t.str("network")?.as_deref() {
+            None | Some("host") | Some("default") => true,
+            Some("none") => false,
+            Some(other) => {
+                return Err(t.err(
+                    "network",
+                    t.get("network"),
+                    format!("network {other:?}: expected \"host\" or \"none\""),
+                ));
+            }
+        };
+    }
+    if let Some(d) = t.str("timeout")? {
+        let secs = parse_duration(&d).map_err(|m| t.err("timeout", t.get("timeout"), m))?;
+        o.timeout = (secs > 0).then_some(secs);
+    }
+    Ok(o)
+}
+
 fn non_empty(t: &Table, key: &str, v: Vec<String>) -> Result<Vec<String>> {
     if v.is_empty() || v.iter().any(|s| s.trim().is_empty()) {
         return Err(t.err(
@@ -774,21 +848,38 @@ fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
             groups: t.str_list("groups", true)?.unwrap_or_default(),
             options: pip_options(&t)?,
         },
-        "apt_packages" => LayerKind::AptPackages {
-            packages: non_empty(
+        "apt_packages" => {
+            let packages = non_empty(
                 &t,
                 kind_key,
                 t.str_list(kind_key, true)?.unwrap_or_default(),
-            )?,
-            secret_mounts: t.str_list("secret_mounts", true)?.unwrap_or_default(),
-        },
+            )?;
+            for p in &packages {
+                let ok = p.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '.' | '+' | '-' | ':' | '=' | '~' | '/')
+                });
+                if !ok || p.starts_with('-') {
+                    return Err(t.err(
+                        kind_key,
+                        t.get(kind_key),
+                        format!("{p:?} is not a Debian package name (NAME, NAME=VERSION or NAME/RELEASE)"),
+                    ));
+                }
+            }
+            LayerKind::AptPackages {
+                packages,
+                run: run_options(&t, false)?,
+            }
+        }
         "commands" => LayerKind::Commands {
             commands: non_empty(
                 &t,
                 kind_key,
                 t.str_list(kind_key, true)?.unwrap_or_default(),
             )?,
-            secret_mounts: t.str_list("secret_mounts", true)?.unwrap_or_default(),
+            group: t.bool("group")?.unwrap_or(false),
+            run: run_options(&t, true)?,
         },
         "env" => {
             let env = t.str_map("env")?.unwrap_or_default();

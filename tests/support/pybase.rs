@@ -50,23 +50,38 @@ fn have(tool: &str, arg: &str) -> bool {
 /// and the test returns early; in CI (`CI` set) a missing tool fails the test.
 #[track_caller]
 pub fn python_tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = [
+    tools_present(test, true)
+}
+
+/// Like [`python_tools_present`] for tests that need a Debian base but no
+/// uv (mmdebstrap, umoci).
+#[track_caller]
+pub fn debian_tools_present(test: &str) -> bool {
+    tools_present(test, false)
+}
+
+#[track_caller]
+fn tools_present(test: &str, uv: bool) -> bool {
+    let mut tools = vec![
         (
             "mmdebstrap",
             "--version",
             "mmdebstrap (apt-get install mmdebstrap)",
         ),
         ("umoci", "--version", "umoci (apt-get install umoci)"),
-        (
+    ];
+    if uv {
+        tools.push((
             "uv",
             "--version",
             "uv (python3 -m pip install uv; scripts/test.sh installs it)",
-        ),
-    ]
-    .into_iter()
-    .filter(|(t, a, _)| !have(t, a))
-    .map(|(_, _, why)| why)
-    .collect();
+        ));
+    }
+    let missing: Vec<&str> = tools
+        .into_iter()
+        .filter(|(t, a, _)| !have(t, a))
+        .map(|(_, _, why)| why)
+        .collect();
     if missing.is_empty() {
         return true;
     }

@@ -1,0 +1,500 @@
+//! The sandbox process: `imgbuild __sandbox` reads a [`ChildSpec`] on stdin,
+//! enters new namespaces, mounts the root filesystem and runs the command
+//! in it. It runs single-threaded from the start of `main`, so it may fork.
+//!
+//! Process tree: the helper (in the caller's namespaces) → when not root, a
+//! child that enters a new user namespace (the helper writes its id maps) →
+//! pid 1 of a new pid namespace, which mounts and then execs the command.
+//! Every process below the helper dies with its parent (PDEATHSIG), and all
+//! mounts live in a mount namespace that disappears with its last process:
+//! nothing outlives a step.
+
+use serde::{Deserialize, Serialize};
+use std::ffi::CString;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Exit status of the helper when it could not set up the step (the
+/// command never ran), with a line on stderr starting with [`MARK`].
+pub const SETUP_FAILED: i32 = 125;
+pub const MARK: &str = "imgbuild-sandbox:";
+/// Said after [`MARK`] when overlayfs cannot be mounted here.
+pub const NO_OVERLAY: &str = "overlay unavailable";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bind {
+    /// On the host.
+    pub src: PathBuf,
+    /// Absolute, inside the root.
+    pub dst: String,
+    pub readonly: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChildSpec {
+    /// The root filesystem: the overlay's lower folder, or (without
+    /// `upper`) the folder to run in.
+    pub root: PathBuf,
+    /// Overlay upper, work and mount folders.
+    pub upper: Option<(PathBuf, PathBuf, PathBuf)>,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// `USER` of the image config ("" = root).
+    pub user: String,
+    pub hostname: String,
+    pub network: bool,
+    pub binds: Vec<Bind>,
+    /// Enter a user namespace (when not root), mapping the caller to root.
+    pub userns: bool,
+}
+
+/// Entry point of `imgbuild __sandbox`. Never returns.
+pub fn main() -> ! {
+    let mut input = Vec::new();
+    let code = match std::io::stdin().read_to_end(&mut input) {
+        Err(e) => fail(&format!("reading the step: {e}")),
+        Ok(_) => match serde_json::from_slice::<ChildSpec>(&input) {
+            Err(e) => fail(&format!("reading the step: {e}")),
+            Ok(spec) => {
+                // The command gets no stdin.
+                if let Ok(null) = std::fs::File::open("/dev/null") {
+                    use std::os::fd::AsRawFd;
+                    unsafe { libc::dup2(null.as_raw_fd(), 0) };
+                }
+                match run(&spec) {
+                    Ok(c) => c,
+                    Err(e) => fail(&e),
+                }
+            }
+        },
+    };
+    std::process::exit(code)
+}
+
+fn fail(msg: &str) -> i32 {
+    eprintln!("{MARK} {msg}");
+    SETUP_FAILED
+}
+
+fn os_err(what: &str) -> String {
+    format!("{what}: {}", std::io::Error::last_os_error())
+}
+
+fn cstr(s: impl AsRef<[u8]>) -> CString {
+    CString::new(s.as_ref().to_vec()).unwrap_or_default()
+}
+
+fn run(spec: &ChildSpec) -> Result<i32, String> {
+    if !spec.userns {
+        return namespaces(spec);
+    }
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (r1, w1) = pipe()?;
+    let (r2, w2) = pipe()?;
+    match unsafe { libc::fork() } {
+        -1 => Err(os_err("fork")),
+        0 => {
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                libc::close(r1);
+                libc::close(w2);
+            }
+            if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+                let e = os_err("creating a user namespace");
+                std::process::exit(fail(&e));
+            }
+            write_byte(w1);
+            // Wait for the id maps.
+            if !read_byte(r2) {
+                std::process::exit(fail("the id maps were not written"));
+            }
+            let code = match namespaces(spec) {
+                Ok(c) => c,
+                Err(e) => fail(&e),
+            };
+            std::process::exit(code)
+        }
+        pid => {
+            unsafe {
+                libc::close(w1);
+                libc::close(r2);
+            }
+            if !read_byte(r1) {
+                return Ok(wait(pid));
+            }
+            let maps = (|| -> std::io::Result<()> {
+                std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
+                std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {uid} 1\n"))?;
+                std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {gid} 1\n"))?;
+                Ok(())
+            })();
+            if let Err(e) = maps {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                wait(pid);
+                return Err(format!("writing the user namespace's id maps: {e}"));
+            }
+            write_byte(w2);
+            Ok(wait(pid))
+        }
+    }
+}
+
+fn pipe() -> Result<(i32, i32), String> {
+    let mut fds = [0i32; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(os_err("pipe"));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn write_byte(fd: i32) {
+    unsafe {
+        libc::write(fd, b"1".as_ptr() as *const libc::c_void, 1);
+        libc::close(fd);
+    }
+}
+
+fn read_byte(fd: i32) -> bool {
+    let mut b = [0u8; 1];
+    let n = unsafe { libc::read(fd, b.as_mut_ptr() as *mut libc::c_void, 1) };
+    unsafe { libc::close(fd) };
+    n == 1
+}
+
+/// Waits for `pid`; its exit code, or 128 + the signal that killed it.
+fn wait(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return SETUP_FAILED;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        SETUP_FAILED
+    }
+}
+
+fn namespaces(spec: &ChildSpec) -> Result<i32, String> {
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if !spec.network {
+        flags |= libc::CLONE_NEWNET;
+    }
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(os_err("creating namespaces"));
+    }
+    mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(|e| format!("making mounts private: {e}"))?;
+    match unsafe { libc::fork() } {
+        -1 => Err(os_err("fork")),
+        0 => {
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            let e = init(spec);
+            std::process::exit(fail(&e))
+        }
+        pid => Ok(wait(pid)),
+    }
+}
+
+fn mount(
+    src: Option<&str>,
+    dst: impl AsRef<Path>,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<(), String> {
+    let s = src.map(cstr);
+    let d = cstr(dst.as_ref().as_os_str().as_bytes());
+    let t = fstype.map(cstr);
+    let o = data.map(cstr);
+    let r = unsafe {
+        libc::mount(
+            s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            d.as_ptr(),
+            t.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            flags,
+            o.as_ref()
+                .map_or(std::ptr::null(), |c| c.as_ptr() as *const libc::c_void),
+        )
+    };
+    if r != 0 {
+        return Err(format!(
+            "mount {} on {}: {}",
+            src.or(fstype).unwrap_or("-"),
+            dst.as_ref().display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+fn bind(src: &Path, dst: &Path, readonly: bool) -> Result<(), String> {
+    let s = src.to_string_lossy().to_string();
+    mount(Some(&s), dst, None, libc::MS_BIND | libc::MS_REC, None)?;
+    if readonly {
+        mount(
+            None,
+            dst,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// A mount point inside the root: made (as an empty file or folder) when
+/// missing, never through a symlink that leads outside.
+fn mount_point(root: &Path, dst: &str, dir: bool) -> Result<PathBuf, String> {
+    let comps = super::rootfs::clean(Path::new(dst))?;
+    let p = super::rootfs::resolve_in_root(root, &comps).map_err(|e| format!("{dst}: {e}"))?;
+    if std::fs::symlink_metadata(&p).is_err() {
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{dst}: {e}"))?;
+        }
+        if dir {
+            std::fs::create_dir(&p).map_err(|e| format!("{dst}: {e}"))?;
+        } else {
+            std::fs::write(&p, b"").map_err(|e| format!("{dst}: {e}"))?;
+        }
+    }
+    Ok(p)
+}
+
+/// Pid 1 of the step: mounts, then becomes the command. Returns only on error.
+fn init(spec: &ChildSpec) -> String {
+    match setup(spec) {
+        Err(e) => e,
+        Ok(()) => {
+            let argv: Vec<CString> = spec.argv.iter().map(cstr).collect();
+            let env: Vec<CString> = spec.env.iter().map(cstr).collect();
+            let mut argp: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+            argp.push(std::ptr::null());
+            let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
+            envp.push(std::ptr::null());
+            let prog = resolve_program(&spec.argv[0], &spec.env);
+            unsafe { libc::execve(prog.as_ptr(), argp.as_ptr(), envp.as_ptr()) };
+            os_err(&format!("running {}", spec.argv[0]))
+        }
+    }
+}
+
+fn resolve_program(p: &str, env: &[String]) -> CString {
+    if p.contains('/') {
+        return cstr(p);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let c = format!("{dir}/{p}");
+        if Path::new(&c).is_file() {
+            return cstr(c);
+        }
+    }
+    cstr(p)
+}
+
+fn setup(spec: &ChildSpec) -> Result<(), String> {
+    let root = match &spec.upper {
+        Some((upper, work, merged)) => {
+            let lower = spec.root.to_string_lossy();
+            let opts = format!(
+                "lowerdir={lower},upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            );
+            // In a user namespace overlayfs must keep its metadata in
+            // user.* xattrs (trusted.* cannot be set there, and without them
+            // renaming a folder fails with EXDEV).
+            let variants = if spec.userns {
+                [format!("{opts},userxattr"), opts.clone()]
+            } else {
+                [opts.clone(), format!("{opts},userxattr")]
+            };
+            let mut last = String::new();
+            let mut ok = false;
+            for v in &variants {
+                match mount(Some("overlay"), merged, Some("overlay"), 0, Some(v)) {
+                    Ok(()) => {
+                        ok = true;
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            if !ok {
+                return Err(format!("{NO_OVERLAY}: {last}"));
+            }
+            merged.clone()
+        }
+        None => {
+            bind(&spec.root, &spec.root, false)?;
+            spec.root.clone()
+        }
+    };
+    for b in &spec.binds {
+        let dir = std::fs::metadata(&b.src)
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+        let p = mount_point(&root, &b.dst, dir)?;
+        bind(&b.src, &p, b.readonly)?;
+    }
+    let proc_ = mount_point(&root, "/proc", true)?;
+    mount(
+        Some("proc"),
+        &proc_,
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        None,
+    )?;
+    let dev = mount_point(&root, "/dev", true)?;
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("mode=755,size=65536k"),
+    )?;
+    for n in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let p = dev.join(n);
+        std::fs::write(&p, b"").map_err(|e| format!("/dev/{n}: {e}"))?;
+        bind(&Path::new("/dev").join(n), &p, false)?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let _ = std::os::unix::fs::symlink(target, dev.join(name));
+    }
+    for d in ["pts", "shm", "mqueue"] {
+        let _ = std::fs::create_dir(dev.join(d));
+    }
+    let _ = mount(
+        Some("devpts"),
+        dev.join("pts"),
+        Some("devpts"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    );
+    let _ = mount(
+        Some("shm"),
+        dev.join("shm"),
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    );
+    if std::fs::symlink_metadata(root.join("sys")).is_ok_and(|m| m.is_dir()) {
+        let _ = bind(Path::new("/sys"), &root.join("sys"), true);
+    }
+    let h = cstr(&spec.hostname);
+    unsafe { libc::sethostname(h.as_ptr(), spec.hostname.len()) };
+    // Into the root: pivot_root with the old root stacked beneath, then
+    // detach it.
+    std::env::set_current_dir(&root).map_err(|e| format!("chdir {}: {e}", root.display()))?;
+    let dot = cstr(".");
+    if unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } != 0 {
+        return Err(os_err("pivot_root"));
+    }
+    if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(os_err("detaching the old root"));
+    }
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    let (uid, gid, groups) = lookup_user(&spec.user)?;
+    let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
+    if !Path::new(cwd).is_dir() {
+        std::fs::create_dir_all(cwd).map_err(|e| format!("creating the workdir {cwd}: {e}"))?;
+        if uid != 0 {
+            let c = cstr(cwd);
+            unsafe { libc::chown(c.as_ptr(), uid, gid) };
+        }
+    }
+    std::env::set_current_dir(cwd).map_err(|e| format!("workdir {cwd}: {e}"))?;
+    if uid != 0 || gid != 0 {
+        let n = groups.len();
+        if !spec.userns && unsafe { libc::setgroups(n, groups.as_ptr()) } != 0 {
+            return Err(os_err("setgroups"));
+        }
+        if unsafe { libc::setgid(gid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
+            return Err(format!(
+                "user {:?} (uid {uid}, gid {gid}): {}; without root only uid 0 exists in the step's user namespace, so run the build as root or switch users inside the command",
+                spec.user,
+                std::io::Error::last_os_error()
+            ));
+        }
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    }
+    Ok(())
+}
+
+/// `USER` as the image gives it: name or uid, optionally `:group` or `:gid`,
+/// looked up in the root's /etc/passwd and /etc/group.
+fn lookup_user(user: &str) -> Result<(u32, u32, Vec<libc::gid_t>), String> {
+    if user.is_empty() || user == "root" || user == "0" {
+        return Ok((0, 0, vec![0]));
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let entry = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4 && (f[0] == u || f[2] == u)).then(|| (f[0].to_string(), f[2], f[3]))
+    });
+    let (name, uid, gid) = match (&entry, u.parse::<u32>()) {
+        (Some((n, uid, gid)), _) => (
+            n.clone(),
+            uid.parse::<u32>()
+                .map_err(|_| format!("/etc/passwd: bad uid for {u}"))?,
+            gid.parse::<u32>()
+                .map_err(|_| format!("/etc/passwd: bad gid for {u}"))?,
+        ),
+        (None, Ok(n)) => (String::new(), n, n),
+        (None, Err(_)) => {
+            return Err(format!("user {u:?} is not in the image's /etc/passwd"));
+        }
+    };
+    let gid = match g {
+        None => gid,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 3 && f[0] == g).then(|| f[2].parse::<u32>().ok())?
+                })
+                .ok_or_else(|| format!("group {g:?} is not in the image's /etc/group"))?,
+        },
+    };
+    let mut groups = vec![gid];
+    if !name.is_empty() {
+        for l in group.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() >= 4
+                && f[3].split(',').any(|m| m == name)
+                && let Ok(n) = f[2].parse::<u32>()
+                && !groups.contains(&n)
+            {
+                groups.push(n);
+            }
+        }
+    }
+    Ok((uid, gid, groups))
+}

@@ -1,0 +1,434 @@
+//! What a step changed, as an OCI layer: from an overlay upper folder
+//! (whiteout devices and opaque markers become `.wh.` entries) or by
+//! comparing a copy of the root with the original. Entries sorted by path,
+//! mtimes clamped to SOURCE_DATE_EPOCH, owners mapped back to the image's.
+
+use super::rootfs::lgetxattr;
+use crate::error::{Error, IoContext, Result};
+use crate::layer::compress::{Compression, LayerWriter};
+use crate::layer::tar::{Entry, EntryKind, TarWriter};
+use crate::store::{LayerDesc, Store};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, Metadata};
+use std::io::BufWriter;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    Dir,
+    File { src: PathBuf, size: u64 },
+    Symlink(String),
+    Hardlink(String),
+    Whiteout,
+    Opaque,
+}
+
+#[derive(Clone, Debug)]
+struct DEntry {
+    kind: Kind,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    cap: Option<Vec<u8>>,
+}
+
+pub struct DiffOptions<'a> {
+    /// The root the step ran on.
+    pub lower: &'a Path,
+    /// Mount points the sandbox made (absolute in the image): left out when
+    /// they are new, empty and unchanged.
+    pub mount_points: &'a [String],
+    /// Owners were real (root) rather than the caller mapped to root.
+    pub own: bool,
+    pub source_date_epoch: u64,
+    pub compression: Compression,
+    pub threads: usize,
+}
+
+impl DiffOptions<'_> {
+    fn ids(&self, m: &Metadata) -> (u64, u64) {
+        if self.own {
+            (m.uid() as u64, m.gid() as u64)
+        } else {
+            // Only the caller is mapped (to root) in the step's namespace.
+            let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
+            (
+                if m.uid() == u { 0 } else { m.uid() as u64 },
+                if m.gid() == g { 0 } else { m.gid() as u64 },
+            )
+        }
+    }
+
+    fn entry(&self, p: &Path, m: &Metadata, kind: Kind) -> DEntry {
+        let (uid, gid) = self.ids(m);
+        let mtime = (m.mtime().max(0) as u64).min(self.source_date_epoch);
+        let cap = if matches!(kind, Kind::File { .. }) {
+            lgetxattr(p, "security.capability")
+        } else {
+            None
+        };
+        DEntry {
+            kind,
+            mode: m.mode() & 0o7777,
+            uid,
+            gid,
+            mtime,
+            cap,
+        }
+    }
+}
+
+fn rel_join(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+fn sorted_children(dir: &Path) -> Result<Vec<String>> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .ctx(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The layer of an overlay upper folder.
+pub fn from_upper(store: &Store, upper: &Path, o: &DiffOptions) -> Result<LayerDesc> {
+    let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
+    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
+    walk_upper(upper, "", o, &mut out, &mut inodes)?;
+    finish(store, out, o)
+}
+
+fn walk_upper(
+    dir: &Path,
+    rel: &str,
+    o: &DiffOptions,
+    out: &mut BTreeMap<String, DEntry>,
+    inodes: &mut HashMap<(u64, u64), String>,
+) -> Result<()> {
+    for name in sorted_children(dir)? {
+        let p = dir.join(&name);
+        let r = rel_join(rel, &name);
+        let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
+        let ft = m.file_type();
+        if ft.is_char_device() && m.rdev() == 0 {
+            let e = o.entry(&p, &m, Kind::Whiteout);
+            out.insert(rel_join(rel, &format!(".wh.{name}")), e);
+        } else if ft.is_dir() {
+            out.insert(r.clone(), o.entry(&p, &m, Kind::Dir));
+            // Opaque only matters where the lower root has that folder
+            // (overlayfs also marks folders it made by rename).
+            let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
+                .iter()
+                .any(|x| lgetxattr(&p, x).is_some_and(|v| v == b"y"))
+                && fs::symlink_metadata(o.lower.join(&r)).is_ok_and(|m| m.is_dir());
+            if opaque {
+                out.insert(format!("{r}/.wh..wh..opq"), o.entry(&p, &m, Kind::Opaque));
+            }
+            walk_upper(&p, &r, o, out, inodes)?;
+        } else if same_as_lower(&p, &m, &r, o) {
+            // Copied up without a change (opened for writing, locked, or
+            // rewritten with the same bytes).
+            continue;
+        } else if ft.is_symlink() {
+            let t = fs::read_link(&p).ctx(|| format!("reading {}", p.display()))?;
+            let kind = Kind::Symlink(t.to_string_lossy().into_owned());
+            out.insert(r, o.entry(&p, &m, kind));
+        } else if ft.is_file() {
+            let kind = match (m.nlink() > 1)
+                .then(|| inodes.get(&(m.dev(), m.ino())))
+                .flatten()
+            {
+                Some(first) => Kind::Hardlink(first.clone()),
+                None => {
+                    if m.nlink() > 1 {
+                        inodes.insert((m.dev(), m.ino()), r.clone());
+                    }
+                    Kind::File {
+                        src: p.clone(),
+                        size: m.len(),
+                    }
+                }
+            };
+            out.insert(r, o.entry(&p, &m, kind));
+        }
+        // Sockets, fifos and devices made by a step are not kept.
+    }
+    Ok(())
+}
+
+/// Whether `p` (a file or symlink of the upper folder) equals the lower
+/// root's entry at `rel`: kind, mode, owner, clamped mtime and bytes.
+fn same_as_lower(p: &Path, m: &Metadata, rel: &str, o: &DiffOptions) -> bool {
+    let lp = o.lower.join(rel);
+    let Ok(lm) = fs::symlink_metadata(&lp) else {
+        return false;
+    };
+    if lm.file_type() != m.file_type()
+        || lm.mode() != m.mode()
+        || o.ids(&lm) != o.ids(m)
+        || lm.len() != m.len()
+        || (lm.mtime().max(0) as u64).min(o.source_date_epoch)
+            != (m.mtime().max(0) as u64).min(o.source_date_epoch)
+        || lgetxattr(&lp, "security.capability") != lgetxattr(p, "security.capability")
+    {
+        return false;
+    }
+    if m.file_type().is_symlink() {
+        return fs::read_link(p).ok() == fs::read_link(&lp).ok();
+    }
+    m.file_type().is_file() && same_bytes(p, &lp).unwrap_or(false)
+}
+
+fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(fb.read(&mut bb[..1])? == 0);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// What a copy of the root looked like before the step: ctime per path
+/// (every change of content or metadata moves it).
+pub type Snapshot = HashMap<String, (i64, i64, u64)>;
+
+pub fn snapshot(root: &Path) -> Result<Snapshot> {
+    let mut s = Snapshot::new();
+    fn walk(dir: &Path, rel: &str, s: &mut Snapshot) -> Result<()> {
+        for name in sorted_children(dir)? {
+            let p = dir.join(&name);
+            let r = rel_join(rel, &name);
+            let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
+            s.insert(r.clone(), (m.ctime(), m.ctime_nsec(), m.ino()));
+            if m.is_dir() {
+                walk(&p, &r, s)?;
+            }
+        }
+        Ok(())
+    }
+    walk(root, "", &mut s)?;
+    Ok(s)
+}
+
+/// The layer of a copy of the root the step ran in, against the root.
+pub fn from_copy(
+    store: &Store,
+    copy: &Path,
+    before: &Snapshot,
+    o: &DiffOptions,
+) -> Result<LayerDesc> {
+    let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
+    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
+    fn walk(
+        dir: &Path,
+        rel: &str,
+        before: &Snapshot,
+        o: &DiffOptions,
+        out: &mut BTreeMap<String, DEntry>,
+        inodes: &mut HashMap<(u64, u64), String>,
+    ) -> Result<()> {
+        let names = sorted_children(dir)?;
+        // Deleted since the snapshot: a whiteout (not descended into).
+        let lower_dir = o.lower.join(rel);
+        if let Ok(lower_names) = sorted_children(&lower_dir) {
+            let now: HashSet<&String> = names.iter().collect();
+            for n in lower_names.iter().filter(|n| !now.contains(n)) {
+                let m = fs::symlink_metadata(lower_dir.join(n))
+                    .ctx(|| format!("reading {}", lower_dir.display()))?;
+                out.insert(
+                    rel_join(rel, &format!(".wh.{n}")),
+                    o.entry(&lower_dir.join(n), &m, Kind::Whiteout),
+                );
+            }
+        }
+        for name in names {
+            let p = dir.join(&name);
+            let r = rel_join(rel, &name);
+            let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
+            let unchanged = before
+                .get(&r)
+                .is_some_and(|b| *b == (m.ctime(), m.ctime_nsec(), m.ino()));
+            let lower_kind = fs::symlink_metadata(o.lower.join(&r))
+                .ok()
+                .map(|l| l.file_type());
+            let ft = m.file_type();
+            if ft.is_dir() {
+                if !unchanged || lower_kind.is_some_and(|k| !k.is_dir()) {
+                    out.insert(r.clone(), o.entry(&p, &m, Kind::Dir));
+                }
+                walk(&p, &r, before, o, out, inodes)?;
+                continue;
+            }
+            if unchanged || same_as_lower(&p, &m, &r, o) {
+                continue;
+            }
+            if ft.is_symlink() {
+                let t = fs::read_link(&p).ctx(|| format!("reading {}", p.display()))?;
+                out.insert(
+                    r,
+                    o.entry(&p, &m, Kind::Symlink(t.to_string_lossy().into_owned())),
+                );
+            } else if ft.is_file() {
+                let kind = match (m.nlink() > 1)
+                    .then(|| inodes.get(&(m.dev(), m.ino())))
+                    .flatten()
+                {
+                    Some(first) => Kind::Hardlink(first.clone()),
+                    None => {
+                        if m.nlink() > 1 {
+                            inodes.insert((m.dev(), m.ino()), r.clone());
+                        }
+                        Kind::File {
+                            src: p.clone(),
+                            size: m.len(),
+                        }
+                    }
+                };
+                out.insert(r, o.entry(&p, &m, kind));
+            }
+        }
+        Ok(())
+    }
+    walk(copy, "", before, o, &mut out, &mut inodes)?;
+    // Folders of changed entries, as an overlay's copy-up would have them.
+    let paths: Vec<String> = out.keys().cloned().collect();
+    for p in paths {
+        let mut cur = p.as_str();
+        while let Some((parent, _)) = cur.rsplit_once('/') {
+            if !out.contains_key(parent) {
+                let src = copy.join(parent);
+                let m = fs::symlink_metadata(&src).ctx(|| format!("reading {}", src.display()))?;
+                out.insert(parent.to_string(), o.entry(&src, &m, Kind::Dir));
+            }
+            cur = parent;
+        }
+    }
+    finish(store, out, o)
+}
+
+/// Drops what only the sandbox made or touched, then writes the layer.
+fn finish(store: &Store, mut out: BTreeMap<String, DEntry>, o: &DiffOptions) -> Result<LayerDesc> {
+    let in_lower = |rel: &str| fs::symlink_metadata(o.lower.join(rel)).ok();
+    // Mount points made for the step: new, empty, and holding nothing kept.
+    for mp in o.mount_points {
+        let mut rel = mp.trim_start_matches('/').to_string();
+        loop {
+            let empty = match out.get(&rel) {
+                Some(e) => match &e.kind {
+                    Kind::File { size, .. } => *size == 0,
+                    Kind::Dir => !out.keys().any(|k| k.starts_with(&format!("{rel}/"))),
+                    _ => false,
+                },
+                None => false,
+            };
+            if empty && in_lower(&rel).is_none() {
+                out.remove(&rel);
+            }
+            match rel.rsplit_once('/') {
+                Some((p, _)) => rel = p.to_string(),
+                None => break,
+            }
+        }
+    }
+    // Folders that only carry a new mtime (copied up for a mount point, or
+    // whose changes were undone): same mode and owner below, nothing inside.
+    let dirs: Vec<String> = out
+        .iter()
+        .filter(|(_, e)| e.kind == Kind::Dir)
+        .map(|(k, _)| k.clone())
+        .rev()
+        .collect();
+    for d in dirs {
+        let prefix = format!("{d}/");
+        if out
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+        {
+            continue;
+        }
+        let e = &out[&d];
+        if let Some(lm) = in_lower(&d)
+            && lm.is_dir()
+        {
+            let (uid, gid) = o.ids(&lm);
+            if lm.mode() & 0o7777 == e.mode && uid == e.uid && gid == e.gid {
+                out.remove(&d);
+            }
+        }
+    }
+    write(store, &out, o)
+}
+
+fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Result<LayerDesc> {
+    let tmp = store.temp_file()?;
+    let file = tmp.reopen().ctx(|| "opening a temp file".into())?;
+    let lw = LayerWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        o.compression,
+        o.threads,
+    )
+    .ctx(|| "starting the compressor".into())?;
+    let mut tw = TarWriter::new(lw);
+    let mut buf = vec![0u8; 256 * 1024];
+    for (path, e) in out {
+        let (kind, mode) = match &e.kind {
+            Kind::Dir => (EntryKind::Dir, e.mode),
+            Kind::File { size, .. } => (EntryKind::File { size: *size }, e.mode),
+            Kind::Symlink(t) => (EntryKind::Symlink { target: t.clone() }, 0o777),
+            Kind::Hardlink(t) => (EntryKind::Hardlink { target: t.clone() }, e.mode),
+            Kind::Whiteout | Kind::Opaque => (EntryKind::File { size: 0 }, 0),
+        };
+        let (uid, gid, mtime) = match e.kind {
+            Kind::Whiteout | Kind::Opaque => (0, 0, 0),
+            _ => (e.uid, e.gid, e.mtime),
+        };
+        let header = Entry {
+            path: path.clone(),
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+        };
+        let caps: Vec<(&str, &[u8])> = e
+            .cap
+            .as_deref()
+            .map(|c| vec![("security.capability", c)])
+            .unwrap_or_default();
+        tw.append_header_xattrs(&header, &caps)
+            .ctx(|| "writing the layer".into())?;
+        if let Kind::File { src, size } = &e.kind {
+            let mut f = File::open(src).ctx(|| format!("reading {}", src.display()))?;
+            tw.append_data(&mut f, *size, &mut buf)
+                .map_err(|err| Error::Other(format!("{}: {err}", src.display())))?;
+        }
+    }
+    let lw = tw.finish().ctx(|| "writing the layer".into())?;
+    let (w, written) = lw.finish().ctx(|| "compressing the layer".into())?;
+    w.into_inner()
+        .map_err(|e| Error::io("writing the layer", e.into_error()))?;
+    store.commit_blob(tmp, &written.digest)?;
+    Ok(LayerDesc {
+        digest: written.digest,
+        diff_id: written.diff_id,
+        size: written.size,
+        media_type: o.compression.media_type().to_string(),
+        uncompressed_size: written.uncompressed_size,
+    })
+}

@@ -1,0 +1,660 @@
+//! Root filesystems for RUN steps: the layers below a step applied in order
+//! into a folder (OCI whiteouts and opaque folders, hardlinks, symlinks,
+//! modes, owners, `security.capability`), safely against hostile layers,
+//! and cached by chain key in the store.
+
+use crate::digest::{Digest, KeyHasher};
+use crate::error::{Error, IoContext, Result};
+use crate::store::Store;
+use std::collections::{HashSet, VecDeque};
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Version of the extraction rules; part of every chain key.
+const ROOTFS_FORMAT: u32 = 1;
+
+/// One layer below a step.
+#[derive(Clone, Debug)]
+pub struct LayerRef {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub media_type: String,
+}
+
+/// The key of the filesystem these layers make, in this order. `own`:
+/// whether owners were applied (only root can).
+pub fn chain_key(layers: &[LayerRef], own: bool) -> Digest {
+    let mut k = KeyHasher::new("rootfs", ROOTFS_FORMAT);
+    k.u64(own as u64).u64(layers.len() as u64);
+    for l in layers {
+        k.digest(&l.diff_id);
+    }
+    k.finish()
+}
+
+/// What extracting one layer met that the root filesystem leaves out.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    pub devices: usize,
+}
+
+/// The root filesystem of `layers` (all in the store), made once and kept
+/// under `<store>/rootfs/<chain key>`. A cached shorter chain is reused:
+/// its tree is cloned with hard links and only the remaining layers are
+/// applied. Callers must not modify the returned tree.
+pub fn materialize(store: &Store, layers: &[LayerRef], own: bool) -> Result<PathBuf> {
+    let base = store.root().join("rootfs");
+    fs::create_dir_all(&base).ctx(|| format!("creating {}", base.display()))?;
+    let key = chain_key(layers, own);
+    let dest = base.join(key.hex());
+    let _lock = store.lock_named(&dest)?;
+    if dest.is_dir() {
+        touch(&dest);
+        return Ok(dest);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("rootfs-")
+        .tempdir_in(store.root().join("tmp"))
+        .ctx(|| "creating a temp folder".into())?;
+    let root = tmp.path().join("root");
+    // The longest cached prefix.
+    let mut start = 0;
+    for n in (1..layers.len()).rev() {
+        let p = base.join(chain_key(&layers[..n], own).hex());
+        if p.is_dir() {
+            clone_tree(&p, &root).ctx(|| format!("cloning {}", p.display()))?;
+            start = n;
+            break;
+        }
+    }
+    if start == 0 {
+        fs::create_dir(&root).ctx(|| format!("creating {}", root.display()))?;
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755))
+            .ctx(|| format!("chmod {}", root.display()))?;
+    }
+    for l in &layers[start..] {
+        let blob = store.blob_path(&l.digest);
+        let f = File::open(&blob).ctx(|| format!("reading layer {}", l.digest))?;
+        let r = decompressor(f, &l.media_type)
+            .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
+        apply_tar(&root, r, own)
+            .map_err(|e| Error::Other(format!("applying layer {}: {e}", l.digest)))?;
+    }
+    fs::rename(&root, &dest).ctx(|| format!("storing {}", dest.display()))?;
+    Ok(dest)
+}
+
+fn touch(p: &Path) {
+    let _ = File::open(p).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+}
+
+/// A reader of the uncompressed tar stream of a layer blob.
+pub fn decompressor(f: File, media_type: &str) -> io::Result<Box<dyn Read>> {
+    let r = io::BufReader::with_capacity(1 << 20, f);
+    if media_type.ends_with("gzip") {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+    } else if media_type.ends_with("zstd") {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
+    } else if media_type.ends_with(".tar") || media_type.ends_with("diff.tar") {
+        Ok(Box::new(r))
+    } else {
+        Err(io::Error::other(format!(
+            "unknown layer media type {media_type}"
+        )))
+    }
+}
+
+/// Lexically cleans a path from a layer: no leading '/', '.' dropped, '..'
+/// applied. A path that climbs above the root is refused.
+pub fn clean(p: &Path) -> std::result::Result<Vec<OsString>, String> {
+    let mut out: Vec<OsString> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(x) => out.push(x.to_owned()),
+            Component::CurDir | Component::RootDir => {}
+            Component::ParentDir => {
+                if out.pop().is_none() {
+                    return Err(format!("{}: path climbs out of the root", p.display()));
+                }
+            }
+            Component::Prefix(_) => return Err(format!("{}: not a Unix path", p.display())),
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves `comps` inside `root` the way a chroot would: every symlink met
+/// is followed, absolute targets start again at `root`, and `..` stops at
+/// `root`. The result never leaves `root`.
+pub fn resolve_in_root(root: &Path, comps: &[OsString]) -> io::Result<PathBuf> {
+    let mut cur: Vec<OsString> = Vec::new();
+    let mut todo: VecDeque<OsString> = comps.iter().cloned().collect();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        if c.is_empty() || c == "." {
+            continue;
+        }
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        cur.push(c);
+        let p = join(root, &cur);
+        if let Ok(m) = fs::symlink_metadata(&p)
+            && m.file_type().is_symlink()
+        {
+            links += 1;
+            if links > 40 {
+                return Err(io::Error::other(format!(
+                    "{}: too many levels of symbolic links",
+                    p.display()
+                )));
+            }
+            let target = fs::read_link(&p)?;
+            cur.pop();
+            if target.is_absolute() {
+                cur.clear();
+            }
+            let mut next: VecDeque<OsString> = target
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(x) => Some(x.to_owned()),
+                    Component::ParentDir => Some("..".into()),
+                    _ => None,
+                })
+                .collect();
+            next.extend(todo.drain(..));
+            todo = next;
+        }
+    }
+    Ok(join(root, &cur))
+}
+
+fn join(root: &Path, comps: &[OsString]) -> PathBuf {
+    let mut p = root.to_path_buf();
+    for c in comps {
+        p.push(c);
+    }
+    p
+}
+
+/// Removes whatever is at `p` (not following a symlink), if anything.
+pub fn remove_any(p: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            make_removable(p);
+            fs::remove_dir_all(p)
+        }
+        Ok(_) => fs::remove_file(p),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the owner write and search permission on every folder below `p`,
+/// so a tree with read-only folders (made unprivileged) can be removed.
+pub fn make_removable(p: &Path) {
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return;
+    };
+    if !m.is_dir() {
+        return;
+    }
+    if m.mode() & 0o700 != 0o700 {
+        let _ = fs::set_permissions(p, fs::Permissions::from_mode((m.mode() & 0o7777) | 0o700));
+    }
+    if let Ok(rd) = fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                make_removable(&e.path());
+            }
+        }
+    }
+}
+
+struct DirMeta {
+    path: PathBuf,
+    mode: u32,
+    mtime: i64,
+}
+
+/// Applies one layer's tar stream onto `root`.
+pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<Skipped, String> {
+    let mut ar = tar::Archive::new(r);
+    let mut skipped = Skipped::default();
+    // Paths this layer wrote: an opaque marker hides only lower layers.
+    let mut created: HashSet<PathBuf> = HashSet::new();
+    let mut dirs: Vec<DirMeta> = Vec::new();
+    let entries = ar.entries().map_err(|e| e.to_string())?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("reading the layer: {e}"))?;
+        let raw_path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let comps = clean(&raw_path)?;
+        let Some((name, parent)) = comps.split_last() else {
+            continue; // the root itself
+        };
+        let kind = entry.header().entry_type();
+        let parent_real =
+            resolve_in_root(root, parent).map_err(|e| format!("{}: {e}", raw_path.display()))?;
+        let name_b = name.as_bytes();
+        if name_b == b".wh..wh..opq" {
+            if let Ok(rd) = fs::read_dir(&parent_real) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if !created.contains(&p) {
+                        remove_any(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(hidden) = name_b.strip_prefix(b".wh.") {
+            let p = parent_real.join(OsStr::from_bytes(hidden));
+            remove_any(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            continue;
+        }
+        if !parent_real.is_dir() {
+            mkdir_p(root, &parent_real).map_err(|e| format!("{}: {e}", raw_path.display()))?;
+        }
+        let target = parent_real.join(name);
+        let header = entry.header().clone();
+        let mode = header.mode().unwrap_or(0o644) & 0o7777;
+        let uid = header.uid().unwrap_or(0);
+        let gid = header.gid().unwrap_or(0);
+        let mtime = header.mtime().unwrap_or(0) as i64;
+        let existing = fs::symlink_metadata(&target).ok();
+        let err = |e: io::Error| format!("{}: {e}", raw_path.display());
+        use tar::EntryType as T;
+        match kind {
+            T::Directory => {
+                match &existing {
+                    Some(m) if m.is_dir() => {}
+                    Some(_) => {
+                        remove_any(&target).map_err(err)?;
+                        fs::create_dir(&target).map_err(err)?;
+                    }
+                    None => fs::create_dir(&target).map_err(err)?,
+                }
+                fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).map_err(err)?;
+                if own {
+                    lchown(&target, uid, gid).map_err(err)?;
+                }
+                dirs.push(DirMeta {
+                    path: target.clone(),
+                    mode,
+                    mtime,
+                });
+            }
+            T::Regular | T::Continuous | T::Link | T::Symlink | T::Fifo => {
+                if existing.is_some() {
+                    remove_any(&target).map_err(err)?;
+                }
+                match kind {
+                    T::Link => {
+                        let link = entry
+                            .link_name()
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| {
+                                format!("{}: hardlink without a target", raw_path.display())
+                            })?
+                            .into_owned();
+                        let lc = clean(&link)?;
+                        let Some((lname, lparent)) = lc.split_last() else {
+                            return Err(format!("{}: hardlink to the root", raw_path.display()));
+                        };
+                        let src = resolve_in_root(root, lparent).map_err(err)?.join(lname);
+                        let m = fs::symlink_metadata(&src).map_err(|e| {
+                            format!(
+                                "{}: hardlink target {} is missing: {e}",
+                                raw_path.display(),
+                                link.display()
+                            )
+                        })?;
+                        if m.is_dir() {
+                            return Err(format!(
+                                "{}: hardlink to a folder {}",
+                                raw_path.display(),
+                                link.display()
+                            ));
+                        }
+                        fs::hard_link(&src, &target).map_err(err)?;
+                        created.insert(target);
+                        continue;
+                    }
+                    T::Symlink => {
+                        let link = entry
+                            .link_name()
+                            .map_err(|e| e.to_string())?
+                            .ok_or_else(|| {
+                                format!("{}: symlink without a target", raw_path.display())
+                            })?
+                            .into_owned();
+                        std::os::unix::fs::symlink(&link, &target).map_err(err)?;
+                        if own {
+                            lchown(&target, uid, gid).map_err(err)?;
+                        }
+                        set_mtime(&target, mtime);
+                        created.insert(target);
+                        continue;
+                    }
+                    T::Fifo => {
+                        mkfifo(&target).map_err(err)?;
+                    }
+                    _ => {
+                        let mut f = File::options()
+                            .write(true)
+                            .create_new(true)
+                            .open(&target)
+                            .map_err(err)?;
+                        io::copy(&mut entry, &mut f).map_err(err)?;
+                    }
+                }
+                if own {
+                    lchown(&target, uid, gid).map_err(err)?;
+                }
+                fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(err)?;
+                if let Ok(Some(exts)) = entry.pax_extensions() {
+                    for ext in exts.flatten() {
+                        if ext.key_bytes() == b"SCHILY.xattr.security.capability" {
+                            // Only root may set it; unprivileged builds go without.
+                            let _ = lsetxattr(&target, "security.capability", ext.value_bytes());
+                        }
+                    }
+                }
+                set_mtime(&target, mtime);
+            }
+            T::Char | T::Block => {
+                skipped.devices += 1;
+                continue;
+            }
+            // Global headers, GNU sparse files and the like.
+            _ => continue,
+        }
+        created.insert(target);
+    }
+    // Folder modes and times last: their contents are written by then.
+    for d in dirs.iter().rev() {
+        let mode = if own { d.mode } else { d.mode | 0o700 };
+        if fs::symlink_metadata(&d.path).is_ok_and(|m| m.is_dir()) {
+            fs::set_permissions(&d.path, fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("{}: {e}", d.path.display()))?;
+            set_mtime(&d.path, d.mtime);
+        }
+    }
+    Ok(skipped)
+}
+
+/// Creates the missing folders of `p` (already resolved inside `root`).
+fn mkdir_p(root: &Path, p: &Path) -> io::Result<()> {
+    let rel = p.strip_prefix(root).map_err(io::Error::other)?;
+    let mut cur = root.to_path_buf();
+    for c in rel.components() {
+        cur.push(c);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::other(format!(
+                    "{} is not a folder",
+                    cur.display()
+                )));
+            }
+            Err(_) => {
+                fs::create_dir(&cur)?;
+                fs::set_permissions(&cur, fs::Permissions::from_mode(0o755))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies a tree: folders made anew with the same mode, owner and time,
+/// everything else hard-linked (extraction replaces files, never edits them).
+fn clone_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    let m = fs::symlink_metadata(src)?;
+    fs::create_dir(dst)?;
+    for e in fs::read_dir(src)? {
+        let e = e?;
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        if e.file_type()?.is_dir() {
+            clone_tree(&s, &d)?;
+        } else {
+            fs::hard_link(&s, &d)?;
+        }
+    }
+    if unsafe { libc::geteuid() } == 0 {
+        lchown(dst, m.uid() as u64, m.gid() as u64)?;
+    }
+    fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))?;
+    set_mtime(dst, m.mtime());
+    Ok(())
+}
+
+/// Copies a tree with new inodes everywhere (for running in place, when
+/// overlayfs is not available).
+pub fn copy_tree(src: &Path, dst: &Path, own: bool) -> io::Result<()> {
+    let m = fs::symlink_metadata(src)?;
+    let ft = m.file_type();
+    if ft.is_dir() {
+        fs::create_dir(dst)?;
+        fs::set_permissions(dst, fs::Permissions::from_mode(0o700))?;
+        for e in fs::read_dir(src)? {
+            let e = e?;
+            copy_tree(&e.path(), &dst.join(e.file_name()), own)?;
+        }
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
+    } else if ft.is_file() {
+        fs::copy(src, dst)?;
+        if let Some(cap) = lgetxattr(src, "security.capability") {
+            let _ = lsetxattr(dst, "security.capability", &cap);
+        }
+    } else {
+        mkfifo(dst)?;
+    }
+    if own {
+        lchown(dst, m.uid() as u64, m.gid() as u64)?;
+    }
+    if !ft.is_symlink() {
+        fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))?;
+    }
+    set_mtime(dst, m.mtime());
+    Ok(())
+}
+
+fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
+}
+
+pub fn lchown(p: &Path, uid: u64, gid: u64) -> io::Result<()> {
+    let c = cpath(p)?;
+    if unsafe { libc::lchown(c.as_ptr(), uid as libc::uid_t, gid as libc::gid_t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn mkfifo(p: &Path) -> io::Result<()> {
+    let c = cpath(p)?;
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the modification time (seconds) without following a symlink.
+pub fn set_mtime(p: &Path, secs: i64) {
+    let Ok(c) = cpath(p) else { return };
+    let t = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [t, t];
+    unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        );
+    }
+}
+
+pub fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
+    let c = cpath(p)?;
+    let n = CString::new(name).map_err(io::Error::other)?;
+    let r = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr() as *const libc::c_void,
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub fn lgetxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+    let c = cpath(p).ok()?;
+    let n = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 1024];
+    let r = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+        )
+    };
+    if r < 0 {
+        return None;
+    }
+    buf.truncate(r as usize);
+    Some(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, kind, link, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(if *kind == tar::EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            });
+            h.set_size(data.len() as u64);
+            h.set_mtime(1000);
+            if !link.is_empty() {
+                h.set_link_name(link).unwrap();
+            }
+            // Raw names: the builder's own checks would refuse '..'.
+            let name = path.as_bytes();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_folders() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("r");
+        fs::create_dir(&root).unwrap();
+        use tar::EntryType as T;
+        let l1 = tar_of(&[
+            ("a/", T::Directory, "", b""),
+            ("a/x", T::Regular, "", b"x"),
+            ("a/y", T::Regular, "", b"y"),
+            ("b/", T::Directory, "", b""),
+            ("b/old", T::Regular, "", b"o"),
+            ("keep", T::Regular, "", b"k"),
+            ("hl", T::Link, "keep", b""),
+        ]);
+        apply_tar(&root, &l1[..], false).unwrap();
+        let l2 = tar_of(&[
+            ("a/.wh.x", T::Regular, "", b""),
+            ("b/", T::Directory, "", b""),
+            ("b/new", T::Regular, "", b"n"),
+            ("b/.wh..wh..opq", T::Regular, "", b""),
+        ]);
+        apply_tar(&root, &l2[..], false).unwrap();
+        assert!(!root.join("a/x").exists());
+        assert!(root.join("a/y").exists());
+        assert!(!root.join("b/old").exists(), "opaque hides lower files");
+        assert_eq!(
+            fs::read(root.join("b/new")).unwrap(),
+            b"n",
+            "but keeps its own"
+        );
+        let (m1, m2) = (
+            fs::metadata(root.join("keep")).unwrap(),
+            fs::metadata(root.join("hl")).unwrap(),
+        );
+        assert_eq!(m1.ino(), m2.ino());
+    }
+
+    #[test]
+    fn hostile_layers_stay_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("r");
+        fs::create_dir(&root).unwrap();
+        let outside = d.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        use tar::EntryType as T;
+        // A plain climb is refused.
+        let bad = tar_of(&[("../outside/evil", T::Regular, "", b"x")]);
+        let e = apply_tar(&root, &bad[..], false).unwrap_err();
+        assert!(e.contains("climbs out"), "{e}");
+        // Symlinks (absolute and relative) are followed inside the root only.
+        let abs = outside.to_str().unwrap().to_string();
+        let l = tar_of(&[
+            ("esc", T::Symlink, &abs, b""),
+            ("esc/evil", T::Regular, "", b"x"),
+            ("up", T::Symlink, "../../../../..", b""),
+            ("up/evil2", T::Regular, "", b"x"),
+            ("hl", T::Link, "../../../../etc/hostname", b""),
+        ]);
+        let r = apply_tar(&root, &l[..], false);
+        assert!(fs::read_dir(&outside).unwrap().next().is_none());
+        assert!(
+            root.join(abs.trim_start_matches('/'))
+                .join("evil")
+                .is_file()
+        );
+        assert!(root.join("evil2").is_file());
+        // The hardlink's target resolves inside the root, where it is missing.
+        let e = r.unwrap_err();
+        assert!(e.contains("climbs out") || e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn resolution_clamps_at_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
+        std::os::unix::fs::symlink("/lib/../../..", root.join("loop")).unwrap();
+        let r = |s: &str| {
+            resolve_in_root(root, &clean(Path::new(s)).unwrap())
+                .unwrap()
+                .strip_prefix(root)
+                .unwrap()
+                .to_path_buf()
+        };
+        assert_eq!(r("lib/x"), Path::new("usr/lib/x"));
+        assert_eq!(r("loop/x"), Path::new("x"));
+    }
+}

@@ -1,0 +1,650 @@
+//! RUN steps (`commands`, `apt_packages`) in the namespace sandbox, on a real
+//! Debian base made with mmdebstrap, checked with umoci. Every test also
+//! checks that no sandbox process, mount or temp folder outlives its build.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::pybase::{debian_python_base, debian_tools_present};
+use support::*;
+
+/// The base, or None when the tools are missing outside CI (then skipped).
+fn base(test: &str) -> Option<PathBuf> {
+    if !debian_tools_present(test) {
+        return None;
+    }
+    assert!(
+        is_root(),
+        "{test}: run the tests as root (umoci unpack keeps owners only then)"
+    );
+    Some(debian_python_base())
+}
+
+fn write_def(dir: &Path, base: &Path, layers: &str) -> PathBuf {
+    mkdirs(dir);
+    let text = format!(
+        "[images.t]\nbase = \"oci:{}:latest\"\n\n{layers}",
+        base.display()
+    );
+    write(dir, "imgbuild.toml", &text)
+}
+
+/// Nothing of a build is left: no process whose command line holds
+/// `marker`, no mount naming the store, no sandbox temp folder.
+#[track_caller]
+fn assert_nothing_left(store: &Path, marker: &str) {
+    let store_s = store.to_str().unwrap();
+    let mut procs = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if !marker.is_empty() && cmd.contains(marker) {
+            procs.push(format!("{}: {cmd}", name.to_string_lossy()));
+        }
+        if let Ok(mi) = fs::read_to_string(e.path().join("mountinfo"))
+            && mi.contains(store_s)
+        {
+            procs.push(format!(
+                "{} has a mount in the store",
+                name.to_string_lossy()
+            ));
+        }
+    }
+    assert!(procs.is_empty(), "left behind: {procs:?}");
+    let tmp: Vec<String> = fs::read_dir(store.join("tmp"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("run-") || n.starts_with("rootfs-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(tmp.is_empty(), "temp folders left in the store: {tmp:?}");
+}
+
+fn layer_digests(out: &Path) -> Vec<String> {
+    let (m, _) = Layout::new(out).image("latest");
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn last_layer(out: &Path) -> Vec<TarEntry> {
+    let lay = Layout::new(out);
+    let (m, _) = lay.image("latest");
+    let layers = m["layers"].as_array().unwrap();
+    lay.layer_entries(&layers[layers.len() - 1])
+}
+
+fn paths(entries: &[TarEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.path.clone()).collect()
+}
+
+#[test]
+fn command_changes_become_an_exact_layer_that_umoci_applies() {
+    let Some(base) = base("command_changes_become_an_exact_layer_that_umoci_applies") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        "[[images.t.layers]]\ncommands = [\"mkdir -p /opt/app && echo new > /opt/app/new.txt && chmod 0750 /opt/app/new.txt && ln -s new.txt /opt/app/link && echo changed >> /etc/issue && rm /etc/motd && rm -rf /usr/share/doc && echo \\\"$(id -u) $(hostname) $(pwd)\\\" > /opt/app/who\"]\n",
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let v = build_json(&def, &store, &out, &[]);
+    assert_eq!(layer_cache_states(&v), ["base", "miss"], "{v:#}");
+    assert_nothing_left(&store, "");
+
+    // The layer holds exactly the changes: sorted, clamped mtimes, root
+    // owners, whiteouts for the deletions, nothing the sandbox mounted.
+    let entries = last_layer(&out);
+    let p = paths(&entries);
+    let mut sorted = p.clone();
+    sorted.sort();
+    assert_eq!(p, sorted, "entries sorted by path");
+    for want in [
+        "etc/.wh.motd",
+        "etc/issue",
+        "opt/app/new.txt",
+        "opt/app/link",
+        "usr/share/.wh.doc",
+    ] {
+        assert!(p.iter().any(|x| x == want), "{want} missing from {p:?}");
+    }
+    for e in &entries {
+        assert_eq!(
+            e.mtime, 0,
+            "{}: mtime clamped to SOURCE_DATE_EPOCH (0)",
+            e.path
+        );
+        assert_eq!((e.uid, e.gid), (0, 0), "{}", e.path);
+        for never in [
+            "proc/",
+            "dev/",
+            "sys/",
+            "etc/resolv.conf",
+            "etc/hosts",
+            "run/",
+        ] {
+            assert!(
+                !e.path.starts_with(never),
+                "{} is the sandbox's, not the step's",
+                e.path
+            );
+        }
+    }
+    let new = entries
+        .iter()
+        .find(|e| e.path == "opt/app/new.txt")
+        .unwrap();
+    assert_eq!(new.mode & 0o7777, 0o750);
+    assert!(
+        !p.iter().any(|x| x.starts_with("usr/share/doc/")),
+        "a deleted folder is one whiteout"
+    );
+
+    // umoci applies it: additions, changes and deletions.
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(root.join("opt/app/new.txt")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(
+        fs::read_link(root.join("opt/app/link")).unwrap(),
+        Path::new("new.txt")
+    );
+    assert!(
+        fs::read_to_string(root.join("etc/issue"))
+            .unwrap()
+            .ends_with("changed\n")
+    );
+    assert!(!root.join("etc/motd").exists());
+    assert!(!root.join("usr/share/doc").exists());
+    assert!(
+        root.join("usr/share/base-files").is_dir(),
+        "the rest is intact"
+    );
+    assert!(root.join("usr/bin/python3").exists());
+    assert_eq!(
+        fs::read_to_string(root.join("opt/app/who")).unwrap(),
+        "0 imgbuild /\n",
+        "runs as the image's root, with its own hostname, in the workdir"
+    );
+
+    // A rerun is a hit with the same digest; a build from scratch in a new
+    // store makes the same layer.
+    let again = build_json(&def, &store, &out, &[]);
+    assert_eq!(layer_cache_states(&again), ["base", "hit"]);
+    assert_eq!(again["images"][0]["digest"], v["images"][0]["digest"]);
+    let out2 = t.path().join("out2");
+    build_json(&def, &t.path().join("store2"), &out2, &[]);
+    assert_eq!(layer_digests(&out2), layer_digests(&out));
+    assert_nothing_left(&store, "");
+}
+
+#[test]
+fn apt_packages_installs_jq_and_a_later_command_runs_it() {
+    let Some(base) = base("apt_packages_installs_jq_and_a_later_command_runs_it") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        "[[images.t.layers]]\napt_packages = [\"jq\"]\n\n[[images.t.layers]]\ncommands = [\"jq -n '1+1' > /two\"]\n",
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let v = build_json(&def, &store, &out, &[]);
+    assert_eq!(layer_cache_states(&v), ["base", "miss", "miss"], "{v:#}");
+    let lay = Layout::new(&out);
+    let (m, _) = lay.image("latest");
+    let apt = lay.layer_entries(&m["layers"][1]);
+    let p = paths(&apt);
+    assert!(p.iter().any(|x| x == "usr/bin/jq"), "{p:?}");
+    // Package lists and downloads stay in the cache mounts; install logs
+    // (which carry times) are not kept.
+    for e in &p {
+        assert!(
+            !(e.ends_with(".deb")
+                || e.starts_with("var/log/dpkg.log")
+                || e.starts_with("var/log/apt/history.log")
+                || (e.starts_with("var/lib/apt/lists/") && e.len() > "var/lib/apt/lists/".len())),
+            "{e} should not be in the apt layer"
+        );
+    }
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    assert_eq!(fs::read_to_string(root.join("two")).unwrap(), "2\n");
+    assert!(root.join("usr/bin/jq").is_file());
+    // The apt cache persisted in the store for the next build.
+    let caches: Vec<_> = fs::read_dir(store.join("cache-mounts")).unwrap().collect();
+    assert_eq!(caches.len(), 2, "apt archives and lists");
+
+    // From scratch again: the same layers, byte for byte.
+    let out2 = t.path().join("out2");
+    let store2 = t.path().join("store2");
+    build_json(&def, &store2, &out2, &[]);
+    assert_eq!(layer_digests(&out2), layer_digests(&out));
+    assert_nothing_left(&store, "");
+    assert_nothing_left(&store2, "");
+}
+
+#[test]
+fn a_failing_command_reports_its_status_and_output_and_caches_nothing() {
+    let Some(base) = base("a_failing_command_reports_its_status_and_output_and_caches_nothing")
+    else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let marker = format!("marker-fail-{}", std::process::id());
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        &format!(
+            "[[images.t.layers]]\ncommands = [\"echo {marker}-out; echo {marker}-err >&2; touch /half-done; exit 3\"]\n"
+        ),
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let r = ib(&["build"])
+        .path_arg(&def)
+        .cache(&store)
+        .oci_out(&out)
+        .json()
+        .run();
+    assert_eq!(r.code, 7, "{r}");
+    let e = &r.json()["error"];
+    assert_eq!(e["kind"], "step", "{r}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "{}:5:1: images.t.layers[0].commands: ",
+            def.display()
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("exit status 3"), "{msg}");
+    assert!(
+        msg.contains(&format!("{marker}-out")) && msg.contains(&format!("{marker}-err")),
+        "{msg}"
+    );
+    assert!(!out.exists(), "no image is written for a failed build");
+    // Nothing cached: the step still misses.
+    let plan = plan_json(&def, &store, &[]);
+    let steps = plan_steps(&plan, "t");
+    assert_eq!(steps[0]["cache"], "miss", "{plan:#}");
+    assert_nothing_left(&store, &marker);
+}
+
+#[test]
+fn timeouts_stop_the_step_and_network_none_has_only_loopback() {
+    let Some(base) = base("timeouts_stop_the_step_and_network_none_has_only_loopback") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    // Without a network: /proc/net/dev lists only lo.
+    let def = write_def(
+        &t.path().join("none"),
+        &base,
+        "[[images.t.layers]]\ncommands = [\"grep -c : /proc/net/dev > /ifaces\"]\nnetwork = \"none\"\n",
+    );
+    let out = t.path().join("out");
+    build_json(&def, &store, &out, &[]);
+    let ifaces = last_layer(&out)
+        .into_iter()
+        .find(|e| e.path == "ifaces")
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ifaces.data), "1\n");
+
+    let marker = format!("marker-timeout-{}", std::process::id());
+    let def = write_def(
+        &t.path().join("slow"),
+        &base,
+        &format!(
+            "[[images.t.layers]]\ncommands = [\"sleep 300 & sleep 301; echo {marker}\"]\ntimeout = \"2s\"\n"
+        ),
+    );
+    let started = Instant::now();
+    let r = ib(&["build"])
+        .path_arg(&def)
+        .cache(&store)
+        .oci_out(&t.path().join("out-slow"))
+        .json()
+        .run();
+    assert_eq!(r.code, 7, "{r}");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 2"),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    // The shell and both sleeps are gone (they die with the pid namespace).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_nothing_left(&store, &marker);
+}
+
+#[test]
+fn secrets_stay_out_of_layers_keys_logs_and_output() {
+    let Some(base) = base("secrets_stay_out_of_layers_keys_logs_and_output") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let file_secret = "file-secret-VALUE-1f2e";
+    let env_secret = "env-secret-VALUE-9a8b";
+    let secret_file = write(t.path(), "tok.txt", file_secret);
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        // The command names the values only by their hashes.
+        &format!(
+            "[[images.t.layers]]\ncommands = [\"test $(printf %s \\\"$TOKEN\\\" | sha256sum | cut -c1-64) = {} && test $(sha256sum < /run/secrets/tok | cut -c1-64) = {} && test -f /etc/tok2 && echo checked > /ok\"]\nsecret_mounts = [\"tok\", \"tok2,env=TOKEN,target=/etc/tok2\"]\n",
+            sha256_hex(env_secret.as_bytes()),
+            sha256_hex(file_secret.as_bytes())
+        ),
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let build = |file: &Path, env_value: &str, out: &Path| {
+        ib(&["build"])
+            .path_arg(&def)
+            .cache(&store)
+            .oci_out(out)
+            .json()
+            .arg("--secret")
+            .arg(format!("id=tok,src={}", file.display()))
+            .args(&["--secret", "id=tok2,env=MY_SECRET"])
+            .env("MY_SECRET", env_value)
+            .run()
+    };
+    let r = build(&secret_file, env_secret, &out).ok();
+    for s in [file_secret, env_secret] {
+        assert!(!r.stdout.contains(s) && !r.stderr.contains(s), "{r}");
+    }
+    let entries = last_layer(&out);
+    let p = paths(&entries);
+    assert!(p.iter().any(|x| x == "ok"), "{p:?}");
+    assert!(
+        !p.iter()
+            .any(|x| x.starts_with("run/") || x.starts_with("etc/tok2")),
+        "secret mount points are not in the layer: {p:?}"
+    );
+    // Not in any byte the store or the output keeps.
+    for dir in [&store, &out] {
+        for f in list_files(dir) {
+            // Regular files only (the root filesystems hold fifos).
+            if !fs::symlink_metadata(dir.join(&f)).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let bytes = fs::read(dir.join(&f)).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            let layer = if bytes.starts_with(&[0x1f, 0x8b]) {
+                // Layers are compressed: look inside too.
+                decompress(&bytes, MT_GZIP)
+            } else {
+                Vec::new()
+            };
+            let inner = String::from_utf8_lossy(&layer);
+            for s in [file_secret, env_secret] {
+                assert!(!text.contains(s) && !inner.contains(s), "{s} found in {f}");
+            }
+        }
+    }
+    // Other values: the step key does not depend on them (a hit).
+    let other = write(t.path(), "tok-other.txt", "another-value");
+    let again = build(&other, "another-env", &t.path().join("out2")).ok();
+    assert_eq!(layer_cache_states(&again.json()), ["base", "hit"]);
+    // A secret that is not given is an error naming it.
+    let missing = ib(&["build"])
+        .path_arg(&def)
+        .cache(&t.path().join("store-missing"))
+        .oci_out(&t.path().join("out3"))
+        .json()
+        .run();
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(
+        missing.stdout.contains("secret \\\"tok\\\" was not given"),
+        "{missing}"
+    );
+    assert_nothing_left(&store, "");
+}
+
+/// A layer tar whose names are written raw (the tar crate's builder would
+/// refuse `..`).
+fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, link, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_mode(0o755);
+        h.set_size(data.len() as u64);
+        if !link.is_empty() {
+            h.set_link_name(link).unwrap();
+        }
+        let name = path.as_bytes();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// An OCI layout with one uncompressed layer, tagged `latest`.
+fn layout_with_layer(dir: &Path, layer: &[u8]) {
+    let blobs = dir.join("blobs/sha256");
+    mkdirs(&blobs);
+    let put = |bytes: &[u8]| -> String {
+        let h = sha256_hex(bytes);
+        fs::write(blobs.join(&h), bytes).unwrap();
+        format!("sha256:{h}")
+    };
+    let layer_d = put(layer);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_d]},
+    }))
+    .unwrap();
+    let config_d = put(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_d, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_d, "size": layer.len()}],
+    }))
+    .unwrap();
+    let manifest_d = put(&manifest);
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": MT_MANIFEST, "digest": manifest_d, "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn hostile_base_layers_cannot_write_outside_the_root() {
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    mkdirs(&outside);
+    let abs = outside.to_str().unwrap().to_string();
+    let rel_up = "../".repeat(12);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "symlinks",
+            raw_tar(&[
+                ("esc", tar::EntryType::Symlink, &abs, b""),
+                ("esc/pwned", tar::EntryType::Regular, "", b"x"),
+                ("up", tar::EntryType::Symlink, &rel_up, b""),
+                (
+                    &format!("up{}/pwned2", &abs),
+                    tar::EntryType::Regular,
+                    "",
+                    b"x",
+                ),
+            ]),
+        ),
+        (
+            "climb",
+            raw_tar(&[(
+                "../../../../../../../../tmp/pwned3",
+                tar::EntryType::Regular,
+                "",
+                b"x",
+            )]),
+        ),
+        (
+            "hardlink",
+            raw_tar(&[(
+                "hl",
+                tar::EntryType::Link,
+                &format!("{rel_up}etc/passwd"),
+                b"",
+            )]),
+        ),
+    ];
+    for (name, layer) in cases {
+        let layout = t.path().join(format!("base-{name}"));
+        layout_with_layer(&layout, &layer);
+        let def = write_def(
+            &t.path().join(format!("def-{name}")),
+            &layout,
+            "[[images.t.layers]]\ncommands = [\"true\"]\n",
+        );
+        let store = t.path().join(format!("store-{name}"));
+        let r = ib(&["build"])
+            .path_arg(&def)
+            .cache(&store)
+            .oci_out(&t.path().join(format!("out-{name}")))
+            .json()
+            .run();
+        // The base has no shell, so no build succeeds; what matters is
+        // where its files went.
+        assert_ne!(r.code, 0, "{r}");
+        assert_eq!(list_files(&outside), Vec::<String>::new(), "{name}: {r}");
+        assert!(!Path::new("/tmp/pwned3").exists());
+        if name != "symlinks" {
+            assert!(
+                r.stdout.contains("climbs out of the root"),
+                "{name}: refused with a reason\n{r}"
+            );
+        } else {
+            // Followed inside the root instead.
+            let roots: Vec<_> = fs::read_dir(store.join("rootfs"))
+                .unwrap()
+                .flatten()
+                .collect();
+            assert_eq!(roots.len(), 1);
+            let root = roots[0].path();
+            assert!(
+                root.join(abs.trim_start_matches('/'))
+                    .join("pwned")
+                    .is_file()
+            );
+            assert!(
+                root.join(abs.trim_start_matches('/'))
+                    .join("pwned2")
+                    .is_file()
+            );
+        }
+        assert_nothing_left(&store, "");
+    }
+}
+
+#[test]
+fn an_unprivileged_user_builds_the_same_layers_as_root() {
+    let Some(base) = base("an_unprivileged_user_builds_the_same_layers_as_root") else {
+        return;
+    };
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "setpriv (util-linux) is needed in CI"
+        );
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    // Everything the unprivileged build touches belongs to nobody.
+    let work = t.path().join("work");
+    mkdirs(&work);
+    fs::set_permissions(
+        t.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ubase = work.join("base");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&base)
+        .arg(&ubase)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let layers = "[[images.t.layers]]\ncommands = [\"echo u > /u.txt && rm /etc/motd && mkdir -p /srv/x && chmod 0700 /srv/x\"]\n\n[[images.t.layers]]\napt_packages = [\"jq\"]\n";
+    let def = write_def(&work.join("def"), &ubase, layers);
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&work)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let root_out = t.path().join("root-out");
+    build_json(&def, &t.path().join("root-store"), &root_out, &[]);
+
+    let ustore = work.join("store");
+    let uout = work.join("out");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "env",
+        ])
+        .arg(format!("HOME={}", work.display()))
+        .arg(bin())
+        .args(["build", "--format", "json", "-q", "--cache-dir"])
+        .arg(&ustore)
+        .arg("--output")
+        .arg(format!("oci:{}", uout.display()))
+        .arg(&def)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "unprivileged build failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(layer_cache_states(&v), ["base", "miss", "miss"]);
+    assert_eq!(
+        layer_digests(&uout),
+        layer_digests(&root_out),
+        "the same layers with and without root"
+    );
+    // The user's files really were made by that user.
+    assert_eq!(fs::metadata(ustore.join("blobs")).unwrap().uid(), 65534);
+    assert_nothing_left(&ustore, "");
+}
