@@ -20,3 +20,7 @@ bench:
 # End-to-end comparison with tar|gzip, tar|pigz, tar|zstd and buildah; writes benches/results.md.
 e2e:
     bash benches/e2e.sh
+
+# RUN steps (no-op and apt) against buildah's chroot isolation; writes benches/run-results.md.
+bench-run:
+    bash benches/run.sh

@@ -345,6 +345,60 @@ fn timeouts_stop_the_step_and_network_none_has_only_loopback() {
 }
 
 #[test]
+fn interrupting_imgbuild_stops_the_step_and_leaves_nothing() {
+    let Some(base) = base("interrupting_imgbuild_stops_the_step_and_leaves_nothing") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let marker = format!("marker-interrupt-{}", std::process::id());
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        &format!("[[images.t.layers]]\ncommands = [\"sleep 300; echo {marker}\"]\n"),
+    );
+    let running = ib(&["build"])
+        .path_arg(&def)
+        .cache(&store)
+        .oci_out(&t.path().join("out"))
+        .spawn();
+    let pid = running.pid();
+    // Wait for the step's shell to run.
+    let started = Instant::now();
+    let shell_running = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+        })
+    };
+    while !shell_running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGINT to imgbuild alone (not its process group): as a Ctrl-C would.
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = running.wait();
+    assert_ne!(r.code, 0, "{r}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!shell_running(), "the step's processes are gone");
+    assert!(!t.path().join("out").exists());
+    // What the interrupted build left in the store's temp folder goes with
+    // the next prune; nothing is mounted.
+    ib(&["cache", "prune", "--older-than", "0"])
+        .cache(&store)
+        .run()
+        .ok();
+    assert_nothing_left(&store, &marker);
+}
+
+#[test]
 fn secrets_stay_out_of_layers_keys_logs_and_output() {
     let Some(base) = base("secrets_stay_out_of_layers_keys_logs_and_output") else {
         return;

@@ -52,6 +52,9 @@ pub struct ChildSpec {
 
 /// Entry point of `imgbuild __sandbox`. Never returns.
 pub fn main() -> ! {
+    // The step dies with the imgbuild that started it, however that ends
+    // (Ctrl-C, kill, a timeout).
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut input = Vec::new();
     let code = match std::io::stdin().read_to_end(&mut input) {
         Err(e) => fail(&format!("reading the step: {e}")),

@@ -240,6 +240,8 @@ fn execute_in(
         std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         // One step at a time per cache (apt and pip caches are not shareable).
         locks.push(store.lock_named(&dir)?);
+        // In use: `cache prune` ages caches by this time.
+        rootfs::set_mtime(&dir, now_secs());
         binds.push(Bind {
             src: dir,
             dst: c.target.clone(),
@@ -336,6 +338,13 @@ fn execute_in(
         Outcome::Done => diff::from_copy(store, &copy, &before, &diff_opts),
         Outcome::NoOverlay => unreachable!("no overlay was asked for"),
     }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn write_private(p: &Path, bytes: &[u8]) -> Result<()> {

@@ -89,7 +89,11 @@ pub fn materialize(store: &Store, layers: &[LayerRef], own: bool) -> Result<Path
 }
 
 fn touch(p: &Path) {
-    let _ = File::open(p).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    set_mtime(p, now);
 }
 
 /// A reader of the uncompressed tar stream of a layer blob.

@@ -236,20 +236,21 @@ impl Store {
             report.blobs_removed += 1;
             report.bytes_freed += size;
         }
+        // Temp files, and the folders of RUN steps a killed build left.
         for e in read_dir(&self.root.join("tmp"))? {
-            let _ = fs::remove_file(e.path());
+            let _ = crate::sandbox::rootfs::remove_any(&e.path());
         }
         for e in read_dir(&self.root.join("stat"))? {
             if old(&e.path()) {
                 let _ = fs::remove_file(e.path());
             }
         }
-        // Python resolutions, base scans and build environments, by age.
-        for dir in ["pylocks", "pyenv", "buildenv"] {
+        // Python resolutions, base scans, build environments, RUN steps'
+        // root filesystems and cache mounts, by age (use refreshes it).
+        for dir in ["pylocks", "pyenv", "buildenv", "rootfs", "cache-mounts"] {
             for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
                 if old(&e.path()) {
-                    let p = e.path();
-                    let _ = fs::remove_dir_all(&p).or_else(|_| fs::remove_file(&p));
+                    let _ = crate::sandbox::rootfs::remove_any(&e.path());
                 }
             }
         }

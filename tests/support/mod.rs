@@ -201,6 +201,10 @@ pub struct Running {
 }
 
 impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn wait(self) -> Run {
         let out = self.child.wait_with_output().expect("wait for imgbuild");
         Run::from_output(self.args, out)
