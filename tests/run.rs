@@ -196,6 +196,55 @@ fn command_changes_become_an_exact_layer_that_umoci_applies() {
     assert_nothing_left(&store, "");
 }
 
+/// A copy of the layout `base` whose image config sets Docker's `Shell`.
+fn with_shell(base: &Path, dir: &Path, shell: &[&str]) -> PathBuf {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(base)
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lay = Layout::new(dir);
+    let (mut manifest, mut config) = lay.image("latest");
+    config["config"]["Shell"] = json!(shell);
+    let put = |bytes: Vec<u8>| -> (String, usize) {
+        let h = sha256_hex(&bytes);
+        fs::write(dir.join("blobs/sha256").join(&h), &bytes).unwrap();
+        (format!("sha256:{h}"), bytes.len())
+    };
+    let (cd, cs) = put(serde_json::to_vec(&config).unwrap());
+    manifest["config"]["digest"] = json!(cd);
+    manifest["config"]["size"] = json!(cs);
+    let (md, ms) = put(serde_json::to_vec(&manifest).unwrap());
+    let mut index = lay.index();
+    index["manifests"][0]["digest"] = json!(md);
+    index["manifests"][0]["size"] = json!(ms);
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    dir.to_path_buf()
+}
+
+#[test]
+fn steps_use_the_shell_the_base_image_names() {
+    let Some(base) = base("steps_use_the_shell_the_base_image_names") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let bash_base = with_shell(&base, &t.path().join("bash-base"), &["/bin/bash", "-c"]);
+    let def = write_def(
+        &t.path().join("def"),
+        &bash_base,
+        "[[images.t.layers]]\ncommands = [\"echo ${BASH_VERSION:+bash} > /shell\"]\n",
+    );
+    let out = t.path().join("out");
+    build_json(&def, &t.path().join("store"), &out, &[]);
+    let e = last_layer(&out)
+        .into_iter()
+        .find(|e| e.path == "shell")
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&e.data), "bash\n");
+}
+
 #[test]
 fn apt_packages_installs_jq_and_a_later_command_runs_it() {
     let Some(base) = base("apt_packages_installs_jq_and_a_later_command_runs_it") else {

@@ -978,8 +978,22 @@ fn plan_run(
                     });
                 }
             }
+            // The base's SHELL (Docker's config field), else /bin/sh -c.
+            let mut argv: Vec<String> = cfg
+                .config
+                .extra
+                .get("Shell")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+            argv.push(script.clone());
             let rs = RunStep {
-                argv: vec!["/bin/sh".into(), "-c".into(), script.clone()],
+                argv,
                 env: extra_env.clone(),
                 network: run.network,
                 caches,
