@@ -1015,15 +1015,29 @@ fn pure_layers_are_shared_across_platforms() {
     let root2 = root.clone().dep(Req::new("native"));
     write_project(&w.path("app/proj"), &root2, &all);
     let (v2, _) = w.build(&def, "out2");
-    let layer_of = |platform: &str| -> BTreeSet<String> {
+    let layers_of = |platform: &str, prefix: &str| -> Vec<(String, String)> {
         json_layers(&v2, platform)
             .iter()
-            .filter(|l| step(l).starts_with("uv_project proj: packages "))
-            .map(|l| l["digest"].as_str().expect("digest").to_string())
+            .filter(|l| step(l).starts_with(prefix))
+            .map(|l| (step(l), l["digest"].as_str().expect("digest").to_string()))
             .collect()
     };
-    let (a, b) = (layer_of(AMD64), layer_of(ARM64));
-    assert_ne!(a, b, "the bucket holding `native` differs:\n{v2:#}");
+    // The platform wheel gets a bucket of its own, one per platform ...
+    let native_prefix = "uv_project proj: platform packages ";
+    let (a, b) = (
+        layers_of(AMD64, native_prefix),
+        layers_of(ARM64, native_prefix),
+    );
+    assert_eq!(a.len(), 1, "{v2:#}");
+    assert_eq!(a[0].0, b[0].0, "the same step on both platforms");
+    assert_ne!(
+        a[0].1, b[0].1,
+        "the bucket holding `native` differs:\n{v2:#}"
+    );
+    // ... and the pure buckets stay what they were, shared by both.
+    let pure_prefix = "uv_project proj: packages ";
+    assert_eq!(layers_of(AMD64, pure_prefix), amd, "{v2:#}");
+    assert_eq!(layers_of(ARM64, pure_prefix), amd, "{v2:#}");
 }
 
 /// An editable root (a project with a build system) is not installed unless

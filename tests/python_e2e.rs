@@ -566,6 +566,17 @@ fn uv_project_for_two_platforms_shares_pure_python_layers() {
         shared.iter().any(|s| s.ends_with(": project e2e-app")),
         "the project's own (pure) wheel is shared: {shared:?}"
     );
+    // Pure dependencies (httpx and its pure dependencies) are bucketed apart
+    // from platform wheels, so their layers are shared too.
+    assert!(
+        shared.iter().any(|s| s.contains(": packages ")),
+        "a bucket of pure dependencies is shared: {shared:?}"
+    );
+    assert!(
+        amd.iter()
+            .any(|l| step_name(l).contains(": platform packages ")),
+        "platform wheels (pydantic-core) have buckets of their own"
+    );
 
     // Run the amd64 image: skopeo picks the host's platform from the index.
     let single = tmp.path().join("amd64");

@@ -647,15 +647,22 @@ pub(super) fn plan_layer(
         for a in big {
             groups.push((format!("{} {}", a.name, a.version), vec![a]));
         }
-        let total: u64 = small.iter().map(|a| a.size.unwrap_or(0)).sum();
-        let n = bucket_count(total);
-        let mut buckets: Vec<Vec<PyArtifact>> = vec![Vec::new(); n];
-        for a in small {
-            buckets[bucket_of(&a.name, n)].push(a);
-        }
-        for (i, b) in buckets.into_iter().enumerate() {
-            if !b.is_empty() {
-                groups.push((format!("packages {}/{n} ({})", i + 1, b.len()), b));
+        // Pure wheels apart from platform wheels: their buckets are the same
+        // on every platform, so they are built, stored and pushed once.
+        let (pure, native): (Vec<_>, Vec<_>) = small
+            .into_iter()
+            .partition(|a| a.sdist || a.filename.ends_with("-none-any.whl"));
+        for (label, set) in [("packages", pure), ("platform packages", native)] {
+            let total: u64 = set.iter().map(|a| a.size.unwrap_or(0)).sum();
+            let n = bucket_count(total);
+            let mut buckets: Vec<Vec<PyArtifact>> = vec![Vec::new(); n];
+            for a in set {
+                buckets[bucket_of(&a.name, n)].push(a);
+            }
+            for (i, b) in buckets.into_iter().enumerate() {
+                if !b.is_empty() {
+                    groups.push((format!("{label} {}/{n} ({})", i + 1, b.len()), b));
+                }
             }
         }
         let mut parts: Vec<(String, PyLayer)> = Vec::new();
