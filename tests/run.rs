@@ -726,6 +726,8 @@ fn an_unprivileged_user_builds_the_same_layers_as_root() {
             "env",
         ])
         .arg(format!("HOME={}", work.display()))
+        // Only the caller mapped, even where subordinate ids exist.
+        .arg("IMGBUILD_USERNS=single")
         .arg(bin())
         .args(["build", "--format", "json", "-q", "--cache-dir"])
         .arg(&ustore)
@@ -749,5 +751,152 @@ fn an_unprivileged_user_builds_the_same_layers_as_root() {
     );
     // The user's files really were made by that user.
     assert_eq!(fs::metadata(ustore.join("blobs")).unwrap().uid(), 65534);
+    assert_nothing_left(&ustore, "");
+}
+
+/// Puts back /etc/subuid and /etc/subgid as they were.
+struct RestoreFiles(Vec<(PathBuf, Option<Vec<u8>>)>);
+
+impl Drop for RestoreFiles {
+    fn drop(&mut self) {
+        for (p, old) in &self.0 {
+            match old {
+                Some(b) => {
+                    let _ = fs::write(p, b);
+                }
+                None => {
+                    let _ = fs::remove_file(p);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn subordinate_ids_keep_owners_and_let_steps_switch_users() {
+    let Some(base) = base("subordinate_ids_keep_owners_and_let_steps_switch_users") else {
+        return;
+    };
+    let have = |t: &str| Command::new(t).arg("--help").output().is_ok();
+    if !have("newuidmap") || !have("setpriv") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "newuidmap (uidmap) and setpriv are needed in CI"
+        );
+        return;
+    }
+    // Give nobody (65534) a range of subordinate ids for this test.
+    let files: Vec<PathBuf> = ["/etc/subuid", "/etc/subgid"].map(PathBuf::from).to_vec();
+    let _restore = RestoreFiles(
+        files
+            .iter()
+            .map(|p| (p.clone(), fs::read(p).ok()))
+            .collect(),
+    );
+    for p in &files {
+        let mut text = fs::read_to_string(p).unwrap_or_default();
+        text.push_str("65534:400000:65536\n");
+        fs::write(p, text).unwrap();
+    }
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    mkdirs(&work);
+    fs::set_permissions(
+        t.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ubase = work.join("base");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&base)
+        .arg(&ubase)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A user made by one step; a later step runs as that user.
+    let layers = "[[images.t.layers]]\ncommands = [\"useradd -m -u 1000 app && chown app:app /srv && chmod 0640 /etc/shadow\"]\n\n[[images.t.layers]]\nuser = \"app\"\n\n[[images.t.layers]]\ncommands = [\"id -u > /srv/uid && touch /home/app/mine\"]\n";
+    let def = write_def(&work.join("def"), &ubase, layers);
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&work)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let root_out = t.path().join("root-out");
+    build_json(&def, &t.path().join("root-store"), &root_out, &[]);
+
+    let ustore = work.join("store");
+    let uout = work.join("out");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "env",
+        ])
+        .arg(format!("HOME={}", work.display()))
+        .arg("IMGBUILD_USERNS=range")
+        .arg(bin())
+        .args(["build", "--format", "json", "-q", "--cache-dir"])
+        .arg(&ustore)
+        .arg("--output")
+        .arg(format!("oci:{}", uout.display()))
+        .arg(&def)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "unprivileged build with subordinate ids failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same layers as root: owners other than root kept.
+    assert_eq!(layer_digests(&uout), layer_digests(&root_out));
+    let entries = last_layer(&uout);
+    let uid = entries
+        .iter()
+        .find(|e| e.path == "srv/uid")
+        .expect("srv/uid");
+    assert_eq!(String::from_utf8_lossy(&uid.data), "1000\n");
+    assert_eq!((uid.uid, uid.gid), (1000, 1000));
+    let mine = entries
+        .iter()
+        .find(|e| e.path == "home/app/mine")
+        .expect("mine");
+    assert_eq!((mine.uid, mine.gid), (1000, 1000));
+    let lay = Layout::new(&uout);
+    let (m, _) = lay.image("latest");
+    let first = lay.layer_entries(&m["layers"][1]);
+    let shadow = first
+        .iter()
+        .find(|e| e.path == "etc/shadow")
+        .expect("shadow");
+    assert_eq!(shadow.gid, 42, "shadow keeps its group");
+    // The unprivileged store can be pruned (its roots belong to subordinate ids).
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "env",
+        ])
+        .arg("IMGBUILD_USERNS=range")
+        .arg(bin())
+        .args(["cache", "prune", "--older-than", "0", "--cache-dir"])
+        .arg(&ustore)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read_dir(ustore.join("rootfs")).unwrap().count(), 0);
     assert_nothing_left(&ustore, "");
 }

@@ -3,8 +3,11 @@
 //! in it. It runs single-threaded from the start of `main`, so it may fork.
 //!
 //! Process tree: the helper (in the caller's namespaces) → when not root, a
-//! child that enters a new user namespace (the helper writes its id maps) →
-//! pid 1 of a new pid namespace, which mounts and then execs the command.
+//! child that enters a new user namespace (the helper writes its id maps,
+//! itself or through newuidmap/newgidmap for a subordinate range) → pid 1 of
+//! a new pid namespace, which mounts and then execs the command. With a
+//! subordinate range the helper also does filesystem tasks ([`super::FsTask`])
+//! as root of such a namespace, where files of those ids can be handled.
 //! Every process below the helper dies with its parent (PDEATHSIG), and all
 //! mounts live in a mount namespace that disappears with its last process:
 //! nothing outlives a step.
@@ -46,8 +49,29 @@ pub struct ChildSpec {
     pub hostname: String,
     pub network: bool,
     pub binds: Vec<Bind>,
-    /// Enter a user namespace (when not root), mapping the caller to root.
-    pub userns: bool,
+    /// The user namespace to enter (none when root).
+    pub map: Mapping,
+    /// Instead of running a command: a filesystem task done as root of the
+    /// user namespace (where files of the mapped range can be made and read).
+    #[serde(default)]
+    pub task: Option<super::FsTask>,
+}
+
+/// How the step's user namespace maps ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mapping {
+    /// Run as root: no user namespace, real ids.
+    Root,
+    /// The caller as root, nothing else (no subordinate ids).
+    Single,
+    /// The caller as root and 1..=count as the caller's subordinate ids
+    /// (written by newuidmap/newgidmap).
+    Range {
+        uid_start: u32,
+        uid_count: u32,
+        gid_start: u32,
+        gid_count: u32,
+    },
 }
 
 /// Entry point of `imgbuild __sandbox`. Never returns.
@@ -90,8 +114,8 @@ fn cstr(s: impl AsRef<[u8]>) -> CString {
 }
 
 fn run(spec: &ChildSpec) -> Result<i32, String> {
-    if !spec.userns {
-        return namespaces(spec);
+    if spec.map == Mapping::Root {
+        return inside(spec);
     }
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let (r1, w1) = pipe()?;
@@ -113,7 +137,12 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
             if !read_byte(r2) {
                 std::process::exit(fail("the id maps were not written"));
             }
-            let code = match namespaces(spec) {
+            // Root of the namespace from here on.
+            if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0
+            {
+                std::process::exit(fail(&os_err("becoming root in the user namespace")));
+            }
+            let code = match inside(spec) {
                 Ok(c) => c,
                 Err(e) => fail(&e),
             };
@@ -127,12 +156,7 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
             if !read_byte(r1) {
                 return Ok(wait(pid));
             }
-            let maps = (|| -> std::io::Result<()> {
-                std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
-                std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {uid} 1\n"))?;
-                std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {gid} 1\n"))?;
-                Ok(())
-            })();
+            let maps = write_maps(pid, uid, gid, spec.map);
             if let Err(e) = maps {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 wait(pid);
@@ -141,6 +165,64 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
             write_byte(w2);
             Ok(wait(pid))
         }
+    }
+}
+
+/// Writes the id maps of `pid`'s new user namespace.
+fn write_maps(pid: i32, uid: u32, gid: u32, map: Mapping) -> Result<(), String> {
+    match map {
+        Mapping::Root => Ok(()),
+        Mapping::Single => (|| -> std::io::Result<()> {
+            std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
+            std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {uid} 1\n"))?;
+            std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {gid} 1\n"))?;
+            Ok(())
+        })()
+        .map_err(|e| e.to_string()),
+        Mapping::Range {
+            uid_start,
+            uid_count,
+            gid_start,
+            gid_count,
+        } => {
+            for (tool, own, start, count) in [
+                ("newuidmap", uid, uid_start, uid_count),
+                ("newgidmap", gid, gid_start, gid_count),
+            ] {
+                let out = std::process::Command::new(tool)
+                    .args([
+                        pid.to_string(),
+                        "0".into(),
+                        own.to_string(),
+                        "1".into(),
+                        "1".into(),
+                        start.to_string(),
+                        count.to_string(),
+                    ])
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .map_err(|e| format!("{tool}: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "{tool}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// In the user namespace (or as root): a filesystem task, or the command.
+fn inside(spec: &ChildSpec) -> Result<i32, String> {
+    match &spec.task {
+        Some(task) => {
+            let v = task.perform().map_err(|e| e.to_string())?;
+            println!("{v}");
+            Ok(0)
+        }
+        None => namespaces(spec),
     }
 }
 
@@ -321,7 +403,7 @@ fn setup(spec: &ChildSpec) -> Result<(), String> {
             // In a user namespace overlayfs must keep its metadata in
             // user.* xattrs (trusted.* cannot be set there, and without them
             // renaming a folder fails with EXDEV).
-            let variants = if spec.userns {
+            let variants = if spec.map != Mapping::Root {
                 [format!("{opts},userxattr"), opts.clone()]
             } else {
                 [opts.clone(), format!("{opts},userxattr")]
@@ -429,12 +511,12 @@ fn setup(spec: &ChildSpec) -> Result<(), String> {
     std::env::set_current_dir(cwd).map_err(|e| format!("workdir {cwd}: {e}"))?;
     if uid != 0 || gid != 0 {
         let n = groups.len();
-        if !spec.userns && unsafe { libc::setgroups(n, groups.as_ptr()) } != 0 {
+        if spec.map != Mapping::Single && unsafe { libc::setgroups(n, groups.as_ptr()) } != 0 {
             return Err(os_err("setgroups"));
         }
         if unsafe { libc::setgid(gid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
             return Err(format!(
-                "user {:?} (uid {uid}, gid {gid}): {}; without root only uid 0 exists in the step's user namespace, so run the build as root or switch users inside the command",
+                "user {:?} (uid {uid}, gid {gid}): {}; this unprivileged build maps only uid 0 (give the user subordinate ids in /etc/subuid and /etc/subgid and install newuidmap, or build as root)",
                 spec.user,
                 std::io::Error::last_os_error()
             ));

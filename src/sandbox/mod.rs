@@ -10,7 +10,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::Compression;
 use crate::spec::Platform;
 use crate::store::{LayerDesc, Store};
-use child::{Bind, ChildSpec};
+use child::{Bind, ChildSpec, Mapping};
 use rootfs::LayerRef;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, Write};
@@ -170,6 +170,242 @@ pub fn can_execute(p: &Platform) -> bool {
     })
 }
 
+/// The user namespace steps run in: none as root; else the caller's
+/// subordinate ids (/etc/subuid, /etc/subgid) through newuidmap/newgidmap
+/// when available, else the caller alone. `IMGBUILD_USERNS=single|range`
+/// insists on one.
+pub fn mapping() -> Result<Mapping> {
+    static M: std::sync::OnceLock<std::result::Result<Mapping, String>> =
+        std::sync::OnceLock::new();
+    M.get_or_init(detect_mapping).clone().map_err(Error::Usage)
+}
+
+fn detect_mapping() -> std::result::Result<Mapping, String> {
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return Ok(Mapping::Root);
+    }
+    let want = std::env::var("IMGBUILD_USERNS").unwrap_or_default();
+    if want == "single" {
+        return Ok(Mapping::Single);
+    }
+    let range = subordinate_range(uid);
+    match (want.as_str(), range) {
+        (_, Ok(m)) => Ok(m),
+        ("range", Err(why)) => Err(format!("IMGBUILD_USERNS=range: {why}")),
+        ("" | "auto", Err(_)) => Ok(Mapping::Single),
+        (other, _) => Err(format!(
+            "IMGBUILD_USERNS={other:?}: expected auto, single or range"
+        )),
+    }
+}
+
+fn subordinate_range(uid: u32) -> std::result::Result<Mapping, String> {
+    let on_path = |t: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()))
+    };
+    for t in ["newuidmap", "newgidmap"] {
+        if !on_path(t) {
+            return Err(format!("{t} is not installed (Debian package uidmap)"));
+        }
+    }
+    let name = std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+        });
+    // newgidmap looks the user up in /etc/subgid too (by name or uid).
+    let find = |file: &str, id: u32| -> std::result::Result<(u32, u32), String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+        text.lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.trim().split(':').collect();
+                let owner = f.first()?;
+                let mine = *owner == id.to_string() || Some(owner.to_string()) == name;
+                (mine && f.len() == 3).then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?)))?
+            })
+            .filter(|(_, n)| *n > 0)
+            .ok_or_else(|| format!("{file} has no range for uid {id}"))
+    };
+    let (uid_start, uid_count) = find("/etc/subuid", uid)?;
+    let (gid_start, gid_count) = find("/etc/subgid", uid)?;
+    Ok(Mapping::Range {
+        uid_start,
+        uid_count,
+        gid_start,
+        gid_count,
+    })
+}
+
+/// Filesystem work on root filesystems and step folders. With a range of
+/// subordinate ids their files belong to ids the caller cannot touch, so
+/// the work is done as root of a user namespace with that mapping.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum FsTask {
+    Materialize {
+        store: PathBuf,
+        layers: Vec<LayerRef>,
+        own: bool,
+    },
+    /// Copies a root and writes the copy's snapshot (JSON) beside it.
+    CopyRoot {
+        src: PathBuf,
+        dst: PathBuf,
+        snapshot: PathBuf,
+        own: bool,
+    },
+    Diff {
+        store: PathBuf,
+        lower: PathBuf,
+        /// The overlay's upper folder, or the copy the step ran in.
+        changed: PathBuf,
+        /// With a copy: its snapshot from before the step.
+        snapshot: Option<PathBuf>,
+        mount_points: Vec<String>,
+        own: bool,
+        source_date_epoch: u64,
+        compression: Compression,
+        threads: usize,
+    },
+    Remove {
+        path: PathBuf,
+    },
+}
+
+impl FsTask {
+    /// Does the work here; the result as JSON.
+    pub fn perform(&self) -> Result<serde_json::Value> {
+        let v = match self {
+            FsTask::Materialize { store, layers, own } => {
+                let store = Store::open(store)?;
+                serde_json::to_value(rootfs::materialize(&store, layers, *own)?)
+            }
+            FsTask::CopyRoot {
+                src,
+                dst,
+                snapshot,
+                own,
+            } => {
+                rootfs::copy_tree(src, dst, *own)
+                    .ctx(|| format!("copying the root to {}", dst.display()))?;
+                let snap = diff::snapshot(dst)?;
+                let bytes = serde_json::to_vec(&snap).expect("a snapshot serializes");
+                std::fs::write(snapshot, bytes)
+                    .ctx(|| format!("writing {}", snapshot.display()))?;
+                Ok(serde_json::Value::Null)
+            }
+            FsTask::Diff {
+                store,
+                lower,
+                changed,
+                snapshot,
+                mount_points,
+                own,
+                source_date_epoch,
+                compression,
+                threads,
+            } => {
+                let store = Store::open(store)?;
+                let o = diff::DiffOptions {
+                    lower,
+                    mount_points,
+                    own: *own,
+                    source_date_epoch: *source_date_epoch,
+                    compression: *compression,
+                    threads: *threads,
+                };
+                let desc = match snapshot {
+                    None => diff::from_upper(&store, changed, &o)?,
+                    Some(s) => {
+                        let bytes = std::fs::read(s).ctx(|| format!("reading {}", s.display()))?;
+                        let before: diff::Snapshot = serde_json::from_slice(&bytes)
+                            .map_err(|e| Error::Other(format!("{}: {e}", s.display())))?;
+                        diff::from_copy(&store, changed, &before, &o)?
+                    }
+                };
+                serde_json::to_value(desc)
+            }
+            FsTask::Remove { path } => {
+                rootfs::remove_any(path).ctx(|| format!("removing {}", path.display()))?;
+                Ok(serde_json::Value::Null)
+            }
+        };
+        Ok(v.expect("results serialize"))
+    }
+}
+
+/// Does `task` where the files it touches can be handled: here, or as root
+/// of a user namespace with the caller's subordinate ids.
+fn fs_op(map: Mapping, task: FsTask) -> Result<serde_json::Value> {
+    if !matches!(map, Mapping::Range { .. }) {
+        return task.perform();
+    }
+    let exe = helper_exe()?;
+    let spec = ChildSpec {
+        root: PathBuf::new(),
+        upper: None,
+        argv: vec![],
+        env: vec![],
+        cwd: String::new(),
+        user: String::new(),
+        hostname: String::new(),
+        network: true,
+        binds: vec![],
+        map,
+        task: Some(task),
+    };
+    let mut child = Command::new(&exe)
+        .arg("__sandbox")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .spawn()
+        .ctx(|| format!("starting the sandbox ({})", exe.display()))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(&serde_json::to_vec(&spec).expect("the task serializes"))
+        .ctx(|| "starting the sandbox".into())?;
+    let out = child
+        .wait_with_output()
+        .ctx(|| "waiting for the sandbox".into())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let msg = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(child::MARK))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::Other(format!(
+            "in the build's user namespace: {}",
+            if msg.is_empty() { stderr.trim() } else { &msg }
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Other(format!("the sandbox's answer: {e}")))
+}
+
+/// Removes a tree the sandbox made (a step folder, a cached root), also
+/// when its files belong to the caller's subordinate ids.
+pub fn remove_tree(p: &Path) -> Result<()> {
+    if rootfs::remove_any(p).is_ok() {
+        return Ok(());
+    }
+    fs_op(
+        mapping()?,
+        FsTask::Remove {
+            path: p.to_path_buf(),
+        },
+    )
+    .map(|_| ())
+}
+
 fn helper_exe() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("IMGBUILD_SANDBOX_HELPER").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(p));
@@ -194,14 +430,29 @@ pub fn execute(store: &Store, st: &RunStep, cx: &RunContext) -> Result<LayerDesc
             )),
         });
     }
-    let own = unsafe { libc::geteuid() } == 0;
-    let lower = rootfs::materialize(store, &cx.layers, own)?;
+    let map = mapping()?;
+    // Whether the ids the sandbox sees are the image's (root, or a range).
+    let own = map != Mapping::Single;
+    let lower: PathBuf = serde_json::from_value(fs_op(
+        map,
+        FsTask::Materialize {
+            store: store.root().to_path_buf(),
+            layers: cx.layers.clone(),
+            own,
+        },
+    )?)
+    .map_err(|e| Error::Other(format!("the root filesystem's path: {e}")))?;
     let tmp = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(store.root().join("tmp"))
         .ctx(|| "creating a temp folder".into())?;
-    let result = execute_in(store, st, cx, &lower, tmp.path(), own);
+    let result = execute_in(store, st, cx, &lower, tmp.path(), map);
     rootfs::make_removable(tmp.path());
+    if let Err(e) = remove_tree(tmp.path())
+        && result.is_ok()
+    {
+        return Err(e);
+    }
     drop(tmp);
     result
 }
@@ -212,8 +463,9 @@ fn execute_in(
     cx: &RunContext,
     lower: &Path,
     tmp: &Path,
-    own: bool,
+    map: Mapping,
 ) -> Result<LayerDesc> {
+    let own = map != Mapping::Single;
     let mut binds: Vec<Bind> = Vec::new();
     let mut mount_points: Vec<String> = ["/proc", "/dev", "/sys"].map(String::from).to_vec();
     for f in ["/etc/resolv.conf", "/etc/hosts"] {
@@ -298,15 +550,25 @@ fn execute_in(
         hostname: "imgbuild".into(),
         network: st.network,
         binds,
-        userns: !own,
+        map,
+        task: None,
     };
-    let diff_opts = diff::DiffOptions {
-        lower,
-        mount_points: &mount_points,
-        own,
-        source_date_epoch: cx.source_date_epoch,
-        compression: cx.compression,
-        threads: cx.threads,
+    let diff = |changed: &Path, snapshot: Option<PathBuf>| -> Result<LayerDesc> {
+        let v = fs_op(
+            map,
+            FsTask::Diff {
+                store: store.root().to_path_buf(),
+                lower: lower.to_path_buf(),
+                changed: changed.to_path_buf(),
+                snapshot,
+                mount_points: mount_points.clone(),
+                own,
+                source_date_epoch: cx.source_date_epoch,
+                compression: cx.compression,
+                threads: cx.threads,
+            },
+        )?;
+        serde_json::from_value(v).map_err(|e| Error::Other(format!("the step's layer: {e}")))
     };
     let no_overlay = std::env::var_os("IMGBUILD_NO_OVERLAY").is_some_and(|v| v == "1");
     if !no_overlay && OVERLAY.load(Ordering::Relaxed) != 2 {
@@ -322,20 +584,27 @@ fn execute_in(
         match spawn(&spec, st, cx)? {
             Outcome::Done => {
                 OVERLAY.store(1, Ordering::Relaxed);
-                return diff::from_upper(store, &upper, &diff_opts);
+                return diff(&upper, None);
             }
             Outcome::NoOverlay => OVERLAY.store(2, Ordering::Relaxed),
         }
     }
     // A copy of the root, compared with the original afterwards.
     let copy = tmp.join("root");
-    rootfs::copy_tree(lower, &copy, own)
-        .ctx(|| format!("copying the root to {}", copy.display()))?;
-    let before = diff::snapshot(&copy)?;
+    let snapshot = tmp.join("snapshot.json");
+    fs_op(
+        map,
+        FsTask::CopyRoot {
+            src: lower.to_path_buf(),
+            dst: copy.clone(),
+            snapshot: snapshot.clone(),
+            own,
+        },
+    )?;
     spec.root = copy.clone();
     spec.upper = None;
     match spawn(&spec, st, cx)? {
-        Outcome::Done => diff::from_copy(store, &copy, &before, &diff_opts),
+        Outcome::Done => diff(&copy, Some(snapshot)),
         Outcome::NoOverlay => unreachable!("no overlay was asked for"),
     }
 }
@@ -390,6 +659,8 @@ fn spawn(spec: &ChildSpec, st: &RunStep, cx: &RunContext) -> Result<Outcome> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_clear()
+        // Only to find newuidmap and newgidmap.
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .spawn()
         .ctx(|| format!("starting the sandbox ({})", exe.display()))?;
     let input = serde_json::to_vec(spec).expect("the step serializes");

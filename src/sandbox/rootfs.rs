@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 const ROOTFS_FORMAT: u32 = 1;
 
 /// One layer below a step.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LayerRef {
     pub digest: Digest,
     pub diff_id: Digest,

@@ -238,7 +238,7 @@ impl Store {
         }
         // Temp files, and the folders of RUN steps a killed build left.
         for e in read_dir(&self.root.join("tmp"))? {
-            let _ = crate::sandbox::rootfs::remove_any(&e.path());
+            let _ = crate::sandbox::remove_tree(&e.path());
         }
         for e in read_dir(&self.root.join("stat"))? {
             if old(&e.path()) {
@@ -250,7 +250,7 @@ impl Store {
         for dir in ["pylocks", "pyenv", "buildenv", "rootfs", "cache-mounts"] {
             for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
                 if old(&e.path()) {
-                    let _ = crate::sandbox::rootfs::remove_any(&e.path());
+                    let _ = crate::sandbox::remove_tree(&e.path());
                 }
             }
         }
