@@ -246,6 +246,40 @@ fn steps_use_the_shell_the_base_image_names() {
 }
 
 #[test]
+fn bind_mounts_show_context_files_keyed_by_their_contents() {
+    let Some(base) = base("bind_mounts_show_context_files_keyed_by_their_contents") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("def");
+    write(&dir, "tools/hello.sh", "echo hello from the context\n");
+    let def = write_def(
+        &dir,
+        &base,
+        "[[images.t.layers]]\ncommands = [\"sh /mnt/tools/hello.sh > /out && ! touch /mnt/tools/x 2>/dev/null\"]\nbind_mounts = [\"tools:/mnt/tools\"]\n",
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    build_json(&def, &store, &out, &[]);
+    let entries = last_layer(&out);
+    let p = paths(&entries);
+    assert_eq!(p, ["out"], "only what the step wrote, not the mount: {p:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&entries[0].data),
+        "hello from the context\n"
+    );
+    // The mounted files are part of the key: an edit runs the step again.
+    let v = build_json(&def, &store, &out, &[]);
+    assert_eq!(layer_cache_states(&v), ["base", "hit"]);
+    write(&dir, "tools/hello.sh", "echo changed\n");
+    let v = build_json(&def, &store, &out, &[]);
+    assert_eq!(layer_cache_states(&v), ["base", "miss"]);
+    let entries = last_layer(&out);
+    assert_eq!(String::from_utf8_lossy(&entries[0].data), "changed\n");
+    assert_nothing_left(&store, "");
+}
+
+#[test]
 fn apt_packages_installs_jq_and_a_later_command_runs_it() {
     let Some(base) = base("apt_packages_installs_jq_and_a_later_command_runs_it") else {
         return;

@@ -670,7 +670,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             continue;
         }
         if let LayerKind::Commands { .. } | LayerKind::AptPackages { .. } = &l.kind {
-            for mut step in plan_run(env, l, img, &base_configs, &base_chain, &steps) {
+            for mut step in plan_run(env, l, img, &base_configs, &base_chain, &steps)? {
                 if step.cached.is_none() {
                     if previous.is_none() {
                         previous = Some(ImageRecord::load(store, &record_id));
@@ -916,7 +916,7 @@ fn plan_run(
     base_configs: &[ImageConfig],
     base_chain: &[Digest],
     steps: &[Step],
-) -> Vec<Step> {
+) -> Result<Vec<Step>> {
     use crate::sandbox::{CacheMount, RUN_FORMAT, RunStep, SecretMount};
     let o = env.o;
     let (scripts, run, extra_env, caches): (
@@ -953,6 +953,32 @@ fn plan_run(
         ),
         _ => unreachable!("only RUN kinds"),
     };
+    // Bind mounts: what they hold is part of the key.
+    let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+    let mut binds: Vec<(PathBuf, String)> = Vec::new();
+    let mut bind_key = KeyHasher::new("binds", 1);
+    for b in &run.bind_mounts {
+        let (src, dst) = b.split_once(':').expect("validated when loaded");
+        let path = env.context.join(src);
+        let co = CollectOptions {
+            context: env.context,
+            rules: &no_rules,
+            owner: None,
+            chmod: None,
+            stat: env.stat,
+            exclude: &o.exclude,
+        };
+        let c = if path.is_dir() {
+            files::collect_folder(&path, "", false, &co)
+        } else {
+            files::collect_file(&path, "f", &co)
+        }
+        .map_err(|e| at(l, e))?;
+        bind_key.str(src).str(dst);
+        files::key_entries(&mut bind_key, &c.entries);
+        binds.push((path, dst.to_string()));
+    }
+    let bind_key = bind_key.finish();
     let mut out: Vec<Step> = Vec::new();
     for script in &scripts {
         for (pi, p) in img.platforms.iter().enumerate() {
@@ -1002,6 +1028,7 @@ fn plan_run(
                     .iter()
                     .map(|s| SecretMount::parse(s).expect("validated when loaded"))
                     .collect(),
+                binds: binds.clone(),
                 timeout: run.timeout.map(std::time::Duration::from_secs),
                 platform: p.clone(),
             };
@@ -1027,6 +1054,7 @@ fn plan_run(
             for c in &rs.caches {
                 k.str(&c.id).str(&c.target);
             }
+            k.digest(&bind_key);
             // Secrets by name and place only: never their values.
             k.u64(rs.secrets.len() as u64);
             for s in &rs.secrets {
@@ -1078,7 +1106,7 @@ fn plan_run(
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// Docker's default PATH, for bases whose config has none.

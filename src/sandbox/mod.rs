@@ -87,6 +87,9 @@ pub struct RunStep {
     pub network: bool,
     pub caches: Vec<CacheMount>,
     pub secrets: Vec<SecretMount>,
+    /// Files or folders of the context (absolute) and where they appear,
+    /// read-only.
+    pub binds: Vec<(PathBuf, String)>,
     pub timeout: Option<Duration>,
     pub platform: Platform,
 }
@@ -482,6 +485,14 @@ fn execute_in(
             });
             mount_points.push(f.into());
         }
+    }
+    for (src, dst) in &st.binds {
+        binds.push(Bind {
+            src: src.clone(),
+            dst: dst.clone(),
+            readonly: true,
+        });
+        mount_points.push(dst.clone());
     }
     let mut locks = Vec::new();
     for c in &st.caches {

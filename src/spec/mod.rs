@@ -147,6 +147,8 @@ pub struct RunOptions {
     pub secret_mounts: Vec<String>,
     /// Absolute folders kept in the store between builds.
     pub cache_mounts: Vec<String>,
+    /// `SRC:DST`: a file or folder of the context, read-only at DST.
+    pub bind_mounts: Vec<String>,
     /// `false` for `network = "none"`.
     pub network: bool,
     /// Seconds.
@@ -756,6 +758,19 @@ fn run_options(t: &Table, commands: bool) -> Result<RunOptions> {
                     format!(
                         "cache mount {c:?} must be an absolute folder, e.g. \"/root/.cache/pip\""
                     ),
+                ));
+            }
+        }
+        o.bind_mounts = t.str_list("bind_mounts", true)?.unwrap_or_default();
+        for b in &o.bind_mounts {
+            let ok = b.split_once(':').is_some_and(|(src, dst)| {
+                !src.is_empty() && !src.starts_with('/') && dst.starts_with('/')
+            });
+            if !ok || b.split(['/', ':']).any(|p| p == "..") {
+                return Err(t.err(
+                    "bind_mounts",
+                    t.get("bind_mounts"),
+                    format!("bind mount {b:?} must be SRC:DST, SRC inside the context and DST absolute, e.g. \"scripts:/mnt/scripts\""),
                 ));
             }
         }
