@@ -5,6 +5,7 @@
 //! value and the files it names.
 
 pub mod digest;
+pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod layer;

@@ -1,0 +1,9 @@
+//! Dockerfiles: the parser (syntax → instructions with their positions) and
+//! the variable expansion the builder applies per instruction. Planning
+//! Dockerfile stages onto the step DAG builds on these.
+
+pub mod expand;
+pub mod parse;
+
+pub use expand::expand;
+pub use parse::{Cmd, Dockerfile, Heredoc, Inst, Instruction, Mount, ParseError, parse};
