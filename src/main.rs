@@ -82,9 +82,21 @@ enum Format {
 
 #[derive(Args)]
 struct DefArgs {
-    /// An imgbuild.toml, or a folder holding one.
+    /// An imgbuild.toml, or a folder holding one; with --file, the build context.
     #[arg(default_value = ".")]
     path: PathBuf,
+    /// Build this Dockerfile instead of a definition (PATH is its context).
+    #[arg(long = "file", short = 'f')]
+    file: Option<PathBuf>,
+    /// A Dockerfile ARG value, KEY=VALUE (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    build_args: Vec<String>,
+    /// The Dockerfile stage to build (default: the last).
+    #[arg(long)]
+    target: Option<String>,
+    /// Platforms of a Dockerfile build, e.g. linux/amd64,linux/arm64 (default: this host's).
+    #[arg(long = "platform", value_delimiter = ',')]
+    platforms: Vec<String>,
     /// The definition as a file (TOML or JSON), or - for standard input; replaces PATH.
     #[arg(long)]
     definition: Option<String>,
@@ -351,9 +363,15 @@ fn load_plan(
     output: Option<&Output>,
     client: Option<&imgbuild::registry::Client>,
 ) -> Result<Plan> {
-    let def = match &a.definition {
-        None => spec::load(Input::Path(&a.path), a.profile.as_deref())?,
-        Some(d) if d == "-" => {
+    let def = match (&a.file, &a.definition) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "--file (a Dockerfile) and --definition cannot be used together".into(),
+            ));
+        }
+        (Some(f), None) => dockerfile_definition(a, f)?,
+        (None, None) => spec::load(Input::Path(&a.path), a.profile.as_deref())?,
+        (None, Some(d)) if d == "-" => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
@@ -368,7 +386,7 @@ fn load_plan(
                 a.profile.as_deref(),
             )?
         }
-        Some(d) => {
+        (None, Some(d)) => {
             let p = Path::new(d);
             let mut def = spec::load(Input::Path(p), a.profile.as_deref())?;
             if let Some(c) = &a.context {
@@ -398,6 +416,47 @@ fn load_plan(
         ..PlanOptions::default()
     };
     plan::plan(def, store, options, client)
+}
+
+/// `build -f Dockerfile [CONTEXT]`: the Dockerfile as a definition.
+fn dockerfile_definition(a: &DefArgs, file: &Path) -> Result<spec::Definition> {
+    let mut build_args = std::collections::BTreeMap::new();
+    for kv in &a.build_args {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                build_args.insert(k.to_string(), v.to_string());
+            }
+            // Like docker: a bare name takes the value from the environment.
+            _ => {
+                if let Ok(v) = std::env::var(kv) {
+                    build_args.insert(kv.clone(), v);
+                }
+            }
+        }
+    }
+    let platforms = if a.platforms.is_empty() {
+        vec![spec::Platform::host()]
+    } else {
+        a.platforms
+            .iter()
+            .map(|p| spec::Platform::parse(p).map_err(|m| Error::Usage(format!("--platform: {m}"))))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let context = a.path.clone();
+    let name = absolute(&context)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "image".into());
+    imgbuild::dockerfile::frontend::load(&imgbuild::dockerfile::frontend::FrontendOptions {
+        dockerfile: file,
+        context: &context,
+        build_args: &build_args,
+        target: a.target.as_deref(),
+        platforms,
+        name,
+        tag: spec::Tag::Explicit("latest".into()),
+    })
 }
 
 /// A canonical absolute path, also for paths that do not exist yet.
@@ -449,7 +508,12 @@ fn build(a: BuildArgs) -> Result<()> {
     let registries: Vec<String> = extra_tags.iter().map(|r| r.registry.clone()).collect();
     let client = a.def.registry.client(registries)?;
     let plan = load_plan(&a.def, &store, out.as_ref(), Some(&client))?;
+    // A Dockerfile's result is its target stage (the last image); the stages
+    // below it are built into the store only, as docker does.
+    let dockerfile_target = a.def.file.is_some().then(|| plan.images.len() - 1);
+    let is_result = |i: usize| dockerfile_target.is_none_or(|t| t == i);
     if let Some(out) = &out
+        && dockerfile_target.is_none()
         && plan.images.len() > 1
         && !out.has_placeholder()
     {
@@ -477,6 +541,7 @@ fn build(a: BuildArgs) -> Result<()> {
     // Push targets per image: --tag, else registry/name:tag of the definition.
     let selected: Vec<usize> = (0..plan.images.len())
         .filter(|&i| a.def.images.is_empty() || a.def.images.contains(&plan.images[i].id))
+        .filter(|&i| is_result(i))
         .collect();
     let mut targets: Vec<Vec<Reference>> = vec![Vec::new(); plan.images.len()];
     if push {
@@ -565,6 +630,9 @@ fn build(a: BuildArgs) -> Result<()> {
                 "up_to_date": true,
                 "pushed": refs,
             }));
+            continue;
+        }
+        if !is_result(i) {
             continue;
         }
         let built_img = res.images.iter().find(|x| x.id == img.id).expect("built");

@@ -3,6 +3,7 @@
 //! Dockerfile stages onto the step DAG builds on these.
 
 pub mod expand;
+pub mod frontend;
 pub mod parse;
 
 pub use expand::expand;

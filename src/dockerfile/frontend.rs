@@ -1,0 +1,608 @@
+//! A Dockerfile as a definition: each stage the target needs becomes an
+//! image of the same model definition files use (FROM → base, COPY/ADD of
+//! the context → file layers, RUN → a RUN step, ENV/WORKDIR/USER/LABEL/
+//! EXPOSE/CMD/ENTRYPOINT → config), so the same planner, store, sandbox and
+//! outputs build it. ARGs (global and per stage, `--build-arg`, the
+//! predefined platform ARGs) are expanded here; `$VAR` of the image's
+//! environment in ENV values is left for the planner, which knows the
+//! base's config.
+//!
+//! Not built yet, and refused with the instruction's line: `COPY --from`,
+//! `ADD` of URLs and archives, globs in sources, `--chown` by name, RUN
+//! heredocs and tmpfs mounts, `FROM --platform`, VOLUME, SHELL,
+//! HEALTHCHECK, ONBUILD, STOPSIGNAL.
+
+use super::expand::expand;
+use super::parse::{Cmd, Inst, Instruction, Mount, parse};
+use crate::error::{Error, Location, Result};
+use crate::spec::{Base, Definition, ImageDef, Layer, LayerKind, Owner, Platform, RunOptions, Tag};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub struct FrontendOptions<'a> {
+    pub dockerfile: &'a Path,
+    pub context: &'a Path,
+    pub build_args: &'a BTreeMap<String, String>,
+    /// The stage to build (default: the last).
+    pub target: Option<&'a str>,
+    pub platforms: Vec<Platform>,
+    /// Repository name and tag of the target image.
+    pub name: String,
+    pub tag: Tag,
+}
+
+struct Stage {
+    id: String,
+    alias: Option<String>,
+    base: Base,
+    loc: Location,
+    layers: Vec<Layer>,
+}
+
+fn loc(file: &Path, i: &Instruction, field: &str) -> Location {
+    Location {
+        file: file.to_path_buf(),
+        line: i.line,
+        column: 1,
+        field: field.to_string(),
+    }
+}
+
+fn unsupported(file: &Path, i: &Instruction, what: &str) -> Error {
+    Error::Unsupported {
+        what: format!("{}: {what}", loc(file, i, &i.keyword)),
+        hint: Some("Dockerfile support is being built".into()),
+    }
+}
+
+fn bad(file: &Path, i: &Instruction, msg: impl Into<String>) -> Error {
+    Error::Definition {
+        loc: Box::new(loc(file, i, &i.keyword)),
+        message: msg.into(),
+    }
+}
+
+/// Reads and translates the Dockerfile.
+pub fn load(o: &FrontendOptions) -> Result<Definition> {
+    let file = o.dockerfile;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::input(file, format!("cannot read the Dockerfile: {e}")))?;
+    let df = parse(&text).map_err(|e| Error::Definition {
+        loc: Box::new(Location {
+            file: file.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            field: String::new(),
+        }),
+        message: match e.instruction.is_empty() {
+            true => e.message,
+            false => format!("{} (in `{}`)", e.message, e.instruction.trim()),
+        },
+    })?;
+    let esc = df.escape;
+    let platform = o.platforms.first().cloned().unwrap_or_else(Platform::host);
+    let host = Platform::host();
+    let mut predefined: BTreeMap<String, String> = BTreeMap::new();
+    for (prefix, p) in [("TARGET", &platform), ("BUILD", &host)] {
+        predefined.insert(format!("{prefix}PLATFORM"), p.to_string());
+        predefined.insert(format!("{prefix}OS"), p.os.clone());
+        predefined.insert(format!("{prefix}ARCH"), p.arch.clone());
+        predefined.insert(
+            format!("{prefix}VARIANT"),
+            p.variant.clone().unwrap_or_default(),
+        );
+    }
+    // ARGs before the first FROM: visible to FROM lines (and redeclared in stages).
+    let mut global: BTreeMap<String, String> = BTreeMap::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    // Per stage: declared ARGs and ENVs known so far, the workdir.
+    let mut args: BTreeMap<String, String> = BTreeMap::new();
+    let mut envs: BTreeMap<String, String> = BTreeMap::new();
+    // ARGs the stage declared: RUN steps see them as environment variables.
+    let mut declared: Vec<String> = Vec::new();
+    let mut workdir = String::from("/");
+    for i in &df.instructions {
+        let here = |field: &str| loc(file, i, field);
+        // Values for expansion: stage ARGs, then ENVs this file set; other
+        // names stay as written (the planner expands the image's env).
+        let lookup_keep =
+            |k: &str, args: &BTreeMap<String, String>, envs: &BTreeMap<String, String>| {
+                args.get(k)
+                    .or_else(|| envs.get(k))
+                    .cloned()
+                    .or_else(|| Some(format!("${{{k}}}")))
+            };
+        let ex = |s: &str| -> Result<String> {
+            expand(s, esc, &|k| lookup_keep(k, &args, &envs)).map_err(|m| bad(file, i, m))
+        };
+        if stages.is_empty() && !matches!(i.inst, Inst::From { .. }) {
+            let Inst::Arg(list) = &i.inst else {
+                return Err(bad(file, i, "only ARG may come before the first FROM"));
+            };
+            for (k, v) in list {
+                let v = o
+                    .build_args
+                    .get(k)
+                    .cloned()
+                    .or(v.clone())
+                    .unwrap_or_default();
+                let v =
+                    expand(&v, esc, &|n| global.get(n).cloned()).map_err(|m| bad(file, i, m))?;
+                global.insert(k.clone(), v);
+            }
+            continue;
+        }
+        match &i.inst {
+            Inst::From {
+                image,
+                alias,
+                platform: p,
+            } => {
+                if p.is_some() {
+                    return Err(unsupported(file, i, "FROM --platform"));
+                }
+                let lookup = |k: &str| global.get(k).or(predefined.get(k)).cloned();
+                let image = expand(image, esc, &lookup).map_err(|m| bad(file, i, m))?;
+                let base = if image.eq_ignore_ascii_case("scratch") {
+                    Base::Scratch
+                } else if let Some(s) = stages.iter().find(|s| {
+                    s.alias
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case(&image))
+                }) {
+                    Base::Image(s.id.clone())
+                } else if image.starts_with("oci:") {
+                    crate::spec::parse_base(&image).map_err(|m| bad(file, i, m))?
+                } else {
+                    Base::Ref(image.clone())
+                };
+                let n = stages.len();
+                stages.push(Stage {
+                    id: alias.clone().unwrap_or_else(|| format!("stage-{n}")),
+                    alias: alias.clone(),
+                    base,
+                    loc: here("FROM"),
+                    layers: Vec::new(),
+                });
+                args = predefined.clone();
+                envs.clear();
+                declared.clear();
+                workdir = "/".into();
+            }
+            Inst::Arg(list) => {
+                let mut vals = Vec::new();
+                for (k, v) in list {
+                    let v = match o.build_args.get(k) {
+                        Some(b) => b.clone(),
+                        None => match v {
+                            Some(d) => ex(d)?,
+                            None => global.get(k).cloned().unwrap_or_default(),
+                        },
+                    };
+                    vals.push((k.clone(), v));
+                    if !declared.contains(k) {
+                        declared.push(k.clone());
+                    }
+                }
+                args.extend(vals);
+            }
+            Inst::Env(pairs) => {
+                // Every value sees the variables as they were before this ENV.
+                let mut out = Vec::new();
+                for (k, v) in pairs {
+                    out.push((k.clone(), ex(v)?));
+                }
+                for (k, v) in &out {
+                    envs.insert(k.clone(), v.clone());
+                }
+                push(&mut stages, here("ENV"), LayerKind::Env(out));
+            }
+            Inst::Label(pairs) => {
+                let mut out = Vec::new();
+                for (k, v) in pairs {
+                    out.push((ex(k)?, ex(v)?));
+                }
+                push(&mut stages, here("LABEL"), LayerKind::Labels(out));
+            }
+            Inst::Workdir(w) => {
+                let w = ex(w)?;
+                workdir = if w.starts_with('/') {
+                    w.clone()
+                } else {
+                    format!("{}/{w}", workdir.trim_end_matches('/'))
+                };
+                push(
+                    &mut stages,
+                    here("WORKDIR"),
+                    LayerKind::Workdir(workdir.clone()),
+                );
+            }
+            Inst::User(u) => push(&mut stages, here("USER"), LayerKind::User(ex(u)?)),
+            Inst::Expose(ports) => {
+                let mut out = Vec::new();
+                for p in ports {
+                    let p = ex(p)?;
+                    let (port, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
+                    out.push(format!("{port}/{}", proto.to_ascii_lowercase()));
+                }
+                push(&mut stages, here("EXPOSE"), LayerKind::Expose(out));
+            }
+            Inst::Cmd(c) | Inst::Entrypoint(c) => {
+                let v = match c {
+                    Cmd::Exec(v) => v.clone(),
+                    Cmd::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+                };
+                let kind = if i.keyword == "CMD" {
+                    LayerKind::Cmd(v)
+                } else {
+                    LayerKind::Entrypoint(v)
+                };
+                push(&mut stages, here(&i.keyword), kind);
+            }
+            Inst::Run {
+                cmd,
+                mounts,
+                network,
+                security,
+                heredocs,
+            } => {
+                if !heredocs.is_empty() {
+                    return Err(unsupported(file, i, "RUN with heredocs"));
+                }
+                if security.as_deref().is_some_and(|s| s != "sandbox") {
+                    return Err(unsupported(file, i, "RUN --security=insecure"));
+                }
+                let mut script = match cmd {
+                    Cmd::Shell(s) => s.clone(),
+                    Cmd::Exec(v) => v
+                        .iter()
+                        .map(|a| shell_quote(a))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                };
+                // Build args reach the command as variables, not the image.
+                let exports: Vec<String> = declared
+                    .iter()
+                    .filter(|k| !envs.contains_key(*k))
+                    .map(|k| {
+                        format!(
+                            "{k}={}",
+                            shell_quote(args.get(k).map(String::as_str).unwrap_or(""))
+                        )
+                    })
+                    .collect();
+                if !exports.is_empty() {
+                    script = format!("export {}; {script}", exports.join(" "));
+                }
+                let mut run = RunOptions {
+                    network: network.as_deref() != Some("none"),
+                    ..Default::default()
+                };
+                for m in mounts {
+                    mount_option(file, i, m, &workdir, &mut run)?;
+                }
+                push(
+                    &mut stages,
+                    here("RUN"),
+                    LayerKind::Commands {
+                        commands: vec![script],
+                        group: false,
+                        run,
+                    },
+                );
+            }
+            Inst::Copy {
+                srcs,
+                dst,
+                from,
+                chown,
+                chmod,
+                heredocs,
+                parents,
+                exclude,
+                ..
+            } => {
+                if from.is_some() {
+                    return Err(unsupported(file, i, "COPY --from"));
+                }
+                if !heredocs.is_empty() || *parents || !exclude.is_empty() {
+                    return Err(unsupported(
+                        file,
+                        i,
+                        "COPY with heredocs, --parents or --exclude",
+                    ));
+                }
+                let layers = copy_layers(
+                    o,
+                    file,
+                    i,
+                    srcs,
+                    &ex(dst)?,
+                    chown.as_deref(),
+                    chmod.as_deref(),
+                    &ex,
+                )?;
+                for k in layers {
+                    push(&mut stages, here("COPY"), k);
+                }
+            }
+            Inst::Add {
+                srcs,
+                dst,
+                chown,
+                chmod,
+                checksum,
+                heredocs,
+                ..
+            } => {
+                if checksum.is_some() || !heredocs.is_empty() {
+                    return Err(unsupported(file, i, "ADD --checksum or heredocs"));
+                }
+                for s in srcs {
+                    let lower = s.to_ascii_lowercase();
+                    if lower.contains("://") || lower.starts_with("git@") {
+                        return Err(unsupported(file, i, "ADD of a URL"));
+                    }
+                    let is_archive = [".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst"]
+                        .iter()
+                        .any(|e| lower.ends_with(e));
+                    if is_archive {
+                        return Err(unsupported(file, i, "ADD of a local archive (extracted)"));
+                    }
+                }
+                let layers = copy_layers(
+                    o,
+                    file,
+                    i,
+                    srcs,
+                    &ex(dst)?,
+                    chown.as_deref(),
+                    chmod.as_deref(),
+                    &ex,
+                )?;
+                for k in layers {
+                    push(&mut stages, here("ADD"), k);
+                }
+            }
+            Inst::Maintainer(m) => push(
+                &mut stages,
+                here("MAINTAINER"),
+                LayerKind::Labels(vec![("maintainer".into(), m.clone())]),
+            ),
+            _ => return Err(unsupported(file, i, &i.keyword)),
+        }
+    }
+    if stages.is_empty() {
+        return Err(Error::Definition {
+            loc: Box::new(Location {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+                field: String::new(),
+            }),
+            message: "the Dockerfile has no FROM".into(),
+        });
+    }
+    let target = match o.target {
+        None => stages.len() - 1,
+        Some(t) => stages
+            .iter()
+            .position(|s| {
+                s.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(t))
+            })
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--target {t}: no stage is named so in {}",
+                    file.display()
+                ))
+            })?,
+    };
+    // The target and the stages it stands on, bases first.
+    let mut needed = vec![target];
+    let mut cur = target;
+    while let Base::Image(id) = &stages[cur].base {
+        cur = stages
+            .iter()
+            .position(|s| &s.id == id)
+            .expect("named earlier");
+        needed.push(cur);
+    }
+    needed.reverse();
+    let images = needed
+        .into_iter()
+        .map(|si| {
+            let s = &stages[si];
+            let is_target = si == target;
+            ImageDef {
+                id: s.id.clone(),
+                loc: s.loc.clone(),
+                base: s.base.clone(),
+                base_loc: s.loc.clone(),
+                python: None,
+                registry: None,
+                name: if is_target {
+                    o.name.clone()
+                } else {
+                    s.id.clone()
+                },
+                tag: if is_target { o.tag.clone() } else { Tag::Auto },
+                platforms: o.platforms.clone(),
+                venv: "/opt/venv".into(),
+                uv: false,
+                uv_loc: s.loc.clone(),
+                layers: s.layers.clone(),
+            }
+        })
+        .collect();
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Definition {
+        file: file.to_path_buf(),
+        dir,
+        context: o.context.to_path_buf(),
+        images,
+    })
+}
+
+fn push(stages: &mut [Stage], loc: Location, kind: LayerKind) {
+    if let Some(s) = stages.last_mut() {
+        s.layers.push(Layer { loc, kind });
+    }
+}
+
+/// A word for `/bin/sh -c` that stays one argument.
+fn shell_quote(a: &str) -> String {
+    if !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+/// A RUN --mount as the sandbox's options.
+fn mount_option(
+    file: &Path,
+    i: &Instruction,
+    m: &Mount,
+    workdir: &str,
+    run: &mut RunOptions,
+) -> Result<()> {
+    let target = m.get("target").or(m.get("dst")).or(m.get("destination"));
+    let abs = |t: &str| {
+        if t.starts_with('/') {
+            t.to_string()
+        } else {
+            format!("{}/{t}", workdir.trim_end_matches('/'))
+        }
+    };
+    match m.kind.as_str() {
+        "cache" => {
+            if m.get("from").is_some() {
+                return Err(unsupported(file, i, "--mount=type=cache,from="));
+            }
+            run.cache_mounts
+                .push(abs(target.expect("checked by the parser")));
+        }
+        "secret" => {
+            let id = m.get("id").map(str::to_string).unwrap_or_else(|| {
+                target
+                    .and_then(|t| t.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_string()
+            });
+            let mut s = id;
+            if let Some(e) = m.get("env") {
+                s.push_str(&format!(",env={e}"));
+            }
+            if let Some(t) = target {
+                s.push_str(&format!(",target={}", abs(t)));
+            }
+            crate::sandbox::SecretMount::parse(&s).map_err(|e| bad(file, i, e))?;
+            run.secret_mounts.push(s);
+        }
+        "bind" => {
+            if m.get("from").is_some() {
+                return Err(unsupported(file, i, "--mount=type=bind,from="));
+            }
+            let src = m
+                .get("source")
+                .or(m.get("src"))
+                .unwrap_or(".")
+                .trim_start_matches("./")
+                .trim_start_matches('/');
+            let src = if src.is_empty() { "." } else { src };
+            if src.split('/').any(|p| p == "..") {
+                return Err(bad(
+                    file,
+                    i,
+                    format!("bind mount source {src:?} leaves the context"),
+                ));
+            }
+            run.bind_mounts.push(format!(
+                "{src}:{}",
+                abs(target.expect("checked by the parser"))
+            ));
+        }
+        other => return Err(unsupported(file, i, &format!("--mount=type={other}"))),
+    }
+    Ok(())
+}
+
+/// COPY/ADD of context files: a folder's contents or a file, at `dst`.
+#[allow(clippy::too_many_arguments)]
+fn copy_layers(
+    o: &FrontendOptions,
+    file: &Path,
+    i: &Instruction,
+    srcs: &[String],
+    dst: &str,
+    chown: Option<&str>,
+    chmod: Option<&str>,
+    ex: &dyn Fn(&str) -> Result<String>,
+) -> Result<Vec<LayerKind>> {
+    let owner = match chown {
+        None => None,
+        Some(c) => {
+            let c = ex(c)?;
+            let (u, g) = c.split_once(':').unwrap_or((&c, &c));
+            match (u.parse::<u64>(), g.parse::<u64>()) {
+                (Ok(uid), Ok(gid)) => Some(Owner { uid, gid }),
+                _ => return Err(unsupported(file, i, "--chown by name")),
+            }
+        }
+    };
+    let chmod = match chmod {
+        None => None,
+        Some(m) => {
+            Some(u32::from_str_radix(m, 8).map_err(|_| bad(file, i, format!("--chmod={m}")))?)
+        }
+    };
+    if srcs.len() > 1 && !dst.ends_with('/') {
+        return Err(bad(
+            file,
+            i,
+            format!("with several sources the destination must end with /: {dst:?}"),
+        ));
+    }
+    let mut out = Vec::new();
+    for s in srcs {
+        let s = ex(s)?;
+        if s.contains(['*', '?', '[']) {
+            return Err(unsupported(file, i, "wildcards in COPY/ADD sources"));
+        }
+        let rel = s.trim_start_matches("./").trim_start_matches('/');
+        let rel = if rel.is_empty() { "." } else { rel };
+        if rel.split('/').any(|p| p == "..") {
+            return Err(bad(file, i, format!("source {s:?} leaves the context")));
+        }
+        let path = o.context.join(rel);
+        let meta = std::fs::metadata(&path).map_err(|e| Error::InputAt {
+            loc: Box::new(loc(file, i, &i.keyword)),
+            message: format!("{}: {e}", path.display()),
+        })?;
+        if meta.is_dir() {
+            out.push(LayerKind::SourceFolder {
+                src: rel.to_string(),
+                dst: dst.to_string(),
+                copy_contents_only: true,
+                chown: owner,
+                chmod,
+            });
+        } else {
+            out.push(LayerKind::SourceFile {
+                src: rel.to_string(),
+                dst: dst.to_string(),
+                chown: owner,
+                chmod,
+            });
+        }
+    }
+    Ok(out)
+}

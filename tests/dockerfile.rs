@@ -1,0 +1,223 @@
+//! `imgbuild build -f Dockerfile CONTEXT`: Dockerfiles translated onto the
+//! same planner, file layers and RUN sandbox, checked with umoci and skopeo.
+
+mod support;
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use support::pybase::{debian_python_base, debian_tools_present};
+use support::*;
+
+fn base(test: &str) -> Option<PathBuf> {
+    if !debian_tools_present(test) {
+        return None;
+    }
+    assert!(is_root(), "{test}: run the tests as root");
+    Some(debian_python_base())
+}
+
+fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
+    ib(&["build", "-f"])
+        .path_arg(&ctx.join("Dockerfile"))
+        .path_arg(ctx)
+        .cache(store)
+        .oci_out(out)
+        .json()
+        .arg("-q")
+        .args(extra)
+        .run()
+}
+
+fn config(out: &Path) -> Value {
+    let (_, c) = Layout::new(out).image("latest");
+    c["config"].clone()
+}
+
+#[test]
+fn a_dockerfile_builds_with_args_copies_runs_and_config() {
+    let Some(base) = base("a_dockerfile_builds_with_args_copies_runs_and_config") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(&ctx, "src/app.py", "print('hi')\n");
+    write(&ctx, "requirements.txt", "flask==3.0\n");
+    write(&ctx, "secret.env", "TOKEN=x\n");
+    write(&ctx, ".dockerignore", "secret.env\n");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            r#"# syntax=docker/dockerfile:1
+ARG BASE=oci:{}:latest
+FROM ${{BASE}} AS base
+ARG GREETING=hello
+ENV APP_HOME=/app \
+    GREETING=${{GREETING}}
+WORKDIR $APP_HOME
+COPY requirements.txt .
+COPY . /ctx/
+COPY src ./src
+RUN echo "$GREETING from $(pwd)" > greeting.txt
+RUN --mount=type=bind,source=src,target=/mnt/src --mount=type=cache,target=/root/.cache/x ls /mnt/src > listing.txt
+ENV PATH=/opt/venv/bin:$PATH
+RUN useradd -m -u 1000 app
+USER app
+LABEL org.opencontainers.image.title="demo app"
+EXPOSE 8000
+ENTRYPOINT ["python3"]
+CMD ["src/app.py"]
+"#,
+            base.display()
+        ),
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &store, &out, &["--build-arg", "GREETING=bonjour"]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(root.join("app/greeting.txt")).unwrap(),
+        "bonjour from /app\n",
+        "build args reach RUN, WORKDIR applies"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("app/listing.txt")).unwrap(),
+        "app.py\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("app/requirements.txt")).unwrap(),
+        "flask==3.0\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("app/src/app.py")).unwrap(),
+        "print('hi')\n"
+    );
+    assert!(root.join("ctx/src/app.py").is_file());
+    assert!(
+        !root.join("ctx/secret.env").exists(),
+        ".dockerignore applies to COPY"
+    );
+    assert!(
+        !root.join("mnt/src").exists() || fs::read_dir(root.join("mnt/src")).unwrap().count() == 0
+    );
+    let c = config(&out);
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"APP_HOME=/app") && env.contains(&"GREETING=bonjour"),
+        "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|e| e.starts_with("PATH=/opt/venv/bin:/usr/local/sbin:")),
+        "$PATH expands against the base's env: {env:?}"
+    );
+    assert!(
+        !env.iter().any(|e| e.starts_with("BASE=")),
+        "ARGs stay out of the image"
+    );
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "app");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["python3"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["src/app.py"]));
+    assert_eq!(c["Labels"]["org.opencontainers.image.title"], "demo app");
+    assert!(c["ExposedPorts"]["8000/tcp"].is_object());
+
+    // Again: every layer a hit. A source change rebuilds from that COPY on.
+    let again = build_df(&ctx, &store, &out, &["--build-arg", "GREETING=bonjour"]);
+    let states = layer_cache_states(&again.json());
+    assert!(
+        states.iter().all(|s| s == "hit" || s == "base"),
+        "{states:?}"
+    );
+    write(&ctx, "src/app.py", "print('changed')\n");
+    let changed = build_df(&ctx, &store, &out, &["--build-arg", "GREETING=bonjour"]);
+    let states = layer_cache_states(&changed.json());
+    assert_eq!(
+        states,
+        ["base", "hit", "miss", "miss", "miss", "miss", "miss"],
+        "the requirements layer is kept; the rest stands on the changed sources"
+    );
+}
+
+#[test]
+fn stages_are_planned_only_when_the_target_needs_them() {
+    let Some(base) = base("stages_are_planned_only_when_the_target_needs_them") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest AS one\nRUN echo one > /one\n\nFROM oci:{}:latest AS two\nRUN echo two > /two\n\nFROM one AS final\nRUN cat /one > /final\n",
+            base.display(),
+            base.display()
+        ),
+    );
+    let store = t.path().join("store");
+    let plan = ib(&["plan", "-f"])
+        .path_arg(&ctx.join("Dockerfile"))
+        .path_arg(&ctx)
+        .cache(&store)
+        .json()
+        .run()
+        .ok()
+        .json();
+    let names: Vec<&str> = plan["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "final"], "stage two is not needed");
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &store, &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let imgs = r.json()["images"].as_array().unwrap().clone();
+    assert_eq!(imgs.len(), 1, "only the target is written: {imgs:?}");
+    assert_eq!(Layout::new(&out).tags(), ["latest"]);
+    let root = umoci_unpack(&out, "latest", &t.path().join("b1"));
+    assert_eq!(fs::read_to_string(root.join("final")).unwrap(), "one\n");
+    assert!(!root.join("two").exists());
+    // --target picks another stage.
+    let out2 = t.path().join("out2");
+    let r = build_df(&ctx, &store, &out2, &["--target", "two"]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out2, "latest", &t.path().join("b2"));
+    assert!(root.join("two").is_file() && !root.join("one").exists());
+}
+
+#[test]
+fn dockerfile_errors_name_the_line() {
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    let cases = [
+        ("FROM scratch\nRUNN x\n", 2, "2:1: unknown instruction"),
+        (
+            "FROM scratch AS a\nFROM scratch\nCOPY --from=a /x /y\n",
+            4,
+            ":3:1: COPY: COPY --from",
+        ),
+        (
+            "FROM scratch\nCOPY missing.txt /x\n",
+            3,
+            "Dockerfile:2:1: COPY: ",
+        ),
+        ("RUN x\n", 2, "only ARG may come before the first FROM"),
+    ];
+    for (text, code, want) in cases {
+        write(&ctx, "Dockerfile", text);
+        let r = build_df(&ctx, &t.path().join("store"), &t.path().join("out"), &[]);
+        assert_eq!(r.code, code, "{text}\n{r}");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains(want), "want {want:?} in {msg:?}");
+    }
+}
