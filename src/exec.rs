@@ -140,7 +140,10 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
         }
         for (si, s) in img.steps.iter().enumerate() {
             // RUN steps run in order, on the layers below them (step 2).
-            if s.makes_layer() && s.cached.is_none() && !matches!(s.action, Action::Run(_)) {
+            if s.makes_layer()
+                && s.cached.is_none()
+                && !matches!(s.action, Action::Run(_) | Action::CopyFrom(_))
+            {
                 // Two steps with one key are built once.
                 if !todo
                     .iter()
@@ -201,8 +204,8 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     )?;
                     (d, (pl.artifacts.len(), bar))
                 }
-                Action::Config(_) | Action::Run(_) => {
-                    unreachable!("config steps make no layer; RUN steps run in order")
+                Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => {
+                    unreachable!("config steps make no layer; RUN and copy steps run in order")
                 }
             };
             let (n, bar) = count;
@@ -346,9 +349,33 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             for s in img.steps.iter().filter(|s| s.applies_to(pi)) {
                 let by = format!("imgbuild {}", s.name);
                 match &s.action {
-                    Action::Files { .. } | Action::Python(_) | Action::Run(_) => {
+                    Action::Files { .. }
+                    | Action::Python(_)
+                    | Action::Run(_)
+                    | Action::CopyFrom(_) => {
                         let (desc, cache) = match (&s.cached, &s.action) {
                             (Some(d), _) => (d.clone(), "hit"),
+                            (None, Action::CopyFrom(cf)) => match built.get(&s.key) {
+                                Some(d) => (d.clone(), "miss"),
+                                None => {
+                                    let source = images[cf.source]
+                                        .as_ref()
+                                        .expect("a source image is built before its users");
+                                    let d = copy_from(store, cf, source, &p.to_string(), plan, o)
+                                        .map_err(|e| match e {
+                                        Error::Other(m) => Error::InputAt {
+                                            loc: Box::new(s.loc.clone()),
+                                            message: m,
+                                        },
+                                        other => other,
+                                    })?;
+                                    store.step_put(&s.key, &d)?;
+                                    layers_built += 1;
+                                    bytes_compressed += d.size;
+                                    built.insert(s.key, d.clone());
+                                    (d, "miss")
+                                }
+                            },
                             (None, Action::Run(rs)) => match built.get(&s.key) {
                                 Some(d) => (d.clone(), "miss"),
                                 None => {
@@ -561,6 +588,98 @@ fn image_base_ref(
         BasePlan::Image(bi) => images[*bi].as_ref().and_then(|b| b.base_ref.clone()),
         _ => None,
     }
+}
+
+/// Files of another image's filesystem as a layer.
+fn copy_from(
+    store: &Store,
+    cf: &crate::plan::CopyFrom,
+    source: &ImageOut,
+    platform: &str,
+    plan: &Plan,
+    o: &BuildOptions,
+) -> Result<LayerDesc> {
+    use crate::sandbox::rootfs;
+    let sp = source
+        .platforms
+        .iter()
+        .find(|x| x.platform == platform)
+        .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
+    for l in &sp.layers {
+        if !store.has_blob(&l.digest) {
+            match (&source.base_ref, o.client) {
+                (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
+                _ => {
+                    return Err(Error::Other(format!(
+                        "layer {} of image {} is not in the store",
+                        l.digest, source.id
+                    )));
+                }
+            }
+        }
+    }
+    let refs: Vec<rootfs::LayerRef> = sp
+        .layers
+        .iter()
+        .map(|l| rootfs::LayerRef {
+            digest: l.digest,
+            diff_id: l.diff_id,
+            media_type: l.media_type.clone(),
+        })
+        .collect();
+    let own = crate::sandbox::mapping()? != crate::sandbox::child::Mapping::Single;
+    let root = rootfs::materialize(store, &refs, own)?;
+    let no_rules =
+        crate::layer::ignore::IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+    let stat = crate::store::statcache::StatCache::load(store.root().join("tmp/copy-from.stat"));
+    let co = files::CollectOptions {
+        context: &root,
+        rules: &no_rules,
+        owner: cf.chown,
+        chmod: cf.chmod,
+        stat: &stat,
+        exclude: &[],
+    };
+    let mut entries: Vec<files::FileEntry> = Vec::new();
+    for src in &cf.srcs {
+        let comps = rootfs::clean(std::path::Path::new(src)).map_err(Error::Other)?;
+        let path = rootfs::resolve_in_root(&root, &comps)
+            .map_err(|e| Error::Other(format!("{src} in image {}: {e}", source.id)))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Error::Other(format!("{src} in image {}: {e}", source.id)))?;
+        let c = if meta.is_dir() {
+            files::collect_folder(&path, &cf.dst, false, &co)?
+        } else {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dst = if cf.dst_dir || cf.srcs.len() > 1 {
+                if cf.dst.is_empty() {
+                    name
+                } else {
+                    format!("{}/{name}", cf.dst)
+                }
+            } else {
+                cf.dst.clone()
+            };
+            files::collect_file(&path, &dst, &co)?
+        };
+        entries.extend(c.entries);
+    }
+    // Sorted, the last source winning a path.
+    entries.reverse();
+    let mut seen = std::collections::HashSet::new();
+    entries.retain(|e| seen.insert(e.path.clone()));
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    files::write_layer(
+        store,
+        &entries,
+        plan.options.compression,
+        o.threads,
+        plan.options.source_date_epoch,
+        &|_| {},
+    )
 }
 
 /// A step name cut to a line's worth, for progress labels.

@@ -790,7 +790,7 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
             let (files, bytes) = match &s.action {
                 Action::Files { entries, bytes } => (Some(entries.len()), Some(*bytes)),
                 Action::Python(pl) => (Some(pl.artifacts.len()), Some(pl.bytes)),
-                Action::Config(_) | Action::Run(_) => (None, None),
+                Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => (None, None),
             };
             if a.format == Format::Text {
                 let size = match (files, bytes) {

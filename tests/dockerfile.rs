@@ -202,9 +202,14 @@ fn dockerfile_errors_name_the_line() {
     let cases = [
         ("FROM scratch\nRUNN x\n", 2, "2:1: unknown instruction"),
         (
-            "FROM scratch AS a\nFROM scratch\nCOPY --from=a /x /y\n",
+            "FROM scratch\nCOPY --from=python:3.12 /x /y\n",
             4,
-            ":3:1: COPY: COPY --from",
+            ":2:1: COPY: COPY --from an image",
+        ),
+        (
+            "FROM scratch AS a\nFROM scratch\nCOPY --from=a /x /y\n",
+            3,
+            "Dockerfile:3:1: COPY: /x in image a",
         ),
         (
             "FROM scratch\nCOPY missing.txt /x\n",
@@ -220,4 +225,53 @@ fn dockerfile_errors_name_the_line() {
         let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(msg.contains(want), "want {want:?} in {msg:?}");
     }
+}
+
+#[test]
+fn copy_from_an_earlier_stage() {
+    let Some(base) = base("copy_from_an_earlier_stage") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{b}:latest AS builder\nRUN mkdir -p /opt/app/bin && printf 'tool\\n' > /opt/app/bin/tool && chmod 0750 /opt/app/bin/tool && ln -s tool /opt/app/bin/link && echo unused > /unused\n\nFROM oci:{b}:latest\nWORKDIR /srv\nCOPY --from=builder /opt/app /opt/app\nCOPY --from=builder --chown=1000:1000 /opt/app/bin/tool ./\nCOPY --from=0 /opt/app/bin/tool /usr/local/bin/renamed\n",
+            b = base.display()
+        ),
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &store, &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("b"));
+    assert_eq!(
+        fs::read_to_string(root.join("opt/app/bin/tool")).unwrap(),
+        "tool\n"
+    );
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = fs::metadata(root.join("opt/app/bin/tool")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o750);
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (0, 0),
+        "COPY --from gives root unless --chown"
+    );
+    assert_eq!(
+        fs::read_link(root.join("opt/app/bin/link")).unwrap(),
+        Path::new("tool")
+    );
+    let m = fs::metadata(root.join("srv/tool")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 1000));
+    assert!(root.join("usr/local/bin/renamed").is_file());
+    assert!(!root.join("unused").exists(), "only what is copied");
+    // Unchanged: all hits.
+    let again = build_df(&ctx, &store, &out, &[]);
+    let states = layer_cache_states(&again.json());
+    assert!(
+        states.iter().all(|s| s == "hit" || s == "base"),
+        "{states:?}"
+    );
 }

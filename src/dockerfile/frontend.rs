@@ -7,7 +7,9 @@
 //! environment in ENV values is left for the planner, which knows the
 //! base's config.
 //!
-//! Not built yet, and refused with the instruction's line: `COPY --from`,
+//! `COPY --from=stage` copies from an earlier stage's filesystem.
+//! Not built yet, and refused with the instruction's line: `COPY --from` an
+//! image,
 //! `ADD` of URLs and archives, globs in sources, `--chown` by name, RUN
 //! heredocs and tmpfs mounts, `FROM --platform`, VOLUME, SHELL,
 //! HEALTHCHECK, ONBUILD, STOPSIGNAL.
@@ -302,15 +304,78 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 exclude,
                 ..
             } => {
-                if from.is_some() {
-                    return Err(unsupported(file, i, "COPY --from"));
-                }
                 if !heredocs.is_empty() || *parents || !exclude.is_empty() {
                     return Err(unsupported(
                         file,
                         i,
                         "COPY with heredocs, --parents or --exclude",
                     ));
+                }
+                if let Some(f) = from {
+                    let f = ex(f)?;
+                    let by_name = stages.iter().find(|s| {
+                        s.alias
+                            .as_deref()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(&f))
+                    });
+                    // `--from=N`: the Nth stage, counted from 0.
+                    let by_index = f.parse::<usize>().ok().and_then(|n| stages.get(n));
+                    let Some(st) = by_name.or(by_index) else {
+                        return Err(unsupported(
+                            file,
+                            i,
+                            "COPY --from an image (only earlier stages)",
+                        ));
+                    };
+                    let owner = match chown.as_deref().map(&ex).transpose()? {
+                        None => None,
+                        Some(c) => Some(
+                            numeric_owner(&c)
+                                .ok_or_else(|| unsupported(file, i, "--chown by name"))?,
+                        ),
+                    };
+                    let chmod = match chmod {
+                        None => None,
+                        Some(m) => Some(
+                            u32::from_str_radix(m, 8)
+                                .map_err(|_| bad(file, i, format!("--chmod={m}")))?,
+                        ),
+                    };
+                    let mut abs_srcs = Vec::new();
+                    for s in srcs {
+                        let s = ex(s)?;
+                        if s.contains(['*', '?', '[']) {
+                            return Err(unsupported(file, i, "wildcards in COPY/ADD sources"));
+                        }
+                        abs_srcs.push(if s.starts_with('/') {
+                            s
+                        } else {
+                            format!("/{s}")
+                        });
+                    }
+                    let dst = ex(dst)?;
+                    if abs_srcs.len() > 1 && !dst.ends_with('/') {
+                        return Err(bad(
+                            file,
+                            i,
+                            format!(
+                                "with several sources the destination must end with /: {dst:?}"
+                            ),
+                        ));
+                    }
+                    let image = st.id.clone();
+                    push(
+                        &mut stages,
+                        here("COPY"),
+                        LayerKind::CopyFrom {
+                            image,
+                            srcs: abs_srcs,
+                            dst,
+                            chown: owner,
+                            chmod,
+                        },
+                    );
+                    continue;
                 }
                 let layers = copy_layers(
                     o,
@@ -399,17 +464,31 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 ))
             })?,
     };
-    // The target and the stages it stands on, bases first.
+    // The target and the stages it stands on or copies from, in file order.
     let mut needed = vec![target];
-    let mut cur = target;
-    while let Base::Image(id) = &stages[cur].base {
-        cur = stages
-            .iter()
-            .position(|s| &s.id == id)
-            .expect("named earlier");
-        needed.push(cur);
+    let mut todo = vec![target];
+    while let Some(cur) = todo.pop() {
+        let mut deps: Vec<&String> = Vec::new();
+        if let Base::Image(id) = &stages[cur].base {
+            deps.push(id);
+        }
+        for l in &stages[cur].layers {
+            if let LayerKind::CopyFrom { image, .. } = &l.kind {
+                deps.push(image);
+            }
+        }
+        for id in deps {
+            let si = stages
+                .iter()
+                .position(|s| &s.id == id)
+                .expect("named earlier");
+            if !needed.contains(&si) {
+                needed.push(si);
+                todo.push(si);
+            }
+        }
     }
-    needed.reverse();
+    needed.sort();
     let images = needed
         .into_iter()
         .map(|si| {
@@ -452,6 +531,15 @@ fn push(stages: &mut [Stage], loc: Location, kind: LayerKind) {
     if let Some(s) = stages.last_mut() {
         s.layers.push(Layer { loc, kind });
     }
+}
+
+/// `--chown=UID[:GID]` with numbers (a missing group is the uid).
+fn numeric_owner(c: &str) -> Option<Owner> {
+    let (u, g) = c.split_once(':').unwrap_or((c, c));
+    Some(Owner {
+        uid: u.parse().ok()?,
+        gid: g.parse().ok()?,
+    })
 }
 
 /// A word for `/bin/sh -c` that stays one argument.
@@ -550,12 +638,7 @@ fn copy_layers(
     let owner = match chown {
         None => None,
         Some(c) => {
-            let c = ex(c)?;
-            let (u, g) = c.split_once(':').unwrap_or((&c, &c));
-            match (u.parse::<u64>(), g.parse::<u64>()) {
-                (Ok(uid), Ok(gid)) => Some(Owner { uid, gid }),
-                _ => return Err(unsupported(file, i, "--chown by name")),
-            }
+            Some(numeric_owner(&ex(c)?).ok_or_else(|| unsupported(file, i, "--chown by name"))?)
         }
     };
     let chmod = match chmod {

@@ -94,6 +94,22 @@ pub enum Action {
     Python(Box<python::PyLayer>),
     /// A command run in the sandbox on the layers below (one platform).
     Run(Box<crate::sandbox::RunStep>),
+    /// Files copied from another image's filesystem (one platform).
+    CopyFrom(Box<CopyFrom>),
+}
+
+#[derive(Clone, Debug)]
+pub struct CopyFrom {
+    /// The image the files come from (an index into `Plan::images`).
+    pub source: usize,
+    /// Absolute paths in that image.
+    pub srcs: Vec<String>,
+    /// Layer path of the destination (no leading '/'); `dst_dir`: it ended
+    /// with '/', so a file keeps its name under it.
+    pub dst: String,
+    pub dst_dir: bool,
+    pub chown: Option<crate::spec::Owner>,
+    pub chmod: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,7 +134,7 @@ impl Step {
     pub fn makes_layer(&self) -> bool {
         matches!(
             self.action,
-            Action::Files { .. } | Action::Python(_) | Action::Run(_)
+            Action::Files { .. } | Action::Python(_) | Action::Run(_) | Action::CopyFrom(_)
         )
     }
 
@@ -134,7 +150,7 @@ impl Step {
                 .iter()
                 .map(|e| (e.path.clone(), fingerprint(e)))
                 .collect(),
-            Action::Config(_) | Action::Run(_) => BTreeMap::new(),
+            Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => BTreeMap::new(),
             Action::Python(pl) => pl.inputs.clone(),
         };
         StepRecord {
@@ -346,6 +362,14 @@ pub fn plan(
                 .position(|x| &x.id == b)
                 .expect("bases resolved at load");
             visit(def, bi, order);
+        }
+        // Images files are copied from come first too.
+        for l in &def.images[i].layers {
+            if let LayerKind::CopyFrom { image, .. } = &l.kind
+                && let Some(si) = def.images.iter().position(|x| &x.id == image)
+            {
+                visit(def, si, order);
+            }
         }
         order.push(i);
     }
@@ -669,6 +693,96 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             }
             continue;
         }
+        if let LayerKind::CopyFrom {
+            image,
+            srcs,
+            dst,
+            chown,
+            chmod,
+        } = &l.kind
+        {
+            let Some(source) = done.iter().position(|p| &p.id == image) else {
+                return Err(Error::Definition {
+                    loc: Box::new(l.loc.clone()),
+                    message: format!("no image {image:?} to copy from"),
+                });
+            };
+            let workdir = cfg
+                .config
+                .working_dir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into());
+            let layer_dst = files::resolve_dst(&workdir, dst);
+            let src_img = &done[source];
+            for (pi, p) in img.platforms.iter().enumerate() {
+                if !src_img.platforms.contains(p) {
+                    return Err(Error::Definition {
+                        loc: Box::new(l.loc.clone()),
+                        message: format!("image {image:?} is not built for {p}"),
+                    });
+                }
+                let mut k = KeyHasher::new("copy-from", 1);
+                k.digest(&src_img.content_key).str(&p.to_string());
+                k.u64(srcs.len() as u64);
+                for s in srcs {
+                    k.str(s);
+                }
+                k.str(&layer_dst)
+                    .u64(dst.ends_with('/') as u64)
+                    .str(&format!("{chown:?}"))
+                    .str(&format!("{chmod:?}"))
+                    .str(o.compression.name())
+                    .u64(o.compression.level() as u64)
+                    .u64(GZIP_CHUNK as u64)
+                    .u64(o.source_date_epoch);
+                let step_key = k.finish();
+                let mut options = BTreeMap::new();
+                options.insert("from".into(), image.clone());
+                options.insert("src".into(), srcs.join(" "));
+                options.insert("dst".into(), format!("/{layer_dst}"));
+                let name = format!(
+                    "copy --from={image} {} → /{layer_dst}{}",
+                    srcs.join(" "),
+                    if img.platforms.len() > 1 {
+                        format!(" ({p})")
+                    } else {
+                        String::new()
+                    }
+                );
+                let mut step = Step {
+                    name,
+                    loc: l.loc.clone(),
+                    action: Action::CopyFrom(Box::new(CopyFrom {
+                        source,
+                        srcs: srcs.clone(),
+                        dst: layer_dst.clone(),
+                        dst_dir: dst.ends_with('/') || dst == ".",
+                        chown: *chown,
+                        chmod: *chmod,
+                    })),
+                    key: step_key,
+                    cached: store.step_get(&step_key),
+                    why: vec![],
+                    notes: vec![],
+                    options,
+                    platform: Some(pi),
+                };
+                if step.cached.is_none() {
+                    if previous.is_none() {
+                        previous = Some(ImageRecord::load(store, &record_id));
+                    }
+                    step.why = record::explain(
+                        previous.as_ref().and_then(|p| p.as_ref()),
+                        index,
+                        &step.record(),
+                    );
+                }
+                key.digest(&step.key);
+                steps.push(step);
+            }
+            continue;
+        }
         if let LayerKind::Commands { .. } | LayerKind::AptPackages { .. } = &l.kind {
             for mut step in plan_run(env, l, img, &base_configs, &base_chain, &steps)? {
                 if step.cached.is_none() {
@@ -835,7 +949,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             }
             Action::Config(kind) => config_key(kind),
             Action::Python(_) => unreachable!("planned by python::plan_layer"),
-            Action::Run(_) => unreachable!("planned by plan_run"),
+            Action::Run(_) | Action::CopyFrom(_) => unreachable!("planned above"),
         };
         rec_opts.insert("compression".into(), o.compression.name().into());
         rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());

@@ -219,6 +219,15 @@ pub enum LayerKind {
     Entrypoint(Vec<String>),
     Cmd(Vec<String>),
     Expose(Vec<String>),
+    /// Files from another image of the definition (Dockerfile `COPY
+    /// --from=stage`): a folder's contents, or a file, at `dst`.
+    CopyFrom {
+        image: String,
+        srcs: Vec<String>,
+        dst: String,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+    },
 }
 
 impl LayerKind {
@@ -240,6 +249,7 @@ impl LayerKind {
             LayerKind::Entrypoint(_) => "entrypoint",
             LayerKind::Cmd(_) => "cmd",
             LayerKind::Expose(_) => "expose",
+            LayerKind::CopyFrom { .. } => "copy_from",
         }
     }
 }
