@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. Installs the real servers and clients the tests use
 # (Debian's docker-registry, skopeo, umoci, mmdebstrap, openssl, htpasswd,
-# newuidmap) when
+# newuidmap, buildah) when
 # missing, and uv (from its Python package, into target/test-tools/uv) when
 # there is no `uv` on PATH.
 set -euo pipefail
@@ -16,6 +16,7 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v curl >/dev/null || need+=(curl)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v newuidmap >/dev/null || need+=(uidmap)
+command -v buildah >/dev/null || need+=(buildah)
 UV_VERSION=0.13.9
 UV_VENV=$PWD/target/test-tools/uv
 if ! command -v uv >/dev/null && [[ ! -x $UV_VENV/bin/uv ]] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then

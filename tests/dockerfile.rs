@@ -275,3 +275,166 @@ fn copy_from_an_earlier_stage() {
         "{states:?}"
     );
 }
+
+/// Paths, modes, owners and contents (sha256) of an unpacked root, with
+/// symlink targets.
+fn tree(root: &Path) -> std::collections::BTreeMap<String, (u32, u32, u32, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&p).unwrap().display())
+            } else if m.is_file() {
+                sha256_hex(&fs::read(&p).unwrap())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                "special".into()
+            };
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, (m.mode() & 0o7777, m.uid(), m.gid(), what));
+        }
+    }
+    out
+}
+
+/// The Dockerfile fixtures built by imgbuild and by `buildah bud` (vfs,
+/// chroot isolation) on the same base: the same file trees and configs.
+#[test]
+fn dockerfile_fixtures_build_like_buildah() {
+    let Some(base) = base("dockerfile_fixtures_build_like_buildah") else {
+        return;
+    };
+    if std::process::Command::new("buildah")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "buildah is needed in CI");
+        eprintln!("skipping: buildah is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let base_arg = format!("BASE=oci:{}:latest", base.display());
+    for (name, dockerfile) in [
+        ("dockerfile-multistage", "Dockerfile"),
+        ("custom-dockerfile", "Dockerfile"),
+        ("custom-dockerfile-subfolder", "docker/Dockerfile"),
+    ] {
+        let ctx = t.path().join(name);
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(fixtures.join(name))
+            .arg(&ctx)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ours = t.path().join(format!("{name}-imgbuild"));
+        let r = ib(&["build", "-f"])
+            .path_arg(&ctx.join(dockerfile))
+            .path_arg(&ctx)
+            .args(&["--build-arg", &base_arg])
+            .cache(&t.path().join("store"))
+            .oci_out(&ours)
+            .json()
+            .arg("-q")
+            .run();
+        assert_eq!(r.code, 0, "{name}: {r}");
+        let theirs = t.path().join(format!("{name}-buildah"));
+        let broot = t.path().join("buildah-root");
+        let brun = t.path().join("buildah-run");
+        let bah = |args: &[&str]| {
+            let out = std::process::Command::new("buildah")
+                .args(["--storage-driver", "vfs", "--root"])
+                .arg(&broot)
+                .arg("--runroot")
+                .arg(&brun)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "buildah {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let tag = format!("{name}:latest");
+        bah(&[
+            "bud",
+            "--isolation",
+            "chroot",
+            "--build-arg",
+            &base_arg,
+            "-t",
+            &tag,
+            "-f",
+            ctx.join(dockerfile).to_str().unwrap(),
+            ctx.to_str().unwrap(),
+        ]);
+        bah(&[
+            "push",
+            "-q",
+            &tag,
+            &format!("oci:{}:latest", theirs.display()),
+        ]);
+        let a = umoci_unpack(&ours, "latest", &t.path().join(format!("{name}-a")));
+        let b = umoci_unpack(&theirs, "latest", &t.path().join(format!("{name}-b")));
+        let (ta, mut tb) = (tree(&a), tree(&b));
+        // buildah leaves the empty files it mounted over for RUN steps.
+        for f in ["etc/hosts", "etc/resolv.conf"] {
+            if !ta.contains_key(f) && tb.get(f).is_some_and(|e| e.3 == sha256_hex(b"")) {
+                tb.remove(f);
+            }
+        }
+        let diffs: Vec<String> = ta
+            .keys()
+            .chain(tb.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| ta.get(*k) != tb.get(*k))
+            .map(|k| format!("{k}: imgbuild {:?}, buildah {:?}", ta.get(k), tb.get(k)))
+            .collect();
+        assert!(
+            diffs.is_empty(),
+            "{name}: trees differ:\n{}",
+            diffs.join("\n")
+        );
+        let (ca, mut cb) = (config(&ours), config(&theirs));
+        // buildah signs its images with a label of its own.
+        if let Some(l) = cb["Labels"].as_object_mut() {
+            l.remove("io.buildah.version");
+            if l.is_empty() {
+                cb["Labels"] = Value::Null;
+            }
+        }
+        // buildah moves a variable ENV sets again to the end; docker and
+        // imgbuild keep its place. The same variables either way.
+        let env = |c: &Value| -> Vec<String> {
+            let mut v: Vec<String> = c["Env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(env(&ca), env(&cb), "{name}: config Env");
+        for k in [
+            "WorkingDir",
+            "User",
+            "Entrypoint",
+            "Cmd",
+            "Labels",
+            "ExposedPorts",
+        ] {
+            assert_eq!(ca[k], cb[k], "{name}: config {k}");
+        }
+    }
+}

@@ -677,6 +677,7 @@ fn copy_layers(
                 copy_contents_only: true,
                 chown: owner,
                 chmod,
+                top: owner.is_some(),
             });
         } else {
             out.push(LayerKind::SourceFile {

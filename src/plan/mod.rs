@@ -813,6 +813,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 copy_contents_only,
                 chown,
                 chmod,
+                top,
             } => {
                 let src_path = context.join(src);
                 let src_path = src_path.canonicalize().unwrap_or(src_path);
@@ -832,7 +833,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 let c = files::collect_folder(
                     &src_path,
                     &layer_dst,
-                    derived,
+                    derived || (*top && !layer_dst.is_empty()),
                     &CollectOptions {
                         context,
                         rules: &rules,

@@ -206,6 +206,9 @@ pub enum LayerKind {
         copy_contents_only: bool,
         chown: Option<Owner>,
         chmod: Option<u32>,
+        /// Also an entry for the destination folder itself (Dockerfile
+        /// `COPY --chown` makes it with that owner).
+        top: bool,
     },
     SourceFile {
         src: String,
@@ -921,6 +924,7 @@ fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
             copy_contents_only: t.bool("copy_contents_only")?.unwrap_or(false),
             chown: parse_owner(&t, "chown")?,
             chmod: parse_mode(&t, "chmod")?,
+            top: false,
         },
         "source_file" => LayerKind::SourceFile {
             src: req_str(kind_key)?,

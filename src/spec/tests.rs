@@ -89,7 +89,8 @@ fn parses_every_field() {
                 uid: 1000,
                 gid: 1000
             }),
-            chmod: Some(0o755)
+            chmod: Some(0o755),
+            top: false,
         }
     );
     assert_eq!(
