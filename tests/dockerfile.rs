@@ -438,3 +438,41 @@ fn dockerfile_fixtures_build_like_buildah() {
         }
     }
 }
+
+#[test]
+fn volume_stopsignal_shell_healthcheck_and_onbuild_set_the_config() {
+    let Some(base) = base("volume_stopsignal_shell_healthcheck_and_onbuild_set_the_config") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest\nSHELL [\"/bin/bash\", \"-c\"]\nRUN echo ${{BASH_VERSION:+bash}} > /shell\nVOLUME /data /logs\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=1m30s --retries=3 CMD curl -f http://localhost/\nONBUILD RUN echo child\n",
+            base.display()
+        ),
+    );
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &t.path().join("store"), &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let c = config(&out);
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/bash", "-c"]));
+    assert!(
+        c["Volumes"]["/data"].is_object() && c["Volumes"]["/logs"].is_object(),
+        "{c:#}"
+    );
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(
+        c["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "curl -f http://localhost/"], "Interval": 90_000_000_000u64, "Retries": 3})
+    );
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo child"]));
+    let root = umoci_unpack(&out, "latest", &t.path().join("b"));
+    assert_eq!(
+        fs::read_to_string(root.join("shell")).unwrap(),
+        "bash\n",
+        "SHELL applies to RUN"
+    );
+}

@@ -11,8 +11,8 @@
 //! Not built yet, and refused with the instruction's line: `COPY --from` an
 //! image,
 //! `ADD` of URLs and archives, globs in sources, `--chown` by name, RUN
-//! heredocs and tmpfs mounts, `FROM --platform`, VOLUME, SHELL,
-//! HEALTHCHECK, ONBUILD, STOPSIGNAL.
+//! heredocs and tmpfs mounts, `FROM --platform`. VOLUME, STOPSIGNAL,
+//! SHELL (later RUN steps use it), HEALTHCHECK and ONBUILD set the config.
 
 use super::expand::expand;
 use super::parse::{Cmd, Inst, Instruction, Mount, parse};
@@ -434,7 +434,103 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 here("MAINTAINER"),
                 LayerKind::Labels(vec![("maintainer".into(), m.clone())]),
             ),
-            _ => return Err(unsupported(file, i, &i.keyword)),
+            Inst::Volume(paths) => {
+                let mut v = Vec::new();
+                for p in paths {
+                    v.push(serde_json::json!(ex(p)?));
+                }
+                push(
+                    &mut stages,
+                    here("VOLUME"),
+                    LayerKind::DockerConfig {
+                        field: "Volumes".into(),
+                        value: serde_json::Value::Array(v),
+                    },
+                );
+            }
+            Inst::StopSignal(sig) => push(
+                &mut stages,
+                here("STOPSIGNAL"),
+                LayerKind::DockerConfig {
+                    field: "StopSignal".into(),
+                    value: serde_json::json!(ex(sig)?),
+                },
+            ),
+            // RUN steps after it use this shell (read from the config).
+            Inst::Shell(sh) => push(
+                &mut stages,
+                here("SHELL"),
+                LayerKind::DockerConfig {
+                    field: "Shell".into(),
+                    value: serde_json::json!(sh),
+                },
+            ),
+            Inst::Healthcheck(h) => {
+                let value = match h {
+                    None => serde_json::json!({"Test": ["NONE"]}),
+                    Some(h) => {
+                        let test = match &h.cmd {
+                            Cmd::Exec(v) => {
+                                let mut t = vec!["CMD".to_string()];
+                                t.extend(v.iter().cloned());
+                                t
+                            }
+                            Cmd::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
+                        };
+                        let mut obj = serde_json::Map::new();
+                        obj.insert("Test".into(), serde_json::json!(test));
+                        for (k, v) in &h.options {
+                            let (name, val) = match k.as_str() {
+                                "retries" => (
+                                    "Retries",
+                                    serde_json::json!(v.parse::<u64>().map_err(|_| bad(
+                                        file,
+                                        i,
+                                        format!("--retries={v}")
+                                    ))?),
+                                ),
+                                other => {
+                                    let ns = go_duration_ns(v)
+                                        .ok_or_else(|| bad(file, i, format!("--{other}={v}: expected a duration like 30s or 1m30s")))?;
+                                    let name = match other {
+                                        "interval" => "Interval",
+                                        "timeout" => "Timeout",
+                                        "start-period" => "StartPeriod",
+                                        _ => "StartInterval",
+                                    };
+                                    (name, serde_json::json!(ns))
+                                }
+                            };
+                            obj.insert(name.into(), val);
+                        }
+                        serde_json::Value::Object(obj)
+                    }
+                };
+                push(
+                    &mut stages,
+                    here("HEALTHCHECK"),
+                    LayerKind::DockerConfig {
+                        field: "Healthcheck".into(),
+                        value,
+                    },
+                );
+            }
+            Inst::Onbuild(inner) => push(
+                &mut stages,
+                here("ONBUILD"),
+                LayerKind::DockerConfig {
+                    field: "OnBuild".into(),
+                    // The instruction as written after ONBUILD.
+                    value: serde_json::json!(
+                        inner
+                            .text
+                            .trim()
+                            .split_once(char::is_whitespace)
+                            .map(|(_, rest)| rest.trim())
+                            .unwrap_or("")
+                    ),
+                },
+            ),
         }
     }
     if stages.is_empty() {
@@ -531,6 +627,37 @@ fn push(stages: &mut [Stage], loc: Location, kind: LayerKind) {
     if let Some(s) = stages.last_mut() {
         s.layers.push(Layer { loc, kind });
     }
+}
+
+/// `30s`, `1m30s`, `500ms`, `2h` → nanoseconds.
+fn go_duration_ns(s: &str) -> Option<u64> {
+    let mut total: f64 = 0.0;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += num * mult;
+        rest = &rest[u..];
+    }
+    Some(total as u64)
 }
 
 /// `--chown=UID[:GID]` with numbers (a missing group is the uid).

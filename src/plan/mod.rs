@@ -226,6 +226,29 @@ pub fn apply_config(cfg: &mut ImageConfig, kind: &LayerKind) {
                 map.insert(p.clone(), serde_json::json!({}));
             }
         }
+        LayerKind::DockerConfig { field, value } => match field.as_str() {
+            "Volumes" => {
+                let map = c.volumes.get_or_insert_with(BTreeMap::new);
+                for v in value.as_array().into_iter().flatten() {
+                    if let Some(p) = v.as_str() {
+                        map.insert(p.to_string(), serde_json::json!({}));
+                    }
+                }
+            }
+            "StopSignal" => c.stop_signal = value.as_str().map(String::from),
+            "OnBuild" => {
+                let list = c
+                    .extra
+                    .entry("OnBuild".to_string())
+                    .or_insert_with(|| serde_json::json!([]));
+                if let (Some(l), Some(s)) = (list.as_array_mut(), value.as_str()) {
+                    l.push(serde_json::json!(s));
+                }
+            }
+            other => {
+                c.extra.insert(other.to_string(), value.clone());
+            }
+        },
         _ => {}
     }
 }
@@ -1365,6 +1388,7 @@ pub fn config_value(kind: &LayerKind) -> String {
         LayerKind::Entrypoint(v) | LayerKind::Cmd(v) | LayerKind::Expose(v) => {
             serde_json::to_string(v).expect("strings")
         }
+        LayerKind::DockerConfig { field, value } => format!("{field}={value}"),
         other => other.key().to_string(),
     }
 }

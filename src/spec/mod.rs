@@ -222,6 +222,13 @@ pub enum LayerKind {
     Entrypoint(Vec<String>),
     Cmd(Vec<String>),
     Expose(Vec<String>),
+    /// A field of Docker's image config that definition files do not set
+    /// (Dockerfile VOLUME, STOPSIGNAL, SHELL, HEALTHCHECK, ONBUILD): the JSON
+    /// name and value; `Volumes` and `OnBuild` add to what is there.
+    DockerConfig {
+        field: String,
+        value: serde_json::Value,
+    },
     /// Files from another image of the definition (Dockerfile `COPY
     /// --from=stage`): a folder's contents, or a file, at `dst`.
     CopyFrom {
@@ -253,6 +260,7 @@ impl LayerKind {
             LayerKind::Cmd(_) => "cmd",
             LayerKind::Expose(_) => "expose",
             LayerKind::CopyFrom { .. } => "copy_from",
+            LayerKind::DockerConfig { .. } => "docker_config",
         }
     }
 }
