@@ -346,6 +346,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                 }
             }
             let base_ref = image_base_ref(&img.base, &images);
+            let base_count = layers.len();
             for s in img.steps.iter().filter(|s| s.applies_to(pi)) {
                 let by = format!("imgbuild {}", s.name);
                 match &s.action {
@@ -385,7 +386,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                                         rs,
                                         &label,
                                         &s.loc.to_string(),
-                                        &layers,
+                                        (&layers, base_count),
                                         &cfg,
                                         base_ref.as_ref(),
                                         plan,
@@ -699,7 +700,7 @@ fn run_step(
     rs: &crate::sandbox::RunStep,
     label: &str,
     loc: &str,
-    layers: &[Descriptor],
+    (layers, base_count): (&[Descriptor], usize),
     cfg: &ImageConfig,
     base_ref: Option<&crate::registry::Reference>,
     plan: &Plan,
@@ -738,6 +739,7 @@ fn run_step(
         name: label,
         loc,
         layers: refs,
+        base_layers: base_count,
         env: cfg.config.env.clone().unwrap_or_default(),
         workdir: cfg.config.working_dir.clone().unwrap_or_default(),
         user: cfg.config.user.clone().unwrap_or_default(),

@@ -102,6 +102,8 @@ pub struct RunContext<'a> {
     pub loc: &'a str,
     /// The layers below the step, bottom first, all in the store.
     pub layers: Vec<LayerRef>,
+    /// How many of them are the base image's.
+    pub base_layers: usize,
     /// The image configuration in force: env, workdir, user.
     pub env: Vec<String>,
     pub workdir: String,
@@ -251,6 +253,8 @@ pub enum FsTask {
     Materialize {
         store: PathBuf,
         layers: Vec<LayerRef>,
+        /// The base image's layers: their root is kept too.
+        keep: usize,
         own: bool,
     },
     /// Copies a root and writes the copy's snapshot (JSON) beside it.
@@ -282,9 +286,14 @@ impl FsTask {
     /// Does the work here; the result as JSON.
     pub fn perform(&self) -> Result<serde_json::Value> {
         let v = match self {
-            FsTask::Materialize { store, layers, own } => {
+            FsTask::Materialize {
+                store,
+                layers,
+                keep,
+                own,
+            } => {
                 let store = Store::open(store)?;
-                serde_json::to_value(rootfs::materialize(&store, layers, *own)?)
+                serde_json::to_value(rootfs::materialize_keeping(&store, layers, *keep, *own)?)
             }
             FsTask::CopyRoot {
                 src,
@@ -441,6 +450,7 @@ pub fn execute(store: &Store, st: &RunStep, cx: &RunContext) -> Result<LayerDesc
         FsTask::Materialize {
             store: store.root().to_path_buf(),
             layers: cx.layers.clone(),
+            keep: cx.base_layers,
             own,
         },
     )?)

@@ -47,7 +47,26 @@ pub struct Skipped {
 /// its tree is cloned with hard links and only the remaining layers are
 /// applied. Callers must not modify the returned tree.
 pub fn materialize(store: &Store, layers: &[LayerRef], own: bool) -> Result<PathBuf> {
+    materialize_keeping(store, layers, 0, own)
+}
+
+/// [`materialize`], also keeping the root of the first `keep` layers (the
+/// base image's) when it has to be made: later chains on the same base
+/// then clone it instead of extracting the base again.
+pub fn materialize_keeping(
+    store: &Store,
+    layers: &[LayerRef],
+    keep: usize,
+    own: bool,
+) -> Result<PathBuf> {
     let base = store.root().join("rootfs");
+    if keep > 0 && keep < layers.len() {
+        let have_prefix =
+            (keep..layers.len()).any(|n| base.join(chain_key(&layers[..n], own).hex()).is_dir());
+        if !have_prefix && !base.join(chain_key(layers, own).hex()).is_dir() {
+            materialize_keeping(store, &layers[..keep], 0, own)?;
+        }
+    }
     fs::create_dir_all(&base).ctx(|| format!("creating {}", base.display()))?;
     let key = chain_key(layers, own);
     let dest = base.join(key.hex());
