@@ -24,3 +24,7 @@ e2e:
 # RUN steps (no-op and apt) against buildah's chroot isolation; writes benches/run-results.md.
 bench-run:
     bash benches/run.sh
+
+# Dockerfile fixture builds against buildah bud; writes benches/dockerfile-results.md.
+bench-dockerfile:
+    bash benches/dockerfile.sh
