@@ -707,6 +707,87 @@ fn hostile_base_layers_cannot_write_outside_the_root() {
     }
 }
 
+/// A folder nobody (65534) will own, holding a copy of `base`; its parent
+/// is searchable. Returns the temp dir, the folder and the base's copy.
+fn nobody_workspace(base: &Path) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    mkdirs(&work);
+    fs::set_permissions(
+        t.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ubase = work.join("base");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(base)
+        .arg(&ubase)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (t, work, ubase)
+}
+
+/// Gives everything below `work` to nobody.
+fn chown_nobody(work: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(work)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `imgbuild ARGS` as nobody, with IMGBUILD_USERNS=`userns`; must succeed.
+#[track_caller]
+fn as_nobody(work: &Path, userns: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "env",
+        ])
+        .arg(format!("HOME={}", work.display()))
+        .arg(format!("IMGBUILD_USERNS={userns}"))
+        .arg(bin())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "unprivileged imgbuild {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// `build --format json -q` of `def` as nobody into `store` and `out`.
+#[track_caller]
+fn build_as_nobody(work: &Path, userns: &str, def: &Path, store: &Path, out: &Path) -> Value {
+    let output = format!("oci:{}", out.display());
+    let text = as_nobody(
+        work,
+        userns,
+        &[
+            "build".as_ref(),
+            "--format".as_ref(),
+            "json".as_ref(),
+            "-q".as_ref(),
+            "--cache-dir".as_ref(),
+            store.as_os_str(),
+            "--output".as_ref(),
+            output.as_ref(),
+            def.as_os_str(),
+        ],
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
 #[test]
 fn an_unprivileged_user_builds_the_same_layers_as_root() {
     let Some(base) = base("an_unprivileged_user_builds_the_same_layers_as_root") else {
@@ -719,64 +800,19 @@ fn an_unprivileged_user_builds_the_same_layers_as_root() {
         );
         return;
     }
-    let t = tempfile::tempdir().unwrap();
     // Everything the unprivileged build touches belongs to nobody.
-    let work = t.path().join("work");
-    mkdirs(&work);
-    fs::set_permissions(
-        t.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let ubase = work.join("base");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(&base)
-        .arg(&ubase)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (t, work, ubase) = nobody_workspace(&base);
     let layers = "[[images.t.layers]]\ncommands = [\"echo u > /u.txt && rm /etc/motd && mkdir -p /srv/x && chmod 0700 /srv/x\"]\n\n[[images.t.layers]]\napt_packages = [\"jq\"]\n";
     let def = write_def(&work.join("def"), &ubase, layers);
-    let status = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&work)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    chown_nobody(&work);
 
     let root_out = t.path().join("root-out");
     build_json(&def, &t.path().join("root-store"), &root_out, &[]);
 
     let ustore = work.join("store");
     let uout = work.join("out");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "env",
-        ])
-        .arg(format!("HOME={}", work.display()))
-        // Only the caller mapped, even where subordinate ids exist.
-        .arg("IMGBUILD_USERNS=single")
-        .arg(bin())
-        .args(["build", "--format", "json", "-q", "--cache-dir"])
-        .arg(&ustore)
-        .arg("--output")
-        .arg(format!("oci:{}", uout.display()))
-        .arg(&def)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "unprivileged build failed:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(&text).unwrap();
+    // Only the caller mapped, even where subordinate ids exist.
+    let v = build_as_nobody(&work, "single", &def, &ustore, &uout);
     assert_eq!(layer_cache_states(&v), ["base", "miss", "miss"]);
     assert_eq!(
         layer_digests(&uout),
@@ -832,62 +868,18 @@ fn subordinate_ids_keep_owners_and_let_steps_switch_users() {
         text.push_str("65534:400000:65536\n");
         fs::write(p, text).unwrap();
     }
-    let t = tempfile::tempdir().unwrap();
-    let work = t.path().join("work");
-    mkdirs(&work);
-    fs::set_permissions(
-        t.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let ubase = work.join("base");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(&base)
-        .arg(&ubase)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (t, work, ubase) = nobody_workspace(&base);
     // A user made by one step; a later step runs as that user.
     let layers = "[[images.t.layers]]\ncommands = [\"useradd -m -u 1000 app && chown app:app /srv && chmod 0640 /etc/shadow\"]\n\n[[images.t.layers]]\nuser = \"app\"\n\n[[images.t.layers]]\ncommands = [\"id -u > /srv/uid && touch /home/app/mine\"]\n";
     let def = write_def(&work.join("def"), &ubase, layers);
-    let status = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&work)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    chown_nobody(&work);
 
     let root_out = t.path().join("root-out");
     build_json(&def, &t.path().join("root-store"), &root_out, &[]);
 
     let ustore = work.join("store");
     let uout = work.join("out");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "env",
-        ])
-        .arg(format!("HOME={}", work.display()))
-        .arg("IMGBUILD_USERNS=range")
-        .arg(bin())
-        .args(["build", "--format", "json", "-q", "--cache-dir"])
-        .arg(&ustore)
-        .arg("--output")
-        .arg(format!("oci:{}", uout.display()))
-        .arg(&def)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "unprivileged build with subordinate ids failed:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_as_nobody(&work, "range", &def, &ustore, &uout);
     // The same layers as root: owners other than root kept.
     assert_eq!(layer_digests(&uout), layer_digests(&root_out));
     let entries = last_layer(&uout);
@@ -911,25 +903,17 @@ fn subordinate_ids_keep_owners_and_let_steps_switch_users() {
         .expect("shadow");
     assert_eq!(shadow.gid, 42, "shadow keeps its group");
     // The unprivileged store can be pruned (its roots belong to subordinate ids).
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "env",
-        ])
-        .arg("IMGBUILD_USERNS=range")
-        .arg(bin())
-        .args(["cache", "prune", "--older-than", "0", "--cache-dir"])
-        .arg(&ustore)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    as_nobody(
+        &work,
+        "range",
+        &[
+            "cache".as_ref(),
+            "prune".as_ref(),
+            "--older-than".as_ref(),
+            "0".as_ref(),
+            "--cache-dir".as_ref(),
+            ustore.as_os_str(),
+        ],
     );
     assert_eq!(fs::read_dir(ustore.join("rootfs")).unwrap().count(), 0);
     assert_nothing_left(&ustore, "");

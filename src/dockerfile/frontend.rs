@@ -327,20 +327,8 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                             "COPY --from an image (only earlier stages)",
                         ));
                     };
-                    let owner = match chown.as_deref().map(&ex).transpose()? {
-                        None => None,
-                        Some(c) => Some(
-                            numeric_owner(&c)
-                                .ok_or_else(|| unsupported(file, i, "--chown by name"))?,
-                        ),
-                    };
-                    let chmod = match chmod {
-                        None => None,
-                        Some(m) => Some(
-                            u32::from_str_radix(m, 8)
-                                .map_err(|_| bad(file, i, format!("--chmod={m}")))?,
-                        ),
-                    };
+                    let (owner, chmod) =
+                        owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
                     let mut abs_srcs = Vec::new();
                     for s in srcs {
                         let s = ex(s)?;
@@ -660,6 +648,29 @@ fn go_duration_ns(s: &str) -> Option<u64> {
     Some(total as u64)
 }
 
+/// `--chown` (numbers only, for now) and `--chmod` (octal) of COPY/ADD.
+fn owner_and_mode(
+    file: &Path,
+    i: &Instruction,
+    chown: Option<&str>,
+    chmod: Option<&str>,
+    ex: &dyn Fn(&str) -> Result<String>,
+) -> Result<(Option<Owner>, Option<u32>)> {
+    let owner = match chown {
+        None => None,
+        Some(c) => {
+            Some(numeric_owner(&ex(c)?).ok_or_else(|| unsupported(file, i, "--chown by name"))?)
+        }
+    };
+    let mode = match chmod {
+        None => None,
+        Some(m) => {
+            Some(u32::from_str_radix(m, 8).map_err(|_| bad(file, i, format!("--chmod={m}")))?)
+        }
+    };
+    Ok((owner, mode))
+}
+
 /// `--chown=UID[:GID]` with numbers (a missing group is the uid).
 fn numeric_owner(c: &str) -> Option<Owner> {
     let (u, g) = c.split_once(':').unwrap_or((c, c));
@@ -762,18 +773,7 @@ fn copy_layers(
     chmod: Option<&str>,
     ex: &dyn Fn(&str) -> Result<String>,
 ) -> Result<Vec<LayerKind>> {
-    let owner = match chown {
-        None => None,
-        Some(c) => {
-            Some(numeric_owner(&ex(c)?).ok_or_else(|| unsupported(file, i, "--chown by name"))?)
-        }
-    };
-    let chmod = match chmod {
-        None => None,
-        Some(m) => {
-            Some(u32::from_str_radix(m, 8).map_err(|_| bad(file, i, format!("--chmod={m}")))?)
-        }
-    };
+    let (owner, chmod) = owner_and_mode(file, i, chown, chmod, ex)?;
     if srcs.len() > 1 && !dst.ends_with('/') {
         return Err(bad(
             file,

@@ -679,16 +679,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 &o.python,
             )?;
             for mut step in planned.steps {
-                if step.cached.is_none() {
-                    if previous.is_none() {
-                        previous = Some(ImageRecord::load(store, &record_id));
-                    }
-                    step.why = record::explain(
-                        previous.as_ref().and_then(|p| p.as_ref()),
-                        index,
-                        &step.record(),
-                    );
-                }
+                explain_miss(&mut step, &mut previous, store, &record_id, index);
                 key.digest(&step.key);
                 steps.push(step);
             }
@@ -791,16 +782,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     options,
                     platform: Some(pi),
                 };
-                if step.cached.is_none() {
-                    if previous.is_none() {
-                        previous = Some(ImageRecord::load(store, &record_id));
-                    }
-                    step.why = record::explain(
-                        previous.as_ref().and_then(|p| p.as_ref()),
-                        index,
-                        &step.record(),
-                    );
-                }
+                explain_miss(&mut step, &mut previous, store, &record_id, index);
                 key.digest(&step.key);
                 steps.push(step);
             }
@@ -808,16 +790,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         }
         if let LayerKind::Commands { .. } | LayerKind::AptPackages { .. } = &l.kind {
             for mut step in plan_run(env, l, img, &base_configs, &base_chain, &steps)? {
-                if step.cached.is_none() {
-                    if previous.is_none() {
-                        previous = Some(ImageRecord::load(store, &record_id));
-                    }
-                    step.why = record::explain(
-                        previous.as_ref().and_then(|p| p.as_ref()),
-                        index,
-                        &step.record(),
-                    );
-                }
+                explain_miss(&mut step, &mut previous, store, &record_id, index);
                 key.digest(&step.key);
                 steps.push(step);
             }
@@ -992,15 +965,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             options: rec_opts,
             platform: None,
         };
-        if step.makes_layer() && step.cached.is_none() {
-            if previous.is_none() {
-                previous = Some(ImageRecord::load(store, &record_id));
-            }
-            step.why = record::explain(
-                previous.as_ref().and_then(|p| p.as_ref()),
-                index,
-                &step.record(),
-            );
+        if step.makes_layer() {
+            explain_miss(&mut step, &mut previous, store, &record_id, index);
         }
         if let Action::Files { entries, .. } = &step.action
             && entries.is_empty()
@@ -1033,6 +999,22 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         content_key,
         py_envs: py.envs,
     })
+}
+
+/// A missing step's explanation, from the image's last build record
+/// (loaded once, on the first miss).
+fn explain_miss(
+    step: &mut Step,
+    previous: &mut Option<Option<ImageRecord>>,
+    store: &Store,
+    record_id: &Digest,
+    index: usize,
+) {
+    if step.cached.is_some() {
+        return;
+    }
+    let prev = previous.get_or_insert_with(|| ImageRecord::load(store, record_id));
+    step.why = record::explain(prev.as_ref(), index, &step.record());
 }
 
 /// What `apt_packages` runs: lists and downloads live in cache mounts, and

@@ -142,21 +142,7 @@ fn walk_upper(
             let kind = Kind::Symlink(t.to_string_lossy().into_owned());
             out.insert(r, o.entry(&p, &m, kind));
         } else if ft.is_file() {
-            let kind = match (m.nlink() > 1)
-                .then(|| inodes.get(&(m.dev(), m.ino())))
-                .flatten()
-            {
-                Some(first) => Kind::Hardlink(first.clone()),
-                None => {
-                    if m.nlink() > 1 {
-                        inodes.insert((m.dev(), m.ino()), r.clone());
-                    }
-                    Kind::File {
-                        src: p.clone(),
-                        size: m.len(),
-                    }
-                }
-            };
+            let kind = file_kind(&p, &m, &r, inodes);
             out.insert(r, o.entry(&p, &m, kind));
         }
         // Sockets, fifos and devices made by a step are not kept.
@@ -200,6 +186,21 @@ fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
         if ba[..n] != bb[..n] {
             return Ok(false);
         }
+    }
+}
+
+/// A regular file's entry: a hardlink to the first path seen with its
+/// inode, else the file itself.
+fn file_kind(p: &Path, m: &Metadata, rel: &str, inodes: &mut HashMap<(u64, u64), String>) -> Kind {
+    if m.nlink() > 1 {
+        if let Some(first) = inodes.get(&(m.dev(), m.ino())) {
+            return Kind::Hardlink(first.clone());
+        }
+        inodes.insert((m.dev(), m.ino()), rel.to_string());
+    }
+    Kind::File {
+        src: p.to_path_buf(),
+        size: m.len(),
     }
 }
 
@@ -284,21 +285,7 @@ pub fn from_copy(
                     o.entry(&p, &m, Kind::Symlink(t.to_string_lossy().into_owned())),
                 );
             } else if ft.is_file() {
-                let kind = match (m.nlink() > 1)
-                    .then(|| inodes.get(&(m.dev(), m.ino())))
-                    .flatten()
-                {
-                    Some(first) => Kind::Hardlink(first.clone()),
-                    None => {
-                        if m.nlink() > 1 {
-                            inodes.insert((m.dev(), m.ino()), r.clone());
-                        }
-                        Kind::File {
-                            src: p.clone(),
-                            size: m.len(),
-                        }
-                    }
-                };
+                let kind = file_kind(&p, &m, &r, inodes);
                 out.insert(r, o.entry(&p, &m, kind));
             }
         }
