@@ -45,6 +45,7 @@ fn a_dockerfile_builds_with_args_copies_runs_and_config() {
     write(&ctx, "requirements.txt", "flask==3.0\n");
     write(&ctx, "secret.env", "TOKEN=x\n");
     write(&ctx, ".dockerignore", "secret.env\n");
+    write(&ctx, "notes/private.txt", "x\n");
     write(
         &ctx,
         "Dockerfile",
@@ -99,6 +100,20 @@ CMD ["src/app.py"]
         !root.join("ctx/secret.env").exists(),
         ".dockerignore applies to COPY"
     );
+    assert!(root.join("ctx/notes/private.txt").exists());
+
+    // <Dockerfile>.dockerignore beside the Dockerfile replaces the context's.
+    write(&ctx, "Dockerfile.dockerignore", "notes\n");
+    let out2 = t.path().join("out-own-ignore");
+    let r = build_df(&ctx, &store, &out2, &["--build-arg", "GREETING=bonjour"]);
+    assert_eq!(r.code, 0, "{r}");
+    let root2 = umoci_unpack(&out2, "latest", &t.path().join("bundle2"));
+    assert!(!root2.join("ctx/notes").exists(), "{}", r.stdout);
+    assert!(
+        root2.join("ctx/secret.env").exists(),
+        "only one ignore file applies"
+    );
+    fs::remove_file(ctx.join("Dockerfile.dockerignore")).unwrap();
     assert!(
         !root.join("mnt/src").exists() || fs::read_dir(root.join("mnt/src")).unwrap().count() == 0
     );

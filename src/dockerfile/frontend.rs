@@ -573,7 +573,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         }
     }
     needed.sort();
-    let images = needed
+    let images: Vec<ImageDef> = needed
         .into_iter()
         .map(|si| {
             let s = &stages[si];
@@ -599,6 +599,32 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
             }
         })
         .collect();
+    // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
+    // context's .dockerignore, as with docker.
+    let own_ignore = file.file_name().map(|n| {
+        let mut n = n.to_os_string();
+        n.push(".dockerignore");
+        file.with_file_name(n)
+    });
+    let images = match own_ignore.filter(|p| p.is_file()) {
+        None => images,
+        Some(p) => {
+            let p = std::fs::canonicalize(&p).unwrap_or(p);
+            images
+                .into_iter()
+                .map(|mut img: ImageDef| {
+                    img.layers.insert(
+                        0,
+                        Layer {
+                            loc: img.loc.clone(),
+                            kind: LayerKind::Dockerignore(p.display().to_string()),
+                        },
+                    );
+                    img
+                })
+                .collect()
+        }
+    };
     let dir = file
         .parent()
         .map(Path::to_path_buf)
