@@ -373,6 +373,47 @@ pub fn key_entries(k: &mut KeyHasher, entries: &[FileEntry]) {
     }
 }
 
+/// The tar stream of a new layer: tar → sha256 → compressor → sha256 →
+/// a temp file in the store. Finish it with [`commit_layer`].
+pub type LayerTar = TarWriter<LayerWriter<BufWriter<File>>>;
+
+pub fn start_layer(
+    store: &Store,
+    compression: Compression,
+    threads: usize,
+) -> Result<(tempfile::NamedTempFile, LayerTar)> {
+    let tmp = store.temp_file()?;
+    let file = tmp.reopen().ctx(|| "opening a temp file".into())?;
+    let lw = LayerWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        compression,
+        threads,
+    )
+    .ctx(|| "starting the compressor".into())?;
+    Ok((tmp, TarWriter::new(lw)))
+}
+
+/// Ends the tar stream and renames the finished blob into the store.
+pub fn commit_layer(
+    store: &Store,
+    tmp: tempfile::NamedTempFile,
+    tw: LayerTar,
+    compression: Compression,
+) -> Result<LayerDesc> {
+    let lw = tw.finish().ctx(|| "writing the layer".into())?;
+    let (w, written) = lw.finish().ctx(|| "compressing the layer".into())?;
+    w.into_inner()
+        .map_err(|e| Error::io("writing the layer", e.into_error()))?;
+    store.commit_blob(tmp, &written.digest)?;
+    Ok(LayerDesc {
+        digest: written.digest,
+        diff_id: written.diff_id,
+        size: written.size,
+        media_type: compression.media_type().to_string(),
+        uncompressed_size: written.uncompressed_size,
+    })
+}
+
 /// Writes the layer for `entries` into the store, in one pass.
 pub fn write_layer(
     store: &Store,
@@ -382,15 +423,7 @@ pub fn write_layer(
     mtime: u64,
     progress: &dyn Fn(u64),
 ) -> Result<LayerDesc> {
-    let tmp = store.temp_file()?;
-    let file = tmp.reopen().ctx(|| "opening a temp file".into())?;
-    let lw = LayerWriter::new(
-        BufWriter::with_capacity(1 << 20, file),
-        compression,
-        threads,
-    )
-    .ctx(|| "starting the compressor".into())?;
-    let mut tw = TarWriter::new(lw);
+    let (tmp, mut tw) = start_layer(store, compression, threads)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut done = 0u64;
     for e in entries {
@@ -428,18 +461,7 @@ pub fn write_layer(
             progress(done);
         }
     }
-    let lw = tw.finish().ctx(|| "writing the layer".into())?;
-    let (w, written) = lw.finish().ctx(|| "compressing the layer".into())?;
-    w.into_inner()
-        .map_err(|e| Error::io("writing the layer", e.into_error()))?;
-    store.commit_blob(tmp, &written.digest)?;
-    Ok(LayerDesc {
-        digest: written.digest,
-        diff_id: written.diff_id,
-        size: written.size,
-        media_type: compression.media_type().to_string(),
-        uncompressed_size: written.uncompressed_size,
-    })
+    commit_layer(store, tmp, tw, compression)
 }
 
 #[cfg(test)]

@@ -9,12 +9,12 @@ use super::wheel::{
     InstallExtras, LayerFile, LayerFileKind, install_wheel_with, merge_layer_files,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::layer::compress::{Compression, LayerWriter};
-use crate::layer::tar::{Entry, EntryKind, TarWriter};
+use crate::layer::compress::Compression;
+use crate::layer::files::{commit_layer, start_layer};
+use crate::layer::tar::{Entry, EntryKind};
 use crate::plan::python::PyLayer;
 use crate::store::{LayerDesc, Store};
 use std::collections::BTreeMap;
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -212,15 +212,7 @@ pub fn write_layer(
     threads: usize,
     mtime: u64,
 ) -> Result<LayerDesc> {
-    let tmp = store.temp_file()?;
-    let file = tmp.reopen().ctx(|| "opening a temp file".into())?;
-    let lw = LayerWriter::new(
-        BufWriter::with_capacity(1 << 20, file),
-        compression,
-        threads,
-    )
-    .ctx(|| "starting the compressor".into())?;
-    let mut tw = TarWriter::new(lw);
+    let (tmp, mut tw) = start_layer(store, compression, threads)?;
     let mut buf = vec![0u8; 64 * 1024];
     for f in files {
         let kind = match &f.kind {
@@ -244,16 +236,5 @@ pub fn write_layer(
                 .ctx(|| "writing the layer".into())?;
         }
     }
-    let lw = tw.finish().ctx(|| "writing the layer".into())?;
-    let (w, written) = lw.finish().ctx(|| "compressing the layer".into())?;
-    w.into_inner()
-        .map_err(|e| Error::io("writing the layer", e.into_error()))?;
-    store.commit_blob(tmp, &written.digest)?;
-    Ok(LayerDesc {
-        digest: written.digest,
-        diff_id: written.diff_id,
-        size: written.size,
-        media_type: compression.media_type().to_string(),
-        uncompressed_size: written.uncompressed_size,
-    })
+    commit_layer(store, tmp, tw, compression)
 }

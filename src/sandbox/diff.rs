@@ -5,12 +5,12 @@
 
 use super::rootfs::lgetxattr;
 use crate::error::{Error, IoContext, Result};
-use crate::layer::compress::{Compression, LayerWriter};
-use crate::layer::tar::{Entry, EntryKind, TarWriter};
+use crate::layer::compress::Compression;
+use crate::layer::files::{commit_layer, start_layer};
+use crate::layer::tar::{Entry, EntryKind};
 use crate::store::{LayerDesc, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, Metadata};
-use std::io::BufWriter;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -363,15 +363,7 @@ fn finish(store: &Store, mut out: BTreeMap<String, DEntry>, o: &DiffOptions) -> 
 }
 
 fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Result<LayerDesc> {
-    let tmp = store.temp_file()?;
-    let file = tmp.reopen().ctx(|| "opening a temp file".into())?;
-    let lw = LayerWriter::new(
-        BufWriter::with_capacity(1 << 20, file),
-        o.compression,
-        o.threads,
-    )
-    .ctx(|| "starting the compressor".into())?;
-    let mut tw = TarWriter::new(lw);
+    let (tmp, mut tw) = start_layer(store, o.compression, o.threads)?;
     let mut buf = vec![0u8; 256 * 1024];
     for (path, e) in out {
         let (kind, mode) = match &e.kind {
@@ -406,16 +398,5 @@ fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Resu
                 .map_err(|err| Error::Other(format!("{}: {err}", src.display())))?;
         }
     }
-    let lw = tw.finish().ctx(|| "writing the layer".into())?;
-    let (w, written) = lw.finish().ctx(|| "compressing the layer".into())?;
-    w.into_inner()
-        .map_err(|e| Error::io("writing the layer", e.into_error()))?;
-    store.commit_blob(tmp, &written.digest)?;
-    Ok(LayerDesc {
-        digest: written.digest,
-        diff_id: written.diff_id,
-        size: written.size,
-        media_type: o.compression.media_type().to_string(),
-        uncompressed_size: written.uncompressed_size,
-    })
+    commit_layer(store, tmp, tw, o.compression)
 }
