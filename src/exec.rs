@@ -142,7 +142,10 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             // RUN steps run in order, on the layers below them (step 2).
             if s.makes_layer()
                 && s.cached.is_none()
-                && !matches!(s.action, Action::Run(_) | Action::CopyFrom(_))
+                && !matches!(
+                    s.action,
+                    Action::Run(_) | Action::CopyFrom(_) | Action::Files { chown: Some(_), .. }
+                )
             {
                 // Two steps with one key are built once.
                 if !todo
@@ -180,7 +183,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             let label = format!("[{}] {}", img.id, step.name);
             let t = Instant::now();
             let (desc, count) = match &step.action {
-                Action::Files { entries, bytes } => {
+                Action::Files { entries, bytes, .. } => {
                     let bar = o.progress.start(&label, *bytes);
                     let d = files::write_layer(
                         store,
@@ -362,14 +365,42 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                                     let source = images[cf.source]
                                         .as_ref()
                                         .expect("a source image is built before its users");
-                                    let d = copy_from(store, cf, source, &p.to_string(), plan, o)
-                                        .map_err(|e| match e {
-                                        Error::Other(m) => Error::InputAt {
-                                            loc: Box::new(s.loc.clone()),
-                                            message: m,
-                                        },
-                                        other => other,
-                                    })?;
+                                    let owner = match &cf.owner_name {
+                                        None => cf.chown,
+                                        Some(n) => Some(
+                                            owner_below(
+                                                store,
+                                                n,
+                                                &layers,
+                                                base_ref.as_ref(),
+                                                o,
+                                                &s.name,
+                                            )
+                                            .map_err(|e| at_step(e, s))?,
+                                        ),
+                                    };
+                                    let entries = copy_from(store, cf, owner, source, o)
+                                        .map_err(|e| at_step(e, s))?;
+                                    let d = match owner {
+                                        Some(ids) => write_owned(
+                                            store,
+                                            entries,
+                                            ids,
+                                            &layers,
+                                            base_ref.as_ref(),
+                                            plan,
+                                            o,
+                                            &s.name,
+                                        )?,
+                                        None => files::write_layer(
+                                            store,
+                                            &entries,
+                                            plan.options.compression,
+                                            o.threads,
+                                            sde,
+                                            &|_| {},
+                                        )?,
+                                    };
                                     store.step_put(&s.key, &d)?;
                                     layers_built += 1;
                                     bytes_compressed += d.size;
@@ -391,6 +422,53 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                                         base_ref.as_ref(),
                                         plan,
                                         o,
+                                    )?;
+                                    store.step_put(&s.key, &d)?;
+                                    layers_built += 1;
+                                    bytes_compressed += d.size;
+                                    built.insert(s.key, d.clone());
+                                    (d, "miss")
+                                }
+                            },
+                            (
+                                None,
+                                Action::Files {
+                                    entries,
+                                    chown: Some(chown),
+                                    ..
+                                },
+                            ) => match built.get(&s.key) {
+                                Some(d) => (d.clone(), "miss"),
+                                None => {
+                                    let mut entries = entries.clone();
+                                    let owner = match chown {
+                                        crate::plan::Chown::Ids(ids) => *ids,
+                                        crate::plan::Chown::Name(n) => {
+                                            let ids = owner_below(
+                                                store,
+                                                n,
+                                                &layers,
+                                                base_ref.as_ref(),
+                                                o,
+                                                &s.name,
+                                            )
+                                            .map_err(|e| at_step(e, s))?;
+                                            for e in entries.iter_mut() {
+                                                e.uid = ids.uid;
+                                                e.gid = ids.gid;
+                                            }
+                                            ids
+                                        }
+                                    };
+                                    let d = write_owned(
+                                        store,
+                                        entries,
+                                        owner,
+                                        &layers,
+                                        base_ref.as_ref(),
+                                        plan,
+                                        o,
+                                        &s.name,
                                     )?;
                                     store.step_put(&s.key, &d)?;
                                     layers_built += 1;
@@ -591,21 +669,31 @@ fn image_base_ref(
     }
 }
 
+/// An error of a step's own making, placed at the step's definition.
+fn at_step(e: Error, s: &crate::plan::Step) -> Error {
+    match e {
+        Error::Other(m) => Error::InputAt {
+            loc: Box::new(s.loc.clone()),
+            message: m,
+        },
+        other => other,
+    }
+}
+
 /// Files of another image's filesystem as a layer.
 fn copy_from(
     store: &Store,
     cf: &crate::plan::CopyFrom,
+    owner: Option<crate::spec::Owner>,
     source: &ImageOut,
-    platform: &str,
-    plan: &Plan,
     o: &BuildOptions,
-) -> Result<LayerDesc> {
+) -> Result<Vec<files::FileEntry>> {
     use crate::sandbox::rootfs;
     let sp = source
         .platforms
         .iter()
-        .find(|x| x.platform == platform)
-        .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
+        .find(|x| x.platform == cf.platform)
+        .ok_or_else(|| Error::Other(format!("image {} has no {}", source.id, cf.platform)))?;
     for l in &sp.layers {
         if !store.has_blob(&l.digest) {
             match (&source.base_ref, o.client) {
@@ -636,13 +724,39 @@ fn copy_from(
     let co = files::CollectOptions {
         context: &root,
         rules: &no_rules,
-        owner: cf.chown,
+        owner,
         chmod: cf.chmod,
         stat: &stat,
         exclude: &[],
     };
     let mut entries: Vec<files::FileEntry> = Vec::new();
+    // Wildcards match names in the source image.
+    let mut srcs: Vec<String> = Vec::new();
     for src in &cf.srcs {
+        if !crate::layer::ignore::has_wildcards(src) {
+            srcs.push(src.clone());
+            continue;
+        }
+        let list = |dir: &str| -> Option<Vec<String>> {
+            let comps = rootfs::clean(std::path::Path::new(&format!("/{dir}"))).ok()?;
+            let path = rootfs::resolve_in_root(&root, &comps).ok()?;
+            let rd = std::fs::read_dir(path).ok()?;
+            Some(
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+            )
+        };
+        let found = crate::layer::ignore::expand_glob(src, &list).map_err(Error::Other)?;
+        if found.is_empty() {
+            return Err(Error::Other(format!(
+                "{src} matches no file in image {}",
+                source.id
+            )));
+        }
+        srcs.extend(found.into_iter().map(|f| format!("/{f}")));
+    }
+    for src in &srcs {
         let comps = rootfs::clean(std::path::Path::new(src)).map_err(Error::Other)?;
         let path = rootfs::resolve_in_root(&root, &comps)
             .map_err(|e| Error::Other(format!("{src} in image {}: {e}", source.id)))?;
@@ -655,7 +769,7 @@ fn copy_from(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let dst = if cf.dst_dir || cf.srcs.len() > 1 {
+            let dst = if cf.dst_dir || srcs.len() > 1 {
                 if cf.dst.is_empty() {
                     name
                 } else {
@@ -673,6 +787,37 @@ fn copy_from(
     let mut seen = std::collections::HashSet::new();
     entries.retain(|e| seen.insert(e.path.clone()));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+/// Writes a layer whose files have an owner (`--chown`): the folders
+/// above them that the layers below lack are made with that owner, as
+/// docker and buildah make them.
+#[allow(clippy::too_many_arguments)]
+fn write_owned(
+    store: &Store,
+    mut entries: Vec<files::FileEntry>,
+    owner: crate::spec::Owner,
+    layers: &[Descriptor],
+    base_ref: Option<&crate::registry::Reference>,
+    plan: &Plan,
+    o: &BuildOptions,
+    label: &str,
+) -> Result<LayerDesc> {
+    let above = files::folders_above(&entries);
+    if !above.is_empty() {
+        fetch_missing(store, layers, base_ref, o, label)?;
+        let paths: Vec<(std::path::PathBuf, &str)> = layers
+            .iter()
+            .map(|l| (store.blob_path(&l.digest), l.media_type.as_str()))
+            .collect();
+        let refs: Vec<(&std::path::Path, &str)> =
+            paths.iter().map(|(p, m)| (p.as_path(), *m)).collect();
+        for f in crate::layer::read::missing_folders(&refs, &above)? {
+            entries.push(files::FileEntry::folder(&f, 0o755, owner.uid, owner.gid));
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+    }
     files::write_layer(
         store,
         &entries,
@@ -686,11 +831,63 @@ fn copy_from(
 /// A step name cut to a line's worth, for progress labels.
 fn short(name: &str) -> String {
     const MAX: usize = 60;
+    // A script of several lines (a heredoc) shows as one.
+    let name = name.trim().replace('\n', " ⏎ ");
     if name.chars().count() <= MAX {
-        return name.to_string();
+        return name;
     }
     let cut: String = name.chars().take(MAX - 1).collect();
     format!("{cut}…")
+}
+
+/// Every layer below a step must be in the store (a base image's layers
+/// may still be in its registry).
+fn fetch_missing(
+    store: &Store,
+    layers: &[Descriptor],
+    base_ref: Option<&crate::registry::Reference>,
+    o: &BuildOptions,
+    label: &str,
+) -> Result<()> {
+    for l in layers {
+        if !store.has_blob(&l.digest) {
+            match (base_ref, o.client) {
+                (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
+                _ => {
+                    return Err(Error::Other(format!(
+                        "{label}: layer {} below the step is not in the store",
+                        l.digest
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--chown=NAME`: the ids in the /etc/passwd and /etc/group the layers
+/// below leave.
+fn owner_below(
+    store: &Store,
+    name: &str,
+    layers: &[Descriptor],
+    base_ref: Option<&crate::registry::Reference>,
+    o: &BuildOptions,
+    label: &str,
+) -> Result<crate::spec::Owner> {
+    fetch_missing(store, layers, base_ref, o, label)?;
+    let paths: Vec<(std::path::PathBuf, &str)> = layers
+        .iter()
+        .map(|l| (store.blob_path(&l.digest), l.media_type.as_str()))
+        .collect();
+    let refs: Vec<(&std::path::Path, &str)> =
+        paths.iter().map(|(p, m)| (p.as_path(), *m)).collect();
+    let files = crate::layer::read::read_files(&refs, &["etc/passwd", "etc/group"])?;
+    let text = |f: &str| {
+        String::from_utf8_lossy(files.get(f).map(Vec::as_slice).unwrap_or_default()).into_owned()
+    };
+    crate::layer::read::resolve_owner(name, &text("etc/passwd"), &text("etc/group"))
+        .map_err(|m| Error::Other(format!("--chown={name}: {m}")))
 }
 
 /// Runs a RUN step on the layers assembled so far.
@@ -706,21 +903,7 @@ fn run_step(
     plan: &Plan,
     o: &BuildOptions,
 ) -> Result<LayerDesc> {
-    // Every layer below must be in the store (a base image's layers may
-    // still be in its registry).
-    for l in layers {
-        if !store.has_blob(&l.digest) {
-            match (base_ref, o.client) {
-                (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
-                _ => {
-                    return Err(Error::Other(format!(
-                        "{label}: layer {} below the step is not in the store",
-                        l.digest
-                    )));
-                }
-            }
-        }
-    }
+    fetch_missing(store, layers, base_ref, o, label)?;
     let refs: Vec<crate::sandbox::rootfs::LayerRef> = layers
         .iter()
         .zip(&cfg.rootfs.diff_ids)

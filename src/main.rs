@@ -788,7 +788,7 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
                 (_, None) => "miss",
             };
             let (files, bytes) = match &s.action {
-                Action::Files { entries, bytes } => (Some(entries.len()), Some(*bytes)),
+                Action::Files { entries, bytes, .. } => (Some(entries.len()), Some(*bytes)),
                 Action::Python(pl) => (Some(pl.artifacts.len()), Some(pl.bytes)),
                 Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => (None, None),
             };

@@ -217,9 +217,34 @@ fn dockerfile_errors_name_the_line() {
     let cases = [
         ("FROM scratch\nRUNN x\n", 2, "2:1: unknown instruction"),
         (
-            "FROM scratch\nCOPY --from=python:3.12 /x /y\n",
+            "FROM scratch\nADD git@example.com:team/repo.git /src\n",
             4,
-            ":2:1: COPY: COPY --from an image",
+            ":2:1: ADD: ADD of a git repository",
+        ),
+        (
+            "FROM scratch\nCOPY *.nothing /x/\n",
+            3,
+            "Dockerfile:2:1: COPY: \"*.nothing\" matches no file in the context",
+        ),
+        (
+            "FROM scratch\nCOPY --chown=nosuch Dockerfile /x\n",
+            3,
+            "Dockerfile:2:1: COPY: --chown=nosuch: no user \"nosuch\" in the image's /etc/passwd",
+        ),
+        (
+            "FROM scratch\nCOPY --chown=a:b:c Dockerfile /x\n",
+            2,
+            "Dockerfile:2:1: COPY: --chown=a:b:c: expected USER[:GROUP]",
+        ),
+        (
+            "FROM scratch\nADD --checksum=sha256:00 Dockerfile /x\n",
+            2,
+            "--checksum applies to URLs only",
+        ),
+        (
+            "FROM scratch\nCOPY a.txt b.txt /dst\n",
+            2,
+            "the destination must end with /",
         ),
         (
             "FROM scratch AS a\nFROM scratch\nCOPY --from=a /x /y\n",
@@ -318,6 +343,77 @@ fn tree(root: &Path) -> std::collections::BTreeMap<String, (u32, u32, u32, Strin
     out
 }
 
+/// A context using the rest of the Dockerfile syntax: a venv made by
+/// `uv venv` and requirements installed into it by `uv pip install` from a
+/// local wheel (uv bind-mounted from the host), a stage pinned with `FROM
+/// --platform`, wildcards, `--chown` by names a RUN created, `COPY --from`
+/// with a wildcard, `ADD` of a local archive and a tmpfs mount. (Debian's
+/// buildah 1.28 has no RUN heredocs; they are checked on their own.)
+fn features_context(ctx: &Path) -> PathBuf {
+    use support::pyfix::{WheelSpec, write_wheel};
+    let uv = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v uv"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let uv = fs::canonicalize(uv.trim()).expect("uv on PATH (scripts/test.sh installs it)");
+    mkdirs(&ctx.join("tools"));
+    fs::copy(&uv, ctx.join("tools/uv")).unwrap();
+    write_wheel(
+        &ctx.join("wheels"),
+        &WheelSpec::pure("demo-dep", "1.2.0")
+            .file("demo_dep/util.py", b"def f():\n    return 42\n"),
+    );
+    write(ctx, "requirements.txt", "demo-dep==1.2.0\n");
+    write(ctx, "app/main.py", "print('main')\n");
+    write(ctx, "app/util.py", "X = 1\n");
+    write(ctx, "app/notes.txt", "not python\n");
+    write(ctx, "app/skip.py", "ignored\n");
+    write(ctx, ".dockerignore", "app/skip.py\n");
+    let arch = ctx.join("archive-src");
+    write(&arch, "conf/app.ini", "[app]\n");
+    write_file(&arch, "bin/run.sh", "#!/bin/sh\necho run\n", 0o755);
+    let status = std::process::Command::new("tar")
+        .args(["--owner=101", "--group=202", "--numeric-owner", "-czf"])
+        .arg(ctx.join("bundle.tar.gz"))
+        .arg("-C")
+        .arg(&arch)
+        .args(["conf", "bin"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::remove_dir_all(&arch).unwrap();
+    write(
+        ctx,
+        "Dockerfile",
+        r#"ARG BASE
+FROM --platform=$BUILDPLATFORM ${BASE} AS venv
+COPY requirements.txt /tmp/requirements.txt
+RUN --mount=type=bind,source=tools/uv,target=/usr/local/bin/uv \
+    --mount=type=bind,source=wheels,target=/wheels \
+    uv venv --no-cache /opt/venv \
+ && uv pip install --no-cache --python /opt/venv/bin/python --no-index --find-links /wheels -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+RUN mkdir -p /out && echo one > /out/one.txt && echo two > /out/two.txt && echo x > /out/three.log
+
+FROM ${BASE}
+RUN groupadd --gid 2001 devs && useradd --uid 1001 --gid devs --no-create-home --no-log-init dev
+COPY --from=venv /opt/venv /opt/venv
+COPY --chown=dev:devs app/*.py /srv/app/
+COPY --from=venv --chown=dev /out/*.txt /srv/out/
+ADD bundle.tar.gz /opt/bundle/
+RUN --mount=type=tmpfs,target=/scratch echo scratch > /scratch/file && cp /scratch/file /srv/from-tmpfs.txt
+RUN /opt/venv/bin/python -B -c 'import demo_dep.util; print(demo_dep.util.f())' > /srv/dep.txt
+USER dev
+WORKDIR /srv
+"#,
+    );
+    ctx.to_path_buf()
+}
+
 /// The Dockerfile fixtures built by imgbuild and by `buildah bud` (vfs,
 /// chroot isolation) on the same base: the same file trees and configs.
 #[test]
@@ -337,15 +433,22 @@ fn dockerfile_fixtures_build_like_buildah() {
     let t = tempfile::tempdir().unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let base_arg = format!("BASE=oci:{}:latest", base.display());
+    let features = features_context(&t.path().join("features-src"));
     for (name, dockerfile) in [
         ("dockerfile-multistage", "Dockerfile"),
         ("custom-dockerfile", "Dockerfile"),
         ("custom-dockerfile-subfolder", "docker/Dockerfile"),
+        ("features", "Dockerfile"),
     ] {
         let ctx = t.path().join(name);
+        let from = if name == "features" {
+            features.clone()
+        } else {
+            fixtures.join(name)
+        };
         let status = std::process::Command::new("cp")
-            .arg("-r")
-            .arg(fixtures.join(name))
+            .arg("-a")
+            .arg(&from)
             .arg(&ctx)
             .status()
             .unwrap();
@@ -400,7 +503,65 @@ fn dockerfile_fixtures_build_like_buildah() {
         ]);
         let a = umoci_unpack(&ours, "latest", &t.path().join(format!("{name}-a")));
         let b = umoci_unpack(&theirs, "latest", &t.path().join(format!("{name}-b")));
-        let (ta, mut tb) = (tree(&a), tree(&b));
+        let (mut ta, mut tb) = (tree(&a), tree(&b));
+        if name == "features" {
+            // What each construct must do, beyond agreeing with buildah.
+            let read = |p: &str| fs::read_to_string(a.join(p)).unwrap();
+            assert_eq!(
+                read("srv/dep.txt"),
+                "42\n",
+                "the installed requirement imports"
+            );
+            assert_eq!(read("srv/from-tmpfs.txt"), "scratch\n");
+            assert!(
+                !a.join("scratch/file").exists(),
+                "tmpfs contents are not kept"
+            );
+            assert_eq!(ta["srv/app/main.py"].1, 1001, "--chown by name");
+            assert_eq!(ta["srv/app/main.py"].2, 2001);
+            assert!(!ta.contains_key("srv/app/notes.txt") && !ta.contains_key("srv/app/skip.py"));
+            assert_eq!(
+                (ta["srv/out/one.txt"].1, ta["srv/out/one.txt"].2),
+                (1001, 2001)
+            );
+            assert!(!ta.contains_key("srv/out/three.log"));
+            assert_eq!(
+                ta["opt/bundle/bin/run.sh"].0, 0o755,
+                "ADD unpacks the archive"
+            );
+            assert_eq!(
+                (
+                    ta["opt/bundle/conf/app.ini"].1,
+                    ta["opt/bundle/conf/app.ini"].2
+                ),
+                (101, 202)
+            );
+        }
+        // Two things user tools write differ by when and how they ran, not
+        // by the build: the date of the last password change in
+        // /etc/shadow (useradd takes it from SOURCE_DATE_EPOCH, which
+        // imgbuild sets and buildah 1.28 does not), and the backup copies
+        // shadow-utils leaves (under buildah, /etc/group- holds the old
+        // gshadow). The shadow file is compared without that date.
+        for (tr, root) in [(&mut ta, &a), (&mut tb, &b)] {
+            for f in ["etc/group-", "etc/gshadow-", "etc/passwd-", "etc/shadow-"] {
+                tr.remove(f);
+            }
+            if let Some(e) = tr.get_mut("etc/shadow") {
+                let text = fs::read_to_string(root.join("etc/shadow")).unwrap();
+                let undated: String = text
+                    .lines()
+                    .map(|l| {
+                        let mut f: Vec<&str> = l.split(':').collect();
+                        if f.len() > 2 {
+                            f[2] = "";
+                        }
+                        f.join(":") + "\n"
+                    })
+                    .collect();
+                e.3 = sha256_hex(undated.as_bytes());
+            }
+        }
         // buildah leaves the empty files it mounted over for RUN steps.
         for f in ["etc/hosts", "etc/resolv.conf"] {
             if !ta.contains_key(f) && tb.get(f).is_some_and(|e| e.3 == sha256_hex(b"")) {
@@ -489,5 +650,135 @@ fn volume_stopsignal_shell_healthcheck_and_onbuild_set_the_config() {
         fs::read_to_string(root.join("shell")).unwrap(),
         "bash\n",
         "SHELL applies to RUN"
+    );
+}
+
+/// RUN heredocs (a script, a `#!` script, a command's stdin) and `ADD` of
+/// a URL: checked with `--checksum`, mode 0600, fetched from a loopback
+/// server; a wrong checksum fails the build and writes nothing.
+#[test]
+fn run_heredocs_and_add_of_a_url() {
+    let Some(base) = base("run_heredocs_and_add_of_a_url") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let srv = support::pyfix::FileServer::start(&t.path().join("www"));
+    let tool = b"#!/bin/sh\necho tool\n";
+    write_file(srv.root(), "dl/tool.sh", tool, 0o755);
+    let sum = sha256_hex(tool);
+    let ctx = t.path().join("ctx");
+    let dockerfile = |checksum: &str| {
+        format!(
+            "FROM oci:{b}:latest\n\
+             ARG WHO=heredoc\n\
+             RUN <<EOF\n\
+             set -e\n\
+             echo \"script by $WHO\" > /script.txt\n\
+             EOF\n\
+             RUN <<'EOF'\n\
+             #!/usr/bin/python3\n\
+             open('/shebang.txt', 'w').write('from python\\n')\n\
+             EOF\n\
+             RUN cat > /stdin.txt <<-EOT\n\
+             \tindented\n\
+             \tEOT\n\
+             ADD --checksum=sha256:{checksum} {url} /opt/tools/\n\
+             ADD --chmod=0755 {url} /usr/local/bin/tool\n",
+            b = base.display(),
+            url = srv.url("dl/tool.sh"),
+        )
+    };
+    write(&ctx, "Dockerfile", &dockerfile(&sum));
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &store, &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(read("script.txt"), "script by heredoc\n");
+    assert_eq!(read("shebang.txt"), "from python\n");
+    assert_eq!(read("stdin.txt"), "indented\n");
+    let tree = tree(&root);
+    assert_eq!(tree["opt/tools/tool.sh"], (0o600, 0, 0, sum.clone()));
+    assert_eq!(tree["usr/local/bin/tool"].0, 0o755);
+    assert!(
+        !tree.keys().any(|k| k.starts_with("tmp/tmp")),
+        "the #! script's file is removed: {:?}",
+        tree.keys()
+            .filter(|k| k.starts_with("tmp/"))
+            .collect::<Vec<_>>()
+    );
+
+    // A checksum that does not match: the build fails naming the line.
+    let bad = "0".repeat(64);
+    write(&ctx, "Dockerfile", &dockerfile(&bad));
+    let out2 = t.path().join("out2");
+    let r = build_df(&ctx, &store, &out2, &[]);
+    assert_eq!(r.code, 3, "{r}");
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("Dockerfile:14:1: ADD") && msg.contains("--checksum says sha256:000"),
+        "{msg}"
+    );
+    assert!(!out2.exists(), "nothing is written");
+}
+
+/// `--chown` makes the folders it creates with the owner and leaves the
+/// ones below it alone; names resolve against the layers below, so a user
+/// created by a later RUN changes the layer.
+#[test]
+fn chown_makes_missing_folders_and_resolves_names_below() {
+    let Some(base) = base("chown_makes_missing_folders_and_resolves_names_below") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(&ctx, "f.txt", "f\n");
+    write(&ctx, "d/g.txt", "g\n");
+    let df = |uid: u32| {
+        format!(
+            "FROM oci:{}:latest\n\
+             RUN mkdir -p /exist1 /exist2 && useradd -u {uid} dev\n\
+             COPY --chown=dev f.txt /new1/deep/\n\
+             COPY --chown=dev f.txt /exist1/\n\
+             COPY --chown=dev d/ /exist2/\n\
+             COPY --chown=dev d/ /new2/deep/\n\
+             COPY --chown=www-data:staff f.txt /new3/renamed.txt\n",
+            base.display()
+        )
+    };
+    write(&ctx, "Dockerfile", &df(1001));
+    let store = t.path().join("store");
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &store, &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("b1"));
+    let tr = tree(&root);
+    let owner = |p: &str| (tr[p].1, tr[p].2);
+    for p in ["new1", "new1/deep", "new1/deep/f.txt", "exist1/f.txt"] {
+        assert_eq!(owner(p), (1001, 1001), "{p}");
+    }
+    for p in ["exist2/g.txt", "new2", "new2/deep", "new2/deep/g.txt"] {
+        assert_eq!(owner(p), (1001, 1001), "{p}");
+    }
+    assert_eq!(
+        owner("exist1"),
+        (0, 0),
+        "a folder that exists keeps its owner"
+    );
+    assert_eq!(owner("exist2"), (0, 0));
+    assert_eq!(owner("new3"), (33, 50), "www-data:staff from the base");
+    assert_eq!(owner("new3/renamed.txt"), (33, 50));
+    assert_eq!(tr["new1"].0, 0o755);
+
+    // The same files, a different uid from the RUN below: those layers change.
+    write(&ctx, "Dockerfile", &df(1002));
+    let r = build_df(&ctx, &store, &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("b2"));
+    let tr = tree(&root);
+    assert_eq!(
+        (tr["new1/deep/f.txt"].1, tr["new1/deep/f.txt"].2),
+        (1002, 1002)
     );
 }

@@ -781,3 +781,53 @@ fn debian_base_comes_from_a_mirror_when_asked() {
         "{m:#}"
     );
 }
+
+/// `COPY --from=IMAGE` of a Dockerfile takes files from a registry image
+/// (a stage of its own, pulled only as far as needed), with a wildcard and
+/// the result pushed back and read with skopeo.
+#[test]
+fn dockerfile_copy_from_a_registry_image() {
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    project(&src, 1000, "");
+    let run = push_build(&r, &src, &t.path().join("cache"), "team/tools:v1");
+    assert_eq!(run.code, 0, "{run}");
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM scratch\nCOPY --from={}/team/tools:v1 /app/*.py /copied/\nCOPY --from={}/team/tools:v1 /data/blob.bin /blob.bin\n",
+            r.host(),
+            r.host()
+        ),
+    );
+    let out = t.path().join("out");
+    let run = ib(&["build", "-f"])
+        .path_arg(&ctx.join("Dockerfile"))
+        .path_arg(&ctx)
+        .cache(&t.path().join("cache2"))
+        .oci_out(&out)
+        .json()
+        .arg("-q")
+        .args(&["--tag", &format!("{}/team/copied:v1", r.host())])
+        .run();
+    assert_eq!(run.code, 0, "{run}");
+    let mut a = vec!["copy".to_string()];
+    a.extend(r.skopeo_src_args());
+    a.push(r.docker_ref("team/copied:v1"));
+    let check = t.path().join("check");
+    a.push(format!("oci:{}:v1", check.display()));
+    reg::skopeo(&a).unwrap();
+    let root = umoci_unpack(&check, "v1", &t.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(root.join("copied/main.py")).unwrap(),
+        "print('hello')\n"
+    );
+    assert_eq!(
+        fs::read(root.join("blob.bin")).unwrap(),
+        fs::read(src.join("data/blob.bin")).unwrap()
+    );
+    assert!(!root.join("app").exists() && !root.join("copied/pkg").exists());
+}

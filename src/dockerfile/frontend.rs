@@ -7,16 +7,22 @@
 //! environment in ENV values is left for the planner, which knows the
 //! base's config.
 //!
-//! `COPY --from=stage` copies from an earlier stage's filesystem.
-//! Not built yet, and refused with the instruction's line: `COPY --from` an
-//! image,
-//! `ADD` of URLs and archives, globs in sources, `--chown` by name, RUN
-//! heredocs and tmpfs mounts, `FROM --platform`. VOLUME, STOPSIGNAL,
-//! SHELL (later RUN steps use it), HEALTHCHECK and ONBUILD set the config.
+//! `COPY --from` takes files from an earlier stage, or from an image (a
+//! stage of its own, built first); `--chown` by name is looked up in the
+//! stage's /etc/passwd and /etc/group when the layer is built; wildcards
+//! in sources match like Go's `filepath.Match` (context files under
+//! .dockerignore, or the source image's files); `ADD` unpacks a local tar
+//! archive (recognised by content) and downloads `http(s)` URLs, checked
+//! with `--checksum`; RUN heredocs become the step's script; `FROM
+//! --platform` pins a stage to one platform. VOLUME, STOPSIGNAL, SHELL
+//! (later RUN steps use it), HEALTHCHECK and ONBUILD set the config.
+//! Refused with the instruction's line: ADD of git repositories, COPY
+//! heredocs, `--parents`/`--exclude`, `--mount` `from=`, `--security`.
 
 use super::expand::expand;
 use super::parse::{Cmd, Inst, Instruction, Mount, parse};
 use crate::error::{Error, Location, Result};
+use crate::layer::ignore::{ComponentGlob, IgnoreRules, expand_glob, has_wildcards};
 use crate::spec::{Base, Definition, ImageDef, Layer, LayerKind, Owner, Platform, RunOptions, Tag};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +45,8 @@ struct Stage {
     base: Base,
     loc: Location,
     layers: Vec<Layer>,
+    /// `FROM --platform=P`: built for P only.
+    platform: Option<Platform>,
 }
 
 fn loc(file: &Path, i: &Instruction, field: &str) -> Location {
@@ -82,6 +90,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         },
     })?;
     let esc = df.escape;
+    let rules = context_ignore_rules(file, o.context)?;
     let platform = o.platforms.first().cloned().unwrap_or_else(Platform::host);
     let host = Platform::host();
     let mut predefined: BTreeMap<String, String> = BTreeMap::new();
@@ -97,6 +106,8 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
     // ARGs before the first FROM: visible to FROM lines (and redeclared in stages).
     let mut global: BTreeMap<String, String> = BTreeMap::new();
     let mut stages: Vec<Stage> = Vec::new();
+    // Images named by `COPY --from`: built before every stage.
+    let mut implicit: Vec<Stage> = Vec::new();
     // Per stage: declared ARGs and ENVs known so far, the workdir.
     let mut args: BTreeMap<String, String> = BTreeMap::new();
     let mut envs: BTreeMap<String, String> = BTreeMap::new();
@@ -140,11 +151,18 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 alias,
                 platform: p,
             } => {
-                if p.is_some() {
-                    return Err(unsupported(file, i, "FROM --platform"));
-                }
                 let lookup = |k: &str| global.get(k).or(predefined.get(k)).cloned();
                 let image = expand(image, esc, &lookup).map_err(|m| bad(file, i, m))?;
+                let stage_platform = match p {
+                    None => None,
+                    Some(p) => {
+                        let p = expand(p, esc, &lookup).map_err(|m| bad(file, i, m))?;
+                        let p = Platform::parse(&p)
+                            .map_err(|m| bad(file, i, format!("--platform={p}: {m}")))?;
+                        // The platform being built anyway: nothing to pin.
+                        (o.platforms.len() > 1 || p != platform).then_some(p)
+                    }
+                };
                 let base = if image.eq_ignore_ascii_case("scratch") {
                     Base::Scratch
                 } else if let Some(s) = stages.iter().find(|s| {
@@ -165,6 +183,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     base,
                     loc: here("FROM"),
                     layers: Vec::new(),
+                    platform: stage_platform,
                 });
                 args = predefined.clone();
                 envs.clear();
@@ -248,13 +267,11 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 security,
                 heredocs,
             } => {
-                if !heredocs.is_empty() {
-                    return Err(unsupported(file, i, "RUN with heredocs"));
-                }
                 if security.as_deref().is_some_and(|s| s != "sandbox") {
                     return Err(unsupported(file, i, "RUN --security=insecure"));
                 }
                 let mut script = match cmd {
+                    Cmd::Shell(s) if !heredocs.is_empty() => heredoc_script(s, heredocs),
                     Cmd::Shell(s) => s.clone(),
                     Cmd::Exec(v) => v
                         .iter()
@@ -320,20 +337,46 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     });
                     // `--from=N`: the Nth stage, counted from 0.
                     let by_index = f.parse::<usize>().ok().and_then(|n| stages.get(n));
-                    let Some(st) = by_name.or(by_index) else {
-                        return Err(unsupported(
-                            file,
-                            i,
-                            "COPY --from an image (only earlier stages)",
-                        ));
+                    let image = match by_name.or(by_index) {
+                        Some(st) => st.id.clone(),
+                        None => {
+                            // An image: a stage of its own with no instructions.
+                            let base = if f.starts_with("oci:") {
+                                crate::spec::parse_base(&f).map_err(|m| bad(file, i, m))?
+                            } else if f.eq_ignore_ascii_case("scratch") {
+                                return Err(bad(file, i, "--from=scratch has no files"));
+                            } else {
+                                crate::registry::Reference::parse(&f).map_err(|e| {
+                                    bad(file, i, format!("--from={f}: no stage is named so and it is no image reference: {e}"))
+                                })?;
+                                Base::Ref(f.clone())
+                            };
+                            match implicit.iter().find(|s| s.base == base) {
+                                Some(s) => s.id.clone(),
+                                None => {
+                                    let id = format!("copy-from-{}", implicit.len());
+                                    implicit.push(Stage {
+                                        id: id.clone(),
+                                        alias: None,
+                                        base,
+                                        loc: here("COPY"),
+                                        layers: Vec::new(),
+                                        platform: None,
+                                    });
+                                    id
+                                }
+                            }
+                        }
                     };
-                    let (owner, chmod) =
+                    let (owner, chmod, owner_name) =
                         owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
                     let mut abs_srcs = Vec::new();
                     for s in srcs {
                         let s = ex(s)?;
-                        if s.contains(['*', '?', '[']) {
-                            return Err(unsupported(file, i, "wildcards in COPY/ADD sources"));
+                        if has_wildcards(&s) {
+                            let comp = s.rsplit('/').next().unwrap_or_default();
+                            ComponentGlob::new(comp)
+                                .map_err(|e| bad(file, i, format!("{s:?}: {e}")))?;
                         }
                         abs_srcs.push(if s.starts_with('/') {
                             s
@@ -351,17 +394,19 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                             ),
                         ));
                     }
-                    let image = st.id.clone();
                     push(
                         &mut stages,
                         here("COPY"),
-                        LayerKind::CopyFrom {
-                            image,
-                            srcs: abs_srcs,
-                            dst,
-                            chown: owner,
-                            chmod,
-                        },
+                        named(
+                            LayerKind::CopyFrom {
+                                image,
+                                srcs: abs_srcs,
+                                dst,
+                                chown: owner,
+                                chmod,
+                            },
+                            &owner_name,
+                        ),
                     );
                     continue;
                 }
@@ -374,6 +419,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     chown.as_deref(),
                     chmod.as_deref(),
                     &ex,
+                    &rules,
                 )?;
                 for k in layers {
                     push(&mut stages, here("COPY"), k);
@@ -388,32 +434,100 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 heredocs,
                 ..
             } => {
-                if checksum.is_some() || !heredocs.is_empty() {
-                    return Err(unsupported(file, i, "ADD --checksum or heredocs"));
+                if !heredocs.is_empty() {
+                    return Err(unsupported(file, i, "ADD with heredocs"));
                 }
-                for s in srcs {
+                let dst = ex(dst)?;
+                let (owner, mode, owner_name) =
+                    owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
+                let mut plain: Vec<String> = Vec::new();
+                let mut kinds: Vec<LayerKind> = Vec::new();
+                let several = srcs.len() > 1;
+                for raw in srcs {
+                    let s = ex(raw)?;
                     let lower = s.to_ascii_lowercase();
-                    if lower.contains("://") || lower.starts_with("git@") {
-                        return Err(unsupported(file, i, "ADD of a URL"));
+                    if lower.starts_with("git@") || lower.ends_with(".git") {
+                        return Err(unsupported(file, i, "ADD of a git repository"));
                     }
-                    let is_archive = [".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst"]
-                        .iter()
-                        .any(|e| lower.ends_with(e));
-                    if is_archive {
-                        return Err(unsupported(file, i, "ADD of a local archive (extracted)"));
+                    if lower.starts_with("http://") || lower.starts_with("https://") {
+                        if several && !dst.ends_with('/') {
+                            return Err(bad(
+                                file,
+                                i,
+                                format!(
+                                    "with several sources the destination must end with /: {dst:?}"
+                                ),
+                            ));
+                        }
+                        kinds.push(named(
+                            LayerKind::AddUrl {
+                                url: s.clone(),
+                                dst: dst.clone(),
+                                chown: owner,
+                                chmod: mode,
+                                checksum: match checksum {
+                                    Some(c) => Some(ex(c)?),
+                                    None => None,
+                                },
+                            },
+                            &owner_name,
+                        ));
+                        continue;
                     }
+                    if lower.contains("://") {
+                        return Err(bad(
+                            file,
+                            i,
+                            format!("{s}: only http and https URLs can be added"),
+                        ));
+                    }
+                    if checksum.is_some() {
+                        return Err(bad(file, i, "--checksum applies to URLs only"));
+                    }
+                    // A local tar archive (by content, as docker) is unpacked.
+                    let rel = s
+                        .trim_start_matches("./")
+                        .trim_start_matches('/')
+                        .to_string();
+                    let path = o.context.join(&rel);
+                    if !has_wildcards(&rel)
+                        && !rel.split('/').any(|p| p == "..")
+                        && path.is_file()
+                        && crate::layer::archive::is_archive(&path)
+                    {
+                        if mode.is_some() {
+                            return Err(bad(
+                                file,
+                                i,
+                                "--chmod does not apply to an unpacked archive",
+                            ));
+                        }
+                        kinds.push(named(
+                            LayerKind::AddArchive {
+                                src: rel,
+                                dst: dst.clone(),
+                                chown: owner,
+                            },
+                            &owner_name,
+                        ));
+                        continue;
+                    }
+                    plain.push(raw.clone());
                 }
-                let layers = copy_layers(
-                    o,
-                    file,
-                    i,
-                    srcs,
-                    &ex(dst)?,
-                    chown.as_deref(),
-                    chmod.as_deref(),
-                    &ex,
-                )?;
-                for k in layers {
+                if !plain.is_empty() {
+                    kinds.extend(copy_layers(
+                        o,
+                        file,
+                        i,
+                        &plain,
+                        &dst,
+                        chown.as_deref(),
+                        chmod.as_deref(),
+                        &ex,
+                        &rules,
+                    )?);
+                }
+                for k in kinds {
                     push(&mut stages, here("ADD"), k);
                 }
             }
@@ -548,7 +662,12 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 ))
             })?,
     };
-    // The target and the stages it stands on or copies from, in file order.
+    // Images copied from come first; then the stages in file order.
+    let n_implicit = implicit.len();
+    implicit.extend(stages);
+    let stages = implicit;
+    let target = target + n_implicit;
+    // The target and the stages it stands on or copies from.
     let mut needed = vec![target];
     let mut todo = vec![target];
     while let Some(cur) = todo.pop() {
@@ -557,7 +676,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
             deps.push(id);
         }
         for l in &stages[cur].layers {
-            if let LayerKind::CopyFrom { image, .. } = &l.kind {
+            if let LayerKind::CopyFrom { image, .. } = l.kind.inner() {
                 deps.push(image);
             }
         }
@@ -591,7 +710,10 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     s.id.clone()
                 },
                 tag: if is_target { o.tag.clone() } else { Tag::Auto },
-                platforms: o.platforms.clone(),
+                platforms: match &s.platform {
+                    Some(p) => vec![p.clone()],
+                    None => o.platforms.clone(),
+                },
                 venv: "/opt/venv".into(),
                 uv: false,
                 uv_loc: s.loc.clone(),
@@ -601,12 +723,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         .collect();
     // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
     // context's .dockerignore, as with docker.
-    let own_ignore = file.file_name().map(|n| {
-        let mut n = n.to_os_string();
-        n.push(".dockerignore");
-        file.with_file_name(n)
-    });
-    let images = match own_ignore.filter(|p| p.is_file()) {
+    let images = match own_ignore(file) {
         None => images,
         Some(p) => {
             let p = std::fs::canonicalize(&p).unwrap_or(p);
@@ -674,18 +791,28 @@ fn go_duration_ns(s: &str) -> Option<u64> {
     Some(total as u64)
 }
 
-/// `--chown` (numbers only, for now) and `--chmod` (octal) of COPY/ADD.
+/// `--chown` and `--chmod` (octal) of COPY/ADD. An owner by name comes
+/// back as a placeholder owner plus the name, looked up when the layer is
+/// built (see `named`).
 fn owner_and_mode(
     file: &Path,
     i: &Instruction,
     chown: Option<&str>,
     chmod: Option<&str>,
     ex: &dyn Fn(&str) -> Result<String>,
-) -> Result<(Option<Owner>, Option<u32>)> {
+) -> Result<(Option<Owner>, Option<u32>, Option<String>)> {
+    let mut name = None;
     let owner = match chown {
         None => None,
         Some(c) => {
-            Some(numeric_owner(&ex(c)?).ok_or_else(|| unsupported(file, i, "--chown by name"))?)
+            let c = ex(c)?;
+            if c.is_empty() || c.split(':').count() > 2 || c.split(':').any(str::is_empty) {
+                return Err(bad(file, i, format!("--chown={c}: expected USER[:GROUP]")));
+            }
+            Some(numeric_owner(&c).unwrap_or_else(|| {
+                name = Some(c.clone());
+                Owner { uid: 0, gid: 0 }
+            }))
         }
     };
     let mode = match chmod {
@@ -694,7 +821,18 @@ fn owner_and_mode(
             Some(u32::from_str_radix(m, 8).map_err(|_| bad(file, i, format!("--chmod={m}")))?)
         }
     };
-    Ok((owner, mode))
+    Ok((owner, mode, name))
+}
+
+/// A layer whose owner is a name: resolved in the layers below it.
+fn named(kind: LayerKind, name: &Option<String>) -> LayerKind {
+    match name {
+        None => kind,
+        Some(n) => LayerKind::NamedOwner {
+            owner: n.clone(),
+            inner: Box::new(kind),
+        },
+    }
 }
 
 /// `--chown=UID[:GID]` with numbers (a missing group is the uid).
@@ -782,6 +920,9 @@ fn mount_option(
                 abs(target.expect("checked by the parser"))
             ));
         }
+        "tmpfs" => run
+            .tmpfs_mounts
+            .push(abs(target.expect("checked by the parser"))),
         other => return Err(unsupported(file, i, &format!("--mount=type={other}"))),
     }
     Ok(())
@@ -798,8 +939,9 @@ fn copy_layers(
     chown: Option<&str>,
     chmod: Option<&str>,
     ex: &dyn Fn(&str) -> Result<String>,
+    rules: &IgnoreRules,
 ) -> Result<Vec<LayerKind>> {
-    let (owner, chmod) = owner_and_mode(file, i, chown, chmod, ex)?;
+    let (owner, chmod, owner_name) = owner_and_mode(file, i, chown, chmod, ex)?;
     if srcs.len() > 1 && !dst.ends_with('/') {
         return Err(bad(
             file,
@@ -807,17 +949,54 @@ fn copy_layers(
             format!("with several sources the destination must end with /: {dst:?}"),
         ));
     }
-    let mut out = Vec::new();
+    let mut rels: Vec<String> = Vec::new();
     for s in srcs {
         let s = ex(s)?;
-        if s.contains(['*', '?', '[']) {
-            return Err(unsupported(file, i, "wildcards in COPY/ADD sources"));
-        }
         let rel = s.trim_start_matches("./").trim_start_matches('/');
         let rel = if rel.is_empty() { "." } else { rel };
         if rel.split('/').any(|p| p == "..") {
             return Err(bad(file, i, format!("source {s:?} leaves the context")));
         }
+        if !has_wildcards(rel) {
+            rels.push(rel.to_string());
+            continue;
+        }
+        // Names in the context that .dockerignore keeps, as Docker matches.
+        let list = |dir: &str| -> Option<Vec<String>> {
+            let rd = std::fs::read_dir(o.context.join(dir)).ok()?;
+            Some(
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| {
+                        let r = if dir.is_empty() {
+                            n.clone()
+                        } else {
+                            format!("{dir}/{n}")
+                        };
+                        !rules.is_excluded(&r)
+                    })
+                    .collect(),
+            )
+        };
+        let found = expand_glob(rel, &list).map_err(|m| bad(file, i, m))?;
+        if found.is_empty() {
+            return Err(Error::InputAt {
+                loc: Box::new(loc(file, i, &i.keyword)),
+                message: format!("{s:?} matches no file in the context"),
+            });
+        }
+        rels.extend(found);
+    }
+    if rels.len() > 1 && !dst.ends_with('/') {
+        return Err(bad(
+            file,
+            i,
+            format!("the sources name several files, so the destination must end with /: {dst:?}"),
+        ));
+    }
+    let mut out = Vec::new();
+    for rel in &rels {
+        let rel = rel.as_str();
         let path = o.context.join(rel);
         let meta = std::fs::metadata(&path).map_err(|e| Error::InputAt {
             loc: Box::new(loc(file, i, &i.keyword)),
@@ -830,7 +1009,6 @@ fn copy_layers(
                 copy_contents_only: true,
                 chown: owner,
                 chmod,
-                top: owner.is_some(),
             });
         } else {
             out.push(LayerKind::SourceFile {
@@ -841,5 +1019,67 @@ fn copy_layers(
             });
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|k| named(k, &owner_name)).collect())
+}
+
+/// A RUN with heredocs as one shell script. `RUN <<EOF` alone runs the
+/// body as the script (a `#!` body is written to a file and executed, as
+/// BuildKit does); otherwise the command line is followed by the bodies, so
+/// the shell feeds them to the command as here-documents.
+fn heredoc_script(cmd: &str, heredocs: &[super::parse::Heredoc]) -> String {
+    let only = heredocs.len() == 1 && {
+        let c = cmd.trim();
+        let h = &heredocs[0];
+        let marker = c
+            .trim_start_matches("<<")
+            .trim_start_matches('-')
+            .trim_matches(|ch| ch == '"' || ch == '\'');
+        c.starts_with("<<") && marker == h.name
+    };
+    if only {
+        let body = &heredocs[0].content;
+        if body.starts_with("#!") {
+            let delim = unused_delimiter(body);
+            return format!(
+                "f=$(mktemp) && cat > \"$f\" <<'{delim}' && chmod 0700 \"$f\" && \"$f\"; rc=$?; rm -f \"$f\"; exit $rc\n{body}{delim}\n"
+            );
+        }
+        return body.clone();
+    }
+    let mut out = cmd.to_string();
+    out.push('\n');
+    for h in heredocs {
+        out.push_str(&h.content);
+        out.push_str(&h.name);
+        out.push('\n');
+    }
+    out
+}
+
+/// A here-document delimiter that is no line of `body`.
+fn unused_delimiter(body: &str) -> String {
+    let mut d = String::from("IMGBUILD_EOF");
+    while body.lines().any(|l| l == d) {
+        d.push('_');
+    }
+    d
+}
+
+/// `<Dockerfile>.dockerignore` beside the Dockerfile, if there is one.
+fn own_ignore(file: &Path) -> Option<PathBuf> {
+    let n = file.file_name()?;
+    let mut n = n.to_os_string();
+    n.push(".dockerignore");
+    Some(file.with_file_name(n)).filter(|p| p.is_file())
+}
+
+/// The ignore rules COPY and ADD sources are matched under.
+fn context_ignore_rules(file: &Path, context: &Path) -> Result<IgnoreRules> {
+    let p = own_ignore(file).unwrap_or_else(|| context.join(".dockerignore"));
+    if !p.is_file() {
+        return Ok(IgnoreRules::default());
+    }
+    let text =
+        std::fs::read_to_string(&p).map_err(|e| Error::input(&p, format!("cannot read: {e}")))?;
+    IgnoreRules::parse(&text).map_err(|e| Error::input(&p, e.to_string()))
 }

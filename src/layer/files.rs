@@ -41,6 +41,38 @@ pub struct FileEntry {
     mtime_ns: i64,
 }
 
+impl FileEntry {
+    /// A folder made for the layer (not read from disk).
+    pub fn folder(path: &str, mode: u32, uid: u64, gid: u64) -> FileEntry {
+        FileEntry {
+            path: path.to_string(),
+            kind: FileKind::Dir,
+            mode,
+            uid,
+            gid,
+            src: PathBuf::new(),
+            mtime_ns: 0,
+        }
+    }
+}
+
+/// The folders above the entries that the layer does not hold itself
+/// (the destination and its parents), top-down.
+pub fn folders_above(entries: &[FileEntry]) -> Vec<String> {
+    let own: std::collections::HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let mut out = std::collections::BTreeSet::new();
+    for e in entries {
+        let mut p = e.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if !own.contains(parent) {
+                out.insert(parent.to_string());
+            }
+            p = parent;
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// What collecting a source found.
 #[derive(Debug, Default)]
 pub struct Collected {

@@ -346,6 +346,74 @@ enum Kind {
     Glob,
 }
 
+/// One path component matched like Go's `filepath.Match` (what COPY and
+/// ADD sources use): `*`, `?`, classes and `\\` escapes; `**` is `*`.
+#[derive(Debug, Clone)]
+pub struct ComponentGlob(Matcher);
+
+impl ComponentGlob {
+    pub fn new(pat: &str) -> Result<ComponentGlob, String> {
+        let mut p = pat.to_string();
+        while p.contains("**") {
+            p = p.replace("**", "*");
+        }
+        compile(&p).map(ComponentGlob)
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        match &self.0 {
+            Matcher::Exact(s) => s == name,
+            Matcher::Glob(g) => g.matches(name),
+            // Not produced without `**`.
+            Matcher::Prefix(_) | Matcher::Suffix(_) => false,
+        }
+    }
+}
+
+/// The paths a source pattern (relative, '/'-separated) matches, sorted.
+/// `list` gives the names in a folder ("" is the root), or None when the
+/// path is no folder.
+pub fn expand_glob(
+    pattern: &str,
+    list: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<Vec<String>, String> {
+    let mut found: Vec<String> = vec![String::new()];
+    for comp in pattern.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let mut next = Vec::new();
+        let join = |dir: &str, name: &str| {
+            if dir.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
+        if has_wildcards(comp) {
+            let g = ComponentGlob::new(comp).map_err(|e| format!("{pattern:?}: {e}"))?;
+            for dir in &found {
+                let mut names = list(dir).unwrap_or_default();
+                names.sort();
+                for n in names.iter().filter(|n| g.matches(n)) {
+                    next.push(join(dir, n));
+                }
+            }
+        } else {
+            for dir in &found {
+                if list(dir).is_some() {
+                    next.push(join(dir, comp));
+                }
+            }
+        }
+        found = next;
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Whether a source path has wildcards to expand.
+pub fn has_wildcards(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
 /// Compiles a cleaned pattern. The choice of match kind follows moby's
 /// `Pattern.compile` step by step, since it is observable (e.g. `**foo` is a
 /// suffix test and matches `xfoo`, while `a**b` does not match `axb`).
@@ -759,6 +827,53 @@ mod tests {
 
     fn defaults() -> IgnoreRules {
         IgnoreRules::from_patterns(DEFAULT_IGNORES).unwrap()
+    }
+
+    #[test]
+    fn component_globs_and_expansion() {
+        let g = ComponentGlob::new("*.py").unwrap();
+        assert!(g.matches("a.py") && !g.matches("a.pyc"));
+        assert!(
+            ComponentGlob::new("file[0-9].txt")
+                .unwrap()
+                .matches("file3.txt")
+        );
+        assert!(ComponentGlob::new("[a-").is_err());
+        let tree = [
+            "a.py",
+            "b.py",
+            "c.txt",
+            "pkg/x.py",
+            "pkg/y.txt",
+            "other/z.py",
+        ];
+        let list = |dir: &str| -> Option<Vec<String>> {
+            let prefix = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            if !dir.is_empty() && !tree.iter().any(|t| t.starts_with(&prefix)) {
+                return None;
+            }
+            let mut names: Vec<String> = tree
+                .iter()
+                .filter_map(|t| t.strip_prefix(&prefix))
+                .map(|r| r.split('/').next().unwrap().to_string())
+                .collect();
+            names.dedup();
+            Some(names)
+        };
+        assert_eq!(expand_glob("*.py", &list).unwrap(), ["a.py", "b.py"]);
+        assert_eq!(
+            expand_glob("*/*.py", &list).unwrap(),
+            ["other/z.py", "pkg/x.py"]
+        );
+        assert_eq!(
+            expand_glob("pkg/*", &list).unwrap(),
+            ["pkg/x.py", "pkg/y.txt"]
+        );
+        assert!(expand_glob("*.rs", &list).unwrap().is_empty());
     }
 
     #[test]

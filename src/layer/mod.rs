@@ -1,6 +1,8 @@
 //! Layer producers and the one deterministic writer they share.
 
+pub mod archive;
 pub mod compress;
 pub mod files;
 pub mod ignore;
+pub mod read;
 pub mod tar;

@@ -84,10 +84,24 @@ pub enum BasePlan {
     },
 }
 
+/// `--chown` of a file layer: ids, or a `USER[:GROUP]` with names.
+#[derive(Clone, Debug)]
+pub enum Chown {
+    Ids(crate::spec::Owner),
+    Name(String),
+}
+
 #[derive(Clone, Debug)]
 pub enum Action {
     /// A layer made of these files.
-    Files { entries: Vec<FileEntry>, bytes: u64 },
+    /// With `chown`, the layer is made when the layers below are known:
+    /// a name is looked up in their /etc/passwd and /etc/group, and the
+    /// folders above the files that they lack are made with that owner.
+    Files {
+        entries: Vec<FileEntry>,
+        bytes: u64,
+        chown: Option<Chown>,
+    },
     /// A change to the image configuration (no layer).
     Config(LayerKind),
     /// Wheels (and the venv, or the project) installed into a layer.
@@ -110,6 +124,10 @@ pub struct CopyFrom {
     pub dst_dir: bool,
     pub chown: Option<crate::spec::Owner>,
     pub chmod: Option<u32>,
+    /// The source image's platform to copy from.
+    pub platform: String,
+    /// `--chown=NAME`: looked up in the layers below when built.
+    pub owner_name: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -388,7 +406,7 @@ pub fn plan(
         }
         // Images files are copied from come first too.
         for l in &def.images[i].layers {
-            if let LayerKind::CopyFrom { image, .. } = &l.kind
+            if let LayerKind::CopyFrom { image, .. } = l.kind.inner()
                 && let Some(si) = def.images.iter().position(|x| &x.id == image)
             {
                 visit(def, si, order);
@@ -622,7 +640,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     let mut previous: Option<Option<ImageRecord>> = None;
     // Steps. The workdir in force decides where relative destinations land.
     let mut cfg = base_configs.first().cloned().unwrap_or_default();
-    let mut steps = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
     let mut ignore_noted = false;
     let mut py = python::PyState::default();
     // `uv = true`: the uv binary, from its wheel, after the image's layers.
@@ -634,6 +652,34 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         },
     });
     for (index, l) in img.layers.iter().chain(uv_layer.iter()).enumerate() {
+        // With an owner, the layers below decide what the layer holds (a
+        // name's ids, the folders it makes), so they are part of its key.
+        let unwrapped;
+        let (l, owner_name) = match &l.kind {
+            LayerKind::NamedOwner { owner, inner } => {
+                unwrapped = crate::spec::Layer {
+                    loc: l.loc.clone(),
+                    kind: (**inner).clone(),
+                };
+                (&unwrapped, Some(owner.clone()))
+            }
+            _ => (l, None),
+        };
+        let chown_of = match (&owner_name, l.kind.chown()) {
+            (Some(n), _) => Some(Chown::Name(n.clone())),
+            (None, Some(ids)) => Some(Chown::Ids(ids)),
+            (None, None) => None,
+        };
+        let below = chown_of.as_ref().map(|_| {
+            let mut k = KeyHasher::new("below", 1);
+            for d in &base_chain {
+                k.digest(d);
+            }
+            for s in steps.iter().filter(|s| s.makes_layer()) {
+                k.digest(&s.key);
+            }
+            k.finish()
+        });
         if matches!(
             l.kind,
             LayerKind::PipPackages { .. }
@@ -730,14 +776,19 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             let layer_dst = files::resolve_dst(&workdir, dst);
             let src_img = &done[source];
             for (pi, p) in img.platforms.iter().enumerate() {
-                if !src_img.platforms.contains(p) {
+                // A stage pinned to one platform (`FROM --platform`) serves all.
+                let src_p = if src_img.platforms.contains(p) {
+                    p
+                } else if let [only] = src_img.platforms.as_slice() {
+                    only
+                } else {
                     return Err(Error::Definition {
                         loc: Box::new(l.loc.clone()),
                         message: format!("image {image:?} is not built for {p}"),
                     });
-                }
+                };
                 let mut k = KeyHasher::new("copy-from", 1);
-                k.digest(&src_img.content_key).str(&p.to_string());
+                k.digest(&src_img.content_key).str(&src_p.to_string());
                 k.u64(srcs.len() as u64);
                 for s in srcs {
                     k.str(s);
@@ -750,9 +801,16 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     .u64(o.compression.level() as u64)
                     .u64(GZIP_CHUNK as u64)
                     .u64(o.source_date_epoch);
+                k.opt_str(owner_name.as_deref());
+                if let Some(b) = &below {
+                    k.digest(b);
+                }
                 let step_key = k.finish();
                 let mut options = BTreeMap::new();
                 options.insert("from".into(), image.clone());
+                if let Some(n) = &owner_name {
+                    options.insert("chown".into(), n.clone());
+                }
                 options.insert("src".into(), srcs.join(" "));
                 options.insert("dst".into(), format!("/{layer_dst}"));
                 let name = format!(
@@ -774,6 +832,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                         dst_dir: dst.ends_with('/') || dst == ".",
                         chown: *chown,
                         chmod: *chmod,
+                        platform: src_p.to_string(),
+                        owner_name: owner_name.clone(),
                     })),
                     key: step_key,
                     cached: store.step_get(&step_key),
@@ -809,7 +869,6 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 copy_contents_only,
                 chown,
                 chmod,
-                top,
             } => {
                 let src_path = context.join(src);
                 let src_path = src_path.canonicalize().unwrap_or(src_path);
@@ -829,7 +888,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 let c = files::collect_folder(
                     &src_path,
                     &layer_dst,
-                    derived || (*top && !layer_dst.is_empty()),
+                    derived,
                     &CollectOptions {
                         context,
                         rules: &rules,
@@ -854,6 +913,150 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     Action::Files {
                         entries: c.entries,
                         bytes,
+                        chown: chown_of.clone(),
+                    },
+                    opts,
+                    notes,
+                )
+            }
+            LayerKind::AddUrl {
+                url,
+                dst,
+                chown,
+                chmod,
+                checksum,
+            } => {
+                let expected = match checksum {
+                    None => None,
+                    Some(c) => Some(
+                        c.strip_prefix("sha256:")
+                            .and_then(crate::digest::Digest::parse_hex)
+                            .ok_or_else(|| Error::Definition {
+                                loc: Box::new(l.loc.clone()),
+                                message: format!("--checksum={c}: expected sha256:<64 hex digits>"),
+                            })?,
+                    ),
+                };
+                let (path, sha) =
+                    crate::python::fetch::fetch_url(store, url, expected, None, "--checksum")
+                        .map_err(|e| at(l, e))?;
+                // The name is the URL path's last part, as with docker.
+                let fname = url
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or_default()
+                    .split_once("://")
+                    .map(|(_, rest)| rest)
+                    .and_then(|rest| rest.split_once('/'))
+                    .map(|(_, path)| path.rsplit('/').next().unwrap_or_default())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("download")
+                    .to_string();
+                let target = if dst.ends_with('/') || dst == "." {
+                    format!("{dst}/{fname}")
+                } else {
+                    dst.clone()
+                };
+                let layer_dst = files::resolve_dst(&workdir, &target);
+                let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+                let dir = path.parent().unwrap_or(Path::new("/"));
+                let c = files::collect_file(
+                    &path,
+                    &layer_dst,
+                    &CollectOptions {
+                        context: dir,
+                        rules: &no_rules,
+                        owner: *chown,
+                        chmod: Some(chmod.unwrap_or(0o600)),
+                        stat,
+                        exclude: &[],
+                    },
+                )
+                .map_err(|e| at(l, e))?;
+                let mut opts = BTreeMap::new();
+                opts.insert("url".into(), crate::python::fetch::redact(url));
+                opts.insert("sha256".into(), sha.oci());
+                opts.insert("dst".into(), format!("/{layer_dst}"));
+                opts.insert("chown".into(), format!("{chown:?}"));
+                opts.insert("chmod".into(), format!("{chmod:?}"));
+                let bytes = c.bytes;
+                (
+                    format!("add {} → /{layer_dst}", crate::python::fetch::redact(url)),
+                    Action::Files {
+                        entries: c.entries,
+                        bytes,
+                        chown: chown_of.clone(),
+                    },
+                    opts,
+                    vec![],
+                )
+            }
+            LayerKind::AddArchive { src, dst, chown } => {
+                let src_path = context.join(src);
+                let bytes = std::fs::read(&src_path).map_err(|e| Error::InputAt {
+                    loc: Box::new(l.loc.clone()),
+                    message: format!("{}: {e}", src_path.display()),
+                })?;
+                let sha = crate::digest::Digest::of(&bytes);
+                drop(bytes);
+                let u =
+                    crate::layer::archive::unpack(store, &src_path, &sha).map_err(|e| at(l, e))?;
+                let layer_dst = files::resolve_dst(&workdir, dst);
+                let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+                let mut c = files::collect_folder(
+                    &u.root,
+                    &layer_dst,
+                    false,
+                    &CollectOptions {
+                        context: &u.root,
+                        rules: &no_rules,
+                        owner: None,
+                        chmod: None,
+                        stat,
+                        exclude: &[],
+                    },
+                )
+                .map_err(|e| at(l, e))?;
+                // The archive's owners and modes, not the unpacked copy's.
+                let prefix = if layer_dst.is_empty() {
+                    String::new()
+                } else {
+                    format!("{layer_dst}/")
+                };
+                for e in c.entries.iter_mut() {
+                    let rel = e.path.strip_prefix(&prefix).unwrap_or(&e.path);
+                    if let Some(m) = u.meta.get(rel) {
+                        if !matches!(e.kind, files::FileKind::Symlink(_)) {
+                            e.mode = m.mode;
+                        }
+                        e.uid = m.uid;
+                        e.gid = m.gid;
+                    }
+                    if let Some(o) = chown {
+                        e.uid = o.uid;
+                        e.gid = o.gid;
+                    }
+                }
+                let mut opts = BTreeMap::new();
+                opts.insert("src".into(), src.clone());
+                opts.insert("archive".into(), sha.oci());
+                opts.insert("dst".into(), format!("/{layer_dst}"));
+                opts.insert("chown".into(), format!("{chown:?}"));
+                let mut notes = Vec::new();
+                if !u.skipped.is_empty() {
+                    notes.push(format!(
+                        "{} device or fifo entries of the archive are not kept (e.g. {})",
+                        u.skipped.len(),
+                        u.skipped[0]
+                    ));
+                }
+                let bytes = c.bytes;
+                (
+                    format!("add {src} (unpacked) → /{layer_dst}"),
+                    Action::Files {
+                        entries: c.entries,
+                        bytes,
+                        chown: chown_of.clone(),
                     },
                     opts,
                     notes,
@@ -907,6 +1110,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     Action::Files {
                         entries: c.entries,
                         bytes,
+                        chown: chown_of.clone(),
                     },
                     opts,
                     notes,
@@ -942,12 +1146,19 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     .u64(GZIP_CHUNK as u64)
                     .u64(o.source_date_epoch);
                 files::key_entries(&mut k, entries);
+                k.opt_str(owner_name.as_deref());
+                if let Some(b) = &below {
+                    k.digest(b);
+                }
                 k.finish()
             }
             Action::Config(kind) => config_key(kind),
             Action::Python(_) => unreachable!("planned by python::plan_layer"),
             Action::Run(_) | Action::CopyFrom(_) => unreachable!("planned above"),
         };
+        if let Some(n) = &owner_name {
+            rec_opts.insert("chown".into(), n.clone());
+        }
         rec_opts.insert("compression".into(), o.compression.name().into());
         rec_opts.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
         let cached = match &action {
@@ -1149,6 +1360,7 @@ fn plan_run(
                     .map(|s| SecretMount::parse(s).expect("validated when loaded"))
                     .collect(),
                 binds: binds.clone(),
+                tmpfs: run.tmpfs_mounts.clone(),
                 timeout: run.timeout.map(std::time::Duration::from_secs),
                 platform: p.clone(),
             };
@@ -1175,6 +1387,10 @@ fn plan_run(
                 k.str(&c.id).str(&c.target);
             }
             k.digest(&bind_key);
+            k.u64(rs.tmpfs.len() as u64);
+            for t in &rs.tmpfs {
+                k.str(t);
+            }
             // Secrets by name and place only: never their values.
             k.u64(rs.secrets.len() as u64);
             for s in &rs.secrets {

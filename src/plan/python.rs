@@ -266,19 +266,7 @@ pub fn scan_layers(layers: &[(PathBuf, String)]) -> Result<Option<PyEnv>> {
     let mut status: Option<Vec<u8>> = None;
     let mut musl = false;
     for (path, media_type) in layers {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::input(path, format!("cannot read base layer: {e}")))?;
-        let f = std::io::BufReader::with_capacity(1 << 20, f);
-        let r: Box<dyn Read> = if media_type.contains("gzip") {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
-        } else if media_type.contains("zstd") {
-            Box::new(
-                zstd::Decoder::with_buffer(f)
-                    .map_err(|e| Error::input(path, format!("cannot read base layer: {e}")))?,
-            )
-        } else {
-            Box::new(f)
-        };
+        let r = crate::layer::read::open_layer(path, media_type)?;
         let mut ar = tar::Archive::new(r);
         let entries = ar
             .entries()

@@ -168,13 +168,31 @@ pub fn fetch_file(
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(dest);
     }
+    fetch_url(store, location, Some(digest), size, "the lock").map(|(p, _)| p)
+}
+
+/// Downloads `location` into the store, with retries; with `expected`, the
+/// bytes must hash to it (`claim` names who said so in the error). Returns
+/// the blob's path and digest.
+pub fn fetch_url(
+    store: &Store,
+    location: &str,
+    expected: Option<Digest>,
+    size: Option<u64>,
+    claim: &str,
+) -> Result<(PathBuf, Digest)> {
+    if let Some(d) = &expected
+        && store.has_blob(d)
+    {
+        return Ok((store.blob_path(d), *d));
+    }
     let mut last = None;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(300 << attempt));
         }
-        match fetch_once(store, location, &digest, size) {
-            Ok(()) => return Ok(dest),
+        match fetch_once(store, location, expected.as_ref(), size, claim) {
+            Ok(d) => return Ok((store.blob_path(&d), d)),
             Err(
                 e @ (Error::Registry { status: 500.., .. } | Error::Other(_) | Error::Io { .. }),
             ) => last = Some(e),
@@ -184,7 +202,13 @@ pub fn fetch_file(
     Err(last.expect("at least one attempt"))
 }
 
-fn fetch_once(store: &Store, location: &str, digest: &Digest, size: Option<u64>) -> Result<()> {
+fn fetch_once(
+    store: &Store,
+    location: &str,
+    expected: Option<&Digest>,
+    size: Option<u64>,
+    claim: &str,
+) -> Result<Digest> {
     let (mut r, _) = open(location)?;
     let mut tmp = store.temp_file()?;
     let mut h = Sha256::new();
@@ -203,11 +227,13 @@ fn fetch_once(store: &Store, location: &str, digest: &Digest, size: Option<u64>)
         n_total += n as u64;
     }
     let actual = Digest::from_hasher(h);
-    if actual != *digest {
+    if let Some(digest) = expected
+        && actual != *digest
+    {
         return Err(Error::Input {
             path: Path::new(&redact(location)).to_path_buf(),
             message: format!(
-                "downloaded bytes hash to sha256:{}, the lock says sha256:{} (the index or the lock changed; nothing was kept)",
+                "downloaded bytes hash to sha256:{}, {claim} says sha256:{} (nothing was kept)",
                 actual.hex(),
                 digest.hex()
             ),
@@ -218,10 +244,11 @@ fn fetch_once(store: &Store, location: &str, digest: &Digest, size: Option<u64>)
     {
         return Err(Error::Input {
             path: Path::new(&redact(location)).to_path_buf(),
-            message: format!("downloaded {n_total} bytes, the lock says {s}"),
+            message: format!("downloaded {n_total} bytes, {claim} says {s}"),
         });
     }
-    store.commit_blob(tmp, digest)
+    store.commit_blob(tmp, &actual)?;
+    Ok(actual)
 }
 
 #[cfg(test)]

@@ -90,6 +90,8 @@ pub struct RunStep {
     /// Files or folders of the context (absolute) and where they appear,
     /// read-only.
     pub binds: Vec<(PathBuf, String)>,
+    /// Folders that start empty and are thrown away.
+    pub tmpfs: Vec<String>,
     pub timeout: Option<Duration>,
     pub platform: Platform,
 }
@@ -501,6 +503,16 @@ fn execute_in(
             src: src.clone(),
             dst: dst.clone(),
             readonly: true,
+        });
+        mount_points.push(dst.clone());
+    }
+    for (n, dst) in st.tmpfs.iter().enumerate() {
+        let dir = tmp.join(format!("tmpfs-{n}"));
+        std::fs::create_dir(&dir).ctx(|| format!("creating {}", dir.display()))?;
+        binds.push(Bind {
+            src: dir,
+            dst: dst.clone(),
+            readonly: false,
         });
         mount_points.push(dst.clone());
     }

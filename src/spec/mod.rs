@@ -149,6 +149,8 @@ pub struct RunOptions {
     pub cache_mounts: Vec<String>,
     /// `SRC:DST`: a file or folder of the context, read-only at DST.
     pub bind_mounts: Vec<String>,
+    /// Absolute folders that start empty and are not kept (`tmpfs` mounts).
+    pub tmpfs_mounts: Vec<String>,
     /// `false` for `network = "none"`.
     pub network: bool,
     /// Seconds.
@@ -206,9 +208,6 @@ pub enum LayerKind {
         copy_contents_only: bool,
         chown: Option<Owner>,
         chmod: Option<u32>,
-        /// Also an entry for the destination folder itself (Dockerfile
-        /// `COPY --chown` makes it with that owner).
-        top: bool,
     },
     SourceFile {
         src: String,
@@ -229,6 +228,30 @@ pub enum LayerKind {
         field: String,
         value: serde_json::Value,
     },
+    /// Dockerfile `ADD` of a local tar archive (compressed or not): its
+    /// entries unpacked under `dst`, with the owners and modes they carry.
+    AddArchive {
+        src: String,
+        dst: String,
+        chown: Option<Owner>,
+    },
+    /// Dockerfile `ADD URL`: the file downloaded (checked against
+    /// `checksum`, `sha256:HEX`, when given) at `dst`, mode 0600 unless
+    /// `chmod` says otherwise.
+    AddUrl {
+        url: String,
+        dst: String,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+        checksum: Option<String>,
+    },
+    /// A file layer (`source_folder`, `source_file`, `copy_from`) whose
+    /// owner is given by name (`USER[:GROUP]`): resolved when the layer is
+    /// built, from the /etc/passwd and /etc/group of the layers below.
+    NamedOwner {
+        owner: String,
+        inner: Box<LayerKind>,
+    },
     /// Files from another image of the definition (Dockerfile `COPY
     /// --from=stage`): a folder's contents, or a file, at `dst`.
     CopyFrom {
@@ -242,6 +265,26 @@ pub enum LayerKind {
 
 impl LayerKind {
     /// The definition key that names this kind.
+    /// The owner a file layer gives its files, by ids.
+    pub fn chown(&self) -> Option<Owner> {
+        match self {
+            LayerKind::SourceFolder { chown, .. }
+            | LayerKind::SourceFile { chown, .. }
+            | LayerKind::AddArchive { chown, .. }
+            | LayerKind::AddUrl { chown, .. }
+            | LayerKind::CopyFrom { chown, .. } => *chown,
+            _ => None,
+        }
+    }
+
+    /// The layer itself, without a by-name owner around it.
+    pub fn inner(&self) -> &LayerKind {
+        match self {
+            LayerKind::NamedOwner { inner, .. } => inner.inner(),
+            other => other,
+        }
+    }
+
     pub fn key(&self) -> &'static str {
         match self {
             LayerKind::PipPackages { .. } => "pip_packages",
@@ -261,6 +304,9 @@ impl LayerKind {
             LayerKind::Expose(_) => "expose",
             LayerKind::CopyFrom { .. } => "copy_from",
             LayerKind::DockerConfig { .. } => "docker_config",
+            LayerKind::NamedOwner { inner, .. } => inner.key(),
+            LayerKind::AddArchive { .. } => "add_archive",
+            LayerKind::AddUrl { .. } => "add_url",
         }
     }
 }
@@ -782,6 +828,16 @@ fn run_options(t: &Table, commands: bool) -> Result<RunOptions> {
                 ));
             }
         }
+        o.tmpfs_mounts = t.str_list("tmpfs_mounts", true)?.unwrap_or_default();
+        for c in &o.tmpfs_mounts {
+            if !c.starts_with('/') || c.split('/').any(|p| p == "..") {
+                return Err(t.err(
+                    "tmpfs_mounts",
+                    t.get("tmpfs_mounts"),
+                    format!("tmpfs mount {c:?} must be an absolute folder, e.g. \"/tmp\""),
+                ));
+            }
+        }
         o.bind_mounts = t.str_list("bind_mounts", true)?.unwrap_or_default();
         for b in &o.bind_mounts {
             let ok = b.split_once(':').is_some_and(|(src, dst)| {
@@ -932,7 +988,6 @@ fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
             copy_contents_only: t.bool("copy_contents_only")?.unwrap_or(false),
             chown: parse_owner(&t, "chown")?,
             chmod: parse_mode(&t, "chmod")?,
-            top: false,
         },
         "source_file" => LayerKind::SourceFile {
             src: req_str(kind_key)?,

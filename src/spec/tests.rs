@@ -90,7 +90,6 @@ fn parses_every_field() {
                 gid: 1000
             }),
             chmod: Some(0o755),
-            top: false,
         }
     );
     assert_eq!(

@@ -1,0 +1,257 @@
+//! Reading files out of an image's layers without unpacking them: the
+//! base's interpreter scan, and `COPY --chown=NAME` (which needs the
+//! stage's /etc/passwd and /etc/group as the layers below it leave them).
+
+use crate::error::{Error, Result};
+use crate::spec::Owner;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+/// A layer blob as a tar stream, decompressed by its media type.
+pub fn open_layer(path: &Path, media_type: &str) -> Result<Box<dyn Read>> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))?;
+    let f = std::io::BufReader::with_capacity(1 << 20, f);
+    Ok(if media_type.contains("gzip") {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else if media_type.contains("zstd") {
+        Box::new(
+            zstd::Decoder::with_buffer(f)
+                .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))?,
+        )
+    } else {
+        Box::new(f)
+    })
+}
+
+/// The contents of `wanted` regular files (relative paths) in the image
+/// the layers make, bottom layer first. A file deleted by a whiteout or
+/// hidden by an opaque folder above it is absent.
+pub fn read_files(layers: &[(&Path, &str)], wanted: &[&str]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut found: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut open: Vec<&str> = wanted.to_vec();
+    for (path, media_type) in layers.iter().rev() {
+        if open.is_empty() {
+            break;
+        }
+        let bad = |e: std::io::Error| Error::input(path, format!("cannot read layer: {e}"));
+        let mut ar = tar::Archive::new(open_layer(path, media_type)?);
+        let mut here: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut hidden: Vec<&str> = Vec::new();
+        for e in ar.entries().map_err(bad)? {
+            let mut e = e.map_err(bad)?;
+            let raw = e.path_bytes();
+            let p = String::from_utf8_lossy(&raw)
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .to_string();
+            for w in &open {
+                let (dir, name) = w.rsplit_once('/').unwrap_or(("", w));
+                let wh_dir = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
+                if p == format!("{wh_dir}.wh.{name}") || p == format!("{wh_dir}.wh..wh..opq") {
+                    hidden.push(w);
+                } else if p == *w && e.header().entry_type().is_file() {
+                    let mut buf = Vec::new();
+                    e.read_to_end(&mut buf).map_err(bad)?;
+                    here.insert(w.to_string(), buf);
+                    break;
+                }
+            }
+        }
+        // What this layer holds wins; what it hides ends the search.
+        for w in open.clone() {
+            if let Some(b) = here.remove(w) {
+                found.insert(w.to_string(), b);
+                open.retain(|x| *x != w);
+            } else if hidden.contains(&w) {
+                open.retain(|x| *x != w);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Which of `folders` (relative paths) the image the layers make does not
+/// have. A path exists when a layer holds it or anything below it, and
+/// stops existing under a whiteout or an opaque folder above it.
+pub fn missing_folders(layers: &[(&Path, &str)], folders: &[String]) -> Result<Vec<String>> {
+    let mut exists = vec![false; folders.len()];
+    let under =
+        |p: &str, dir: &str| dir.is_empty() || p == dir || p.starts_with(&format!("{dir}/"));
+    for (path, media_type) in layers {
+        let bad = |e: std::io::Error| Error::input(path, format!("cannot read layer: {e}"));
+        let mut ar = tar::Archive::new(open_layer(path, media_type)?);
+        let mut hidden: Vec<String> = Vec::new();
+        let mut opaque: Vec<String> = Vec::new();
+        let mut present = vec![false; folders.len()];
+        for e in ar.entries().map_err(bad)? {
+            let e = e.map_err(bad)?;
+            let raw = e.path_bytes();
+            let p = String::from_utf8_lossy(&raw)
+                .trim_start_matches("./")
+                .trim_start_matches('/')
+                .trim_end_matches('/')
+                .to_string();
+            let (dir, name) = p.rsplit_once('/').unwrap_or(("", &p));
+            if name == ".wh..wh..opq" {
+                opaque.push(dir.to_string());
+            } else if let Some(gone) = name.strip_prefix(".wh.") {
+                hidden.push(if dir.is_empty() {
+                    gone.to_string()
+                } else {
+                    format!("{dir}/{gone}")
+                });
+            } else {
+                for (i, f) in folders.iter().enumerate() {
+                    if under(&p, f) {
+                        present[i] = true;
+                    }
+                }
+            }
+        }
+        for (i, f) in folders.iter().enumerate() {
+            let gone =
+                hidden.iter().any(|h| under(f, h)) || opaque.iter().any(|o| f != o && under(f, o));
+            if gone {
+                exists[i] = false;
+            }
+            if present[i] {
+                exists[i] = true;
+            }
+        }
+    }
+    Ok(folders
+        .iter()
+        .zip(exists)
+        .filter(|(_, e)| !e)
+        .map(|(f, _)| f.clone())
+        .collect())
+}
+
+/// `--chown=USER[:GROUP]` by names or numbers, against the image's
+/// /etc/passwd and /etc/group. Without a group, a user named gets its
+/// primary group (as docker and buildah do) and a number is also the gid.
+pub fn resolve_owner(spec: &str, passwd: &str, group: &str) -> std::result::Result<Owner, String> {
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    // The numeric fields of the line for `name`: (id, primary gid).
+    let find = |table: &str, name: &str| -> Option<(u64, Option<u64>)> {
+        table.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name)).then(|| {
+                let id = f.get(2)?.parse().ok()?;
+                Some((id, f.get(3).and_then(|g| g.parse().ok())))
+            })?
+        })
+    };
+    let (uid, primary) = match u.parse::<u64>() {
+        Ok(n) => (n, Some(n)),
+        Err(_) => {
+            find(passwd, u).ok_or_else(|| format!("no user {u:?} in the image's /etc/passwd"))?
+        }
+    };
+    let gid = match g {
+        None => primary.unwrap_or(uid),
+        Some(g) => match g.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                find(group, g)
+                    .ok_or_else(|| format!("no group {g:?} in the image's /etc/group"))?
+                    .0
+            }
+        },
+    };
+    Ok(Owner { uid, gid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\napp:x:1000:1000::/home/app:/bin/sh\ndev:x:1001:50::/home/dev:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\nwww-data:x:33:\nstaff:x:50:\napp:x:1000:\n";
+
+    #[test]
+    fn owners_by_name_and_number() {
+        let r = |s| resolve_owner(s, PASSWD, GROUP);
+        assert_eq!(
+            r("app").unwrap(),
+            Owner {
+                uid: 1000,
+                gid: 1000
+            }
+        );
+        assert_eq!(r("www-data:staff").unwrap(), Owner { uid: 33, gid: 50 });
+        assert_eq!(r("app:50").unwrap(), Owner { uid: 1000, gid: 50 });
+        assert_eq!(r("7:staff").unwrap(), Owner { uid: 7, gid: 50 });
+        assert_eq!(
+            r("dev").unwrap(),
+            Owner { uid: 1001, gid: 50 },
+            "the user's primary group"
+        );
+        assert_eq!(r("7").unwrap(), Owner { uid: 7, gid: 7 });
+        assert!(r("nobody").unwrap_err().contains("no user \"nobody\""));
+        assert!(r("app:wheel").unwrap_err().contains("/etc/group"));
+    }
+
+    fn layer(dir: &Path, name: &str, files: &[(&str, Option<&str>)]) -> std::path::PathBuf {
+        let p = dir.join(name);
+        let mut b = tar::Builder::new(std::fs::File::create(&p).unwrap());
+        for (path, body) in files {
+            let body = body.unwrap_or("");
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, body.as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+        p
+    }
+
+    #[test]
+    fn the_top_layer_wins_and_whiteouts_hide() {
+        let t = tempfile::tempdir().unwrap();
+        let l1 = layer(
+            t.path(),
+            "1",
+            &[("etc/passwd", Some("one")), ("etc/group", Some("g1"))],
+        );
+        let l2 = layer(t.path(), "2", &[("./etc/passwd", Some("two"))]);
+        let l3 = layer(t.path(), "3", &[("etc/.wh.group", None)]);
+        let m = "application/vnd.oci.image.layer.v1.tar";
+        let got = read_files(&[(&l1, m), (&l2, m)], &["etc/passwd", "etc/group"]).unwrap();
+        assert_eq!(got["etc/passwd"], b"two");
+        assert_eq!(got["etc/group"], b"g1");
+        let got = read_files(&[(&l1, m), (&l2, m), (&l3, m)], &["etc/group"]).unwrap();
+        assert!(got.is_empty());
+        let dirs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let want = dirs(&["etc", "srv", "etc/x"]);
+        assert_eq!(
+            missing_folders(&[(&l1, m)], &want).unwrap(),
+            dirs(&["srv", "etc/x"])
+        );
+        let l4 = layer(
+            t.path(),
+            "4",
+            &[("etc/.wh..wh..opq", None), ("etc/x/y", Some("y"))],
+        );
+        let l5 = layer(t.path(), "5", &[(".wh.etc", None)]);
+        assert_eq!(
+            missing_folders(&[(&l1, m), (&l4, m)], &want).unwrap(),
+            dirs(&["srv"])
+        );
+        assert_eq!(
+            missing_folders(&[(&l1, m), (&l4, m), (&l5, m)], &want).unwrap(),
+            want,
+            "a whiteout removes the folder and all below it"
+        );
+    }
+}
