@@ -649,7 +649,9 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             base_ref,
         }));
     }
-    plan.stat.save(store)?;
+    for sc in &plan.stats {
+        sc.save(store)?;
+    }
     Ok(BuildOut {
         images: images.into_iter().flatten().collect(),
         layers_built,

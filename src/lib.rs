@@ -8,6 +8,7 @@ pub mod digest;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod layer;
 pub mod oci;
 pub mod plan;

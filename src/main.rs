@@ -48,11 +48,47 @@ enum Cmd {
         #[arg(long, env = "IMGBUILD_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Write a definition in another format (a Dockerfile).
+    Export {
+        #[command(subcommand)]
+        what: ExportCmd,
+    },
     /// Manage the local store.
     Cache {
         #[command(subcommand)]
         cmd: CacheCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// A Dockerfile equivalent to the definition: one stage per image.
+    Dockerfile(ExportDockerfileArgs),
+}
+
+#[derive(Args)]
+struct ExportDockerfileArgs {
+    /// An imgbuild.toml, or a folder holding one.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The definition as a file (TOML or JSON), or - for standard input; replaces PATH.
+    #[arg(long)]
+    definition: Option<String>,
+    /// The build context for --definition.
+    #[arg(long)]
+    context: Option<PathBuf>,
+    /// Only these images (and their bases); repeatable.
+    #[arg(long = "image")]
+    images: Vec<String>,
+    /// Apply a per-environment profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Write the Dockerfile here instead of standard output.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// The image RUN steps take uv from (`--mount=from=`) for Python layers.
+    #[arg(long, default_value = "ghcr.io/astral-sh/uv:latest")]
+    uv_image: String,
 }
 
 #[derive(Subcommand)]
@@ -283,6 +319,9 @@ fn main() {
             format,
             cache_dir,
         } => (format, doctor(install_uv, format, cache_dir)),
+        Cmd::Export {
+            what: ExportCmd::Dockerfile(a),
+        } => (Format::Text, export_dockerfile(&a)),
         Cmd::Cache { cmd } => match cmd {
             CacheCmd::Prune {
                 older_than,
@@ -357,6 +396,71 @@ fn open_store(dir: &Option<PathBuf>) -> Result<Store> {
     Store::open(&dir.clone().unwrap_or_else(store::default_root))
 }
 
+/// A definition from PATH, or from `--definition FILE|-` (with `--context`).
+fn load_definition(
+    path: &Path,
+    definition: Option<&str>,
+    context: Option<&Path>,
+    profile: Option<&str>,
+) -> Result<imgbuild::spec::Definition> {
+    Ok(match definition {
+        None => spec::load(Input::Path(path), profile)?,
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Error::io("reading the definition from standard input", e))?;
+            let context = context
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            spec::load(
+                Input::Text {
+                    text,
+                    name: PathBuf::from("<stdin>"),
+                    context,
+                },
+                profile,
+            )?
+        }
+        Some(d) => {
+            let mut def = spec::load(Input::Path(Path::new(d)), profile)?;
+            if let Some(c) = context {
+                def.context = c.to_path_buf();
+            }
+            def
+        }
+    })
+}
+
+/// `imgbuild export dockerfile`.
+fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
+    let def = load_definition(
+        &a.path,
+        a.definition.as_deref(),
+        a.context.as_deref(),
+        a.profile.as_deref(),
+    )?;
+    let text = imgbuild::export::dockerfile(
+        &def,
+        &a.images,
+        &imgbuild::export::ExportOptions {
+            uv_image: &a.uv_image,
+        },
+    )?;
+    match &a.output {
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+        Some(p) => {
+            let tmp = p.with_extension("imgbuild-tmp");
+            std::fs::write(&tmp, &text)
+                .and_then(|_| std::fs::rename(&tmp, p))
+                .map_err(|e| Error::io(format!("writing {}", p.display()), e))
+        }
+    }
+}
+
 fn load_plan(
     a: &DefArgs,
     store: &Store,
@@ -370,30 +474,12 @@ fn load_plan(
             ));
         }
         (Some(f), None) => dockerfile_definition(a, f)?,
-        (None, None) => spec::load(Input::Path(&a.path), a.profile.as_deref())?,
-        (None, Some(d)) if d == "-" => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::io("reading the definition from standard input", e))?;
-            let context = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
-            spec::load(
-                Input::Text {
-                    text,
-                    name: PathBuf::from("<stdin>"),
-                    context,
-                },
-                a.profile.as_deref(),
-            )?
-        }
-        (None, Some(d)) => {
-            let p = Path::new(d);
-            let mut def = spec::load(Input::Path(p), a.profile.as_deref())?;
-            if let Some(c) = &a.context {
-                def.context = c.clone();
-            }
-            def
-        }
+        (None, d) => load_definition(
+            &a.path,
+            d.as_deref(),
+            a.context.as_deref(),
+            a.profile.as_deref(),
+        )?,
     };
     // imgbuild's own output and store never go into a layer.
     let mut exclude = vec![absolute(store.root())];
@@ -753,7 +839,9 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
     let store = open_store(&a.cache_dir)?;
     let client = a.registry.client(Vec::new())?;
     let plan = load_plan(&a, &store, None, Some(&client))?;
-    plan.stat.save(&store)?;
+    for sc in &plan.stats {
+        sc.save(&store)?;
+    }
     let mut out = Vec::new();
     for img in &plan.images {
         let base = match &img.base {

@@ -318,7 +318,7 @@ fn copy_from_an_earlier_stage() {
 
 /// Paths, modes, owners and contents (sha256) of an unpacked root, with
 /// symlink targets.
-fn tree(root: &Path) -> std::collections::BTreeMap<String, (u32, u32, u32, String)> {
+fn tree(root: &Path) -> Tree {
     use std::os::unix::fs::MetadataExt;
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -464,46 +464,14 @@ fn dockerfile_fixtures_build_like_buildah() {
             .arg("-q")
             .run();
         assert_eq!(r.code, 0, "{name}: {r}");
-        let theirs = t.path().join(format!("{name}-buildah"));
-        let broot = t.path().join("buildah-root");
-        let brun = t.path().join("buildah-run");
-        let bah = |args: &[&str]| {
-            let out = std::process::Command::new("buildah")
-                .args(["--storage-driver", "vfs", "--root"])
-                .arg(&broot)
-                .arg("--runroot")
-                .arg(&brun)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "buildah {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let tag = format!("{name}:latest");
-        bah(&[
-            "bud",
-            "--isolation",
-            "chroot",
-            "--build-arg",
-            &base_arg,
-            "-t",
-            &tag,
-            "-f",
-            ctx.join(dockerfile).to_str().unwrap(),
-            ctx.to_str().unwrap(),
-        ]);
-        bah(&[
-            "push",
-            "-q",
-            &tag,
-            &format!("oci:{}:latest", theirs.display()),
-        ]);
-        let a = umoci_unpack(&ours, "latest", &t.path().join(format!("{name}-a")));
-        let b = umoci_unpack(&theirs, "latest", &t.path().join(format!("{name}-b")));
-        let (mut ta, mut tb) = (tree(&a), tree(&b));
+        let (a, ta) = same_as_buildah(
+            t.path(),
+            name,
+            &ours,
+            &ctx.join(dockerfile),
+            &ctx,
+            &["--build-arg", &base_arg],
+        );
         if name == "features" {
             // What each construct must do, beyond agreeing with buildah.
             let read = |p: &str| fs::read_to_string(a.join(p)).unwrap();
@@ -520,6 +488,7 @@ fn dockerfile_fixtures_build_like_buildah() {
             assert_eq!(ta["srv/app/main.py"].1, 1001, "--chown by name");
             assert_eq!(ta["srv/app/main.py"].2, 2001);
             assert!(!ta.contains_key("srv/app/notes.txt") && !ta.contains_key("srv/app/skip.py"));
+            // A user named without a group: its primary group.
             assert_eq!(
                 (ta["srv/out/one.txt"].1, ta["srv/out/one.txt"].2),
                 (1001, 2001)
@@ -537,82 +506,137 @@ fn dockerfile_fixtures_build_like_buildah() {
                 (101, 202)
             );
         }
-        // Two things user tools write differ by when and how they ran, not
-        // by the build: the date of the last password change in
-        // /etc/shadow (useradd takes it from SOURCE_DATE_EPOCH, which
-        // imgbuild sets and buildah 1.28 does not), and the backup copies
-        // shadow-utils leaves (under buildah, /etc/group- holds the old
-        // gshadow). The shadow file is compared without that date.
-        for (tr, root) in [(&mut ta, &a), (&mut tb, &b)] {
-            for f in ["etc/group-", "etc/gshadow-", "etc/passwd-", "etc/shadow-"] {
-                tr.remove(f);
-            }
-            if let Some(e) = tr.get_mut("etc/shadow") {
-                let text = fs::read_to_string(root.join("etc/shadow")).unwrap();
-                let undated: String = text
-                    .lines()
-                    .map(|l| {
-                        let mut f: Vec<&str> = l.split(':').collect();
-                        if f.len() > 2 {
-                            f[2] = "";
-                        }
-                        f.join(":") + "\n"
-                    })
-                    .collect();
-                e.3 = sha256_hex(undated.as_bytes());
-            }
-        }
-        // buildah leaves the empty files it mounted over for RUN steps.
-        for f in ["etc/hosts", "etc/resolv.conf"] {
-            if !ta.contains_key(f) && tb.get(f).is_some_and(|e| e.3 == sha256_hex(b"")) {
-                tb.remove(f);
-            }
-        }
-        let diffs: Vec<String> = ta
-            .keys()
-            .chain(tb.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .filter(|k| ta.get(*k) != tb.get(*k))
-            .map(|k| format!("{k}: imgbuild {:?}, buildah {:?}", ta.get(k), tb.get(k)))
-            .collect();
+    }
+}
+
+type Tree = std::collections::BTreeMap<String, (u32, u32, u32, String)>;
+
+/// Builds `dockerfile` with `buildah bud` (vfs, chroot isolation) and
+/// asserts that its image has the same file tree (paths, modes, owners,
+/// contents) and config as imgbuild's `ours` (an OCI layout, tag latest).
+/// Returns imgbuild's unpacked root and tree.
+fn same_as_buildah(
+    t: &Path,
+    name: &str,
+    ours: &Path,
+    dockerfile: &Path,
+    ctx: &Path,
+    extra: &[&str],
+) -> (PathBuf, Tree) {
+    let theirs = t.join(format!("{name}-buildah"));
+    let broot = t.join("buildah-root");
+    let brun = t.join("buildah-run");
+    let bah = |args: &[&str]| {
+        let out = std::process::Command::new("buildah")
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(&broot)
+            .arg("--runroot")
+            .arg(&brun)
+            .args(args)
+            .output()
+            .unwrap();
         assert!(
-            diffs.is_empty(),
-            "{name}: trees differ:\n{}",
-            diffs.join("\n")
+            out.status.success(),
+            "buildah {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        let (ca, mut cb) = (config(&ours), config(&theirs));
-        // buildah signs its images with a label of its own.
-        if let Some(l) = cb["Labels"].as_object_mut() {
-            l.remove("io.buildah.version");
-            if l.is_empty() {
-                cb["Labels"] = Value::Null;
-            }
+    };
+    let tag = format!("{name}:latest");
+    let mut bud: Vec<&str> = vec!["bud", "--isolation", "chroot"];
+    bud.extend(extra);
+    bud.extend([
+        "-t",
+        &tag,
+        "-f",
+        dockerfile.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+    ]);
+    bah(&bud);
+    bah(&[
+        "push",
+        "-q",
+        &tag,
+        &format!("oci:{}:latest", theirs.display()),
+    ]);
+    let a = umoci_unpack(ours, "latest", &t.join(format!("{name}-a")));
+    let b = umoci_unpack(&theirs, "latest", &t.join(format!("{name}-b")));
+    let (mut ta, mut tb) = (tree(&a), tree(&b));
+    // Two things user tools write differ by when and how they ran, not
+    // by the build: the date of the last password change in
+    // /etc/shadow (useradd takes it from SOURCE_DATE_EPOCH, which
+    // imgbuild sets and buildah 1.28 does not), and the backup copies
+    // shadow-utils leaves (under buildah, /etc/group- holds the old
+    // gshadow). The shadow file is compared without that date.
+    for (tr, root) in [(&mut ta, &a), (&mut tb, &b)] {
+        for f in ["etc/group-", "etc/gshadow-", "etc/passwd-", "etc/shadow-"] {
+            tr.remove(f);
         }
-        // buildah moves a variable ENV sets again to the end; docker and
-        // imgbuild keep its place. The same variables either way.
-        let env = |c: &Value| -> Vec<String> {
-            let mut v: Vec<String> = c["Env"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_string())
+        if let Some(e) = tr.get_mut("etc/shadow") {
+            let text = fs::read_to_string(root.join("etc/shadow")).unwrap();
+            let undated: String = text
+                .lines()
+                .map(|l| {
+                    let mut f: Vec<&str> = l.split(':').collect();
+                    if f.len() > 2 {
+                        f[2] = "";
+                    }
+                    f.join(":") + "\n"
+                })
                 .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(env(&ca), env(&cb), "{name}: config Env");
-        for k in [
-            "WorkingDir",
-            "User",
-            "Entrypoint",
-            "Cmd",
-            "Labels",
-            "ExposedPorts",
-        ] {
-            assert_eq!(ca[k], cb[k], "{name}: config {k}");
+            e.3 = sha256_hex(undated.as_bytes());
         }
     }
+    // buildah leaves the empty files it mounted over for RUN steps.
+    for f in ["etc/hosts", "etc/resolv.conf"] {
+        if !ta.contains_key(f) && tb.get(f).is_some_and(|e| e.3 == sha256_hex(b"")) {
+            tb.remove(f);
+        }
+    }
+    let diffs: Vec<String> = ta
+        .keys()
+        .chain(tb.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| ta.get(*k) != tb.get(*k))
+        .map(|k| format!("{k}: imgbuild {:?}, buildah {:?}", ta.get(k), tb.get(k)))
+        .collect();
+    assert!(
+        diffs.is_empty(),
+        "{name}: trees differ:\n{}",
+        diffs.join("\n")
+    );
+    let (ca, mut cb) = (config(ours), config(&theirs));
+    // buildah signs its images with a label of its own.
+    if let Some(l) = cb["Labels"].as_object_mut() {
+        l.remove("io.buildah.version");
+        if l.is_empty() {
+            cb["Labels"] = Value::Null;
+        }
+    }
+    // buildah moves a variable ENV sets again to the end; docker and
+    // imgbuild keep its place. The same variables either way.
+    let env = |c: &Value| -> Vec<String> {
+        let mut v: Vec<String> = c["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(env(&ca), env(&cb), "{name}: config Env");
+    for k in [
+        "WorkingDir",
+        "User",
+        "Entrypoint",
+        "Cmd",
+        "Labels",
+        "ExposedPorts",
+    ] {
+        assert_eq!(ca[k], cb[k], "{name}: config {k}");
+    }
+    (a, ta)
 }
 
 #[test]
@@ -780,5 +804,228 @@ fn chown_makes_missing_folders_and_resolves_names_below() {
     assert_eq!(
         (tr["new1/deep/f.txt"].1, tr["new1/deep/f.txt"].2),
         (1002, 1002)
+    );
+}
+
+/// `base = { dockerfile = …, context = … }`: a definition extends the
+/// Dockerfile's target stage with its own layers; the stages read their
+/// own context (and its .dockerignore), the image layers the definition's.
+#[test]
+fn a_definition_extends_a_dockerfile_base() {
+    let Some(base) = base("a_definition_extends_a_dockerfile_base") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("proj");
+    write(&proj, "docker/ctx/tool.txt", "tool\n");
+    write(&proj, "docker/ctx/secret.txt", "keep out\n");
+    write(&proj, "docker/ctx/.dockerignore", "secret.txt\n");
+    write(
+        &proj,
+        "docker/Dockerfile",
+        &format!(
+            "ARG GREETING=hi\nFROM oci:{b}:latest AS build\nRUN echo built > /built.txt\n\nFROM oci:{b}:latest\nARG GREETING\nCOPY . /opt/ctx/\nCOPY --from=build /built.txt /opt/built.txt\nRUN echo $GREETING > /opt/greeting.txt\nENV FROM_DOCKERFILE=1\n",
+            b = base.display()
+        ),
+    );
+    write(&proj, "src/app.py", "print('app')\n");
+    write(
+        &proj,
+        "imgbuild.toml",
+        r#"[images.app]
+base = { dockerfile = "docker/Dockerfile", context = "docker/ctx", build_args = { GREETING = "hello" } }
+tag = "v1"
+
+[[images.app.layers]]
+source_folder = "src"
+dst = "/app"
+copy_contents_only = true
+
+[[images.app.layers]]
+env = { APP = "1" }
+"#,
+    );
+    let store = t.path().join("store");
+    let plan = plan_json(&proj, &store, &[]);
+    let names: Vec<&str> = plan["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app-base-build", "app-base", "app"], "{plan}");
+    let out = t.path().join("out");
+    let v = build_json(&proj, &store, &out, &[]);
+    let tags: Vec<&str> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["tag"].as_str())
+        .collect();
+    assert!(tags.contains(&"v1"), "{v}");
+    let root = umoci_unpack(&out, "v1", &t.path().join("bundle"));
+    let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(read("opt/ctx/tool.txt"), "tool\n");
+    assert!(
+        !root.join("opt/ctx/secret.txt").exists(),
+        "the Dockerfile context's .dockerignore"
+    );
+    assert_eq!(read("opt/built.txt"), "built\n");
+    assert_eq!(
+        read("opt/greeting.txt"),
+        "hello\n",
+        "build_args reach the Dockerfile"
+    );
+    assert_eq!(read("app/app.py"), "print('app')\n");
+    let (_, c) = Layout::new(&out).image("v1");
+    let env: Vec<&str> = c["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"FROM_DOCKERFILE=1") && env.contains(&"APP=1"),
+        "{env:?}"
+    );
+
+    // A Dockerfile that is not there: the definition's line says so.
+    write(
+        &proj,
+        "imgbuild.toml",
+        "[images.app]\nbase = { dockerfile = \"nope/Dockerfile\" }\n",
+    );
+    let r = ib(&["build"]).path_arg(&proj).cache(&store).json().run();
+    assert_eq!(r.code, 2, "{r}");
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("imgbuild.toml:2:") && msg.contains("no Dockerfile at"),
+        "{msg}"
+    );
+}
+
+/// `imgbuild export dockerfile`: the Dockerfile written for a definition
+/// builds with buildah to the same file tree and config as imgbuild's own
+/// build of that definition.
+#[test]
+fn an_exported_dockerfile_builds_the_same_image_with_buildah() {
+    let Some(base) = base("an_exported_dockerfile_builds_the_same_image_with_buildah") else {
+        return;
+    };
+    if std::process::Command::new("buildah")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "buildah is needed in CI");
+        eprintln!("skipping: buildah is not installed");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("proj");
+    write(&proj, "app/main.py", "print('main')\n");
+    write(&proj, "app/pkg/__init__.py", "");
+    write(&proj, "conf/settings.yaml", "level: info\n");
+    write(&proj, "static/index.html", "<p>hi</p>\n");
+    write(
+        &proj,
+        "scripts/setup.sh",
+        "echo from-bind > /opt/setup.txt\n",
+    );
+    write(&proj, ".dockerignore", "**/*.log\n");
+    write(&proj, "app/debug.log", "x\n");
+    write(
+        &proj,
+        "imgbuild.toml",
+        &format!(
+            r#"[images.app]
+base = "oci:{b}:latest"
+tag = "base"
+
+[[images.app.layers]]
+workdir = "/srv"
+
+[[images.app.layers]]
+source_folder = "app"
+dst = "."
+copy_contents_only = false
+
+[[images.app.layers]]
+source_file = "conf/settings.yaml"
+dst = "/etc/app/"
+
+[[images.app.layers]]
+source_folder = "static"
+dst = "/var/www/site"
+copy_contents_only = true
+chown = "33:33"
+chmod = "0750"
+
+[[images.app.layers]]
+env = {{ APP_ENV = "prod", PATH = "/opt/tools:$PATH", QUOTED = "a \"b\" $APP_ENV" }}
+
+[[images.app.layers]]
+commands = ["useradd -u 1000 --no-log-init app", "mkdir -p /var/lib/app && chown app /var/lib/app"]
+cache_mounts = ["/var/cache/app-build"]
+
+[[images.app.layers]]
+commands = ["sh /mnt/scripts/setup.sh"]
+bind_mounts = ["scripts:/mnt/scripts"]
+tmpfs_mounts = ["/scratch"]
+
+[[images.app.layers]]
+labels = {{ "org.opencontainers.image.title" = "exported app" }}
+
+[[images.app.layers]]
+expose = [8080, "53/udp"]
+
+[[images.worker]]
+"#,
+            b = base.display()
+        )
+        .replace("[[images.worker]]\n", ""),
+    );
+    // A second image built on the first: a second stage.
+    let mut toml = fs::read_to_string(proj.join("imgbuild.toml")).unwrap();
+    toml.push_str(
+        r#"
+[images.worker]
+base = "app"
+tag = "latest"
+
+[[images.worker.layers]]
+user = "app"
+
+[[images.worker.layers]]
+entrypoint = ["python3", "-m", "app.main"]
+
+[[images.worker.layers]]
+cmd = ["--worker"]
+"#,
+    );
+    fs::write(proj.join("imgbuild.toml"), toml).unwrap();
+    let store = t.path().join("store");
+    let ours = t.path().join("ours");
+    build_json(&proj, &store, &ours, &[]);
+    let exported = t.path().join("Dockerfile.exported");
+    let r = ib(&["export", "dockerfile"])
+        .path_arg(&proj)
+        .args(&["-o", exported.to_str().unwrap()])
+        .run();
+    assert_eq!(r.code, 0, "{r}");
+    let text = fs::read_to_string(&exported).unwrap();
+    assert!(
+        text.contains("FROM app AS worker") && text.contains("--mount=type=bind,source=scripts"),
+        "{text}"
+    );
+    let (root, tr) = same_as_buildah(t.path(), "exported", &ours, &exported, &proj, &[]);
+    assert_eq!(
+        tr["var/www/site/index.html"],
+        (0o750, 33, 33, sha256_hex(b"<p>hi</p>\n"))
+    );
+    assert!(root.join("srv/app/main.py").is_file() && !root.join("srv/app/debug.log").exists());
+    assert_eq!(
+        fs::read_to_string(root.join("opt/setup.txt")).unwrap(),
+        "from-bind\n"
     );
 }

@@ -718,6 +718,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 uv: false,
                 uv_loc: s.loc.clone(),
                 layers: s.layers.clone(),
+                context: None,
             }
         })
         .collect();
@@ -1082,4 +1083,107 @@ fn context_ignore_rules(file: &Path, context: &Path) -> Result<IgnoreRules> {
     let text =
         std::fs::read_to_string(&p).map_err(|e| Error::input(&p, format!("cannot read: {e}")))?;
     IgnoreRules::parse(&text).map_err(|e| Error::input(&p, e.to_string()))
+}
+
+/// Replaces every `base = { dockerfile = … }` of a definition by the
+/// Dockerfile's stages (the ones its target needs), placed before the
+/// image and named `<image>-base` (the target) and `<image>-base-<stage>`.
+/// They read files from the Dockerfile's context: its `context`, else the
+/// Dockerfile's folder, both relative to the definition's folder.
+pub fn expand_bases(def: &mut Definition) -> Result<()> {
+    let mut i = 0;
+    while i < def.images.len() {
+        let Base::Dockerfile {
+            file,
+            context,
+            target,
+            build_args,
+        } = def.images[i].base.clone()
+        else {
+            i += 1;
+            continue;
+        };
+        let img = &def.images[i];
+        let file = def.dir.join(file);
+        let context = match context {
+            Some(c) => def.dir.join(c),
+            None => file
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| def.dir.clone()),
+        };
+        if !file.is_file() {
+            return Err(Error::Definition {
+                loc: Box::new(img.base_loc.clone()),
+                message: format!("no Dockerfile at {}", file.display()),
+            });
+        }
+        if !context.is_dir() {
+            return Err(Error::Definition {
+                loc: Box::new(img.base_loc.clone()),
+                message: format!(
+                    "the Dockerfile's context {} is no folder",
+                    context.display()
+                ),
+            });
+        }
+        let prefix = format!("{}-base", img.id);
+        let sub = load(&FrontendOptions {
+            dockerfile: &file,
+            context: &context,
+            build_args: &build_args,
+            target: target.as_deref(),
+            platforms: img.platforms.clone(),
+            name: prefix.clone(),
+            tag: Tag::Auto,
+        })?;
+        let n = sub.images.len();
+        let target_id = sub.images.last().expect("at least the target").id.clone();
+        let rename = |id: &str| {
+            if id == target_id {
+                prefix.clone()
+            } else {
+                format!("{prefix}-{id}")
+            }
+        };
+        if let Some(clash) = sub
+            .images
+            .iter()
+            .map(|s| rename(&s.id))
+            .find(|id| def.images.iter().any(|x| &x.id == id))
+        {
+            return Err(Error::Definition {
+                loc: Box::new(img.base_loc.clone()),
+                message: format!(
+                    "the Dockerfile's stage would be named {clash:?}, which an image of this file already is"
+                ),
+            });
+        }
+        let stages: Vec<ImageDef> = sub
+            .images
+            .into_iter()
+            .map(|mut s| {
+                s.id = rename(&s.id);
+                s.name = s.id.clone();
+                s.context = Some(context.clone());
+                if let Base::Image(b) = &s.base {
+                    s.base = Base::Image(rename(b));
+                }
+                for l in s.layers.iter_mut() {
+                    let kind = match &mut l.kind {
+                        LayerKind::NamedOwner { inner, .. } => inner.as_mut(),
+                        k => k,
+                    };
+                    if let LayerKind::CopyFrom { image, .. } = kind {
+                        *image = rename(image);
+                    }
+                }
+                s
+            })
+            .collect();
+        def.images[i].base = Base::Image(prefix);
+        def.images.splice(i..i, stages);
+        i += n + 1;
+    }
+    Ok(())
 }

@@ -64,7 +64,8 @@ pub struct Plan {
     pub options: PlanOptions,
     /// Bases before the images built on them.
     pub images: Vec<ImagePlan>,
-    pub stat: StatCache,
+    /// One per context folder read.
+    pub stats: Vec<StatCache>,
 }
 
 #[derive(Clone, Debug)]
@@ -371,7 +372,9 @@ pub fn plan(
 ) -> Result<Plan> {
     let context = std::fs::canonicalize(&def.context)
         .map_err(|e| Error::input(&def.context, format!("cannot open the context folder: {e}")))?;
-    let stat = StatCache::load(store.stat_path(&context));
+    // One stat cache per context folder (Dockerfile bases read their own).
+    let mut stats: Vec<(PathBuf, StatCache)> =
+        vec![(context.clone(), StatCache::load(store.stat_path(&context)))];
     // Select images and their bases, bases first.
     let mut order: Vec<usize> = Vec::new();
     let wanted: Vec<usize> = if options.only.is_empty() {
@@ -419,12 +422,26 @@ pub fn plan(
     }
     let mut images: Vec<ImagePlan> = Vec::new();
     for i in order {
+        let img_context = match &def.images[i].context {
+            None => context.clone(),
+            Some(c) => std::fs::canonicalize(c)
+                .map_err(|e| Error::input(c, format!("cannot open the context folder: {e}")))?,
+        };
+        if !stats.iter().any(|(p, _)| p == &img_context) {
+            let sc = StatCache::load(store.stat_path(&img_context));
+            stats.push((img_context.clone(), sc));
+        }
+        let stat = &stats
+            .iter()
+            .find(|(p, _)| p == &img_context)
+            .expect("added above")
+            .1;
         let env = Env {
             def: &def,
-            context: &context,
+            context: &img_context,
             store,
             o: &options,
-            stat: &stat,
+            stat,
             client,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
@@ -434,7 +451,7 @@ pub fn plan(
         definition: def,
         options,
         images,
-        stat,
+        stats: stats.into_iter().map(|(_, s)| s).collect(),
     })
 }
 
@@ -461,6 +478,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     let mut notes = Vec::new();
     // Base.
     let (base, base_configs) = match &img.base {
+        Base::Dockerfile { .. } => unreachable!("replaced by its stages when loaded"),
         Base::Scratch => {
             key.str("scratch");
             (

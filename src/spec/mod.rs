@@ -5,6 +5,7 @@ pub mod node;
 
 use crate::error::{Error, Location, Result};
 use node::{Node, Source, Table, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFINITION_FILE: &str = "imgbuild.toml";
@@ -39,6 +40,9 @@ pub struct ImageDef {
     pub uv: bool,
     pub uv_loc: Location,
     pub layers: Vec<Layer>,
+    /// Where this image's file layers read from, when not the
+    /// definition's context (the stages of a Dockerfile base).
+    pub context: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +59,14 @@ pub enum Base {
     Image(String),
     /// A registry reference, resolved by the registry client.
     Ref(String),
+    /// `{ dockerfile = "path", context = "dir" }`: the Dockerfile's target
+    /// stage, built first (replaced by its stages when the file is loaded).
+    Dockerfile {
+        file: PathBuf,
+        context: Option<PathBuf>,
+        target: Option<String>,
+        build_args: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -399,6 +411,7 @@ pub fn load(input: Input<'_>, profile: Option<&str>) -> Result<Definition> {
     };
     let mut def = parse_definition(&src, &root, context, profile)?;
     def.dir = dir;
+    crate::dockerfile::frontend::expand_bases(&mut def)?;
     Ok(def)
 }
 
@@ -542,8 +555,39 @@ fn parse_image(
         }
     };
     let (bt, _) = pick("base");
-    let base_str = bt.str("base")?;
     let base_loc = bt.loc("base");
+    // `base = { dockerfile = "path", context = "dir", target, build_args }`.
+    let df_base = match bt.get("base") {
+        Some(n) if matches!(n.value, Value::Table(_)) => {
+            let d = bt.table("base")?.expect("a table");
+            let file = d.str("dockerfile")?.ok_or_else(|| {
+                d.err(
+                    "dockerfile",
+                    None,
+                    "a table base needs `dockerfile = \"path/to/Dockerfile\"` (and may set context, target, build_args)",
+                )
+            })?;
+            let context = d.str("context")?.map(PathBuf::from);
+            let target = d.str("target")?;
+            let build_args: BTreeMap<String, String> = d
+                .str_map("build_args")?
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            d.finish()?;
+            Some(Base::Dockerfile {
+                file: PathBuf::from(file),
+                context,
+                target,
+                build_args,
+            })
+        }
+        _ => None,
+    };
+    let base_str = match df_base {
+        Some(_) => None,
+        None => bt.str("base")?,
+    };
     let (pt_, _) = pick("python");
     let python = pt_.str("python")?;
     if let Some(py) = &python {
@@ -560,6 +604,7 @@ fn parse_image(
         }
     }
     let base = match base_str.as_deref() {
+        None if df_base.is_some() => df_base.expect("checked"),
         None => return Err(src.error(node.pos, &format!("{path}.base"), "missing `base` (\"scratch\", \"debian\", \"oci:DIR[:TAG]\", an image of this file, or an image reference)")),
         Some(b) => parse_base(b).map_err(|m| Error::Definition { loc: Box::new(base_loc.clone()), message: m })?,
     };
@@ -669,6 +714,7 @@ fn parse_image(
             uv,
             uv_loc,
             layers,
+            context: None,
         },
         seen,
     ))
