@@ -677,7 +677,8 @@ fn volume_stopsignal_shell_healthcheck_and_onbuild_set_the_config() {
     );
 }
 
-/// RUN heredocs (a script, a `#!` script, a command's stdin) and `ADD` of
+/// RUN heredocs (a script, a `#!` script, a command's stdin), COPY
+/// heredocs, and `ADD` of
 /// a URL: checked with `--checksum`, mode 0600, fetched from a loopback
 /// server; a wrong checksum fails the build and writes nothing.
 #[test]
@@ -707,7 +708,15 @@ fn run_heredocs_and_add_of_a_url() {
              \tindented\n\
              \tEOT\n\
              ADD --checksum=sha256:{checksum} {url} /opt/tools/\n\
-             ADD --chmod=0755 {url} /usr/local/bin/tool\n",
+             ADD --chmod=0755 {url} /usr/local/bin/tool\n\
+             COPY --chmod=0640 <<CONF /etc/app/config.ini\n\
+             name = $WHO\n\
+             CONF\n\
+             COPY <<'A' <<B /etc/two/\n\
+             $kept\n\
+             A\n\
+             second\n\
+             B\n",
             b = base.display(),
             url = srv.url("dl/tool.sh"),
         )
@@ -725,6 +734,18 @@ fn run_heredocs_and_add_of_a_url() {
     let tree = tree(&root);
     assert_eq!(tree["opt/tools/tool.sh"], (0o600, 0, 0, sum.clone()));
     assert_eq!(tree["usr/local/bin/tool"].0, 0o755);
+    assert_eq!(
+        read("etc/app/config.ini"),
+        "name = heredoc\n",
+        "COPY <<EOF expands ARGs"
+    );
+    assert_eq!(tree["etc/app/config.ini"].0, 0o640);
+    assert_eq!(
+        read("etc/two/A"),
+        "$kept\n",
+        "a quoted delimiter keeps $ as is"
+    );
+    assert_eq!(read("etc/two/B"), "second\n");
     assert!(
         !tree.keys().any(|k| k.starts_with("tmp/tmp")),
         "the #! script's file is removed: {:?}",

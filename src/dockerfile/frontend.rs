@@ -16,8 +16,9 @@
 //! with `--checksum`; RUN heredocs become the step's script; `FROM
 //! --platform` pins a stage to one platform. VOLUME, STOPSIGNAL, SHELL
 //! (later RUN steps use it), HEALTHCHECK and ONBUILD set the config.
-//! Refused with the instruction's line: ADD of git repositories, COPY
-//! heredocs, `--parents`/`--exclude`, `--mount` `from=`, `--security`.
+//! `COPY <<EOF` writes the heredoc as a file. Refused with the
+//! instruction's line: ADD of git repositories, `--parents`/`--exclude`,
+//! `--mount` `from=`, `--security`.
 
 use super::expand::expand;
 use super::parse::{Cmd, Inst, Instruction, Mount, parse};
@@ -321,12 +322,53 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 exclude,
                 ..
             } => {
-                if !heredocs.is_empty() || *parents || !exclude.is_empty() {
-                    return Err(unsupported(
-                        file,
-                        i,
-                        "COPY with heredocs, --parents or --exclude",
-                    ));
+                if *parents || !exclude.is_empty() {
+                    return Err(unsupported(file, i, "COPY --parents or --exclude"));
+                }
+                if !heredocs.is_empty() {
+                    // `COPY <<EOF /path`: each heredoc is a file (named
+                    // after its delimiter under a destination folder).
+                    if from.is_some() {
+                        return Err(bad(file, i, "--from cannot copy heredocs"));
+                    }
+                    let (owner, mode, owner_name) =
+                        owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
+                    let dst = ex(dst)?;
+                    if heredocs.len() > 1 && !dst.ends_with('/') {
+                        return Err(bad(
+                            file,
+                            i,
+                            format!(
+                                "with several heredocs the destination must end with /: {dst:?}"
+                            ),
+                        ));
+                    }
+                    for h in heredocs {
+                        let content = if h.expand {
+                            ex(&h.content)?
+                        } else {
+                            h.content.clone()
+                        };
+                        let target = if dst.ends_with('/') {
+                            format!("{dst}{}", h.name)
+                        } else {
+                            dst.clone()
+                        };
+                        push(
+                            &mut stages,
+                            here("COPY"),
+                            named(
+                                LayerKind::Inline {
+                                    content,
+                                    dst: target,
+                                    chown: owner,
+                                    chmod: mode,
+                                },
+                                &owner_name,
+                            ),
+                        );
+                    }
+                    continue;
                 }
                 if let Some(f) = from {
                     let f = ex(f)?;

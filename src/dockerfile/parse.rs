@@ -1254,6 +1254,27 @@ mod tests {
         assert_eq!(e.to_string(), "2:8: WORKDIR needs a value (in `WORKDIR`)");
     }
 
+    /// Every case of the malformed corpus fails at its line and column.
+    #[test]
+    fn malformed_corpus() {
+        let text = include_str!("../../testdata/dockerfiles/malformed.txt");
+        let mut cases = 0;
+        for case in text.split("=== ").skip(1) {
+            let (head, body) = case.split_once('\n').unwrap();
+            let (pos, want) = head.split_once(' ').unwrap();
+            let (line, col) = pos.split_once(':').unwrap();
+            let e = err(body);
+            assert_eq!(
+                (e.line.to_string(), e.column.to_string()),
+                (line.to_string(), col.to_string()),
+                "{head}: {e}"
+            );
+            assert!(e.message.contains(want), "{head}: {e}");
+            cases += 1;
+        }
+        assert!(cases >= 14);
+    }
+
     fn keywords(d: &Dockerfile) -> Vec<&str> {
         d.instructions.iter().map(|i| i.keyword.as_str()).collect()
     }

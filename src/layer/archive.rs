@@ -112,7 +112,7 @@ pub fn unpack(store: &Store, path: &Path, sha: &Digest) -> Result<Unpacked> {
     if let Ok(bytes) = std::fs::read(&meta_path)
         && let Ok(m) = serde_json::from_slice::<MetaFile>(&bytes)
     {
-        crate::sandbox::rootfs::set_mtime(&dir, now());
+        crate::sandbox::rootfs::set_mtime(&dir, crate::sandbox::now_secs());
         return Ok(Unpacked {
             root: dir.join("root"),
             meta: m.meta,
@@ -229,15 +229,8 @@ pub fn unpack(store: &Store, path: &Path, sha: &Digest) -> Result<Unpacked> {
     })
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// An entry's path relative to the archive's root, `..` clamped there as
-/// tar -x would refuse it; None for the root.
+/// An entry's path relative to the archive's root, a `..` never climbing
+/// above it; None for the root itself.
 fn clean(name: &str) -> Option<String> {
     let mut out: Vec<&str> = Vec::new();
     for c in name.split('/') {

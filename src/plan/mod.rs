@@ -375,6 +375,10 @@ pub fn plan(
     // One stat cache per context folder (Dockerfile bases read their own).
     let mut stats: Vec<(PathBuf, StatCache)> =
         vec![(context.clone(), StatCache::load(store.stat_path(&context)))];
+    // Files the store holds for layers (unpacked archives, downloads,
+    // heredocs) have a stat cache of their own.
+    let store_root = store.root().to_path_buf();
+    let store_stat = StatCache::load(store.stat_path(&store_root));
     // Select images and their bases, bases first.
     let mut order: Vec<usize> = Vec::new();
     let wanted: Vec<usize> = if options.only.is_empty() {
@@ -442,6 +446,7 @@ pub fn plan(
             store,
             o: &options,
             stat,
+            store_stat: (&store_root, &store_stat),
             client,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
@@ -451,7 +456,11 @@ pub fn plan(
         definition: def,
         options,
         images,
-        stats: stats.into_iter().map(|(_, s)| s).collect(),
+        stats: stats
+            .into_iter()
+            .map(|(_, s)| s)
+            .chain(std::iter::once(store_stat))
+            .collect(),
     })
 }
 
@@ -462,6 +471,8 @@ struct Env<'a> {
     store: &'a Store,
     o: &'a PlanOptions,
     stat: &'a StatCache,
+    /// The store's folder and the stat cache of files it holds.
+    store_stat: (&'a Path, &'a StatCache),
     client: Option<&'a Client>,
 }
 
@@ -472,6 +483,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         store,
         o,
         stat,
+        store_stat: (store_root, store_stat),
         client,
     } = *env;
     let mut key = KeyHasher::new("image", 1);
@@ -977,16 +989,15 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 };
                 let layer_dst = files::resolve_dst(&workdir, &target);
                 let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
-                let dir = path.parent().unwrap_or(Path::new("/"));
                 let c = files::collect_file(
                     &path,
                     &layer_dst,
                     &CollectOptions {
-                        context: dir,
+                        context: store_root,
                         rules: &no_rules,
                         owner: *chown,
                         chmod: Some(chmod.unwrap_or(0o600)),
-                        stat,
+                        stat: store_stat,
                         exclude: &[],
                     },
                 )
@@ -1000,6 +1011,56 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 let bytes = c.bytes;
                 (
                     format!("add {} → /{layer_dst}", crate::python::fetch::redact(url)),
+                    Action::Files {
+                        entries: c.entries,
+                        bytes,
+                        chown: chown_of.clone(),
+                    },
+                    opts,
+                    vec![],
+                )
+            }
+            LayerKind::Inline {
+                content,
+                dst,
+                chown,
+                chmod,
+            } => {
+                // The content as a file in the store, collected like any file.
+                let sha = crate::digest::Digest::of(content.as_bytes());
+                let dir = store.root().join("inline");
+                let path = dir.join(sha.hex());
+                if path.is_file() {
+                    // In use: `cache prune` keeps it.
+                    crate::sandbox::rootfs::set_mtime(&path, crate::sandbox::now_secs());
+                } else {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                    store.write_atomic(&path, content.as_bytes())?;
+                }
+                let layer_dst = files::resolve_dst(&workdir, dst);
+                let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+                let c = files::collect_file(
+                    &path,
+                    &layer_dst,
+                    &CollectOptions {
+                        context: store_root,
+                        rules: &no_rules,
+                        owner: *chown,
+                        chmod: Some(chmod.unwrap_or(0o644)),
+                        stat: store_stat,
+                        exclude: &[],
+                    },
+                )
+                .map_err(|e| at(l, e))?;
+                let mut opts = BTreeMap::new();
+                opts.insert("content".into(), sha.oci());
+                opts.insert("dst".into(), format!("/{layer_dst}"));
+                opts.insert("chown".into(), format!("{chown:?}"));
+                opts.insert("chmod".into(), format!("{chmod:?}"));
+                let bytes = c.bytes;
+                (
+                    format!("copy heredoc → /{layer_dst}"),
                     Action::Files {
                         entries: c.entries,
                         bytes,
@@ -1026,11 +1087,11 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     &layer_dst,
                     false,
                     &CollectOptions {
-                        context: &u.root,
+                        context: store_root,
                         rules: &no_rules,
                         owner: None,
                         chmod: None,
-                        stat,
+                        stat: store_stat,
                         exclude: &[],
                     },
                 )

@@ -257,6 +257,14 @@ pub enum LayerKind {
         chmod: Option<u32>,
         checksum: Option<String>,
     },
+    /// Dockerfile `COPY <<EOF DST`: a file with this content (mode 0644
+    /// unless `chmod`).
+    Inline {
+        content: String,
+        dst: String,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+    },
     /// A file layer (`source_folder`, `source_file`, `copy_from`) whose
     /// owner is given by name (`USER[:GROUP]`): resolved when the layer is
     /// built, from the /etc/passwd and /etc/group of the layers below.
@@ -284,6 +292,7 @@ impl LayerKind {
             | LayerKind::SourceFile { chown, .. }
             | LayerKind::AddArchive { chown, .. }
             | LayerKind::AddUrl { chown, .. }
+            | LayerKind::Inline { chown, .. }
             | LayerKind::CopyFrom { chown, .. } => *chown,
             _ => None,
         }
@@ -319,6 +328,7 @@ impl LayerKind {
             LayerKind::NamedOwner { inner, .. } => inner.key(),
             LayerKind::AddArchive { .. } => "add_archive",
             LayerKind::AddUrl { .. } => "add_url",
+            LayerKind::Inline { .. } => "inline",
         }
     }
 }

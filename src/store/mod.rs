@@ -246,8 +246,17 @@ impl Store {
             }
         }
         // Python resolutions, base scans, build environments, RUN steps'
-        // root filesystems and cache mounts, by age (use refreshes it).
-        for dir in ["pylocks", "pyenv", "buildenv", "rootfs", "cache-mounts"] {
+        // root filesystems and cache mounts, unpacked ADD archives and COPY
+        // heredocs, by age (use refreshes it).
+        for dir in [
+            "pylocks",
+            "pyenv",
+            "buildenv",
+            "rootfs",
+            "cache-mounts",
+            "archives",
+            "inline",
+        ] {
             for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
                 if old(&e.path()) {
                     let _ = crate::sandbox::remove_tree(&e.path());
