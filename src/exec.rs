@@ -809,13 +809,11 @@ fn write_owned(
     let above = files::folders_above(&entries);
     if !above.is_empty() {
         fetch_missing(store, layers, base_ref, o, label)?;
-        let paths: Vec<(std::path::PathBuf, &str)> = layers
+        let index = layers
             .iter()
-            .map(|l| (store.blob_path(&l.digest), l.media_type.as_str()))
-            .collect();
-        let refs: Vec<(&std::path::Path, &str)> =
-            paths.iter().map(|(p, m)| (p.as_path(), *m)).collect();
-        for f in crate::layer::read::missing_folders(&refs, &above)? {
+            .map(|l| crate::layer::read::LayerIndex::cached(store, &l.digest, &l.media_type))
+            .collect::<Result<Vec<_>>>()?;
+        for f in crate::layer::read::missing_folders(&index, &above) {
             entries.push(files::FileEntry::folder(&f, 0o755, owner.uid, owner.gid));
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));
@@ -878,13 +876,11 @@ fn owner_below(
     label: &str,
 ) -> Result<crate::spec::Owner> {
     fetch_missing(store, layers, base_ref, o, label)?;
-    let paths: Vec<(std::path::PathBuf, &str)> = layers
+    let refs: Vec<(crate::digest::Digest, &str)> = layers
         .iter()
-        .map(|l| (store.blob_path(&l.digest), l.media_type.as_str()))
+        .map(|l| (l.digest, l.media_type.as_str()))
         .collect();
-    let refs: Vec<(&std::path::Path, &str)> =
-        paths.iter().map(|(p, m)| (p.as_path(), *m)).collect();
-    let files = crate::layer::read::read_files(&refs, &["etc/passwd", "etc/group"])?;
+    let files = crate::layer::read::read_stored_files(store, &refs, &["etc/passwd", "etc/group"])?;
     let text = |f: &str| {
         String::from_utf8_lossy(files.get(f).map(Vec::as_slice).unwrap_or_default()).into_owned()
     };

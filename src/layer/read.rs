@@ -76,19 +76,73 @@ pub fn read_files(layers: &[(&Path, &str)], wanted: &[&str]) -> Result<BTreeMap<
     Ok(found)
 }
 
-/// Which of `folders` (relative paths) the image the layers make does not
-/// have. A path exists when a layer holds it or anything below it, and
-/// stops existing under a whiteout or an opaque folder above it.
-pub fn missing_folders(layers: &[(&Path, &str)], folders: &[String]) -> Result<Vec<String>> {
-    let mut exists = vec![false; folders.len()];
-    let under =
-        |p: &str, dir: &str| dir.is_empty() || p == dir || p.starts_with(&format!("{dir}/"));
-    for (path, media_type) in layers {
+/// Like [`read_files`] for layers in the store: top-down, only layers whose
+/// index holds a wanted path are read, and what they yield is kept beside
+/// the index (`COPY --chown=NAME` reads /etc/passwd this way on every miss).
+pub fn read_stored_files(
+    store: &crate::store::Store,
+    layers: &[(crate::digest::Digest, &str)],
+    wanted: &[&str],
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let under = |p: &str, dir: &str| p == dir || p.starts_with(&format!("{dir}/"));
+    let mut found = BTreeMap::new();
+    let mut open: Vec<&str> = wanted.to_vec();
+    for (digest, media_type) in layers.iter().rev() {
+        if open.is_empty() {
+            break;
+        }
+        let ix = LayerIndex::cached(store, digest, media_type)?;
+        for w in open.clone() {
+            if ix.paths.binary_search_by(|p| p.as_str().cmp(w)).is_ok() {
+                let cache = store.root().join("layer-index").join(format!(
+                    "{}.{}",
+                    digest.hex(),
+                    w.replace('/', "_")
+                ));
+                let bytes = match std::fs::read(&cache) {
+                    Ok(b) => Some(b),
+                    Err(_) => {
+                        let blob = store.blob_path(digest);
+                        let got = read_files(&[(blob.as_path(), media_type)], &[w])?;
+                        if let Some(b) = got.get(w) {
+                            store.write_atomic(&cache, b)?;
+                        }
+                        got.get(w).cloned()
+                    }
+                };
+                // Held but no regular file (a link): as absent.
+                if let Some(b) = bytes {
+                    found.insert(w.to_string(), b);
+                }
+                open.retain(|x| *x != w);
+            } else if ix.whiteouts.iter().any(|h| under(w, h))
+                || ix.opaque.iter().any(|o| w != o && under(w, o))
+            {
+                open.retain(|x| *x != w);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The paths one layer holds, and what it deletes below it: enough to
+/// answer "does this folder exist" without reading the layer again.
+#[derive(Debug, Default, PartialEq)]
+pub struct LayerIndex {
+    /// Every entry's path (no leading "./" or trailing "/"), sorted.
+    pub paths: Vec<String>,
+    /// `.wh.NAME` entries: the path they delete.
+    pub whiteouts: Vec<String>,
+    /// Folders marked opaque (`.wh..wh..opq`).
+    pub opaque: Vec<String>,
+}
+
+impl LayerIndex {
+    /// Reads a layer's entries once.
+    pub fn scan(path: &Path, media_type: &str) -> Result<LayerIndex> {
         let bad = |e: std::io::Error| Error::input(path, format!("cannot read layer: {e}"));
         let mut ar = tar::Archive::new(open_layer(path, media_type)?);
-        let mut hidden: Vec<String> = Vec::new();
-        let mut opaque: Vec<String> = Vec::new();
-        let mut present = vec![false; folders.len()];
+        let mut ix = LayerIndex::default();
         for e in ar.entries().map_err(bad)? {
             let e = e.map_err(bad)?;
             let raw = e.path_bytes();
@@ -99,38 +153,97 @@ pub fn missing_folders(layers: &[(&Path, &str)], folders: &[String]) -> Result<V
                 .to_string();
             let (dir, name) = p.rsplit_once('/').unwrap_or(("", &p));
             if name == ".wh..wh..opq" {
-                opaque.push(dir.to_string());
+                ix.opaque.push(dir.to_string());
             } else if let Some(gone) = name.strip_prefix(".wh.") {
-                hidden.push(if dir.is_empty() {
+                ix.whiteouts.push(if dir.is_empty() {
                     gone.to_string()
                 } else {
                     format!("{dir}/{gone}")
                 });
-            } else {
-                for (i, f) in folders.iter().enumerate() {
-                    if under(&p, f) {
-                        present[i] = true;
-                    }
-                }
+            } else if !p.is_empty() {
+                ix.paths.push(p);
             }
         }
+        ix.paths.sort();
+        Ok(ix)
+    }
+
+    /// The index of a stored layer, read from `<store>/layer-index/` or
+    /// made once and kept there (a layer's content never changes).
+    pub fn cached(
+        store: &crate::store::Store,
+        digest: &crate::digest::Digest,
+        media_type: &str,
+    ) -> Result<LayerIndex> {
+        let dir = store.root().join("layer-index");
+        let file = dir.join(digest.hex());
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let mut ix = LayerIndex::default();
+            for line in text.lines() {
+                match line.split_at_checked(2) {
+                    Some(("p ", p)) => ix.paths.push(p.to_string()),
+                    Some(("w ", p)) => ix.whiteouts.push(p.to_string()),
+                    Some(("o ", p)) => ix.opaque.push(p.to_string()),
+                    _ => {}
+                }
+            }
+            return Ok(ix);
+        }
+        let ix = LayerIndex::scan(&store.blob_path(digest), media_type)?;
+        let mut text = String::new();
+        for (tag, list) in [("p", &ix.paths), ("w", &ix.whiteouts), ("o", &ix.opaque)] {
+            for p in list.iter().filter(|p| !p.contains('\n')) {
+                text.push_str(tag);
+                text.push(' ');
+                text.push_str(p);
+                text.push('\n');
+            }
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        store.write_atomic(&file, text.as_bytes())?;
+        Ok(ix)
+    }
+
+    /// Whether the layer holds `path` or anything below it.
+    fn holds(&self, path: &str) -> bool {
+        let exact = self
+            .paths
+            .binary_search_by(|p| p.as_str().cmp(path))
+            .is_ok();
+        // Children sort after "path/" (other names like "path-x" may
+        // come between "path" and them).
+        let prefix = format!("{path}/");
+        let j = self.paths.partition_point(|p| p.as_str() < prefix.as_str());
+        exact || self.paths.get(j).is_some_and(|p| p.starts_with(&prefix))
+    }
+}
+
+/// Which of `folders` (relative paths) the image the layers make (bottom
+/// first) does not have. A path exists when a layer holds it or anything
+/// below it, and stops existing under a whiteout or an opaque folder above.
+pub fn missing_folders(layers: &[LayerIndex], folders: &[String]) -> Vec<String> {
+    let under =
+        |p: &str, dir: &str| dir.is_empty() || p == dir || p.starts_with(&format!("{dir}/"));
+    let mut exists = vec![false; folders.len()];
+    for ix in layers {
         for (i, f) in folders.iter().enumerate() {
-            let gone =
-                hidden.iter().any(|h| under(f, h)) || opaque.iter().any(|o| f != o && under(f, o));
+            let gone = ix.whiteouts.iter().any(|h| under(f, h))
+                || ix.opaque.iter().any(|o| f != o && under(f, o));
             if gone {
                 exists[i] = false;
             }
-            if present[i] {
+            if ix.holds(f) {
                 exists[i] = true;
             }
         }
     }
-    Ok(folders
+    folders
         .iter()
         .zip(exists)
         .filter(|(_, e)| !e)
         .map(|(f, _)| f.clone())
-        .collect())
+        .collect()
 }
 
 /// `--chown=USER[:GROUP]` by names or numbers, against the image's
@@ -233,25 +346,32 @@ mod tests {
         let got = read_files(&[(&l1, m), (&l2, m), (&l3, m)], &["etc/group"]).unwrap();
         assert!(got.is_empty());
         let dirs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let want = dirs(&["etc", "srv", "etc/x"]);
-        assert_eq!(
-            missing_folders(&[(&l1, m)], &want).unwrap(),
-            dirs(&["srv", "etc/x"])
-        );
+        let want = dirs(&["etc", "srv", "etc/x", "et"]);
+        let ix = |p: &Path| LayerIndex::scan(p, m).unwrap();
         let l4 = layer(
             t.path(),
             "4",
             &[("etc/.wh..wh..opq", None), ("etc/x/y", Some("y"))],
         );
         let l5 = layer(t.path(), "5", &[(".wh.etc", None)]);
+        let l6 = layer(t.path(), "6", &[("etc-x/a", Some("a"))]);
         assert_eq!(
-            missing_folders(&[(&l1, m), (&l4, m)], &want).unwrap(),
-            dirs(&["srv"])
+            missing_folders(&[ix(&l1)], &want),
+            dirs(&["srv", "etc/x", "et"])
         );
         assert_eq!(
-            missing_folders(&[(&l1, m), (&l4, m), (&l5, m)], &want).unwrap(),
+            missing_folders(&[ix(&l1), ix(&l4)], &want),
+            dirs(&["srv", "et"])
+        );
+        assert_eq!(
+            missing_folders(&[ix(&l1), ix(&l4), ix(&l5)], &want),
             want,
             "a whiteout removes the folder and all below it"
+        );
+        assert_eq!(
+            missing_folders(&[ix(&l6)], &dirs(&["etc"])),
+            dirs(&["etc"]),
+            "etc-x/a is not below etc"
         );
     }
 }

@@ -23,6 +23,31 @@ pub const IMAGE_PLACEHOLDER: &str = "{image}";
 
 impl Output {
     pub fn parse(s: &str) -> std::result::Result<Output, String> {
+        // docker buildx's form: type=oci|docker|local-layout,dest=PATH.
+        if s.starts_with("type=") {
+            let mut kind = None;
+            let mut dest = None;
+            for part in s.split(',') {
+                match part.split_once('=') {
+                    Some(("type", v)) => kind = Some(v),
+                    Some(("dest", v)) => dest = Some(v),
+                    _ => return Err(format!("output {s:?}: only type= and dest= are understood")),
+                }
+            }
+            let dest = dest
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| format!("output {s:?} has no dest="))?;
+            let p = PathBuf::from(dest);
+            return match kind {
+                Some("oci") => Ok(Output::OciArchive(p)),
+                Some("docker") => Ok(Output::DockerArchive(p)),
+                Some("oci-layout") => Ok(Output::Layout(p)),
+                other => Err(format!(
+                    "output {s:?}: type={} is not one of oci (an oci-archive), docker (a docker-archive), oci-layout; use --push for a registry",
+                    other.unwrap_or("")
+                )),
+            };
+        }
         let (kind, path) = s.split_once(':').ok_or_else(|| {
             format!(
                 "output {s:?} is not TYPE:PATH (oci:DIR, oci-archive:FILE, docker-archive:FILE)"
@@ -279,4 +304,36 @@ fn write_archive(dest: &Path, store: &Store, img: &ImageOut, docker: bool) -> Re
     tmp.persist(dest)
         .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_in_both_spellings() {
+        assert_eq!(
+            Output::parse("oci:out").unwrap(),
+            Output::Layout("out".into())
+        );
+        assert_eq!(
+            Output::parse("type=oci,dest=img.tar").unwrap(),
+            Output::OciArchive("img.tar".into())
+        );
+        assert_eq!(
+            Output::parse("type=docker,dest=img.tar").unwrap(),
+            Output::DockerArchive("img.tar".into())
+        );
+        assert!(
+            Output::parse("type=registry")
+                .unwrap_err()
+                .contains("--push")
+        );
+        assert!(Output::parse("type=oci").unwrap_err().contains("no dest="));
+        assert!(
+            Output::parse("zip:x")
+                .unwrap_err()
+                .contains("unknown output type")
+        );
+    }
 }

@@ -247,7 +247,7 @@ impl Store {
         }
         // Python resolutions, base scans, build environments, RUN steps'
         // root filesystems and cache mounts, unpacked ADD archives and COPY
-        // heredocs, by age (use refreshes it).
+        // heredocs, layer indexes, by age (use refreshes most of them).
         for dir in [
             "pylocks",
             "pyenv",
@@ -256,6 +256,7 @@ impl Store {
             "cache-mounts",
             "archives",
             "inline",
+            "layer-index",
         ] {
             for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
                 if old(&e.path()) {
