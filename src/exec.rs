@@ -207,6 +207,11 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     )?;
                     (d, (pl.artifacts.len(), bar))
                 }
+                Action::Debian(d) => {
+                    let bar = o.progress.start(&label, 0);
+                    let d2 = build_debian(store, d, plan, o, &|m| bar.message(m))?;
+                    (d2, (d.packages.len(), bar))
+                }
                 Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => {
                     unreachable!("config steps make no layer; RUN and copy steps run in order")
                 }
@@ -215,7 +220,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
             store.step_put(&step.key, &desc)?;
             bar.finish(&format!(
                 "{n} {}, {} → {} in {:.2}s",
-                if matches!(step.action, Action::Python(_)) {
+                if matches!(step.action, Action::Python(_) | Action::Debian(_)) {
                     "packages"
                 } else {
                     "files"
@@ -356,7 +361,8 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                     Action::Files { .. }
                     | Action::Python(_)
                     | Action::Run(_)
-                    | Action::CopyFrom(_) => {
+                    | Action::CopyFrom(_)
+                    | Action::Debian(_) => {
                         let (desc, cache) = match (&s.cached, &s.action) {
                             (Some(d), _) => (d.clone(), "hit"),
                             (None, Action::CopyFrom(cf)) => match built.get(&s.key) {
@@ -669,6 +675,40 @@ fn image_base_ref(
         BasePlan::Image(bi) => images[*bi].as_ref().and_then(|b| b.base_ref.clone()),
         _ => None,
     }
+}
+
+/// A layer of a native Debian base: its packages fetched (by the lock's
+/// hashes) and assembled, or the state generated from all of them.
+fn build_debian(
+    store: &Store,
+    d: &crate::plan::DebianStep,
+    plan: &Plan,
+    o: &BuildOptions,
+    message: &dyn Fn(&str),
+) -> Result<LayerDesc> {
+    use crate::debian::assemble;
+    message(&format!("fetching {} packages", d.packages.len()));
+    let paths = assemble::fetch_debs(store, &d.packages)?;
+    let debs: Vec<_> = d.packages.iter().cloned().zip(paths).collect();
+    let sde = plan.options.source_date_epoch;
+    let compression = plan.options.compression;
+    message("assembling");
+    if !d.state {
+        let links: Vec<&str> = d.links.iter().map(String::as_str).collect();
+        return Ok(assemble::write_package_layer(
+            store,
+            &debs,
+            &links,
+            compression,
+            o.threads,
+            sde,
+        )?
+        .desc);
+    }
+    // The state needs every package's record: read again, into a
+    // throwaway layer (the data is in the package layers).
+    let (installed, captured) = assemble::read_packages(&debs)?;
+    assemble::write_state_layer(store, &installed, &captured, compression, o.threads, sde)
 }
 
 /// An error of a step's own making, placed at the step's definition.

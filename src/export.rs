@@ -93,6 +93,7 @@ fn stage(out: &mut String, def: &Definition, img: &ImageDef, o: &ExportOptions) 
         Base::Image(id) => id.clone(),
         Base::Ref(r) => r.clone(),
         Base::Dockerfile { .. } => return Err(unsupported(img, "a Dockerfile base")),
+        Base::DebianNative(_) => return Err(unsupported(img, "a native Debian base")),
     };
     if img.context.is_some() {
         return Err(unsupported(img, "a stage of a Dockerfile base"));

@@ -4,6 +4,7 @@
 //! [`oci::output::write`]. Each stage is a function of the previous stage's
 //! value and the files it names.
 
+pub mod debian;
 pub mod digest;
 pub mod dockerfile;
 pub mod error;

@@ -48,6 +48,8 @@ enum Cmd {
         #[arg(long, env = "IMGBUILD_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Resolve native Debian bases from their signed indices into imgbuild.lock.
+    Lock(DefArgs),
     /// Write a definition in another format (a Dockerfile).
     Export {
         #[command(subcommand)]
@@ -155,6 +157,9 @@ struct DefArgs {
     /// Run `uv lock` for uv projects first (a missing or stale uv.lock is an error otherwise).
     #[arg(long)]
     relock: bool,
+    /// Native Debian bases: build only from imgbuild.lock, failing when it does not match.
+    #[arg(long)]
+    locked: bool,
     /// The local store (default: $XDG_CACHE_HOME/imgbuild).
     #[arg(long, env = "IMGBUILD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -290,6 +295,7 @@ fn main() {
     let (format, res) = match cli.cmd {
         Cmd::Build(a) => (a.def.format, build(a)),
         Cmd::Plan(a) => (a.format, plan_cmd(a)),
+        Cmd::Lock(a) => (a.format, lock_cmd(a)),
         Cmd::Inspect(a) => (a.format, inspect(a)),
         Cmd::Push(a) => (a.format, push_cmd(a)),
         Cmd::Exists(a) => {
@@ -499,9 +505,61 @@ fn load_plan(
         only: a.images.clone(),
         profile: a.profile.clone(),
         python: plan::python::PyPlanOptions { relock: a.relock },
+        debian_locked: a.locked,
         ..PlanOptions::default()
     };
     plan::plan(def, store, options, client)
+}
+
+/// Writes the lock of native Debian bases when planning changed it.
+fn save_debian_lock(plan: &Plan) -> Result<()> {
+    if let Some((path, lock, true)) = &plan.debian_lock {
+        lock.save(path)?;
+    }
+    Ok(())
+}
+
+/// `imgbuild lock`: resolves every native Debian base again and writes
+/// imgbuild.lock.
+fn lock_cmd(a: DefArgs) -> Result<()> {
+    let store = open_store(&a.cache_dir)?;
+    let client = a.registry.client(Vec::new())?;
+    let def = load_definition(
+        &a.path,
+        a.definition.as_deref(),
+        a.context.as_deref(),
+        a.profile.as_deref(),
+    )?;
+    let options = PlanOptions {
+        only: a.images.clone(),
+        profile: a.profile.clone(),
+        debian_relock: true,
+        ..PlanOptions::default()
+    };
+    let plan = plan::plan(def, &store, options, Some(&client))?;
+    let Some((path, lock, _)) = &plan.debian_lock else {
+        return Err(Error::Usage(
+            "no image of the definition has a native Debian base (base = { debian = … })".into(),
+        ));
+    };
+    lock.save(path)?;
+    let bases: Vec<serde_json::Value> = lock
+        .bases
+        .iter()
+        .map(|b| json!({"image": b.image, "arch": b.arch, "packages": b.packages.len()}))
+        .collect();
+    if a.format == Format::Json {
+        println!(
+            "{}",
+            json!({"lock": path.display().to_string(), "bases": bases})
+        );
+    } else {
+        for b in &lock.bases {
+            println!("{} {}: {} packages", b.image, b.arch, b.packages.len());
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// `build -f Dockerfile [CONTEXT]`: the Dockerfile as a definition.
@@ -594,6 +652,7 @@ fn build(a: BuildArgs) -> Result<()> {
     let registries: Vec<String> = extra_tags.iter().map(|r| r.registry.clone()).collect();
     let client = a.def.registry.client(registries)?;
     let plan = load_plan(&a.def, &store, out.as_ref(), Some(&client))?;
+    save_debian_lock(&plan)?;
     // A Dockerfile's result is its target stage (the last image); the stages
     // below it are built into the store only, as docker does.
     let dockerfile_target = a.def.file.is_some().then(|| plan.images.len() - 1);
@@ -878,6 +937,10 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
             let (files, bytes) = match &s.action {
                 Action::Files { entries, bytes, .. } => (Some(entries.len()), Some(*bytes)),
                 Action::Python(pl) => (Some(pl.artifacts.len()), Some(pl.bytes)),
+                Action::Debian(d) => (
+                    Some(d.packages.len()),
+                    Some(d.packages.iter().map(|p| p.size).sum()),
+                ),
                 Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => (None, None),
             };
             if a.format == Format::Text {

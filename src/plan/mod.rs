@@ -35,6 +35,10 @@ pub struct PlanOptions {
     /// Docker Hub bases come from here instead (HOST[/PREFIX]).
     pub base_mirror: Option<String>,
     pub python: python::PyPlanOptions,
+    /// Native Debian bases: fail when the lock does not match (`--locked`),
+    /// or resolve again whatever it says (`imgbuild lock`).
+    pub debian_locked: bool,
+    pub debian_relock: bool,
 }
 
 impl Default for PlanOptions {
@@ -48,6 +52,8 @@ impl Default for PlanOptions {
             exclude: Vec::new(),
             base_mirror: None,
             python: python::PyPlanOptions::default(),
+            debian_locked: false,
+            debian_relock: false,
         }
     }
 }
@@ -66,6 +72,9 @@ pub struct Plan {
     pub images: Vec<ImagePlan>,
     /// One per context folder read.
     pub stats: Vec<StatCache>,
+    /// The lock of native Debian bases, and whether planning changed it
+    /// (the build writes it then).
+    pub debian_lock: Option<(PathBuf, crate::debian::lock::LockFile, bool)>,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +120,18 @@ pub enum Action {
     Run(Box<crate::sandbox::RunStep>),
     /// Files copied from another image's filesystem (one platform).
     CopyFrom(Box<CopyFrom>),
+    /// Locked Debian packages assembled natively (one platform).
+    Debian(Box<DebianStep>),
+}
+
+/// A layer of a native Debian base.
+#[derive(Clone, Debug)]
+pub struct DebianStep {
+    pub packages: Vec<crate::debian::lock::LockedPackage>,
+    /// Package data (with the merged-/usr links when `links` is not
+    /// empty), or the generated state of all `packages`.
+    pub state: bool,
+    pub links: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,7 +174,11 @@ impl Step {
     pub fn makes_layer(&self) -> bool {
         matches!(
             self.action,
-            Action::Files { .. } | Action::Python(_) | Action::Run(_) | Action::CopyFrom(_)
+            Action::Files { .. }
+                | Action::Python(_)
+                | Action::Run(_)
+                | Action::CopyFrom(_)
+                | Action::Debian(_)
         )
     }
 
@@ -171,6 +196,11 @@ impl Step {
                 .collect(),
             Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => BTreeMap::new(),
             Action::Python(pl) => pl.inputs.clone(),
+            Action::Debian(d) => d
+                .packages
+                .iter()
+                .map(|p| (p.name.clone(), format!("{} {}", p.version, p.sha256)))
+                .collect(),
         };
         StepRecord {
             name: self.name.clone(),
@@ -424,6 +454,7 @@ pub fn plan(
     for i in wanted {
         visit(&def, i, &mut order);
     }
+    let debian_lock = lock_debian_bases(&def, &order, &options)?;
     let mut images: Vec<ImagePlan> = Vec::new();
     for i in order {
         let img_context = match &def.images[i].context {
@@ -447,6 +478,7 @@ pub fn plan(
             o: &options,
             stat,
             store_stat: (&store_root, &store_stat),
+            debian_lock: debian_lock.as_ref().map(|(_, l, _)| l),
             client,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
@@ -461,6 +493,7 @@ pub fn plan(
             .map(|(_, s)| s)
             .chain(std::iter::once(store_stat))
             .collect(),
+        debian_lock,
     })
 }
 
@@ -473,7 +506,71 @@ struct Env<'a> {
     stat: &'a StatCache,
     /// The store's folder and the stat cache of files it holds.
     store_stat: (&'a Path, &'a StatCache),
+    debian_lock: Option<&'a crate::debian::lock::LockFile>,
     client: Option<&'a Client>,
+}
+
+/// The lock entries of every native Debian base the selected images use:
+/// kept when they match the request, else resolved from the signed indices
+/// (an error with `--locked`).
+fn lock_debian_bases(
+    def: &Definition,
+    order: &[usize],
+    o: &PlanOptions,
+) -> Result<Option<(PathBuf, crate::debian::lock::LockFile, bool)>> {
+    use crate::debian::lock::{LOCK_FILE, LockFile};
+    let wanted: Vec<&ImageDef> = order
+        .iter()
+        .map(|&i| &def.images[i])
+        .filter(|i| matches!(i.base, Base::DebianNative(_)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let path = def.dir.join(LOCK_FILE);
+    let mut lock = LockFile::load(&path)?;
+    let mut changed = false;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    for img in wanted {
+        let Base::DebianNative(spec) = &img.base else {
+            continue;
+        };
+        for p in &img.platforms {
+            let at = |e: Error| match e {
+                Error::Other(m) | Error::Usage(m) => Error::InputAt {
+                    loc: Box::new(img.base_loc.clone()),
+                    message: m,
+                },
+                other => other,
+            };
+            let arch = crate::debian::debian_arch(p).map_err(at)?;
+            let suites = crate::debian::suites(spec, &def.dir, &arch).map_err(at)?;
+            let request = crate::debian::request_key(spec, &arch, &suites).map_err(at)?;
+            let fresh = lock
+                .find(&img.id, &arch)
+                .is_some_and(|b| b.request == request);
+            if fresh && !o.debian_relock {
+                continue;
+            }
+            if o.debian_locked {
+                return Err(Error::Definition {
+                    loc: Box::new(img.base_loc.clone()),
+                    message: format!(
+                        "{} has no entry for this base on {arch}, or one made for another request (run `imgbuild lock`)",
+                        path.display()
+                    ),
+                });
+            }
+            let base =
+                crate::debian::resolve_base(spec, &img.id, &arch, &suites, now).map_err(at)?;
+            lock.put(base);
+            changed = true;
+        }
+    }
+    Ok(Some((path, lock, changed)))
 }
 
 fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan> {
@@ -484,6 +581,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         o,
         stat,
         store_stat: (store_root, store_stat),
+        debian_lock,
         client,
     } = *env;
     let mut key = KeyHasher::new("image", 1);
@@ -491,6 +589,21 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     // Base.
     let (base, base_configs) = match &img.base {
         Base::Dockerfile { .. } => unreachable!("replaced by its stages when loaded"),
+        Base::DebianNative(_) => {
+            key.str("debian-native");
+            // The layers come as the image's first steps (below).
+            let configs = img
+                .platforms
+                .iter()
+                .map(|p| {
+                    let mut c = base_config(p);
+                    c.config.env = Some(vec![format!("PATH={DEFAULT_PATH}")]);
+                    c.config.cmd = Some(vec!["bash".into()]);
+                    c
+                })
+                .collect();
+            (BasePlan::Scratch, configs)
+        }
         Base::Scratch => {
             key.str("scratch");
             (
@@ -671,6 +784,82 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     // Steps. The workdir in force decides where relative destinations land.
     let mut cfg = base_configs.first().cloned().unwrap_or_default();
     let mut steps: Vec<Step> = Vec::new();
+    if let Base::DebianNative(_) = &img.base {
+        let lock = debian_lock.expect("locked before planning");
+        for (pi, p) in img.platforms.iter().enumerate() {
+            let arch = crate::debian::debian_arch(p)?;
+            let locked = lock.find(&img.id, &arch).expect("locked before planning");
+            let links: Vec<String> = match arch.as_str() {
+                "amd64" => vec!["bin", "lib", "lib64", "sbin"],
+                _ => vec!["bin", "lib", "sbin"],
+            }
+            .into_iter()
+            .map(String::from)
+            .collect();
+            let (core, rest): (Vec<_>, Vec<_>) =
+                locked.packages.iter().cloned().partition(|p| p.core);
+            let groups = [
+                ("core packages", core, links, false),
+                ("packages", rest, vec![], false),
+                ("dpkg state", locked.packages.clone(), vec![], true),
+            ];
+            for (label, packages, links, state) in groups {
+                if packages.is_empty() {
+                    continue;
+                }
+                let mut k = KeyHasher::new("debian-layer", 1);
+                k.u64(crate::debian::assemble::GENERATOR_VERSION as u64)
+                    .u64(state as u64)
+                    .strs(&links)
+                    .str(&arch);
+                k.u64(packages.len() as u64);
+                for pk in &packages {
+                    k.str(&pk.name)
+                        .str(&pk.version)
+                        .str(&pk.arch)
+                        .str(&pk.sha256);
+                }
+                k.str(o.compression.name())
+                    .u64(o.compression.level() as u64)
+                    .u64(GZIP_CHUNK as u64)
+                    .u64(o.source_date_epoch);
+                let step_key = k.finish();
+                let mut options = BTreeMap::new();
+                options.insert("arch".into(), arch.clone());
+                options.insert("packages".into(), packages.len().to_string());
+                let mut step = Step {
+                    name: format!(
+                        "debian {} {label} ({}){}",
+                        match &img.base {
+                            Base::DebianNative(d) => d.dist.as_str(),
+                            _ => "",
+                        },
+                        packages.len(),
+                        if img.platforms.len() > 1 {
+                            format!(" ({p})")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    loc: img.base_loc.clone(),
+                    action: Action::Debian(Box::new(DebianStep {
+                        packages,
+                        state,
+                        links,
+                    })),
+                    key: step_key,
+                    cached: store.step_get(&step_key),
+                    why: vec![],
+                    notes: vec![],
+                    options,
+                    platform: Some(pi),
+                };
+                explain_miss(&mut step, &mut previous, store, &record_id, 0);
+                key.digest(&step.key);
+                steps.push(step);
+            }
+        }
+    }
     let mut ignore_noted = false;
     let mut py = python::PyState::default();
     // `uv = true`: the uv binary, from its wheel, after the image's layers.
@@ -1233,7 +1422,9 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             }
             Action::Config(kind) => config_key(kind),
             Action::Python(_) => unreachable!("planned by python::plan_layer"),
-            Action::Run(_) | Action::CopyFrom(_) => unreachable!("planned above"),
+            Action::Run(_) | Action::CopyFrom(_) | Action::Debian(_) => {
+                unreachable!("planned above")
+            }
         };
         if let Some(n) = &owner_name {
             rec_opts.insert("chown".into(), n.clone());

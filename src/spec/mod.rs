@@ -59,6 +59,9 @@ pub enum Base {
     Image(String),
     /// A registry reference, resolved by the registry client.
     Ref(String),
+    /// `{ debian = "bookworm", packages = [...] }`: built natively from
+    /// Debian's packages (see `crate::debian`).
+    DebianNative(Box<DebianBase>),
     /// `{ dockerfile = "path", context = "dir" }`: the Dockerfile's target
     /// stage, built first (replaced by its stages when the file is loaded).
     Dockerfile {
@@ -67,6 +70,25 @@ pub enum Base {
         target: Option<String>,
         build_args: BTreeMap<String, String>,
     },
+}
+
+/// A Debian base made from packages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebianBase {
+    /// The distribution's codename, e.g. "bookworm"; its suites are it and
+    /// `<it>-*` (updates, security) in the configured sources.
+    pub dist: String,
+    /// Installed on top of the variant's packages.
+    pub packages: Vec<String>,
+    /// "minbase" (Essential, Priority: required, apt) or "essential".
+    pub variant: String,
+    /// Alternatives chosen when a dependency offers them.
+    pub prefer: Vec<String>,
+    /// `URI SUITE [COMPONENT…]` lines; empty: the host's apt sources.
+    pub sources: Vec<String>,
+    /// OpenPGP keyrings for the sources without a `signed-by`; relative
+    /// paths against the definition's folder.
+    pub keyrings: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -566,8 +588,64 @@ fn parse_image(
     };
     let (bt, _) = pick("base");
     let base_loc = bt.loc("base");
-    // `base = { dockerfile = "path", context = "dir", target, build_args }`.
+    // `base = { dockerfile = "path", context = "dir", target, build_args }`
+    // or `base = { debian = "bookworm", packages = [...] }`.
     let df_base = match bt.get("base") {
+        Some(n)
+            if matches!(n.value, Value::Table(_))
+                && bt.table("base")?.is_some_and(|d| d.has("debian")) =>
+        {
+            let d = bt.table("base")?.expect("a table");
+            let dist = d.str("debian")?.expect("checked");
+            if dist.is_empty()
+                || !dist
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            {
+                return Err(d.err(
+                    "debian",
+                    d.get("debian"),
+                    format!("{dist:?} is not a Debian codename like \"bookworm\""),
+                ));
+            }
+            let variant = d.str("variant")?.unwrap_or_else(|| "minbase".into());
+            if !matches!(variant.as_str(), "minbase" | "essential") {
+                return Err(d.err(
+                    "variant",
+                    d.get("variant"),
+                    format!("variant {variant:?}: expected \"minbase\" or \"essential\""),
+                ));
+            }
+            let packages = d.str_list("packages", false)?.unwrap_or_default();
+            let prefer = d
+                .str_list("prefer", false)?
+                .unwrap_or_else(|| vec!["usr-is-merged".into()]);
+            let sources = d.str_list("sources", false)?.unwrap_or_default();
+            for s in &sources {
+                if s.split_whitespace().count() < 2 || !s.contains("://") {
+                    return Err(d.err(
+                        "sources",
+                        d.get("sources"),
+                        format!("source {s:?}: expected \"URI SUITE [COMPONENT…]\""),
+                    ));
+                }
+            }
+            let keyrings = d
+                .str_list("keyrings", false)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            d.finish()?;
+            Some(Base::DebianNative(Box::new(DebianBase {
+                dist,
+                packages,
+                variant,
+                prefer,
+                sources,
+                keyrings,
+            })))
+        }
         Some(n) if matches!(n.value, Value::Table(_)) => {
             let d = bt.table("base")?.expect("a table");
             let file = d.str("dockerfile")?.ok_or_else(|| {

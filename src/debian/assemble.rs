@@ -1,0 +1,428 @@
+//! Assembling locked packages into layers without running them: the
+//! .debs' data archives streamed into package layers (merged /usr: the
+//! `bin`, `sbin` and `lib*` folders of packages land under `usr/` and the
+//! top-level names become links), and a small state layer with what dpkg
+//! and the maintainer scripts would have written that is known natively
+//! (the dpkg database, users and groups, the /bin/sh diversion).
+
+use super::deb::Deb;
+use super::dpkgdb::{self, Installed};
+use super::lock::LockedPackage;
+use crate::error::{Error, IoContext, Result};
+use crate::layer::compress::Compression;
+use crate::layer::files::{commit_layer, start_layer};
+use crate::layer::tar::{Entry, EntryKind};
+use crate::store::{LayerDesc, Store};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::PathBuf;
+
+/// Bumped when what the generators write changes: part of every key.
+pub const GENERATOR_VERSION: u32 = 1;
+
+/// Top-level folders that merged /usr turns into links to `usr/<name>`.
+pub const USR_ALIASES: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Files of the packages the state layer is generated from.
+pub const CAPTURED: &[&str] = &[
+    "usr/share/base-passwd/passwd.master",
+    "usr/share/base-passwd/group.master",
+];
+
+/// Brings every locked .deb into the store (8 at a time), each checked
+/// against the lock's sha256 and size before it is kept.
+pub fn fetch_debs(store: &Store, pkgs: &[LockedPackage]) -> Result<Vec<PathBuf>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(8)
+        .build()
+        .map_err(|e| Error::Other(format!("starting downloads: {e}")))?;
+    pool.install(|| {
+        pkgs.par_iter()
+            .map(|p| {
+                let url = format!(
+                    "{}/{}",
+                    p.uri.trim_end_matches('/'),
+                    p.path.trim_start_matches('/')
+                );
+                let digest = crate::digest::Digest::parse_hex(&p.sha256).ok_or_else(|| {
+                    Error::Other(format!(
+                        "{}: the lock's sha256 is not 64 hex digits",
+                        p.name
+                    ))
+                })?;
+                crate::python::fetch::fetch_url(store, &url, Some(digest), Some(p.size), "the lock")
+                    .map(|(path, _)| path)
+            })
+            .collect()
+    })
+}
+
+/// What writing a package layer found.
+pub struct PackageLayer {
+    pub desc: LayerDesc,
+    pub installed: Vec<Installed>,
+    /// The `CAPTURED` files some package shipped.
+    pub captured: BTreeMap<String, Vec<u8>>,
+}
+
+/// Where a data.tar path goes in a merged-/usr tree; None for the alias
+/// folders themselves (they are links).
+fn merged(path: &str) -> Option<String> {
+    let top = path.split('/').next().unwrap_or_default();
+    if USR_ALIASES.contains(&top) {
+        if path == top {
+            return None;
+        }
+        return Some(format!("usr/{path}"));
+    }
+    Some(path.to_string())
+}
+
+/// Writes one package layer from `debs` (in order). With `links`, the
+/// merged-/usr links and base-files' `/var/run` and `/var/lock` links are
+/// part of it (the first layer).
+pub fn write_package_layer(
+    store: &Store,
+    debs: &[(LockedPackage, PathBuf)],
+    links: &[&str],
+    compression: Compression,
+    threads: usize,
+    sde: u64,
+) -> Result<PackageLayer> {
+    let (tmp, mut tw) = start_layer(store, compression, threads)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut dirs: HashSet<String> = HashSet::new();
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut captured = BTreeMap::new();
+    let mut installed = Vec::new();
+    let header = |path: String, kind: EntryKind, mode: u32, uid: u64, gid: u64| Entry {
+        path,
+        kind,
+        mode,
+        uid,
+        gid,
+        mtime: sde,
+    };
+    for l in links {
+        tw.append_header(&header(
+            (*l).to_string(),
+            EntryKind::Symlink {
+                target: format!("usr/{l}"),
+            },
+            0o777,
+            0,
+            0,
+        ))
+        .ctx(|| "writing a package layer".into())?;
+        dirs.insert((*l).to_string());
+    }
+    for (pkg, path) in debs {
+        let deb = Deb::open(path)?;
+        let mut each = |e: &mut dpkgdb::DataEntry<'_, '_>| -> Result<()> {
+            let raw = e.path_bytes().into_owned();
+            let name = String::from_utf8(raw)
+                .map_err(|_| Error::input(path, "a data.tar path is not UTF-8".to_string()))?;
+            let rel = name.trim_start_matches("./").trim_end_matches('/');
+            if rel.is_empty() {
+                return Ok(());
+            }
+            let Some(mut rel) = merged(rel) else {
+                return Ok(());
+            };
+            let h = e.header();
+            let mode = h.mode().unwrap_or(0o644) & 0o7777;
+            let (uid, gid) = (h.uid().unwrap_or(0), h.gid().unwrap_or(0));
+            let ty = h.entry_type();
+            // base-files ships /var/run and /var/lock as folders; its
+            // postinst makes them links, as every Debian image has them.
+            if pkg.name == "base-files" && ty.is_dir() && (rel == "var/run" || rel == "var/lock") {
+                let target = if rel == "var/run" {
+                    "/run"
+                } else {
+                    "/run/lock"
+                };
+                tw.append_header(&header(
+                    rel.clone(),
+                    EntryKind::Symlink {
+                        target: target.into(),
+                    },
+                    0o777,
+                    0,
+                    0,
+                ))
+                .ctx(|| "writing a package layer".into())?;
+                dirs.insert(rel);
+                return Ok(());
+            }
+            if ty.is_dir() {
+                if !dirs.insert(rel.clone()) {
+                    return Ok(());
+                }
+                tw.append_header(&header(rel, EntryKind::Dir, mode, uid, gid))
+                    .ctx(|| "writing a package layer".into())?;
+                return Ok(());
+            }
+            if let Some(other) = files.insert(rel.clone(), pkg.name.clone()) {
+                return Err(Error::Other(format!(
+                    "{} and {} both ship /{rel}",
+                    other, pkg.name
+                )));
+            }
+            if ty.is_symlink() {
+                let target = e
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                tw.append_header(&header(rel, EntryKind::Symlink { target }, 0o777, uid, gid))
+                    .ctx(|| "writing a package layer".into())?;
+            } else if ty.is_hard_link() {
+                let target = e
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let target = merged(target.trim_start_matches("./")).unwrap_or(target);
+                tw.append_header(&header(rel, EntryKind::Hardlink { target }, mode, uid, gid))
+                    .ctx(|| "writing a package layer".into())?;
+            } else if ty.is_file() {
+                let size = e.size();
+                tw.append_header(&header(
+                    rel.clone(),
+                    EntryKind::File { size },
+                    mode,
+                    uid,
+                    gid,
+                ))
+                .ctx(|| "writing a package layer".into())?;
+                if CAPTURED.contains(&rel.as_str()) {
+                    let mut bytes = Vec::new();
+                    e.read_to_end(&mut bytes)
+                        .map_err(|err| Error::input(path, format!("/{rel}: {err}")))?;
+                    tw.append_data(&mut bytes.as_slice(), size, &mut buf)
+                        .ctx(|| "writing a package layer".into())?;
+                    captured.insert(std::mem::take(&mut rel), bytes);
+                } else {
+                    tw.append_data(e, size, &mut buf)
+                        .map_err(|err| Error::input(path, format!("/{rel}: {err}")))?;
+                }
+            } else {
+                return Err(Error::input(
+                    path,
+                    format!("/{rel}: devices and fifos are not installed natively"),
+                ));
+            }
+            Ok(())
+        };
+        installed.push(dpkgdb::read_package(&deb, &mut each)?);
+    }
+    let desc = commit_layer(store, tmp, tw, compression)?;
+    Ok(PackageLayer {
+        desc,
+        installed,
+        captured,
+    })
+}
+
+/// Files captured from the packages' data, by path.
+pub type Captured = BTreeMap<String, Vec<u8>>;
+
+/// Every package's database record and the captured files, from one pass
+/// over each data archive that writes nothing.
+pub fn read_packages(debs: &[(LockedPackage, PathBuf)]) -> Result<(Vec<Installed>, Captured)> {
+    let read: Vec<(Installed, Captured)> = debs
+        .par_iter()
+        .map(|(_, path)| {
+            let deb = Deb::open(path)?;
+            let mut captured = BTreeMap::new();
+            let mut each = |e: &mut dpkgdb::DataEntry<'_, '_>| -> Result<()> {
+                let raw = e.path_bytes().into_owned();
+                let name = String::from_utf8_lossy(&raw);
+                let rel = name.trim_start_matches("./");
+                if let Some(rel) = merged(rel)
+                    && CAPTURED.contains(&rel.as_str())
+                {
+                    let mut bytes = Vec::new();
+                    e.read_to_end(&mut bytes)
+                        .map_err(|err| Error::input(path, format!("/{rel}: {err}")))?;
+                    captured.insert(rel, bytes);
+                }
+                Ok(())
+            };
+            Ok((dpkgdb::read_package(&deb, &mut each)?, captured))
+        })
+        .collect::<Result<_>>()?;
+    let mut installed = Vec::new();
+    let mut captured = BTreeMap::new();
+    for (i, c) in read {
+        installed.push(i);
+        captured.extend(c);
+    }
+    Ok((installed, captured))
+}
+
+/// One file of the state layer.
+pub struct StateFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+fn file(path: &str, bytes: Vec<u8>, mode: u32, gid: u64) -> StateFile {
+    StateFile {
+        path: path.to_string(),
+        bytes,
+        mode,
+        uid: 0,
+        gid,
+    }
+}
+
+/// The users and groups base-passwd's scripts install and `shadowconfig
+/// on` converts: `/etc/passwd` and `/etc/group` from its master files with
+/// the password fields moved to `/etc/shadow` and `/etc/gshadow` (the last
+/// change day from SOURCE_DATE_EPOCH).
+pub fn users(captured: &BTreeMap<String, Vec<u8>>, sde: u64) -> Result<Vec<StateFile>> {
+    let get = |p: &str| {
+        captured
+            .get(p)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .ok_or_else(|| Error::Other(format!("no package ships /{p} (is base-passwd locked?)")))
+    };
+    let passwd_master = get("usr/share/base-passwd/passwd.master")?;
+    let group_master = get("usr/share/base-passwd/group.master")?;
+    let day = sde / 86_400;
+    let mut passwd = String::new();
+    let mut shadow = String::new();
+    for line in passwd_master.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 7 {
+            return Err(Error::Other(format!("passwd.master: bad line {line:?}")));
+        }
+        passwd.push_str(&format!("{}:x:{}\n", f[0], f[2..].join(":")));
+        shadow.push_str(&format!("{}:{}:{day}:0:99999:7:::\n", f[0], f[1]));
+    }
+    let mut group = String::new();
+    let mut gshadow = String::new();
+    for line in group_master.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 4 {
+            return Err(Error::Other(format!("group.master: bad line {line:?}")));
+        }
+        group.push_str(&format!("{}:x:{}\n", f[0], f[2..].join(":")));
+        gshadow.push_str(&format!("{}:{}::{}\n", f[0], f[1], f[3]));
+    }
+    const SHADOW_GID: u64 = 42;
+    Ok(vec![
+        file("etc/passwd", passwd.into_bytes(), 0o644, 0),
+        file("etc/group", group.into_bytes(), 0o644, 0),
+        file("etc/shadow", shadow.into_bytes(), 0o640, SHADOW_GID),
+        file("etc/gshadow", gshadow.into_bytes(), 0o640, SHADOW_GID),
+    ])
+}
+
+/// The state layer: the dpkg database of every installed package and the
+/// generated files, in path order, folders made for every parent.
+pub fn write_state_layer(
+    store: &Store,
+    installed: &[Installed],
+    captured: &BTreeMap<String, Vec<u8>>,
+    compression: Compression,
+    threads: usize,
+    sde: u64,
+) -> Result<LayerDesc> {
+    let mut out: Vec<StateFile> = Vec::new();
+    let has = |name: &str| installed.iter().any(|p| p.name == name);
+    // dash's postinst diverts /bin/sh (its data already links sh to dash).
+    let mut diversions = Vec::new();
+    if has("dash") {
+        // In the order dpkg keeps them after dash's postinst.
+        for (from, to) in [
+            (
+                "/usr/share/man/man1/sh.1.gz",
+                "/usr/share/man/man1/sh.distrib.1.gz",
+            ),
+            ("/bin/sh", "/bin/sh.distrib"),
+        ] {
+            diversions.push((from.to_string(), to.to_string(), "dash".to_string()));
+        }
+    }
+    for (path, bytes, mode) in dpkgdb::database(installed, &diversions)? {
+        out.push(file(&path, bytes, mode, 0));
+    }
+    if has("base-passwd") {
+        out.extend(users(captured, sde)?);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    let (tmp, mut tw) = start_layer(store, compression, threads)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    for f in &out {
+        let (path, kind) = match f.path.strip_suffix('/') {
+            Some(dir) => (dir.to_string(), EntryKind::Dir),
+            None => (
+                f.path.clone(),
+                EntryKind::File {
+                    size: f.bytes.len() as u64,
+                },
+            ),
+        };
+        tw.append_header(&Entry {
+            path,
+            kind: kind.clone(),
+            mode: f.mode,
+            uid: f.uid,
+            gid: f.gid,
+            mtime: sde,
+        })
+        .ctx(|| "writing the state layer".into())?;
+        if let EntryKind::File { size } = kind {
+            tw.append_data(&mut f.bytes.as_slice(), size, &mut buf)
+                .ctx(|| "writing the state layer".into())?;
+        }
+    }
+    commit_layer(store, tmp, tw, compression)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_usr_paths() {
+        assert_eq!(merged("bin/ls").as_deref(), Some("usr/bin/ls"));
+        assert_eq!(merged("lib64/ld.so").as_deref(), Some("usr/lib64/ld.so"));
+        assert_eq!(merged("bin"), None);
+        assert_eq!(merged("binx/a").as_deref(), Some("binx/a"));
+        assert_eq!(merged("usr/bin/x").as_deref(), Some("usr/bin/x"));
+    }
+
+    #[test]
+    fn users_from_the_master_files() {
+        let mut c = BTreeMap::new();
+        c.insert(
+            "usr/share/base-passwd/passwd.master".to_string(),
+            b"root:*:0:0:root:/root:/bin/bash\nnobody:*:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n".to_vec(),
+        );
+        c.insert(
+            "usr/share/base-passwd/group.master".to_string(),
+            b"root:*:0:\nshadow:*:42:\n".to_vec(),
+        );
+        let f = users(&c, 1_700_000_000).unwrap();
+        let text = |p: &str| {
+            String::from_utf8(f.iter().find(|x| x.path == p).unwrap().bytes.clone()).unwrap()
+        };
+        assert_eq!(
+            text("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        );
+        assert_eq!(
+            text("etc/shadow"),
+            "root:*:19675:0:99999:7:::\nnobody:*:19675:0:99999:7:::\n"
+        );
+        assert_eq!(text("etc/group"), "root:x:0:\nshadow:x:42:\n");
+        assert_eq!(text("etc/gshadow"), "root:*::\nshadow:*::\n");
+        let sh = f.iter().find(|x| x.path == "etc/shadow").unwrap();
+        assert_eq!((sh.mode, sh.gid), (0o640, 42));
+    }
+}

@@ -1,0 +1,216 @@
+//! Debian bases built natively from .deb packages: repository metadata
+//! (signed InRelease, Packages indices), dependency resolution into a lock,
+//! and assembly of the packages into layers without running them.
+
+pub mod assemble;
+pub mod control;
+pub mod deb;
+pub mod dpkgdb;
+pub mod lock;
+pub mod repo;
+pub mod resolve;
+pub mod version;
+
+use crate::digest::KeyHasher;
+use crate::error::{Error, Result};
+use crate::spec::{DebianBase, Platform};
+use lock::{LockedBase, LockedPackage, LockedSuite};
+use std::path::{Path, PathBuf};
+
+/// The keyring Debian hosts keep for the archive, used when neither the
+/// source nor the definition names one.
+const HOST_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// Debian's name for a platform's architecture.
+pub fn debian_arch(p: &Platform) -> Result<String> {
+    Ok(match (p.arch.as_str(), p.variant.as_deref()) {
+        ("amd64", _) => "amd64",
+        ("arm64", _) => "arm64",
+        ("arm", Some("v7")) => "armhf",
+        ("arm", Some("v5")) => "armel",
+        ("386", _) => "i386",
+        ("ppc64le", _) => "ppc64el",
+        ("s390x", _) => "s390x",
+        ("riscv64", _) => "riscv64",
+        _ => {
+            return Err(Error::Usage(format!(
+                "platform {p} has no Debian architecture"
+            )));
+        }
+    }
+    .to_string())
+}
+
+/// A source as used for one base: a mirror, one suite, its components.
+#[derive(Clone, Debug)]
+pub struct SuiteSource {
+    pub uri: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    pub keyrings: Vec<PathBuf>,
+}
+
+/// The suites a base is resolved from: the definition's `sources`, else
+/// the host's apt sources whose suite is the distribution or `<dist>-*`
+/// (backports left out: apt does not pick from them by default).
+pub fn suites(spec: &DebianBase, def_dir: &Path, arch: &str) -> Result<Vec<SuiteSource>> {
+    let mut default_keyrings: Vec<PathBuf> = spec
+        .keyrings
+        .iter()
+        .map(|k| {
+            if k.is_absolute() {
+                k.clone()
+            } else {
+                def_dir.join(k)
+            }
+        })
+        .collect();
+    for k in &default_keyrings {
+        if !k.is_file() {
+            return Err(Error::input(k, "no such keyring file"));
+        }
+    }
+    if default_keyrings.is_empty() && Path::new(HOST_KEYRING).is_file() {
+        default_keyrings.push(PathBuf::from(HOST_KEYRING));
+    }
+    let sources: Vec<repo::Source> = if spec.sources.is_empty() {
+        repo::host_sources(Path::new("/"))?
+    } else {
+        let mut text = String::new();
+        for s in &spec.sources {
+            let words: Vec<&str> = s.split_whitespace().collect();
+            let comps = if words.len() > 2 {
+                words[2..].join(" ")
+            } else {
+                "main".to_string()
+            };
+            text.push_str(&format!("deb {} {} {comps}\n", words[0], words[1]));
+        }
+        repo::parse_one_line(&text, Path::new("<definition sources>"))?
+    };
+    let mut out = Vec::new();
+    for s in &sources {
+        if !s.architectures.is_empty() && !s.architectures.iter().any(|a| a == arch) {
+            continue;
+        }
+        for suite in &s.suites {
+            let ours = suite == &spec.dist
+                || (suite.starts_with(&format!("{}-", spec.dist))
+                    && !suite.ends_with("-backports"));
+            if !ours {
+                continue;
+            }
+            out.push(SuiteSource {
+                uri: s.uri.clone(),
+                suite: suite.clone(),
+                components: s.components.clone(),
+                keyrings: repo::keyrings_for(s, &default_keyrings)?,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "no apt source offers {} for {arch}: add it to the host's apt sources or set `sources` in the base",
+            spec.dist
+        )));
+    }
+    Ok(out)
+}
+
+/// The typed key of what a base asks for: a lock entry made for another
+/// request is stale.
+pub fn request_key(spec: &DebianBase, arch: &str, suites: &[SuiteSource]) -> Result<String> {
+    let mut k = KeyHasher::new("debian-request", 1);
+    k.str(&spec.dist).str(arch).str(&spec.variant);
+    k.strs(&spec.packages).strs(&spec.prefer);
+    k.u64(suites.len() as u64);
+    for s in suites {
+        k.str(&s.uri).str(&s.suite).strs(&s.components);
+        k.u64(s.keyrings.len() as u64);
+        for kr in &s.keyrings {
+            let bytes =
+                std::fs::read(kr).map_err(|e| Error::input(kr, format!("cannot read: {e}")))?;
+            k.digest(&crate::digest::Digest::of(&bytes));
+        }
+    }
+    Ok(k.finish().oci())
+}
+
+/// Resolves a base for one architecture from the signed indices: the
+/// lock entry to build from. `now` (unix seconds) checks Valid-Until.
+pub fn resolve_base(
+    spec: &DebianBase,
+    image: &str,
+    arch: &str,
+    suites: &[SuiteSource],
+    now: i64,
+) -> Result<LockedBase> {
+    let mut indices: Vec<(String, Vec<control::Paragraph>)> = Vec::new();
+    let mut uri_of: Vec<(String, String)> = Vec::new();
+    let mut locked_suites = Vec::new();
+    for s in suites {
+        let rel = repo::fetch_release(&s.uri, &s.suite, &s.keyrings, now)?;
+        locked_suites.push(LockedSuite {
+            uri: s.uri.clone(),
+            suite: s.suite.clone(),
+            inrelease: rel.inrelease_sha256.clone(),
+            date: rel.date,
+        });
+        for c in &s.components {
+            let text = repo::fetch_packages(&s.uri, &s.suite, c, arch, &rel)?;
+            let label = format!("{}/{c}", s.suite);
+            let paras = control::parse_named(&text, &label)?;
+            uri_of.push((label.clone(), s.uri.clone()));
+            indices.push((label, paras));
+        }
+    }
+    let variant: resolve::Variant = spec.variant.parse()?;
+    let req = resolve::Request {
+        arch: arch.to_string(),
+        variant,
+        include: spec.packages.clone(),
+        prefer: spec.prefer.clone(),
+    };
+    let all = resolve::resolve(&indices, &req)?;
+    // The variant's own set: the first package layer.
+    let core: Vec<String> = resolve::resolve(
+        &indices,
+        &resolve::Request {
+            include: vec![],
+            ..req.clone()
+        },
+    )?
+    .into_iter()
+    .map(|r| r.name)
+    .collect();
+    let packages = all
+        .into_iter()
+        .map(|r| {
+            let uri = uri_of
+                .iter()
+                .find(|(l, _)| l == &r.source)
+                .map(|(_, u)| u.clone())
+                .unwrap_or_default();
+            LockedPackage {
+                core: core.contains(&r.name),
+                name: r.name,
+                version: r.version,
+                arch: r.arch,
+                sha256: r.sha256,
+                size: r.size,
+                path: r.filename,
+                uri,
+                auto: r.auto,
+                essential: r.essential,
+                multi_arch: r.multi_arch,
+            }
+        })
+        .collect();
+    Ok(LockedBase {
+        image: image.to_string(),
+        arch: arch.to_string(),
+        request: request_key(spec, arch, suites)?,
+        suites: locked_suites,
+        packages,
+    })
+}
