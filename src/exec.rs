@@ -708,7 +708,17 @@ fn build_debian(
     // The state needs every package's record: read again, into a
     // throwaway layer (the data is in the package layers).
     let (installed, captured) = assemble::read_packages(&debs)?;
-    assemble::write_state_layer(store, &installed, &captured, compression, o.threads, sde)
+    assemble::write_state_layer(
+        store,
+        &installed,
+        &captured,
+        &d.packages,
+        &d.suites,
+        &d.arch,
+        compression,
+        o.threads,
+        sde,
+    )
 }
 
 /// An error of a step's own making, placed at the step's definition.

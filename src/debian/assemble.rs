@@ -19,16 +19,18 @@ use std::io::Read;
 use std::path::PathBuf;
 
 /// Bumped when what the generators write changes: part of every key.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 3;
 
 /// Top-level folders that merged /usr turns into links to `usr/<name>`.
 pub const USR_ALIASES: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
-/// Files of the packages the state layer is generated from.
-pub const CAPTURED: &[&str] = &[
-    "usr/share/base-passwd/passwd.master",
-    "usr/share/base-passwd/group.master",
-];
+/// Whether the state layer is generated from this file of a package.
+fn wanted(path: &str) -> bool {
+    matches!(
+        path,
+        "usr/share/base-passwd/passwd.master" | "usr/share/base-passwd/group.master"
+    ) || super::fixups::wants(path)
+}
 
 /// Brings every locked .deb into the store (8 at a time), each checked
 /// against the lock's sha256 and size before it is kept.
@@ -62,7 +64,7 @@ pub fn fetch_debs(store: &Store, pkgs: &[LockedPackage]) -> Result<Vec<PathBuf>>
 pub struct PackageLayer {
     pub desc: LayerDesc,
     pub installed: Vec<Installed>,
-    /// The `CAPTURED` files some package shipped.
+    /// The files the state is generated from that some package shipped.
     pub captured: BTreeMap<String, Vec<u8>>,
 }
 
@@ -194,7 +196,7 @@ pub fn write_package_layer(
                     gid,
                 ))
                 .ctx(|| "writing a package layer".into())?;
-                if CAPTURED.contains(&rel.as_str()) {
+                if wanted(&rel) {
                     let mut bytes = Vec::new();
                     e.read_to_end(&mut bytes)
                         .map_err(|err| Error::input(path, format!("/{rel}: {err}")))?;
@@ -239,7 +241,7 @@ pub fn read_packages(debs: &[(LockedPackage, PathBuf)]) -> Result<(Vec<Installed
                 let name = String::from_utf8_lossy(&raw);
                 let rel = name.trim_start_matches("./");
                 if let Some(rel) = merged(rel)
-                    && CAPTURED.contains(&rel.as_str())
+                    && wanted(&rel)
                 {
                     let mut bytes = Vec::new();
                     e.read_to_end(&mut bytes)
@@ -260,30 +262,63 @@ pub fn read_packages(debs: &[(LockedPackage, PathBuf)]) -> Result<(Vec<Installed
     Ok((installed, captured))
 }
 
-/// One file of the state layer.
-pub struct StateFile {
+/// What one entry of the state layer is.
+pub enum StateKind {
+    File(Vec<u8>),
+    Dir,
+    Link(String),
+}
+
+/// One entry of the state layer.
+pub struct StateEntry {
     pub path: String,
-    pub bytes: Vec<u8>,
+    pub kind: StateKind,
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
 }
 
-fn file(path: &str, bytes: Vec<u8>, mode: u32, gid: u64) -> StateFile {
-    StateFile {
-        path: path.to_string(),
-        bytes,
-        mode,
-        uid: 0,
-        gid,
+impl StateEntry {
+    pub fn file(path: &str, bytes: Vec<u8>, mode: u32, uid: u64, gid: u64) -> StateEntry {
+        StateEntry {
+            path: path.to_string(),
+            kind: StateKind::File(bytes),
+            mode,
+            uid,
+            gid,
+        }
     }
+
+    pub fn dir(path: &str, mode: u32, uid: u64, gid: u64) -> StateEntry {
+        StateEntry {
+            path: path.to_string(),
+            kind: StateKind::Dir,
+            mode,
+            uid,
+            gid,
+        }
+    }
+
+    pub fn link(path: &str, target: &str) -> StateEntry {
+        StateEntry {
+            path: path.to_string(),
+            kind: StateKind::Link(target.to_string()),
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
+fn file(path: &str, bytes: Vec<u8>, mode: u32, gid: u64) -> StateEntry {
+    StateEntry::file(path, bytes, mode, 0, gid)
 }
 
 /// The users and groups base-passwd's scripts install and `shadowconfig
 /// on` converts: `/etc/passwd` and `/etc/group` from its master files with
 /// the password fields moved to `/etc/shadow` and `/etc/gshadow` (the last
 /// change day from SOURCE_DATE_EPOCH).
-pub fn users(captured: &BTreeMap<String, Vec<u8>>, sde: u64) -> Result<Vec<StateFile>> {
+pub fn users(captured: &BTreeMap<String, Vec<u8>>, sde: u64) -> Result<Vec<StateEntry>> {
     let get = |p: &str| {
         captured
             .get(p)
@@ -322,17 +357,56 @@ pub fn users(captured: &BTreeMap<String, Vec<u8>>, sde: u64) -> Result<Vec<State
     ])
 }
 
+/// The image's apt sources: the suites it was locked from, as the
+/// official images write them (deb822, one paragraph per mirror).
+fn apt_sources(suites: &[super::lock::LockedSuite], keyring: bool) -> StateEntry {
+    let mut text = String::new();
+    let mut uris: Vec<&str> = Vec::new();
+    for s in suites {
+        if !uris.contains(&s.uri.as_str()) {
+            uris.push(&s.uri);
+        }
+    }
+    for u in uris {
+        let mine: Vec<&super::lock::LockedSuite> = suites.iter().filter(|s| s.uri == u).collect();
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "Types: deb\nURIs: {u}\nSuites: {}\nComponents: {}\n",
+            mine.iter()
+                .map(|s| s.suite.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            mine[0].components.join(" ")
+        ));
+        if keyring {
+            text.push_str("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n");
+        }
+    }
+    file(
+        "etc/apt/sources.list.d/debian.sources",
+        text.into_bytes(),
+        0o644,
+        0,
+    )
+}
+
 /// The state layer: the dpkg database of every installed package and the
-/// generated files, in path order, folders made for every parent.
+/// generated files, in path order.
+#[allow(clippy::too_many_arguments)]
 pub fn write_state_layer(
     store: &Store,
     installed: &[Installed],
     captured: &BTreeMap<String, Vec<u8>>,
+    locked: &[LockedPackage],
+    suites: &[super::lock::LockedSuite],
+    arch: &str,
     compression: Compression,
     threads: usize,
     sde: u64,
 ) -> Result<LayerDesc> {
-    let mut out: Vec<StateFile> = Vec::new();
+    let mut out: Vec<StateEntry> = Vec::new();
     let has = |name: &str| installed.iter().any(|p| p.name == name);
     // dash's postinst diverts /bin/sh (its data already links sh to dash).
     let mut diversions = Vec::new();
@@ -349,35 +423,63 @@ pub fn write_state_layer(
         }
     }
     for (path, bytes, mode) in dpkgdb::database(installed, &diversions)? {
-        out.push(file(&path, bytes, mode, 0));
+        match path.strip_suffix('/') {
+            Some(dir) => out.push(StateEntry::dir(dir, mode, 0, 0)),
+            None => out.push(file(&path, bytes, mode, 0)),
+        }
     }
     if has("base-passwd") {
         out.extend(users(captured, sde)?);
     }
+    out.extend(super::fixups::fixups(installed, captured));
+    if has("apt") {
+        if !suites.is_empty() {
+            out.push(apt_sources(suites, has("debian-archive-keyring")));
+        }
+        for l in ["var/cache/apt/archives/lock", "var/lib/apt/lists/lock"] {
+            out.push(file(l, vec![], 0o640, 0));
+        }
+        // apt's auto-installed marks, by name (apt keeps its own order).
+        let mut text = String::new();
+        for p in locked.iter().filter(|p| p.auto) {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "Package: {}\nArchitecture: {arch}\nAuto-Installed: 1\n",
+                p.name
+            ));
+        }
+        out.push(file(
+            "var/lib/apt/extended_states",
+            text.into_bytes(),
+            0o644,
+            0,
+        ));
+    }
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|b, a| a.path == b.path);
     let (tmp, mut tw) = start_layer(store, compression, threads)?;
     let mut buf = vec![0u8; 64 * 1024];
-    for f in &out {
-        let (path, kind) = match f.path.strip_suffix('/') {
-            Some(dir) => (dir.to_string(), EntryKind::Dir),
-            None => (
-                f.path.clone(),
-                EntryKind::File {
-                    size: f.bytes.len() as u64,
-                },
-            ),
+    for e in &out {
+        let kind = match &e.kind {
+            StateKind::Dir => EntryKind::Dir,
+            StateKind::Link(t) => EntryKind::Symlink { target: t.clone() },
+            StateKind::File(b) => EntryKind::File {
+                size: b.len() as u64,
+            },
         };
         tw.append_header(&Entry {
-            path,
-            kind: kind.clone(),
-            mode: f.mode,
-            uid: f.uid,
-            gid: f.gid,
+            path: e.path.clone(),
+            kind,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
             mtime: sde,
         })
         .ctx(|| "writing the state layer".into())?;
-        if let EntryKind::File { size } = kind {
-            tw.append_data(&mut f.bytes.as_slice(), size, &mut buf)
+        if let StateKind::File(b) = &e.kind {
+            tw.append_data(&mut b.as_slice(), b.len() as u64, &mut buf)
                 .ctx(|| "writing the state layer".into())?;
         }
     }
@@ -409,8 +511,9 @@ mod tests {
             b"root:*:0:\nshadow:*:42:\n".to_vec(),
         );
         let f = users(&c, 1_700_000_000).unwrap();
-        let text = |p: &str| {
-            String::from_utf8(f.iter().find(|x| x.path == p).unwrap().bytes.clone()).unwrap()
+        let text = |p: &str| match &f.iter().find(|x| x.path == p).unwrap().kind {
+            StateKind::File(b) => String::from_utf8(b.clone()).unwrap(),
+            _ => panic!("{p} is no file"),
         };
         assert_eq!(
             text("etc/passwd"),

@@ -41,6 +41,12 @@ pub struct LockedSuite {
     pub inrelease: String,
     /// Its `Date`, in unix seconds.
     pub date: i64,
+    #[serde(default = "main_component")]
+    pub components: Vec<String>,
+}
+
+fn main_component() -> Vec<String> {
+    vec!["main".into()]
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -146,6 +152,7 @@ mod tests {
                 suite: "bookworm".into(),
                 inrelease: "ab".into(),
                 date: 1_700_000_000,
+                components: vec!["main".into()],
             }],
             packages: vec![
                 LockedPackage {

@@ -6,6 +6,7 @@ pub mod assemble;
 pub mod control;
 pub mod deb;
 pub mod dpkgdb;
+pub mod fixups;
 pub mod lock;
 pub mod repo;
 pub mod resolve;
@@ -155,6 +156,7 @@ pub fn resolve_base(
             suite: s.suite.clone(),
             inrelease: rel.inrelease_sha256.clone(),
             date: rel.date,
+            components: s.components.clone(),
         });
         for c in &s.components {
             let text = repo::fetch_packages(&s.uri, &s.suite, c, arch, &rel)?;

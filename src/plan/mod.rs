@@ -128,6 +128,10 @@ pub enum Action {
 #[derive(Clone, Debug)]
 pub struct DebianStep {
     pub packages: Vec<crate::debian::lock::LockedPackage>,
+    /// Where they came from: the image's apt sources.
+    pub suites: Vec<crate::debian::lock::LockedSuite>,
+    /// Debian's name of the image's architecture.
+    pub arch: String,
     /// Package data (with the merged-/usr links when `links` is not
     /// empty), or the generated state of all `packages`.
     pub state: bool,
@@ -819,6 +823,12 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                         .str(&pk.arch)
                         .str(&pk.sha256);
                 }
+                if state {
+                    k.u64(locked.suites.len() as u64);
+                    for su in &locked.suites {
+                        k.str(&su.uri).str(&su.suite).strs(&su.components);
+                    }
+                }
                 k.str(o.compression.name())
                     .u64(o.compression.level() as u64)
                     .u64(GZIP_CHUNK as u64)
@@ -844,6 +854,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     loc: img.base_loc.clone(),
                     action: Action::Debian(Box::new(DebianStep {
                         packages,
+                        suites: locked.suites.clone(),
+                        arch: arch.clone(),
                         state,
                         links,
                     })),
