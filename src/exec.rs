@@ -175,63 +175,69 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
         bar.finish(&format!("ready in {:.2}s", t.elapsed().as_secs_f64()));
         p
     };
-    let built: Vec<(Digest, LayerDesc)> = todo
-        .par_iter()
-        .map(|&(ii, si)| {
-            let img = &plan.images[ii];
-            let step = &img.steps[si];
-            let label = format!("[{}] {}", img.id, step.name);
-            let t = Instant::now();
-            let (desc, count) = match &step.action {
-                Action::Files { entries, bytes, .. } => {
-                    let bar = o.progress.start(&label, *bytes);
-                    let d = files::write_layer(
-                        store,
-                        entries,
-                        plan.options.compression,
-                        o.threads,
-                        sde,
-                        &|n| bar.set(n),
-                    )?;
-                    (d, (entries.len(), bar))
-                }
-                Action::Python(pl) => {
-                    let bar = o.progress.start(&label, pl.bytes);
-                    let d = crate::python::build::build_layer(
-                        store,
-                        pl,
-                        &prepared,
-                        plan.options.compression,
-                        o.threads,
-                        sde,
-                    )?;
-                    (d, (pl.artifacts.len(), bar))
-                }
-                Action::Debian(d) => {
-                    let bar = o.progress.start(&label, 0);
-                    let d2 = build_debian(store, d, plan, o, &|m| bar.message(m))?;
-                    (d2, (d.packages.len(), bar))
-                }
-                Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => {
-                    unreachable!("config steps make no layer; RUN and copy steps run in order")
-                }
-            };
-            let (n, bar) = count;
-            store.step_put(&step.key, &desc)?;
-            bar.finish(&format!(
-                "{n} {}, {} → {} in {:.2}s",
-                if matches!(step.action, Action::Python(_) | Action::Debian(_)) {
-                    "packages"
-                } else {
-                    "files"
-                },
-                human(desc.uncompressed_size),
-                human(desc.size),
-                t.elapsed().as_secs_f64()
-            ));
-            Ok((step.key, desc))
-        })
-        .collect::<Result<_>>()?;
+    let build_one = |&(ii, si): &(usize, usize)| -> Result<(Digest, LayerDesc)> {
+        let img = &plan.images[ii];
+        let step = &img.steps[si];
+        let label = format!("[{}] {}", img.id, step.name);
+        let t = Instant::now();
+        let (desc, count) = match &step.action {
+            Action::Files { entries, bytes, .. } => {
+                let bar = o.progress.start(&label, *bytes);
+                let d = files::write_layer(
+                    store,
+                    entries,
+                    plan.options.compression,
+                    o.threads,
+                    sde,
+                    &|n| bar.set(n),
+                )?;
+                (d, (entries.len(), bar))
+            }
+            Action::Python(pl) => {
+                let bar = o.progress.start(&label, pl.bytes);
+                let d = crate::python::build::build_layer(
+                    store,
+                    pl,
+                    &prepared,
+                    plan.options.compression,
+                    o.threads,
+                    sde,
+                )?;
+                (d, (pl.artifacts.len(), bar))
+            }
+            Action::Debian(d) => {
+                let bar = o.progress.start(&label, 0);
+                let d2 = build_debian(store, d, plan, o, &|m| bar.message(m))?;
+                (d2, (d.packages.len(), bar))
+            }
+            Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => {
+                unreachable!("config steps make no layer; RUN and copy steps run in order")
+            }
+        };
+        let (n, bar) = count;
+        store.step_put(&step.key, &desc)?;
+        bar.finish(&format!(
+            "{n} {}, {} → {} in {:.2}s",
+            if matches!(step.action, Action::Python(_) | Action::Debian(_)) {
+                "packages"
+            } else {
+                "files"
+            },
+            human(desc.uncompressed_size),
+            human(desc.size),
+            t.elapsed().as_secs_f64()
+        ));
+        Ok((step.key, desc))
+    };
+    // A Debian base's state layer reads the package records its package
+    // layers kept, so it is built after them.
+    let is_late = |&(ii, si): &(usize, usize)| matches!(&plan.images[ii].steps[si].action, Action::Debian(d) if d.state);
+    let early: Vec<(usize, usize)> = todo.iter().copied().filter(|s| !is_late(s)).collect();
+    let late: Vec<(usize, usize)> = todo.iter().copied().filter(is_late).collect();
+    let mut built: Vec<(Digest, LayerDesc)> =
+        early.par_iter().map(build_one).collect::<Result<_>>()?;
+    let later: Vec<(Digest, LayerDesc)> = late.par_iter().map(build_one).collect::<Result<_>>()?;
+    built.extend(later);
     let mut bytes_compressed: u64 = built.iter().map(|(_, d)| d.size).sum();
     let mut layers_built = built.len();
     let mut built: BTreeMap<Digest, LayerDesc> = built.into_iter().collect();
@@ -705,9 +711,9 @@ fn build_debian(
         )?
         .desc);
     }
-    // The state needs every package's record: read again, into a
-    // throwaway layer (the data is in the package layers).
-    let (installed, captured) = assemble::read_packages(&debs)?;
+    // The state needs every package's record: kept by the package
+    // layers (built first), else read from the archives again.
+    let (installed, captured) = assemble::read_packages(store, &debs)?;
     assemble::write_state_layer(
         store,
         &installed,

@@ -121,6 +121,7 @@ pub fn write_package_layer(
     }
     for (pkg, path) in debs {
         let deb = Deb::open(path)?;
+        let mut pkg_captured: Captured = BTreeMap::new();
         let mut each = |e: &mut dpkgdb::DataEntry<'_, '_>| -> Result<()> {
             let raw = e.path_bytes().into_owned();
             let name = String::from_utf8(raw)
@@ -202,7 +203,7 @@ pub fn write_package_layer(
                         .map_err(|err| Error::input(path, format!("/{rel}: {err}")))?;
                     tw.append_data(&mut bytes.as_slice(), size, &mut buf)
                         .ctx(|| "writing a package layer".into())?;
-                    captured.insert(std::mem::take(&mut rel), bytes);
+                    pkg_captured.insert(std::mem::take(&mut rel), bytes);
                 } else {
                     tw.append_data(e, size, &mut buf)
                         .map_err(|err| Error::input(path, format!("/{rel}: {err}")))?;
@@ -215,7 +216,13 @@ pub fn write_package_layer(
             }
             Ok(())
         };
-        installed.push(dpkgdb::read_package(&deb, &mut each)?);
+        let record = PackageRecord {
+            installed: dpkgdb::read_package(&deb, &mut each)?,
+            captured: pkg_captured,
+        };
+        save_record(store, &pkg.sha256, &record);
+        captured.extend(record.captured);
+        installed.push(record.installed);
     }
     let desc = commit_layer(store, tmp, tw, compression)?;
     Ok(PackageLayer {
@@ -228,12 +235,52 @@ pub fn write_package_layer(
 /// Files captured from the packages' data, by path.
 pub type Captured = BTreeMap<String, Vec<u8>>;
 
-/// Every package's database record and the captured files, from one pass
-/// over each data archive that writes nothing.
-pub fn read_packages(debs: &[(LockedPackage, PathBuf)]) -> Result<(Vec<Installed>, Captured)> {
+/// What the state layer needs of one package, kept in the store by the
+/// .deb's sha256 when its package layer is written (so the state layer
+/// does not decode the data archive again).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PackageRecord {
+    installed: Installed,
+    captured: Captured,
+}
+
+fn record_path(store: &Store, sha256: &str) -> PathBuf {
+    store
+        .root()
+        .join("debian-records")
+        .join(format!("{sha256}.json"))
+}
+
+/// Keeps a package's record; a record that cannot be written is only a
+/// slower state layer, so failures are ignored.
+fn save_record(store: &Store, sha256: &str, r: &PackageRecord) {
+    let p = record_path(store, sha256);
+    if let (Some(dir), Ok(bytes)) = (p.parent(), serde_json::to_vec(r)) {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = store.write_atomic(&p, &bytes);
+    }
+}
+
+fn load_record(store: &Store, sha256: &str) -> Option<PackageRecord> {
+    let p = record_path(store, sha256);
+    let r = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
+    crate::sandbox::rootfs::set_mtime(&p, crate::sandbox::now_secs());
+    Some(r)
+}
+
+/// Every package's database record and the captured files: kept from its
+/// package layer, else from a pass over its data archive that writes
+/// nothing.
+pub fn read_packages(
+    store: &Store,
+    debs: &[(LockedPackage, PathBuf)],
+) -> Result<(Vec<Installed>, Captured)> {
     let read: Vec<(Installed, Captured)> = debs
         .par_iter()
-        .map(|(_, path)| {
+        .map(|(pkg, path)| {
+            if let Some(r) = load_record(store, &pkg.sha256) {
+                return Ok((r.installed, r.captured));
+            }
             let deb = Deb::open(path)?;
             let mut captured = BTreeMap::new();
             let mut each = |e: &mut dpkgdb::DataEntry<'_, '_>| -> Result<()> {

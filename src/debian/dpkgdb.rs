@@ -20,7 +20,7 @@ const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm", "config"];
 
 /// What a package contributes to the database; filled while its data.tar
 /// is streamed once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Installed {
     pub name: String,
     /// The Architecture field.

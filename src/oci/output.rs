@@ -34,19 +34,21 @@ impl Output {
                     _ => return Err(format!("output {s:?}: only type= and dest= are understood")),
                 }
             }
+            let make: fn(PathBuf) -> Output = match kind {
+                Some("oci") => Output::OciArchive,
+                Some("docker") => Output::DockerArchive,
+                Some("oci-layout") => Output::Layout,
+                other => {
+                    return Err(format!(
+                        "output {s:?}: type={} is not one of oci (an oci-archive), docker (a docker-archive), oci-layout; use --push for a registry",
+                        other.unwrap_or("")
+                    ));
+                }
+            };
             let dest = dest
                 .filter(|d| !d.is_empty())
                 .ok_or_else(|| format!("output {s:?} has no dest="))?;
-            let p = PathBuf::from(dest);
-            return match kind {
-                Some("oci") => Ok(Output::OciArchive(p)),
-                Some("docker") => Ok(Output::DockerArchive(p)),
-                Some("oci-layout") => Ok(Output::Layout(p)),
-                other => Err(format!(
-                    "output {s:?}: type={} is not one of oci (an oci-archive), docker (a docker-archive), oci-layout; use --push for a registry",
-                    other.unwrap_or("")
-                )),
-            };
+            return Ok(make(PathBuf::from(dest)));
         }
         let (kind, path) = s.split_once(':').ok_or_else(|| {
             format!(

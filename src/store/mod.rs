@@ -257,6 +257,7 @@ impl Store {
             "archives",
             "inline",
             "layer-index",
+            "debian-records",
         ] {
             for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
                 if old(&e.path()) {
