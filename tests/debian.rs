@@ -145,6 +145,33 @@ fn a_native_debian_base_builds_runs_and_repeats_to_the_byte() {
         v2["images"][0]["digest"], v["images"][0]["digest"],
         "two builds from one lock give the same layers"
     );
+    // A .deb that does not hash to the lock's sha256: the build fails
+    // naming it, and writes nothing.
+    let tampered = lock_text.replacen("sha256 = \"", "sha256 = \"0", 1);
+    let tampered = {
+        // Keep 64 hex digits: drop the last one of the changed hash.
+        let i = tampered.find("sha256 = \"0").unwrap() + "sha256 = \"".len();
+        let mut t = tampered.clone();
+        t.remove(i + 64);
+        t
+    };
+    fs::write(proj.join("imgbuild.lock"), &tampered).unwrap();
+    let out3 = t.path().join("out3");
+    let r = ib(&["build"])
+        .path_arg(&proj)
+        .cache(&t.path().join("store3"))
+        .oci_out(&out3)
+        .json()
+        .arg("--locked")
+        .run();
+    assert_eq!(r.code, 3, "{r}");
+    assert!(
+        r.stdout.contains("the lock says sha256:0"),
+        "the error names the expected hash: {r}"
+    );
+    assert!(!out3.exists(), "nothing written");
+    fs::write(proj.join("imgbuild.lock"), &lock_text).unwrap();
+
     // And nothing to do the second time in the same store.
     let v3 = build_json(&proj, &t.path().join("store2"), &out2, &["--locked"]);
     assert!(layer_cache_states(&v3).iter().all(|s| s == "hit"), "{v3}");
