@@ -237,33 +237,6 @@ fn documented(path: &str) -> Option<&'static str> {
     })
 }
 
-type Tree = std::collections::BTreeMap<String, (u32, u32, u32, String)>;
-
-fn tree(root: &Path) -> Tree {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = Tree::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let what = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_file() {
-                sha256_hex(&fs::read(&p).unwrap())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                "dir".into()
-            } else {
-                "special".into()
-            };
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            out.insert(rel, (m.mode() & 0o7777, m.uid(), m.gid(), what));
-        }
-    }
-    out
-}
-
 /// Native minbase + python3 + python3-venv + ca-certificates against
 /// mmdebstrap's build of the same packages (same mirror, same
 /// SOURCE_DATE_EPOCH): every difference is on the documented list; the
@@ -336,7 +309,7 @@ fn a_native_base_matches_mmdebstrap_but_for_a_documented_list() {
         .unwrap();
     assert!(st.success());
 
-    let (a, b) = (tree(&ours), tree(&reference));
+    let (a, b) = (file_tree(&ours), file_tree(&reference));
     let mut undocumented = Vec::new();
     for (k, v) in &b {
         match a.get(k) {

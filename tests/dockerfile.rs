@@ -316,33 +316,6 @@ fn copy_from_an_earlier_stage() {
     );
 }
 
-/// Paths, modes, owners and contents (sha256) of an unpacked root, with
-/// symlink targets.
-fn tree(root: &Path) -> Tree {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let what = if m.file_type().is_symlink() {
-                format!("-> {}", fs::read_link(&p).unwrap().display())
-            } else if m.is_file() {
-                sha256_hex(&fs::read(&p).unwrap())
-            } else if m.is_dir() {
-                stack.push(p.clone());
-                "dir".into()
-            } else {
-                "special".into()
-            };
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            out.insert(rel, (m.mode() & 0o7777, m.uid(), m.gid(), what));
-        }
-    }
-    out
-}
-
 /// A context using the rest of the Dockerfile syntax: a venv made by
 /// `uv venv` and requirements installed into it by `uv pip install` from a
 /// local wheel (uv bind-mounted from the host), a stage pinned with `FROM
@@ -509,8 +482,6 @@ fn dockerfile_fixtures_build_like_buildah() {
     }
 }
 
-type Tree = std::collections::BTreeMap<String, (u32, u32, u32, String)>;
-
 /// Builds `dockerfile` with `buildah bud` (vfs, chroot isolation) and
 /// asserts that its image has the same file tree (paths, modes, owners,
 /// contents) and config as imgbuild's `ours` (an OCI layout, tag latest).
@@ -560,7 +531,7 @@ fn same_as_buildah(
     ]);
     let a = umoci_unpack(ours, "latest", &t.join(format!("{name}-a")));
     let b = umoci_unpack(&theirs, "latest", &t.join(format!("{name}-b")));
-    let (mut ta, mut tb) = (tree(&a), tree(&b));
+    let (mut ta, mut tb) = (file_tree(&a), file_tree(&b));
     // Two things user tools write differ by when and how they ran, not
     // by the build: the date of the last password change in
     // /etc/shadow (useradd takes it from SOURCE_DATE_EPOCH, which
@@ -731,7 +702,7 @@ fn run_heredocs_and_add_of_a_url() {
     assert_eq!(read("script.txt"), "script by heredoc\n");
     assert_eq!(read("shebang.txt"), "from python\n");
     assert_eq!(read("stdin.txt"), "indented\n");
-    let tree = tree(&root);
+    let tree = file_tree(&root);
     assert_eq!(tree["opt/tools/tool.sh"], (0o600, 0, 0, sum.clone()));
     assert_eq!(tree["usr/local/bin/tool"].0, 0o755);
     assert_eq!(
@@ -798,7 +769,7 @@ fn chown_makes_missing_folders_and_resolves_names_below() {
     let r = build_df(&ctx, &store, &out, &[]);
     assert_eq!(r.code, 0, "{r}");
     let root = umoci_unpack(&out, "latest", &t.path().join("b1"));
-    let tr = tree(&root);
+    let tr = file_tree(&root);
     let owner = |p: &str| (tr[p].1, tr[p].2);
     for p in ["new1", "new1/deep", "new1/deep/f.txt", "exist1/f.txt"] {
         assert_eq!(owner(p), (1001, 1001), "{p}");
@@ -821,7 +792,7 @@ fn chown_makes_missing_folders_and_resolves_names_below() {
     let r = build_df(&ctx, &store, &out, &[]);
     assert_eq!(r.code, 0, "{r}");
     let root = umoci_unpack(&out, "latest", &t.path().join("b2"));
-    let tr = tree(&root);
+    let tr = file_tree(&root);
     assert_eq!(
         (tr["new1/deep/f.txt"].1, tr["new1/deep/f.txt"].2),
         (1002, 1002)

@@ -1,72 +1,11 @@
 //! What maintainer scripts of a minimal Debian system leave behind,
 //! written natively from the packages' own files: a table keyed by package
-//! name (and checked against mmdebstrap's result in the tests). Packages
-//! whose scripts are not covered are listed by `uncovered`.
+//! name, checked against mmdebstrap's result in the tests. Scripts of
+//! other packages are not run yet.
 
 use super::assemble::StateEntry;
 use super::dpkgdb::Installed;
 use std::collections::BTreeMap;
-
-/// Packages with maintainer scripts whose effects this table writes, or
-/// that need none in an image (service enablement, caches).
-pub const COVERED: &[&str] = &[
-    "base-files",
-    "base-passwd",
-    "bash",
-    "ca-certificates",
-    "dash",
-    "debianutils",
-    "libc-bin",
-    "login",
-    "mawk",
-    "passwd",
-    "readline-common",
-    "tar",
-    "tzdata",
-    "util-linux",
-    "python3",
-    "python3-minimal",
-    "python3.11",
-    "python3.11-minimal",
-    // Trigger-only, enablement or cache scripts: nothing an image needs.
-    "apt",
-    "dpkg",
-    "e2fsprogs",
-    "libpam-runtime",
-    "libpam-modules",
-    "libpam0g",
-    "debconf",
-    "init-system-helpers",
-    "usr-is-merged",
-    "usrmerge",
-    "perl-base",
-    "libc6",
-    "adduser",
-    "sysvinit-utils",
-    "gcc-12-base",
-    "media-types",
-    "openssl",
-    "libssl3",
-    "python3-pkg-resources",
-    "python3-distutils",
-    "python3-lib2to3",
-    "python3-venv",
-    "python3.11-venv",
-    "python3-pip-whl",
-    "python3-setuptools-whl",
-];
-
-/// Installed packages with a preinst or postinst the table does not cover.
-pub fn uncovered(installed: &[Installed]) -> Vec<String> {
-    installed
-        .iter()
-        .filter(|p| {
-            (p.control_files.contains_key("postinst") || p.control_files.contains_key("preinst"))
-                && !COVERED.contains(&p.name.as_str())
-        })
-        .map(|p| p.name.clone())
-        .collect()
-}
 
 /// One `update-alternatives --install` of a package's postinst.
 struct Alternative {

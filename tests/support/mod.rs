@@ -793,3 +793,32 @@ pub fn list_files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Every path below `root` with (mode, uid, gid, what): a symlink's target,
+/// a file's sha256, "dir" or "special". Trees compared across tools.
+pub type Tree = std::collections::BTreeMap<String, (u32, u32, u32, String)>;
+
+pub fn file_tree(root: &Path) -> Tree {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Tree::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&p).unwrap().display())
+            } else if m.is_file() {
+                sha256_hex(&fs::read(&p).unwrap())
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                "special".into()
+            };
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, (m.mode() & 0o7777, m.uid(), m.gid(), what));
+        }
+    }
+    out
+}
