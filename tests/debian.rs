@@ -186,10 +186,6 @@ const ONLY_MMDEBSTRAP: &[(&str, &str)] = &[
         "byte-compiled Python: needs the target's interpreter",
     ),
     (
-        "etc/ssl/certs/*.0",
-        "OpenSSL subject-hash links: not generated yet",
-    ),
-    (
         "etc/ld.so.cache",
         "ldconfig's cache: the standard library paths work without it",
     ),
@@ -226,9 +222,7 @@ const ONLY_MMDEBSTRAP: &[(&str, &str)] = &[
 
 fn documented(path: &str) -> Option<&'static str> {
     ONLY_MMDEBSTRAP.iter().find_map(|(pat, why)| {
-        let hit = if let Some(suffix) = pat.strip_prefix("etc/ssl/certs/*") {
-            path.starts_with("etc/ssl/certs/") && path.ends_with(suffix)
-        } else if *pat == "-old" || *pat == "__pycache__/" {
+        let hit = if *pat == "-old" || *pat == "__pycache__/" {
             path.contains(pat.trim_end_matches('/'))
         } else {
             path.starts_with(pat)

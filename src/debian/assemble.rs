@@ -19,7 +19,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 /// Bumped when what the generators write changes: part of every key.
-pub const GENERATOR_VERSION: u32 = 3;
+pub const GENERATOR_VERSION: u32 = 4;
 
 /// Top-level folders that merged /usr turns into links to `usr/<name>`.
 pub const USR_ALIASES: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];

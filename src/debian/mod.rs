@@ -3,6 +3,7 @@
 //! and assembly of the packages into layers without running them.
 
 pub mod assemble;
+pub mod certhash;
 pub mod control;
 pub mod deb;
 pub mod dpkgdb;
