@@ -38,6 +38,24 @@ fn have_bookworm_sources(test: &str) -> bool {
     ok
 }
 
+/// Runs `cmd` with /bin/sh in a chroot of `root`: exit code and output.
+fn in_chroot(root: &Path, cmd: &str) -> (i32, String) {
+    let o = std::process::Command::new("chroot")
+        .arg(root)
+        .args(["/bin/sh", "-c", cmd])
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
 fn project(dir: &Path) {
     write(
         dir,
@@ -112,22 +130,7 @@ fn a_native_debian_base_builds_runs_and_repeats_to_the_byte() {
         fs::read_link(root.join("var/run")).unwrap(),
         Path::new("/run")
     );
-    let run = |cmd: &str| {
-        let o = std::process::Command::new("chroot")
-            .arg(&root)
-            .args(["/bin/sh", "-c", cmd])
-            .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-        )
-    };
+    let run = |cmd: &str| in_chroot(&root, cmd);
     let (code, text) = run("dpkg --audit && dpkg-query -W -f='${Status}\\n' python3");
     assert_eq!((code, text.trim()), (0, "install ok installed"), "{text}");
     let (code, text) = run(
@@ -345,23 +348,7 @@ fn a_native_base_matches_mmdebstrap_but_for_a_documented_list() {
     );
 
     // It works: a venv with working imports, a clean dpkg database.
-    let run = |root: &Path, cmd: &str| {
-        let o = std::process::Command::new("chroot")
-            .arg(root)
-            .args(["/bin/sh", "-c", cmd])
-            .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-        )
-    };
-    let (code, text) = run(
+    let (code, text) = in_chroot(
         &ours,
         "dpkg --audit && python3 -m venv /tmp/v && /tmp/v/bin/python -c 'import ssl, sqlite3, json; print(len(ssl.create_default_context().get_ca_certs()) > 100)'",
     );
@@ -378,6 +365,6 @@ fn a_native_base_matches_mmdebstrap_but_for_a_documented_list() {
         .run();
     assert_eq!(r.code, 0, "{r}");
     let withjq = umoci_unpack(&out, "jq", &t.path().join("withjq"));
-    let (code, text) = run(&withjq, "echo '{\"a\": 7}' | jq .a && dpkg --audit");
+    let (code, text) = in_chroot(&withjq, "echo '{\"a\": 7}' | jq .a && dpkg --audit");
     assert_eq!((code, text.trim()), (0, "7"), "{text}");
 }

@@ -29,6 +29,19 @@ fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
         .run()
 }
 
+/// Whether buildah is installed (it must be in CI).
+fn buildah_present() -> bool {
+    let ok = std::process::Command::new("buildah")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "buildah is needed in CI");
+        eprintln!("skipping: buildah is not installed");
+    }
+    ok
+}
+
 fn config(out: &Path) -> Value {
     let (_, c) = Layout::new(out).image("latest");
     c["config"].clone()
@@ -394,13 +407,7 @@ fn dockerfile_fixtures_build_like_buildah() {
     let Some(base) = base("dockerfile_fixtures_build_like_buildah") else {
         return;
     };
-    if std::process::Command::new("buildah")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(std::env::var_os("CI").is_none(), "buildah is needed in CI");
-        eprintln!("skipping: buildah is not installed");
+    if !buildah_present() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -904,13 +911,7 @@ fn an_exported_dockerfile_builds_the_same_image_with_buildah() {
     let Some(base) = base("an_exported_dockerfile_builds_the_same_image_with_buildah") else {
         return;
     };
-    if std::process::Command::new("buildah")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(std::env::var_os("CI").is_none(), "buildah is needed in CI");
-        eprintln!("skipping: buildah is not installed");
+    if !buildah_present() {
         return;
     }
     let t = tempfile::tempdir().unwrap();

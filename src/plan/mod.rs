@@ -1093,6 +1093,22 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
+        // A file the store holds (a download, a heredoc) as a layer's file.
+        let store_file = |path: &Path, dst: &str, owner: Option<crate::spec::Owner>, mode: u32| {
+            let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+            files::collect_file(
+                path,
+                dst,
+                &CollectOptions {
+                    context: store_root,
+                    rules: &no_rules,
+                    owner,
+                    chmod: Some(mode),
+                    stat: store_stat,
+                    exclude: &[],
+                },
+            )
+        };
         let (name, action, mut rec_opts, step_notes) = match &l.kind {
             LayerKind::SourceFolder {
                 src,
@@ -1189,20 +1205,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     dst.clone()
                 };
                 let layer_dst = files::resolve_dst(&workdir, &target);
-                let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
-                let c = files::collect_file(
-                    &path,
-                    &layer_dst,
-                    &CollectOptions {
-                        context: store_root,
-                        rules: &no_rules,
-                        owner: *chown,
-                        chmod: Some(chmod.unwrap_or(0o600)),
-                        stat: store_stat,
-                        exclude: &[],
-                    },
-                )
-                .map_err(|e| at(l, e))?;
+                let c = store_file(&path, &layer_dst, *chown, chmod.unwrap_or(0o600))
+                    .map_err(|e| at(l, e))?;
                 let mut opts = BTreeMap::new();
                 opts.insert("url".into(), crate::python::fetch::redact(url));
                 opts.insert("sha256".into(), sha.oci());
@@ -1240,20 +1244,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     store.write_atomic(&path, content.as_bytes())?;
                 }
                 let layer_dst = files::resolve_dst(&workdir, dst);
-                let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
-                let c = files::collect_file(
-                    &path,
-                    &layer_dst,
-                    &CollectOptions {
-                        context: store_root,
-                        rules: &no_rules,
-                        owner: *chown,
-                        chmod: Some(chmod.unwrap_or(0o644)),
-                        stat: store_stat,
-                        exclude: &[],
-                    },
-                )
-                .map_err(|e| at(l, e))?;
+                let c = store_file(&path, &layer_dst, *chown, chmod.unwrap_or(0o644))
+                    .map_err(|e| at(l, e))?;
                 let mut opts = BTreeMap::new();
                 opts.insert("content".into(), sha.oci());
                 opts.insert("dst".into(), format!("/{layer_dst}"));
