@@ -413,11 +413,13 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                                             &|_| {},
                                         )?,
                                     };
-                                    store.step_put(&s.key, &d)?;
-                                    layers_built += 1;
-                                    bytes_compressed += d.size;
-                                    built.insert(s.key, d.clone());
-                                    (d, "miss")
+                                    keep_built(
+                                        store,
+                                        s.key,
+                                        d,
+                                        &mut built,
+                                        (&mut layers_built, &mut bytes_compressed),
+                                    )?
                                 }
                             },
                             (None, Action::Run(rs)) => match built.get(&s.key) {
@@ -435,11 +437,13 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                                         plan,
                                         o,
                                     )?;
-                                    store.step_put(&s.key, &d)?;
-                                    layers_built += 1;
-                                    bytes_compressed += d.size;
-                                    built.insert(s.key, d.clone());
-                                    (d, "miss")
+                                    keep_built(
+                                        store,
+                                        s.key,
+                                        d,
+                                        &mut built,
+                                        (&mut layers_built, &mut bytes_compressed),
+                                    )?
                                 }
                             },
                             (
@@ -482,11 +486,13 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
                                         o,
                                         &s.name,
                                     )?;
-                                    store.step_put(&s.key, &d)?;
-                                    layers_built += 1;
-                                    bytes_compressed += d.size;
-                                    built.insert(s.key, d.clone());
-                                    (d, "miss")
+                                    keep_built(
+                                        store,
+                                        s.key,
+                                        d,
+                                        &mut built,
+                                        (&mut layers_built, &mut bytes_compressed),
+                                    )?
                                 }
                             },
                             (None, _) => (built.get(&s.key).cloned().expect("built above"), "miss"),
@@ -725,6 +731,22 @@ fn build_debian(
         o.threads,
         sde,
     )
+}
+
+/// A layer built during assembly: recorded for its step, counted, and
+/// remembered for another image with the same step.
+fn keep_built(
+    store: &Store,
+    key: Digest,
+    d: LayerDesc,
+    built: &mut BTreeMap<Digest, LayerDesc>,
+    (layers, bytes): (&mut usize, &mut u64),
+) -> Result<(LayerDesc, &'static str)> {
+    store.step_put(&key, &d)?;
+    *layers += 1;
+    *bytes += d.size;
+    built.insert(key, d.clone());
+    Ok((d, "miss"))
 }
 
 /// An error of a step's own making, placed at the step's definition.

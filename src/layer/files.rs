@@ -98,6 +98,16 @@ pub struct CollectOptions<'a> {
     pub exclude: &'a [PathBuf],
 }
 
+/// Where a single file goes: under `dst` by its own name when `dst` is a
+/// folder (ends with '/' or is "."), else at `dst`.
+pub fn file_dst(dst: &str, name: &str) -> String {
+    if dst.ends_with('/') || dst == "." {
+        format!("{dst}/{name}")
+    } else {
+        dst.to_string()
+    }
+}
+
 /// Lexically resolves `dst` against `workdir`; returns the layer path
 /// without a leading '/' ("" is the root).
 pub fn resolve_dst(workdir: &str, dst: &str) -> String {

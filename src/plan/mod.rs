@@ -1199,11 +1199,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     .filter(|n| !n.is_empty())
                     .unwrap_or("download")
                     .to_string();
-                let target = if dst.ends_with('/') || dst == "." {
-                    format!("{dst}/{fname}")
-                } else {
-                    dst.clone()
-                };
+                let target = files::file_dst(dst, &fname);
                 let layer_dst = files::resolve_dst(&workdir, &target);
                 let c = store_file(&path, &layer_dst, *chown, chmod.unwrap_or(0o600))
                     .map_err(|e| at(l, e))?;
@@ -1345,11 +1341,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default();
-                let target = if dst.ends_with('/') || dst == "." {
-                    format!("{dst}/{fname}")
-                } else {
-                    dst.clone()
-                };
+                let target = files::file_dst(dst, &fname);
                 let layer_dst = files::resolve_dst(&workdir, &target);
                 if layer_dst.is_empty() {
                     return Err(Error::Definition {
