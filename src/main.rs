@@ -160,6 +160,10 @@ struct DefArgs {
     /// Native Debian bases: build only from imgbuild.lock, failing when it does not match.
     #[arg(long)]
     locked: bool,
+    /// Native Debian bases without `sources`: take packages from this apt source,
+    /// "URI SUITE [COMPONENT...]", instead of the host's apt sources; repeatable.
+    #[arg(long = "debian-source", value_name = "URI SUITE [COMPONENT...]")]
+    debian_sources: Vec<String>,
     /// The local store (default: $XDG_CACHE_HOME/imgbuild).
     #[arg(long, env = "IMGBUILD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -506,6 +510,7 @@ fn load_plan(
         profile: a.profile.clone(),
         python: plan::python::PyPlanOptions { relock: a.relock },
         debian_locked: a.locked,
+        debian_sources: a.debian_sources.clone(),
         ..PlanOptions::default()
     };
     plan::plan(def, store, options, client)
@@ -534,6 +539,7 @@ fn lock_cmd(a: DefArgs) -> Result<()> {
         only: a.images.clone(),
         profile: a.profile.clone(),
         debian_relock: true,
+        debian_sources: a.debian_sources.clone(),
         ..PlanOptions::default()
     };
     let plan = plan::plan(def, &store, options, Some(&client))?;

@@ -368,3 +368,188 @@ fn a_native_base_matches_mmdebstrap_but_for_a_documented_list() {
     let (code, text) = in_chroot(&withjq, "echo '{\"a\": 7}' | jq .a && dpkg --audit");
     assert_eq!((code, text.trim()), (0, "7"), "{text}");
 }
+
+/// `apt_packages` on a native base: resolved into the lock and installed
+/// natively, each such layer its own package layer plus a small state
+/// layer. A package whose maintainer scripts are not covered natively
+/// (less: `update-alternatives` to a higher-priority pager) is left
+/// unpacked and configured by `dpkg --configure` in the sandbox, and `plan`
+/// says which and why. An `apt_packages` after a `commands` layer runs apt
+/// in the sandbox. Python layers find the interpreter from the lock.
+#[test]
+fn apt_packages_on_a_native_base_install_natively() {
+    let test = "apt_packages_on_a_native_base_install_natively";
+    if !have_bookworm_sources(test) {
+        return;
+    }
+    assert!(is_root(), "run the tests as root (chroot, sandbox)");
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("proj");
+    let base = "base = { debian = \"bookworm\", packages = [\"python3\"] }";
+    write(
+        &proj,
+        "imgbuild.toml",
+        &format!(
+            "[images.plain]\n{base}\ntag = \"plain\"\n\n\
+             [images.app]\n{base}\ntag = \"v1\"\n\n\
+             [[images.app.layers]]\napt_packages = [\"jq\", \"less\"]\n\n\
+             [[images.app.layers]]\npip_packages = [\"six==1.16.0\"]\n\n\
+             [[images.app.layers]]\ncommands = [\"echo made > /made\"]\n\n\
+             [[images.app.layers]]\napt_packages = [\"tree\"]\n"
+        ),
+    );
+    let store = t.path().join("store");
+    let r = ib(&["lock"]).path_arg(&proj).cache(&store).run();
+    assert_eq!(r.code, 0, "{r}");
+    let lock: toml::Value =
+        toml::from_str(&fs::read_to_string(proj.join("imgbuild.lock")).unwrap()).unwrap();
+    let entry = |image: &str, name: &str| -> Option<toml::Value> {
+        lock["base"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["image"].as_str() == Some(image))
+            .unwrap()["package"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .cloned()
+    };
+    let jq = entry("app", "jq").expect("jq locked with the base");
+    assert_eq!(jq.get("group").and_then(|g| g.as_integer()), Some(1));
+    assert_eq!(jq.get("auto").and_then(|a| a.as_bool()), Some(false));
+    let libjq = entry("app", "libjq1").expect("jq's dependency locked");
+    assert_eq!(libjq.get("auto").and_then(|a| a.as_bool()), Some(true));
+    let less = entry("app", "less").unwrap();
+    let scripts: Vec<&str> = less["scripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(scripts.contains(&"postinst"), "{less}");
+    assert!(entry("app", "tree").is_none(), "after commands: not native");
+    assert!(entry("plain", "jq").is_none());
+
+    let r = ib(&["plan"])
+        .path_arg(&proj)
+        .cache(&store)
+        .arg("--locked")
+        .run();
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.contains("dpkg --configure"), "{r}");
+    assert!(r.stdout.contains("less (postinst, preinst)"), "{r}");
+    assert!(
+        r.stdout.contains("apt_packages after a commands layer"),
+        "{r}"
+    );
+    assert!(r.stdout.contains("in the native Debian base"), "{r}");
+
+    let out = t.path().join("out");
+    let v = build_json(&proj, &store, &out, &["--locked"]);
+    let digests = |image: &str| -> Vec<String> {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"].as_str() == Some(image))
+            .unwrap_or_else(|| panic!("{image} in {v}"))["platforms"][0]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (plain, app) = (digests("plain"), digests("app"));
+    assert_eq!(plain.len(), 3, "{v}");
+    assert_eq!(app[..3], plain[..], "the base's layers do not change");
+
+    let root = umoci_unpack(&out, "v1", &t.path().join("bundle"));
+    let run = |cmd: &str| in_chroot(&root, cmd);
+    let (code, text) = run("jq --version && tree --version && dpkg --audit");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("jq-1.6"), "{text}");
+    let (code, text) = run("dpkg-query -W -f='${Package} ${Status}\\n' jq less tree libjq1");
+    assert_eq!(code, 0, "{text}");
+    for p in ["jq", "less", "tree", "libjq1"] {
+        assert!(
+            text.contains(&format!("{p} install ok installed")),
+            "{p}: {text}"
+        );
+    }
+    // less's postinst ran: its pager outranks more.
+    assert_eq!(
+        fs::read_link(root.join("etc/alternatives/pager")).unwrap(),
+        Path::new("/usr/bin/less")
+    );
+    let (code, text) =
+        run("grep -A2 '^Package: libjq1$' /var/lib/apt/extended_states; apt-mark showmanual jq");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Auto-Installed: 1"), "{text}");
+    assert!(text.trim_end().ends_with("jq"), "{text}");
+    assert_eq!(fs::read_to_string(root.join("made")).unwrap(), "made\n");
+    let (code, text) = run("/opt/venv/bin/python -c 'import six; print(six.__version__)'");
+    assert_eq!((code, text.trim()), (0, "1.16.0"), "{text}");
+    for gone in ["usr/sbin/policy-rc.d", "var/log/dpkg.log"] {
+        assert!(!root.join(gone).exists(), "{gone} left behind");
+    }
+
+    // Reproducible: the same lock in an empty store gives the same image.
+    let out2 = t.path().join("out2");
+    let v2 = build_json(&proj, &t.path().join("store2"), &out2, &["--locked"]);
+    let image_digests = |v: &serde_json::Value| -> Vec<String> {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["digest"].to_string())
+            .collect()
+    };
+    assert_eq!(image_digests(&v2), image_digests(&v));
+}
+
+/// The README's first command: the `debian-python` fixture, a Python app
+/// on a native Debian base, built into an OCI layout with no registry; its
+/// command runs in the result.
+#[test]
+fn the_debian_python_fixture_runs_its_app() {
+    if !have_bookworm_sources("the_debian_python_fixture_runs_its_app") {
+        return;
+    }
+    assert!(is_root(), "run the tests as root (chroot)");
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("debian-python");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/debian-python");
+    let st = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&fixture)
+        .arg(&proj)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _ = fs::remove_file(proj.join("imgbuild.lock"));
+    let out = t.path().join("out");
+    let v = build_json(&proj, &t.path().join("store"), &out, &[]);
+    assert!(
+        proj.join("imgbuild.lock").is_file(),
+        "the first build locks"
+    );
+    let cfg = &v["images"][0];
+    assert_eq!(cfg["name"], "debian-python", "{v}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    let (code, text) = in_chroot(&root, "cd /app && exec python3 main.py");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("hello from debian-python on Python 3.11"),
+        "{text}"
+    );
+    // The CA bundle ca-certificates' postinst would have made.
+    let cas: usize = text
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no CA count: {text}"));
+    assert!(cas > 100, "{text}");
+}

@@ -310,6 +310,7 @@ pub fn read_packages(
 }
 
 /// What one entry of the state layer is.
+#[derive(PartialEq)]
 pub enum StateKind {
     File(Vec<u8>),
     Dir,
@@ -317,6 +318,7 @@ pub enum StateKind {
 }
 
 /// One entry of the state layer.
+#[derive(PartialEq)]
 pub struct StateEntry {
     pub path: String,
     pub kind: StateKind,
@@ -439,20 +441,19 @@ fn apt_sources(suites: &[super::lock::LockedSuite], keyring: bool) -> StateEntry
     )
 }
 
-/// The state layer: the dpkg database of every installed package and the
-/// generated files, in path order.
-#[allow(clippy::too_many_arguments)]
-pub fn write_state_layer(
-    store: &Store,
+/// The generated state of `installed`: the dpkg database and what the
+/// covered maintainer scripts would have made, in path order. Packages
+/// named in `unpacked` are left `install ok unpacked`, for `dpkg
+/// --configure` to finish in the sandbox.
+pub fn state_entries(
     installed: &[Installed],
     captured: &BTreeMap<String, Vec<u8>>,
     locked: &[LockedPackage],
     suites: &[super::lock::LockedSuite],
     arch: &str,
-    compression: Compression,
-    threads: usize,
     sde: u64,
-) -> Result<LayerDesc> {
+    unpacked: &[String],
+) -> Result<Vec<StateEntry>> {
     let mut out: Vec<StateEntry> = Vec::new();
     let has = |name: &str| installed.iter().any(|p| p.name == name);
     // dash's postinst diverts /bin/sh (its data already links sh to dash).
@@ -469,7 +470,24 @@ pub fn write_state_layer(
             diversions.push((from.to_string(), to.to_string(), "dash".to_string()));
         }
     }
-    for (path, bytes, mode) in dpkgdb::database(installed, &diversions)? {
+    for (path, mut bytes, mode) in dpkgdb::database(installed, &diversions)? {
+        if path == format!("{}/status", dpkgdb::ADMINDIR) && !unpacked.is_empty() {
+            let mut text = String::from_utf8(bytes).expect("written as text");
+            for name in unpacked {
+                let from = format!("Package: {name}\nStatus: install ok installed\n");
+                if !text.contains(&from) {
+                    return Err(Error::Other(format!(
+                        "{name}: no status stanza to leave unpacked"
+                    )));
+                }
+                text = text.replacen(
+                    &from,
+                    &format!("Package: {name}\nStatus: install ok unpacked\n"),
+                    1,
+                );
+            }
+            bytes = text.into_bytes();
+        }
         match path.strip_suffix('/') {
             Some(dir) => out.push(StateEntry::dir(dir, mode, 0, 0)),
             None => out.push(file(&path, bytes, mode, 0)),
@@ -506,9 +524,20 @@ pub fn write_state_layer(
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out.dedup_by(|b, a| a.path == b.path);
+    Ok(out)
+}
+
+/// Writes state entries as a layer.
+pub fn write_state_layer(
+    store: &Store,
+    out: &[StateEntry],
+    compression: Compression,
+    threads: usize,
+    sde: u64,
+) -> Result<LayerDesc> {
     let (tmp, mut tw) = start_layer(store, compression, threads)?;
     let mut buf = vec![0u8; 64 * 1024];
-    for e in &out {
+    for e in out {
         let kind = match &e.kind {
             StateKind::Dir => EntryKind::Dir,
             StateKind::Link(t) => EntryKind::Symlink { target: t.clone() },

@@ -13,7 +13,7 @@ use super::deb::Deb;
 use crate::error::{Error, Result};
 
 /// Where the database lives, relative to the image root.
-const ADMINDIR: &str = "var/lib/dpkg";
+pub const ADMINDIR: &str = "var/lib/dpkg";
 
 /// Control members that are maintainer scripts and get mode 0755.
 const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm", "config"];

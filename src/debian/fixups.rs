@@ -124,6 +124,63 @@ const ALTERNATIVES: &[Alternative] = &[
     },
 ];
 
+/// Packages whose maintainer scripts (`preinst`, `postinst`, `config`)
+/// the state layer stands in for: what they make is written natively, or
+/// left out on purpose (.pyc files, PAM and debconf state, service links;
+/// the README lists them). Checked against mmdebstrap's result of the same
+/// package set in the tests. Any other package with such a script is left
+/// unpacked and configured by `dpkg --configure` in the sandbox.
+pub const COVERED: &[&str] = &[
+    "adduser",
+    "apt",
+    "base-files",
+    "base-passwd",
+    "bash",
+    "ca-certificates",
+    "coreutils",
+    "dash",
+    "debconf",
+    "debian-archive-keyring",
+    "debianutils",
+    "dpkg",
+    "e2fsprogs",
+    "init-system-helpers",
+    "libc-bin",
+    "libc6",
+    "libgcrypt20",
+    "libgssapi-krb5-2",
+    "libpam-modules",
+    "libpam-runtime",
+    "libpam0g",
+    "libpython3.11-minimal",
+    "login",
+    "mawk",
+    "openssl",
+    "passwd",
+    "perl",
+    "perl-base",
+    "python3",
+    "python3-distutils",
+    "python3-lib2to3",
+    "python3-minimal",
+    "python3.11",
+    "python3.11-minimal",
+    "python3.11-venv",
+    "readline-common",
+    "tar",
+    "tzdata",
+    "usr-is-merged",
+    "usrmerge",
+    "util-linux",
+    "util-linux-extra",
+];
+
+/// Whether a locked package has maintainer scripts the state layer does
+/// not stand in for.
+pub fn uncovered(p: &super::lock::LockedPackage) -> bool {
+    !p.scripts.is_empty() && !COVERED.contains(&p.name.as_str())
+}
+
 /// Files the fixups read from the packages' data.
 pub fn wants(path: &str) -> bool {
     matches!(

@@ -71,6 +71,19 @@ pub struct LockedPackage {
     /// package layers are split along it.
     #[serde(default)]
     pub core: bool,
+    /// 0 for the base; n for the packages the image's n-th `apt_packages`
+    /// layer added (each such layer is a package layer of its own).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group: u32,
+    /// The maintainer scripts the package carries among `preinst`,
+    /// `postinst` and `config`: read from the .deb when locked, so that
+    /// planning knows which packages need configuring in the sandbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl LockFile {
@@ -167,6 +180,8 @@ mod tests {
                     essential: false,
                     multi_arch: Some("same".into()),
                     core: true,
+                    group: 1,
+                    scripts: vec![],
                 },
                 LockedPackage {
                     name: "base-files".into(),
@@ -180,6 +195,8 @@ mod tests {
                     essential: true,
                     multi_arch: None,
                     core: true,
+                    group: 0,
+                    scripts: vec!["postinst".into(), "preinst".into()],
                 },
             ],
         });

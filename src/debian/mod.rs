@@ -121,10 +121,21 @@ pub fn suites(spec: &DebianBase, def_dir: &Path, arch: &str) -> Result<Vec<Suite
 
 /// The typed key of what a base asks for: a lock entry made for another
 /// request is stale.
-pub fn request_key(spec: &DebianBase, arch: &str, suites: &[SuiteSource]) -> Result<String> {
-    let mut k = KeyHasher::new("debian-request", 1);
+/// `apt`: the packages of the image's natively installed `apt_packages`
+/// layers, in order.
+pub fn request_key(
+    spec: &DebianBase,
+    apt: &[Vec<String>],
+    arch: &str,
+    suites: &[SuiteSource],
+) -> Result<String> {
+    let mut k = KeyHasher::new("debian-request", 2);
     k.str(&spec.dist).str(arch).str(&spec.variant);
     k.strs(&spec.packages).strs(&spec.prefer);
+    k.u64(apt.len() as u64);
+    for a in apt {
+        k.strs(a);
+    }
     k.u64(suites.len() as u64);
     for s in suites {
         k.str(&s.uri).str(&s.suite).strs(&s.components);
@@ -140,12 +151,17 @@ pub fn request_key(spec: &DebianBase, arch: &str, suites: &[SuiteSource]) -> Res
 
 /// Resolves a base for one architecture from the signed indices: the
 /// lock entry to build from. `now` (unix seconds) checks Valid-Until.
+/// Each `apt` layer adds the closure of its packages to what the base and
+/// the layers before it hold, as `apt-get install` on that system would.
+/// The .debs are fetched into the store to learn their maintainer scripts.
 pub fn resolve_base(
     spec: &DebianBase,
+    apt: &[Vec<String>],
     image: &str,
     arch: &str,
     suites: &[SuiteSource],
     now: i64,
+    store: &crate::store::Store,
 ) -> Result<LockedBase> {
     let mut indices: Vec<(String, Vec<control::Paragraph>)> = Vec::new();
     let mut uri_of: Vec<(String, String)> = Vec::new();
@@ -174,19 +190,59 @@ pub fn resolve_base(
         include: spec.packages.clone(),
         prefer: spec.prefer.clone(),
     };
-    let all = resolve::resolve(&indices, &req)?;
+    let names = |include: Vec<String>| -> Result<Vec<String>> {
+        Ok(resolve::resolve(
+            &indices,
+            &resolve::Request {
+                include,
+                ..req.clone()
+            },
+        )?
+        .into_iter()
+        .map(|r| r.name)
+        .collect())
+    };
     // The variant's own set: the first package layer.
-    let core: Vec<String> = resolve::resolve(
+    let core = names(vec![])?;
+    // What the base and each apt layer hold: packages enter the group that
+    // first needs them; those already there stay (as apt keeps installed
+    // packages), asked for again so that the closure keeps them.
+    let mut include = spec.packages.clone();
+    let mut group_of: Vec<(String, u32)> = names(include.clone())?
+        .into_iter()
+        .map(|n| (n, 0))
+        .collect();
+    for (i, layer) in apt.iter().enumerate() {
+        include.extend(layer.iter().cloned());
+        let mut with_held = include.clone();
+        with_held.extend(group_of.iter().map(|(n, _)| n.clone()));
+        for n in names(with_held)? {
+            if !group_of.iter().any(|(m, _)| *m == n) {
+                group_of.push((n, i as u32 + 1));
+            }
+        }
+    }
+    let all = resolve::resolve(
         &indices,
         &resolve::Request {
-            include: vec![],
+            include: {
+                let mut v = include.clone();
+                v.extend(group_of.iter().map(|(n, _)| n.clone()));
+                v
+            },
             ..req.clone()
         },
-    )?
-    .into_iter()
-    .map(|r| r.name)
-    .collect();
-    let packages = all
+    )?;
+    let auto_of: Vec<(String, bool)> = resolve::resolve(
+        &indices,
+        &resolve::Request {
+            include: include.clone(),
+            ..req.clone()
+        },
+    )
+    .map(|v| v.into_iter().map(|r| (r.name, r.auto)).collect())
+    .unwrap_or_default();
+    let mut packages: Vec<LockedPackage> = all
         .into_iter()
         .map(|r| {
             let uri = uri_of
@@ -194,8 +250,19 @@ pub fn resolve_base(
                 .find(|(l, _)| l == &r.source)
                 .map(|(_, u)| u.clone())
                 .unwrap_or_default();
+            // Auto marks as apt leaves them: a package nobody asked for.
+            let auto = auto_of
+                .iter()
+                .find(|(n, _)| *n == r.name)
+                .map(|(_, a)| *a)
+                .unwrap_or(!r.essential && r.priority.as_deref() != Some("required"));
             LockedPackage {
                 core: core.contains(&r.name),
+                group: group_of
+                    .iter()
+                    .find(|(n, _)| *n == r.name)
+                    .map(|(_, g)| *g)
+                    .unwrap_or(0),
                 name: r.name,
                 version: r.version,
                 arch: r.arch,
@@ -203,16 +270,34 @@ pub fn resolve_base(
                 size: r.size,
                 path: r.filename,
                 uri,
-                auto: r.auto,
+                auto,
                 essential: r.essential,
                 multi_arch: r.multi_arch,
+                scripts: vec![],
             }
         })
         .collect();
+    let debs = assemble::fetch_debs(store, &packages)?;
+    let scripts: Vec<Vec<String>> = {
+        use rayon::prelude::*;
+        debs.par_iter()
+            .map(|path| {
+                let files = deb::Deb::open(path)?.control_files()?;
+                Ok(["config", "postinst", "preinst"]
+                    .into_iter()
+                    .filter(|s| files.contains_key(*s))
+                    .map(String::from)
+                    .collect())
+            })
+            .collect::<Result<_>>()?
+    };
+    for (p, s) in packages.iter_mut().zip(scripts) {
+        p.scripts = s;
+    }
     Ok(LockedBase {
         image: image.to_string(),
         arch: arch.to_string(),
-        request: request_key(spec, arch, suites)?,
+        request: request_key(spec, apt, arch, suites)?,
         suites: locked_suites,
         packages,
     })

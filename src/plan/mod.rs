@@ -39,6 +39,9 @@ pub struct PlanOptions {
     /// or resolve again whatever it says (`imgbuild lock`).
     pub debian_locked: bool,
     pub debian_relock: bool,
+    /// Apt sources ("URI SUITE [COMPONENT...]") for native Debian bases
+    /// that name none (`--debian-source`), instead of the host's.
+    pub debian_sources: Vec<String>,
 }
 
 impl Default for PlanOptions {
@@ -54,6 +57,7 @@ impl Default for PlanOptions {
             python: python::PyPlanOptions::default(),
             debian_locked: false,
             debian_relock: false,
+            debian_sources: Vec::new(),
         }
     }
 }
@@ -136,6 +140,12 @@ pub struct DebianStep {
     /// empty), or the generated state of all `packages`.
     pub state: bool,
     pub links: Vec<String>,
+    /// 0 for the base; n after the n-th natively installed `apt_packages`
+    /// layer. A state layer of group n > 0 holds only what differs from
+    /// the state of the groups below it.
+    pub group: u32,
+    /// State layers: packages left unpacked for `dpkg --configure`.
+    pub unpacked: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -458,7 +468,7 @@ pub fn plan(
     for i in wanted {
         visit(&def, i, &mut order);
     }
-    let debian_lock = lock_debian_bases(&def, &order, &options)?;
+    let debian_lock = lock_debian_bases(&def, &order, &options, store)?;
     let mut images: Vec<ImagePlan> = Vec::new();
     for i in order {
         let img_context = match &def.images[i].context {
@@ -521,6 +531,7 @@ fn lock_debian_bases(
     def: &Definition,
     order: &[usize],
     o: &PlanOptions,
+    store: &Store,
 ) -> Result<Option<(PathBuf, crate::debian::lock::LockFile, bool)>> {
     use crate::debian::lock::{LOCK_FILE, LockFile};
     let wanted: Vec<&ImageDef> = order
@@ -542,6 +553,26 @@ fn lock_debian_bases(
         let Base::DebianNative(spec) = &img.base else {
             continue;
         };
+        let with_flag;
+        let spec: &crate::spec::DebianBase =
+            if spec.sources.is_empty() && !o.debian_sources.is_empty() {
+                if let Some(bad) = o
+                    .debian_sources
+                    .iter()
+                    .find(|s| s.split_whitespace().count() < 2)
+                {
+                    return Err(Error::Usage(format!(
+                        "--debian-source {bad:?}: expected \"URI SUITE [COMPONENT...]\""
+                    )));
+                }
+                with_flag = crate::spec::DebianBase {
+                    sources: o.debian_sources.clone(),
+                    ..(**spec).clone()
+                };
+                &with_flag
+            } else {
+                spec
+            };
         for p in &img.platforms {
             let at = |e: Error| match e {
                 Error::Other(m) | Error::Usage(m) => Error::InputAt {
@@ -552,7 +583,9 @@ fn lock_debian_bases(
             };
             let arch = crate::debian::debian_arch(p).map_err(at)?;
             let suites = crate::debian::suites(spec, &def.dir, &arch).map_err(at)?;
-            let request = crate::debian::request_key(spec, &arch, &suites).map_err(at)?;
+            let apt: Vec<Vec<String>> =
+                native_apt_layers(img).into_iter().map(|(_, p)| p).collect();
+            let request = crate::debian::request_key(spec, &apt, &arch, &suites).map_err(at)?;
             let fresh = lock
                 .find(&img.id, &arch)
                 .is_some_and(|b| b.request == request);
@@ -568,8 +601,8 @@ fn lock_debian_bases(
                     ),
                 });
             }
-            let base =
-                crate::debian::resolve_base(spec, &img.id, &arch, &suites, now).map_err(at)?;
+            let base = crate::debian::resolve_base(spec, &apt, &img.id, &arch, &suites, now, store)
+                .map_err(at)?;
             lock.put(base);
             changed = true;
         }
@@ -585,8 +618,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         o,
         stat,
         store_stat: (store_root, store_stat),
-        debian_lock,
         client,
+        ..
     } = *env;
     let mut key = KeyHasher::new("image", 1);
     let mut notes = Vec::new();
@@ -789,89 +822,20 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
     let mut cfg = base_configs.first().cloned().unwrap_or_default();
     let mut steps: Vec<Step> = Vec::new();
     if let Base::DebianNative(_) = &img.base {
-        let lock = debian_lock.expect("locked before planning");
-        for (pi, p) in img.platforms.iter().enumerate() {
-            let arch = crate::debian::debian_arch(p)?;
-            let locked = lock.find(&img.id, &arch).expect("locked before planning");
-            let links: Vec<String> = match arch.as_str() {
-                "amd64" => vec!["bin", "lib", "lib64", "sbin"],
-                _ => vec!["bin", "lib", "sbin"],
-            }
-            .into_iter()
-            .map(String::from)
-            .collect();
-            let (core, rest): (Vec<_>, Vec<_>) =
-                locked.packages.iter().cloned().partition(|p| p.core);
-            let groups = [
-                ("core packages", core, links, false),
-                ("packages", rest, vec![], false),
-                ("dpkg state", locked.packages.clone(), vec![], true),
-            ];
-            for (label, packages, links, state) in groups {
-                if packages.is_empty() {
-                    continue;
-                }
-                let mut k = KeyHasher::new("debian-layer", 1);
-                k.u64(crate::debian::assemble::GENERATOR_VERSION as u64)
-                    .u64(state as u64)
-                    .strs(&links)
-                    .str(&arch);
-                k.u64(packages.len() as u64);
-                for pk in &packages {
-                    k.str(&pk.name)
-                        .str(&pk.version)
-                        .str(&pk.arch)
-                        .str(&pk.sha256);
-                }
-                if state {
-                    k.u64(locked.suites.len() as u64);
-                    for su in &locked.suites {
-                        k.str(&su.uri).str(&su.suite).strs(&su.components);
-                    }
-                }
-                k.str(o.compression.name())
-                    .u64(o.compression.level() as u64)
-                    .u64(GZIP_CHUNK as u64)
-                    .u64(o.source_date_epoch);
-                let step_key = k.finish();
-                let mut options = BTreeMap::new();
-                options.insert("arch".into(), arch.clone());
-                options.insert("packages".into(), packages.len().to_string());
-                let mut step = Step {
-                    name: format!(
-                        "debian {} {label} ({}){}",
-                        match &img.base {
-                            Base::DebianNative(d) => d.dist.as_str(),
-                            _ => "",
-                        },
-                        packages.len(),
-                        if img.platforms.len() > 1 {
-                            format!(" ({p})")
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    loc: img.base_loc.clone(),
-                    action: Action::Debian(Box::new(DebianStep {
-                        packages,
-                        suites: locked.suites.clone(),
-                        arch: arch.clone(),
-                        state,
-                        links,
-                    })),
-                    key: step_key,
-                    cached: store.step_get(&step_key),
-                    why: vec![],
-                    notes: vec![],
-                    options,
-                    platform: Some(pi),
-                };
-                explain_miss(&mut step, &mut previous, store, &record_id, 0);
-                key.digest(&step.key);
-                steps.push(step);
-            }
+        for mut step in plan_debian_group(
+            env,
+            img,
+            0,
+            &img.base_loc,
+            (&base_configs, &base_chain),
+            &steps,
+        )? {
+            explain_miss(&mut step, &mut previous, store, &record_id, 0);
+            key.digest(&step.key);
+            steps.push(step);
         }
     }
+    let native_apt = native_apt_layers(img);
     let mut ignore_noted = false;
     let mut py = python::PyState::default();
     // `uv = true`: the uv binary, from its wheel, after the image's layers.
@@ -933,7 +897,10 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 );
             }
             if py.envs.is_none() {
-                let layers = base_layers(env, done, &base, &img.platforms);
+                let layers = match native_packages(env, img, done, &base) {
+                    Some(v) => python::BaseLayers::Debian(v),
+                    None => base_layers(env, done, &base, &img.platforms),
+                };
                 py.envs = Some(python::detect(
                     env,
                     img.python.as_deref(),
@@ -1079,7 +1046,31 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             }
             continue;
         }
+        if let Some(n) = native_apt.iter().position(|(i, _)| *i == index) {
+            let group = n as u32 + 1;
+            for mut step in plan_debian_group(
+                env,
+                img,
+                group,
+                &l.loc,
+                (&base_configs, &base_chain),
+                &steps,
+            )? {
+                explain_miss(&mut step, &mut previous, store, &record_id, index);
+                key.digest(&step.key);
+                steps.push(step);
+            }
+            continue;
+        }
         if let LayerKind::Commands { .. } | LayerKind::AptPackages { .. } = &l.kind {
+            if matches!(l.kind, LayerKind::AptPackages { .. })
+                && matches!(img.base, Base::DebianNative(_))
+            {
+                notes.push(format!(
+                    "{}: apt_packages after a commands layer run apt in the sandbox (a native install would overwrite what the commands changed in the dpkg state)",
+                    l.loc
+                ));
+            }
             for mut step in plan_run(env, l, img, &base_configs, &base_chain, &steps)? {
                 explain_miss(&mut step, &mut previous, store, &record_id, index);
                 key.digest(&step.key);
@@ -1494,6 +1485,221 @@ fn explain_miss(
     step.why = record::explain(prev.as_ref(), index, &step.record());
 }
 
+/// The `apt_packages` layers of an image on a native Debian base that are
+/// resolved and installed natively: those before its first `commands`
+/// layer. (index in the image's layers, packages)
+pub fn native_apt_layers(img: &ImageDef) -> Vec<(usize, Vec<String>)> {
+    if !matches!(img.base, Base::DebianNative(_)) {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    for (i, l) in img.layers.iter().enumerate() {
+        match &l.kind {
+            LayerKind::Commands { .. } => break,
+            LayerKind::AptPackages { packages, .. } => out.push((i, packages.clone())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What runs a native Debian base's uncovered maintainer scripts in the
+/// image's own shell: each package's `preinst install` (as dpkg would
+/// have run it before unpacking), then `dpkg --configure -a`, with
+/// services kept from starting; the logs are dropped so reruns match.
+fn dpkg_configure_script(unpacked: &[&crate::debian::lock::LockedPackage], arch: &str) -> String {
+    let mut s = String::from(
+        "export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true LC_ALL=C.UTF-8 DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_MAINTSCRIPT_NAME=preinst; printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d",
+    );
+    for p in unpacked
+        .iter()
+        .filter(|p| p.scripts.iter().any(|s| s == "preinst"))
+    {
+        let info = if p.multi_arch.as_deref() == Some("same") {
+            format!("{}:{arch}", p.name)
+        } else {
+            p.name.clone()
+        };
+        s.push_str(&format!(
+            " && DPKG_MAINTSCRIPT_PACKAGE={} DPKG_MAINTSCRIPT_ARCH={} /var/lib/dpkg/info/{info}.preinst install",
+            p.name, p.arch
+        ));
+    }
+    s.push_str(" && dpkg --configure -a; rc=$?; rm -f /usr/sbin/policy-rc.d /var/log/dpkg.log /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/lib/dpkg/status-old /var/cache/debconf/config.dat-old /var/cache/debconf/templates.dat-old; exit $rc");
+    s
+}
+
+/// The steps of one package group of a native Debian base, per platform:
+/// group 0 (the base) is the variant's packages and the requested ones,
+/// group n the n-th native `apt_packages` layer. Each group ends with its
+/// state layer and, when some of its packages have maintainer scripts the
+/// state does not stand in for, `dpkg --configure` in the sandbox.
+fn plan_debian_group(
+    env: &Env,
+    img: &ImageDef,
+    group: u32,
+    loc: &Location,
+    (base_configs, base_chain): (&[ImageConfig], &[Digest]),
+    steps: &[Step],
+) -> Result<Vec<Step>> {
+    let lock = env.debian_lock.expect("locked before planning");
+    let o = env.o;
+    let dist = match &img.base {
+        Base::DebianNative(d) => d.dist.as_str(),
+        _ => "",
+    };
+    let mut out: Vec<Step> = Vec::new();
+    let mut configure_on: Vec<(usize, Vec<String>, String)> = Vec::new();
+    for (pi, p) in img.platforms.iter().enumerate() {
+        let arch = crate::debian::debian_arch(p)?;
+        let locked = lock.find(&img.id, &arch).expect("locked before planning");
+        let links: Vec<String> = match (group, arch.as_str()) {
+            (0, "amd64") => vec!["bin", "lib", "lib64", "sbin"],
+            (0, _) => vec!["bin", "lib", "sbin"],
+            _ => vec![],
+        }
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let mine: Vec<_> = locked
+            .packages
+            .iter()
+            .filter(|p| p.group == group)
+            .cloned()
+            .collect();
+        let upto: Vec<_> = locked
+            .packages
+            .iter()
+            .filter(|p| p.group <= group)
+            .cloned()
+            .collect();
+        let unpacked: Vec<String> = mine
+            .iter()
+            .filter(|p| crate::debian::fixups::uncovered(p))
+            .map(|p| p.name.clone())
+            .collect();
+        let mut groups = Vec::new();
+        if group == 0 {
+            let (core, rest): (Vec<_>, Vec<_>) = mine.into_iter().partition(|p| p.core);
+            groups.push(("core packages".to_string(), core, links, false));
+            groups.push(("packages".to_string(), rest, vec![], false));
+        } else {
+            groups.push((format!("apt_packages {group}"), mine, vec![], false));
+        }
+        groups.push(("dpkg state".to_string(), upto, vec![], true));
+        for (label, packages, links, state) in groups {
+            if packages.is_empty() {
+                continue;
+            }
+            let unpacked = if state { unpacked.clone() } else { vec![] };
+            let mut k = KeyHasher::new("debian-layer", 2);
+            k.u64(crate::debian::assemble::GENERATOR_VERSION as u64)
+                .u64(state as u64)
+                .u64(group as u64)
+                .strs(&links)
+                .strs(&unpacked)
+                .str(&arch);
+            k.u64(packages.len() as u64);
+            for pk in &packages {
+                k.str(&pk.name)
+                    .str(&pk.version)
+                    .str(&pk.arch)
+                    .str(&pk.sha256)
+                    .u64(pk.group as u64)
+                    .u64(pk.auto as u64);
+            }
+            if state {
+                k.u64(locked.suites.len() as u64);
+                for su in &locked.suites {
+                    k.str(&su.uri).str(&su.suite).strs(&su.components);
+                }
+            }
+            k.str(o.compression.name())
+                .u64(o.compression.level() as u64)
+                .u64(GZIP_CHUNK as u64)
+                .u64(o.source_date_epoch);
+            let step_key = k.finish();
+            let mut options = BTreeMap::new();
+            options.insert("arch".into(), arch.clone());
+            options.insert("packages".into(), packages.len().to_string());
+            out.push(Step {
+                name: format!(
+                    "debian {dist} {label} ({}){}",
+                    packages.len(),
+                    if img.platforms.len() > 1 {
+                        format!(" ({p})")
+                    } else {
+                        String::new()
+                    }
+                ),
+                loc: loc.clone(),
+                action: Action::Debian(Box::new(DebianStep {
+                    packages,
+                    suites: locked.suites.clone(),
+                    arch: arch.clone(),
+                    state,
+                    links,
+                    group,
+                    unpacked,
+                })),
+                key: step_key,
+                cached: env.store.step_get(&step_key),
+                why: vec![],
+                notes: vec![],
+                options,
+                platform: Some(pi),
+            });
+        }
+        if !unpacked.is_empty() {
+            let pkgs: Vec<_> = locked
+                .packages
+                .iter()
+                .filter(|p| unpacked.contains(&p.name))
+                .collect();
+            let why = pkgs
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.scripts.join(", ")))
+                .collect();
+            configure_on.push((pi, why, dpkg_configure_script(&pkgs, &arch)));
+        }
+    }
+    for (pi, why, script) in configure_on {
+        // A RUN step over the layers below, as a `commands` layer would be.
+        let layer = crate::spec::Layer {
+            loc: loc.clone(),
+            kind: LayerKind::Commands {
+                commands: vec![script],
+                group: false,
+                run: crate::spec::RunOptions::default(),
+            },
+        };
+        let mut all: Vec<Step> = steps.to_vec();
+        all.extend(out.iter().cloned());
+        let runs = plan_run(env, &layer, img, base_configs, base_chain, &all)?;
+        {
+            let why: Vec<String> = why;
+            let mut step = runs[pi].clone();
+            step.name = format!(
+                "debian {dist} dpkg --configure ({}){}",
+                why.len(),
+                if img.platforms.len() > 1 {
+                    format!(" ({})", img.platforms[pi])
+                } else {
+                    String::new()
+                }
+            );
+            step.notes.push(format!(
+                "configured in the sandbox, their maintainer scripts are not covered natively: {}",
+                why.join(", ")
+            ));
+            step.options.remove("command");
+            step.options.insert("configure".into(), why.join(", "));
+            out.push(step);
+        }
+    }
+    Ok(out)
+}
+
 /// What `apt_packages` runs: lists and downloads live in cache mounts, and
 /// the logs that record install times are removed so reruns match.
 pub fn apt_script(packages: &[String]) -> String {
@@ -1709,6 +1915,50 @@ fn plan_run(
         }
     }
     Ok(out)
+}
+
+/// The locked packages (name, version) per platform of the native Debian
+/// base an image stands on, directly or through images of the file.
+fn native_packages(
+    env: &Env,
+    img: &ImageDef,
+    done: &[ImagePlan],
+    base: &BasePlan,
+) -> Option<Vec<Vec<(String, String)>>> {
+    let lock = env.debian_lock?;
+    // The image whose lock entry holds the base.
+    let mut id = img.id.as_str();
+    let mut at = base;
+    if !matches!(img.base, Base::DebianNative(_)) {
+        loop {
+            let BasePlan::Image(bi) = at else {
+                return None;
+            };
+            id = done[*bi].id.as_str();
+            let native = env
+                .def
+                .images
+                .iter()
+                .any(|i| i.id == id && matches!(i.base, Base::DebianNative(_)));
+            if native {
+                break;
+            }
+            at = &done[*bi].base;
+        }
+    }
+    img.platforms
+        .iter()
+        .map(|p| {
+            let arch = crate::debian::debian_arch(p).ok()?;
+            let b = lock.find(id, &arch)?;
+            Some(
+                b.packages
+                    .iter()
+                    .map(|p| (p.name.clone(), p.version.clone()))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// Docker's default PATH, for bases whose config has none.

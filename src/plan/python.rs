@@ -123,6 +123,10 @@ pub(super) fn detect(
         let cfg = &configs[pi];
         let found = match from_config(cfg) {
             Some(f) => Some(f),
+            None if matches!(base, BaseLayers::Debian(_)) => match base {
+                BaseLayers::Debian(v) => from_packages(&v[pi]),
+                _ => None,
+            },
             None => match base.layers(pi) {
                 None => None,
                 Some(layers) => scan_cached(env.store, &layers?, base.key(pi))?,
@@ -180,6 +184,40 @@ fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch))
 }
 
+/// A native Debian base's Python: the newest python3.N-minimal it
+/// installs, glibc from libc6.
+fn from_packages(pkgs: &[(String, String)]) -> Option<PyEnv> {
+    let (name, v) = pkgs
+        .iter()
+        .filter_map(|(n, v)| {
+            let minor: u32 = n
+                .strip_prefix("python3.")?
+                .strip_suffix("-minimal")?
+                .parse()
+                .ok()?;
+            Some(((minor, n.as_str()), v.as_str()))
+        })
+        .max()?;
+    let upstream = |v: &str| -> Option<(u32, u32, u32)> {
+        let v = v.split_once(':').map(|x| x.1).unwrap_or(v);
+        parse_version(v.split(['-', '+', '~']).next()?)
+    };
+    let version = upstream(v)?;
+    let glibc = pkgs
+        .iter()
+        .find(|(n, _)| n == "libc6")
+        .and_then(|(_, v)| upstream(v))
+        .map(|v| (v.0, v.1))
+        .unwrap_or(tags::DEBIAN_BOOKWORM_GLIBC);
+    Some(PyEnv {
+        interpreter: format!("/usr/bin/python{}.{}", version.0, version.1),
+        version,
+        libc: "glibc".into(),
+        libc_version: glibc,
+        how: format!("{} {v} in the native Debian base", name.1),
+    })
+}
+
 /// Official Python images say where their interpreter is in the config.
 fn from_config(cfg: &ImageConfig) -> Option<PyEnv> {
     let v = cfg.env_get("PYTHON_VERSION")?;
@@ -198,6 +236,9 @@ pub enum BaseLayers<'a> {
     None,
     /// Blobs and their media types, in order, per platform; and a cache key.
     Blobs(Vec<(Vec<(PathBuf, String)>, Digest)>),
+    /// A native Debian base: its locked packages (name, version) per
+    /// platform.
+    Debian(Vec<Vec<(String, String)>>),
     /// A registry base: layers fetched into the store on demand.
     Remote {
         client: Option<&'a crate::registry::Client>,
@@ -210,7 +251,7 @@ pub enum BaseLayers<'a> {
 impl BaseLayers<'_> {
     fn key(&self, pi: usize) -> Digest {
         match self {
-            BaseLayers::None => Digest::of(b""),
+            BaseLayers::None | BaseLayers::Debian(_) => Digest::of(b""),
             BaseLayers::Blobs(v) => v[pi].1,
             BaseLayers::Remote { images, .. } => images[pi].manifest_digest,
         }
@@ -218,7 +259,7 @@ impl BaseLayers<'_> {
 
     fn layers(&self, pi: usize) -> Option<Result<Vec<(PathBuf, String)>>> {
         match self {
-            BaseLayers::None => None,
+            BaseLayers::None | BaseLayers::Debian(_) => None,
             BaseLayers::Blobs(v) => Some(Ok(v[pi].0.clone())),
             BaseLayers::Remote {
                 client,
