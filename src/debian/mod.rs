@@ -239,9 +239,10 @@ pub fn resolve_base(
             include: include.clone(),
             ..req.clone()
         },
-    )
-    .map(|v| v.into_iter().map(|r| (r.name, r.auto)).collect())
-    .unwrap_or_default();
+    )?
+    .into_iter()
+    .map(|r| (r.name, r.auto))
+    .collect();
     let mut packages: Vec<LockedPackage> = all
         .into_iter()
         .map(|r| {

@@ -27,18 +27,62 @@ fn agent() -> Result<&'static ureq::Agent> {
                     rustls::crypto::ring::default_provider(),
                 ))
                 .build();
-            Ok(ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .tls_config(tls)
                 .http_status_as_error(false)
                 .max_redirects(10)
+                // Downloads run 8 at a time per group, groups side by side:
+                // keep their connections for reuse rather than connecting
+                // (and resolving the host) again for each file.
+                .max_idle_connections(64)
+                .max_idle_connections_per_host(32)
                 .timeout_connect(Some(Duration::from_secs(30)))
                 .timeout_per_read(Some(Duration::from_secs(120)))
                 .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into())
+                .build();
+            Ok(ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                CachedResolver::default(),
+            ))
         })
         .as_ref()
         .map_err(|m| Error::Other(m.clone()))
+}
+
+/// Resolves each host once per process. ureq looks the host up for every
+/// request, even one that reuses a pooled connection; a build fetching a
+/// hundred .debs 16 at a time sent so many lookups at once that some
+/// were dropped and stalled on the resolver's 5-second retry. The first
+/// lookup of a host holds the lock, so the others wait for its answer.
+#[derive(Debug, Default)]
+pub(crate) struct CachedResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    seen: std::sync::Mutex<
+        std::collections::HashMap<String, ureq::unversioned::resolver::ResolvedSocketAddrs>,
+    >,
+}
+
+impl ureq::unversioned::resolver::Resolver for CachedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or(""),
+            uri.authority().map(|a| a.as_str()).unwrap_or("")
+        );
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(addrs) = seen.get(&key) {
+            return Ok(addrs.clone());
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        seen.insert(key, addrs.clone());
+        Ok(addrs)
+    }
 }
 
 /// `https://user:secret@host/…` → `https://host/…`, for messages.

@@ -209,7 +209,7 @@ impl Client {
                     .unversioned_rustls_crypto_provider(provider.clone())
                     .disable_verification(!verify)
                     .build();
-                Agent::config_builder()
+                let config = Agent::config_builder()
                     .tls_config(tls)
                     .http_status_as_error(false)
                     .max_redirects(5)
@@ -217,8 +217,12 @@ impl Client {
                     .timeout_per_read(Some(Duration::from_secs(120)))
                     .timeout_per_write(Some(Duration::from_secs(120)))
                     .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .into()
+                    .build();
+                Agent::with_parts(
+                    config,
+                    ureq::unversioned::transport::DefaultConnector::new(),
+                    crate::python::fetch::CachedResolver::default(),
+                )
             };
             Ok((make(true), make(false)))
         });
