@@ -14,7 +14,35 @@ fn base(test: &str) -> Option<PathBuf> {
         return None;
     }
     assert!(is_root(), "{test}: run the tests as root");
-    Some(debian_python_base())
+    Some(lowercase_path(&debian_python_base()))
+}
+
+/// buildah names an `oci:` base after its path, and a name must be lower
+/// case: a checkout under a folder with capitals gets a lower-case link.
+fn lowercase_path(path: &Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    if text.chars().all(|c| !c.is_ascii_uppercase()) {
+        return path.to_path_buf();
+    }
+    let link = std::env::temp_dir().join(format!(
+        "imgbuild-test-base-{}",
+        text.to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+            .trim_matches('-')
+    ));
+    if std::fs::read_link(&link).ok().as_deref() == Some(path) {
+        return link;
+    }
+    let _ = std::fs::remove_file(&link);
+    match std::os::unix::fs::symlink(path, &link) {
+        Ok(()) => {}
+        // Another test made it at the same time.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            assert_eq!(std::fs::read_link(&link).unwrap(), path);
+        }
+        Err(e) => panic!("linking {} to {}: {e}", link.display(), path.display()),
+    }
+    link
 }
 
 fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
