@@ -10,6 +10,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod flyte;
 pub mod layer;
 pub mod oci;
 pub mod plan;

@@ -76,6 +76,10 @@ struct ExportDockerfileArgs {
     /// The definition as a file (TOML or JSON), or - for standard input; replaces PATH.
     #[arg(long)]
     definition: Option<String>,
+    /// Build Flyte's image spec (flyteidl2 ImageSpec as JSON) with --context as the
+    /// build folder the SDK prepared; replaces PATH.
+    #[arg(long = "flyte-spec", value_name = "SPEC.json")]
+    flyte_spec: Option<PathBuf>,
     /// The build context for --definition.
     #[arg(long)]
     context: Option<PathBuf>,
@@ -138,6 +142,10 @@ struct DefArgs {
     /// The definition as a file (TOML or JSON), or - for standard input; replaces PATH.
     #[arg(long)]
     definition: Option<String>,
+    /// Build Flyte's image spec (flyteidl2 ImageSpec as JSON) with --context as the
+    /// build folder the SDK prepared; replaces PATH.
+    #[arg(long = "flyte-spec", value_name = "SPEC.json")]
+    flyte_spec: Option<PathBuf>,
     /// The build context for --definition (default: the definition's folder, or . for stdin).
     #[arg(long)]
     context: Option<PathBuf>,
@@ -442,6 +450,52 @@ fn load_definition(
     })
 }
 
+/// A definition from Flyte's image spec: one image, [`imgbuild::flyte::IMAGE`],
+/// its platforms from --platform when given.
+fn flyte_definition(a: &DefArgs) -> Result<imgbuild::spec::Definition> {
+    let spec = a.flyte_spec.as_deref().expect("checked by the caller");
+    let context = a.context.clone().ok_or_else(|| {
+        Error::Usage("--flyte-spec needs --context: the build folder Flyte prepared".into())
+    })?;
+    if !context.is_dir() {
+        return Err(Error::input(&context, "the build context is not a folder"));
+    }
+    let context = absolute(&context);
+    let mut text = imgbuild::flyte::definition_text(spec, &context)?;
+    if !a.platforms.is_empty() {
+        let mut v: serde_json::Value = serde_json::from_str(&text).expect("made as JSON");
+        v["images"][imgbuild::flyte::IMAGE]["platforms"] = serde_json::json!(a.platforms);
+        text = v.to_string();
+    }
+    let mut def = spec::load(
+        Input::Text {
+            text,
+            name: spec.to_path_buf(),
+            context,
+        },
+        a.profile.as_deref(),
+    )?;
+    // Errors name the spec's fields, not the definition made from it.
+    for img in &mut def.images {
+        let at = |field: &str| imgbuild::error::Location {
+            file: spec.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: field.to_string(),
+        };
+        img.loc = at("spec");
+        img.base_loc = at("spec.baseImage");
+        img.uv_loc = at("spec");
+        for (j, l) in img.layers.iter_mut().enumerate() {
+            l.loc = match j.checked_sub(imgbuild::flyte::HEADER_LAYERS) {
+                None => at("spec (the venv's environment Flyte's builder sets)"),
+                Some(i) => at(&format!("spec.layers[{i}]")),
+            };
+        }
+    }
+    Ok(def)
+}
+
 /// `imgbuild export dockerfile`.
 fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
     let def = load_definition(
@@ -483,6 +537,12 @@ fn load_plan(
                 "--file (a Dockerfile) and --definition cannot be used together".into(),
             ));
         }
+        _ if a.flyte_spec.is_some() && (a.file.is_some() || a.definition.is_some()) => {
+            return Err(Error::Usage(
+                "--flyte-spec cannot be used with --file or --definition".into(),
+            ));
+        }
+        (None, None) if a.flyte_spec.is_some() => flyte_definition(a)?,
         (Some(f), None) => dockerfile_definition(a, f)?,
         (None, d) => load_definition(
             &a.path,
@@ -505,7 +565,8 @@ fn load_plan(
         exclude,
         base_mirror: a.registry.base_registry_mirror.clone(),
         compression: a.compression,
-        no_default_ignore: a.no_default_ignore,
+        // Flyte's build folder holds what the SDK chose to copy.
+        no_default_ignore: a.no_default_ignore || a.flyte_spec.is_some(),
         only: a.images.clone(),
         profile: a.profile.clone(),
         python: plan::python::PyPlanOptions { relock: a.relock },

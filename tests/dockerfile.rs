@@ -18,31 +18,39 @@ fn base(test: &str) -> Option<PathBuf> {
 }
 
 /// buildah names an `oci:` base after its path, and a name must be lower
-/// case: a checkout under a folder with capitals gets a lower-case link.
+/// case: a checkout under a folder with capitals gets a lower-case copy of
+/// the layout (hard links where possible; the export resolves symlinks).
 fn lowercase_path(path: &Path) -> PathBuf {
     let text = path.to_string_lossy();
     if text.chars().all(|c| !c.is_ascii_uppercase()) {
         return path.to_path_buf();
     }
-    let link = std::env::temp_dir().join(format!(
-        "imgbuild-test-base-{}",
-        text.to_ascii_lowercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-            .trim_matches('-')
-    ));
-    if std::fs::read_link(&link).ok().as_deref() == Some(path) {
-        return link;
+    let name = text
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let dir = std::env::temp_dir().join(format!("imgbuild-test-base-{}", name.trim_matches('-')));
+    if dir.join("index.json").is_file() {
+        return dir;
     }
-    let _ = std::fs::remove_file(&link);
-    match std::os::unix::fs::symlink(path, &link) {
-        Ok(()) => {}
-        // Another test made it at the same time.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            assert_eq!(std::fs::read_link(&link).unwrap(), path);
+    let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    fn link_tree(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            if e.file_type().unwrap().is_dir() {
+                link_tree(&src, &dst);
+            } else if fs::hard_link(&src, &dst).is_err() {
+                fs::copy(&src, &dst).unwrap();
+            }
         }
-        Err(e) => panic!("linking {} to {}: {e}", link.display(), path.display()),
     }
-    link
+    let staged = tmp.path().join("layout");
+    link_tree(path, &staged);
+    // Another test may have put it in place meanwhile: either copy will do.
+    let _ = fs::rename(&staged, &dir);
+    assert!(dir.join("index.json").is_file(), "{}", dir.display());
+    dir
 }
 
 fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {

@@ -928,8 +928,14 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 steps.push(step);
             }
             if let Some(mut vars) = planned.venv_env {
-                if cfg.env_get("PATH").is_none() {
-                    vars[1].1 = format!("{}/bin:{DEFAULT_PATH}", img.venv);
+                let bin = format!("{}/bin", img.venv);
+                match cfg.env_get("PATH") {
+                    None => vars[1].1 = format!("{bin}:{DEFAULT_PATH}"),
+                    // Already on PATH (Flyte's header puts it there): kept once.
+                    Some(p) if p.split(':').any(|d| d == bin) => {
+                        vars.truncate(1);
+                    }
+                    Some(_) => {}
                 }
                 let kind = LayerKind::Env(vars);
                 apply_config(&mut cfg, &kind);
