@@ -1,0 +1,348 @@
+//! Flyte's SDK building images through the imgbuild plugin: the real
+//! `flyte` package from the package index in a venv, the plugin of
+//! `python/imgbuild-flyte` installed beside it and selected by Flyte's
+//! config.yaml, images built by Flyte's own `flyte.build` onto a base in a
+//! real registry, and read back with skopeo and umoci.
+
+mod support;
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::pybase::{debian_tools_present, run};
+use support::registry::{Registry, RegistryOptions, skopeo};
+use support::*;
+
+const FLYTE_VERSION: &str = "2.12.1";
+
+/// A venv with flyte and the plugin (flyte kept between runs, the plugin
+/// installed again each time).
+fn flyte_venv() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(format!("target/test-tools/flyte-{FLYTE_VERSION}"));
+    let python = venv.join("bin/python");
+    let pip = |args: &[&str]| {
+        let st = Command::new(&python)
+            .args(["-m", "pip", "install", "-q"])
+            .args(args)
+            .status()
+            .unwrap();
+        if !st.success() {
+            // Started again from nothing on the next run.
+            let _ = fs::remove_dir_all(&venv);
+            panic!("pip install {args:?} failed");
+        }
+    };
+    if !venv.join("flyte-installed").is_file() {
+        let _ = fs::remove_dir_all(&venv);
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+        pip(&[&format!("flyte=={FLYTE_VERSION}")]);
+        fs::write(venv.join("flyte-installed"), "").unwrap();
+    }
+    let plugin = root.join("python/imgbuild-flyte");
+    pip(&["--no-deps", "--force-reinstall", plugin.to_str().unwrap()]);
+    venv
+}
+
+/// The Flyte program under test: builds the deployment patterns with
+/// `flyte.build` and prints `name uri` per image.
+const DRIVER: &str = r#"
+import json, sys
+from pathlib import Path
+import flyte
+
+work = Path(sys.argv[1])
+base = sys.argv[2]
+flyte.init_from_config(str(work / "config.yaml"), root_dir=work)
+
+def on_base(name):
+    return flyte.Image.from_base(base).clone(name=name, extendable=True, python_version=(3, 11))
+
+images = {
+    # A uv project: its locked dependencies and the project itself.
+    "pyproject": on_base("pyproject").with_uv_project(
+        work / "proj" / "pyproject.toml", project_install_mode="install_project"
+    ),
+    # A full build: flyte itself, the sources copied without their folder.
+    "full-build": on_base("full-build")
+    .with_pip_packages("flyte==FLYTE_VERSION")
+    .with_workdir("/root")
+    .with_source_folder(Path("full-build/src"), copy_contents_only=True)
+    .with_env_vars({"PYTHONPATH": "/root"}),
+    # A custom Dockerfile, through imgbuild's Dockerfile frontend.
+    "custom": flyte.Image.from_dockerfile(
+        work / "custom-dockerfile" / "Dockerfile", registry=sys.argv[3], name="custom"
+    ),
+}
+# Dynamic environments: one image per stage.
+for stage in ("dev", "staging"):
+    images[f"service-{stage}"] = (
+        on_base("service")
+        .with_source_folder(Path("dynamic-environments/app"), copy_contents_only=True)
+        .with_env_vars({"STAGE": stage})
+    )
+out = {name: flyte.build(img).uri for name, img in images.items()}
+print("RESULT " + json.dumps(out))
+"#;
+
+/// A build that fails: Flyte must raise its ImageBuildError with
+/// imgbuild's own message.
+const FAILING: &str = r#"
+import sys
+from pathlib import Path
+import flyte
+from flyte.errors import ImageBuildError
+
+work = Path(sys.argv[1])
+flyte.init_from_config(str(work / "config.yaml"), root_dir=work)
+img = (
+    flyte.Image.from_base(sys.argv[2])
+    .clone(name="broken", extendable=True, python_version=(3, 11))
+    .with_commands(["echo about to fail && exit 3"])
+)
+try:
+    flyte.build(img)
+except ImageBuildError as e:
+    print("IMAGEBUILDERROR " + str(e).replace("\n", " "))
+"#;
+
+/// Runs the driver with a fresh Flyte home; (uris by image, imgbuild
+/// subcommands it ran, Flyte's output).
+fn drive(
+    script: &str,
+    venv: &Path,
+    work: &Path,
+    base: &str,
+    registry: &str,
+    home: &Path,
+) -> (serde_json::Map<String, Value>, Vec<String>, String) {
+    let calls = work.join("calls.log");
+    let _ = fs::remove_file(&calls);
+    let wrapper = work.join("imgbuild-wrapper");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}\nexec {} \"$@\"\n",
+            calls.display(),
+            env!("CARGO_BIN_EXE_imgbuild")
+        ),
+    )
+    .unwrap();
+    run(Command::new("chmod").arg("755").arg(&wrapper));
+    fs::create_dir_all(home).unwrap();
+    let o = Command::new(venv.join("bin/python"))
+        .arg(work.join(script))
+        .arg(work)
+        .arg(base)
+        .arg(registry)
+        .current_dir(work)
+        .env("HOME", home)
+        .env("IMGBUILD_BIN", &wrapper)
+        .env("IMGBUILD_CACHE_DIR", work.join("store"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "flyte build failed:\n{text}");
+    let uris: Value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let calls = fs::read_to_string(&calls)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect();
+    (uris.as_object().unwrap().clone(), calls, text)
+}
+
+/// A uv project with one dependency, locked now by uv.
+fn uv_project(dir: &Path) {
+    write(
+        dir,
+        "pyproject.toml",
+        "[project]\nname = \"demo-pkg\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"six==1.16.0\"]\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    );
+    write(
+        dir,
+        "src/demo_pkg/__init__.py",
+        "import six\n\nVALUE = 42\n",
+    );
+    run(Command::new("uv")
+        .args(["lock", "--quiet"])
+        .current_dir(dir)
+        .env("UV_PYTHON_DOWNLOADS", "never"));
+}
+
+#[test]
+fn flyte_builds_its_images_through_the_imgbuild_plugin() {
+    let test = "flyte_builds_its_images_through_the_imgbuild_plugin";
+    if !debian_tools_present(test) {
+        return;
+    }
+    assert!(is_root(), "{test}: run the tests as root (chroot)");
+    let venv = flyte_venv();
+    let reg = Registry::start(RegistryOptions::plain());
+    reg.skopeo_push(
+        &format!("oci:{}:latest", pybase::debian_python_base().display()),
+        "base/python:3.11",
+    )
+    .unwrap();
+    let base = format!("{}/base/python:3.11", reg.host());
+    let push_to = format!("{}/flyte", reg.host());
+
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for f in ["full-build", "dynamic-environments", "custom-dockerfile"] {
+        run(Command::new("cp")
+            .arg("-r")
+            .arg(fixtures.join(f))
+            .arg(work.join(f)));
+    }
+    let df = work.join("custom-dockerfile/Dockerfile");
+    let text = fs::read_to_string(&df).unwrap();
+    fs::write(
+        &df,
+        text.replace(
+            "ARG BASE=python:3.12-slim-bookworm",
+            &format!("ARG BASE={base}"),
+        ),
+    )
+    .unwrap();
+    uv_project(&work.join("proj"));
+    write(
+        &work,
+        "config.yaml",
+        &format!("image:\n  builder: imgbuild\n  registry: {push_to}\n"),
+    );
+    write(
+        &work,
+        "driver.py",
+        &DRIVER.replace("FLYTE_VERSION", FLYTE_VERSION),
+    );
+    write(&work, "failing.py", FAILING);
+
+    // First call: every image is missing, checked, built and pushed.
+    let (uris, calls, text) = drive(
+        "driver.py",
+        &venv,
+        &work,
+        &base,
+        &push_to,
+        &t.path().join("home1"),
+    );
+    assert!(text.contains("not found, building"), "{text}");
+    assert_eq!(uris.len(), 5, "{text}");
+    let builds = calls.iter().filter(|c| *c == "build").count();
+    assert_eq!(builds, 5, "one imgbuild build per image: {calls:?}\n{text}");
+    let mut tags = std::collections::BTreeSet::new();
+    for (name, uri) in &uris {
+        let uri = uri.as_str().unwrap();
+        let repo_tag = uri
+            .strip_prefix(&format!("{}/", reg.host()))
+            .unwrap_or_else(|| panic!("{name}: {uri} is not in the test registry"));
+        let v = reg
+            .skopeo_inspect(repo_tag)
+            .unwrap_or_else(|e| panic!("{name}: {uri}: {e}"));
+        assert!(v["Layers"].as_array().is_some_and(|l| !l.is_empty()));
+        tags.insert(uri.to_string());
+    }
+    assert_eq!(tags.len(), 5, "each image has its own tag: {uris:?}");
+
+    // Second call, without Flyte's local image cache (kept beside its
+    // config): every image is found by the plugin's checker, nothing built.
+    fs::remove_dir_all(work.join("local-cache")).unwrap();
+    let (again, calls, text) = drive(
+        "driver.py",
+        &venv,
+        &work,
+        &base,
+        &push_to,
+        &t.path().join("home2"),
+    );
+    assert_eq!(again, uris, "{text}");
+    assert!(
+        calls.iter().all(|c| c == "exists") && calls.len() == 5,
+        "only existence checks: {calls:?}\n{text}"
+    );
+    assert!(text.contains("already exists, skipping build"), "{text}");
+
+    // The images do what their layers say.
+    let unpack = |name: &str| -> PathBuf {
+        let uri = uris[name].as_str().unwrap();
+        let layout = t.path().join(format!("layout-{name}"));
+        let mut a = vec!["copy".to_string()];
+        a.extend(reg.skopeo_src_args());
+        a.push(format!("docker://{uri}"));
+        a.push(format!("oci:{}:x", layout.display()));
+        skopeo(&a).unwrap();
+        umoci_unpack(&layout, "x", &t.path().join(format!("bundle-{name}")))
+    };
+    let chroot = |root: &Path, cmd: &str| -> String {
+        let o = Command::new("chroot")
+            .arg(root)
+            .args(["/bin/sh", "-c", cmd])
+            .env_clear()
+            .env("PATH", "/opt/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{cmd}: {text}");
+        text
+    };
+    let root = unpack("pyproject");
+    let out = chroot(
+        &root,
+        "/opt/venv/bin/python -c 'import demo_pkg, six; print(demo_pkg.VALUE, six.__version__)'",
+    );
+    assert_eq!(out.trim(), "42 1.16.0");
+
+    let root = unpack("full-build");
+    assert!(
+        root.join("root/main.py").is_file(),
+        "contents only, in /root"
+    );
+    assert!(!root.join("root/src").exists());
+    // The runtime contract: flyte in the venv, `a0` on PATH.
+    let out = chroot(
+        &root,
+        "command -v a0 && python -c 'import flyte; print(flyte.__version__)'",
+    );
+    assert!(out.contains("/opt/venv/bin/a0"), "{out}");
+    assert!(out.contains(FLYTE_VERSION), "{out}");
+
+    let root = unpack("custom");
+    assert!(
+        root.join("root/app/__main__.py").is_file(),
+        "the Dockerfile's COPY"
+    );
+
+    // A failing build surfaces as Flyte's ImageBuildError with imgbuild's
+    // message (the step, its exit status, its output).
+    let (_, calls, text) = drive(
+        "failing.py",
+        &venv,
+        &work,
+        &base,
+        &push_to,
+        &t.path().join("home3"),
+    );
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("IMAGEBUILDERROR "))
+        .unwrap_or_else(|| panic!("no ImageBuildError:\n{text}"));
+    assert!(
+        line.contains("exit status 3") || line.contains("exited with 3"),
+        "{line}"
+    );
+    assert!(line.contains("about to fail"), "{line}");
+    assert!(calls.contains(&"build".to_string()), "{calls:?}");
+
+    let dev = unpack("service-dev");
+    assert!(dev.join("main.py").is_file() || dev.join("root/main.py").is_file());
+}
