@@ -346,3 +346,233 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
     let dev = unpack("service-dev");
     assert!(dev.join("main.py").is_file() || dev.join("root/main.py").is_file());
 }
+
+/// Every file under `dir` (relative path → (mode, bytes or link target)),
+/// leaving out byte-compiled files.
+fn venv_tree(dir: &Path) -> std::collections::BTreeMap<String, (u32, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel.ends_with("__pycache__") {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                out.insert(rel, (0, target.to_string_lossy().as_bytes().to_vec()));
+            } else if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let mut bytes = fs::read(&path).unwrap();
+                if rel.ends_with(".dist-info/RECORD") {
+                    // uv records the .pyc files it compiled (Flyte sets
+                    // UV_COMPILE_BYTECODE); those lines are left out.
+                    let text = String::from_utf8(bytes).unwrap();
+                    bytes = text
+                        .lines()
+                        .filter(|l| !l.contains("__pycache__/"))
+                        .map(|l| format!("{l}\n"))
+                        .collect::<String>()
+                        .into_bytes();
+                }
+                out.insert(rel, (mode, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// What uv's venv has that imgbuild's does not, and why.
+const UV_ONLY: &[(&str, &str)] = &[
+    (
+        "bin/activate",
+        "activation scripts: the image enters the venv through PATH and VIRTUAL_ENV",
+    ),
+    ("bin/deactivate.bat", "activation scripts (Windows)"),
+    ("bin/pydoc.bat", "activation scripts (Windows)"),
+    (".lock", "uv's lock for concurrent use of the venv"),
+    (
+        "demo_pkg-0.1.0.dist-info/direct_url.json",
+        "uv records the build folder the project came from (/root/.flyte/proj)",
+    ),
+    (
+        "demo_pkg-0.1.0.dist-info/uv_",
+        "uv's own build and cache records",
+    ),
+    (
+        "demo_pkg-0.1.0.dist-info/RECORD",
+        "lists the three files above",
+    ),
+];
+
+/// The venv imgbuild installs for a uv project in Flyte's image spec, and
+/// the one Flyte's own command makes: `uv venv` then `uv sync --active
+/// --inexact --no-editable` with Flyte's environment, run with uv mounted
+/// in imgbuild's sandbox on the same base and lock. Same distributions,
+/// versions and files (byte for byte, modes too; .pyc left out: Flyte
+/// compiles them, imgbuild does not). The source folder lands where
+/// Flyte's Dockerfile (`WORKDIR /root`, `COPY src .`) puts it.
+#[test]
+fn the_venv_matches_what_flytes_uv_sync_makes() {
+    let test = "the_venv_matches_what_flytes_uv_sync_makes";
+    if !debian_tools_present(test) {
+        return;
+    }
+    assert!(is_root(), "{test}: run the tests as root (sandbox, umoci)");
+    let uv = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v uv"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let uv = PathBuf::from(uv.trim());
+    assert!(
+        uv.is_file(),
+        "{test}: uv on PATH (scripts/test.sh puts it there)"
+    );
+    let base = pybase::debian_python_base();
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    // A project with a console script and a few dependencies.
+    write(
+        &ctx,
+        "proj/pyproject.toml",
+        "[project]\nname = \"demo-pkg\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"six==1.16.0\", \"pyflakes==3.2.0\", \"packaging==24.2\"]\n\n[project.scripts]\ndemo = \"demo_pkg:main\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    );
+    write(
+        &ctx,
+        "proj/src/demo_pkg/__init__.py",
+        "def main():\n    print('demo')\n",
+    );
+    run(Command::new(&uv)
+        .args(["lock", "--quiet"])
+        .current_dir(ctx.join("proj"))
+        .env("UV_PYTHON_DOWNLOADS", "never"));
+    write(&ctx, "src/app/main.py", "print('app')\n");
+    write(&ctx, "src/app/util/helpers.py", "X = 1\n");
+    write(&ctx, "src/top.py", "import app\n");
+    fs::create_dir_all(ctx.join("uvbin")).unwrap();
+    fs::copy(&uv, ctx.join("uvbin/uv")).unwrap();
+    // The host's trust store, for uv's downloads inside the sandbox (where
+    // HTTPS may go through a proxy only the host's store knows).
+    let host_ca = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    fs::copy(&host_ca, ctx.join("uvbin/ca.pem")).unwrap();
+
+    for (mode, extra) in [
+        ("install_project", ""),
+        ("dependencies_only", "--no-install-project"),
+    ] {
+        // imgbuild's route: the spec Flyte's SDK sends for this Image.
+        let spec = serde_json::json!({
+            "baseImage": format!("oci:{}:latest", base.display()),
+            "pythonVersion": "3.11",
+            "layers": [
+                {"uvProject": {"pyproject": "proj", "uvlock": "proj/uv.lock",
+                               "options": {"extraArgs": extra}}},
+                {"workdir": {"workdir": "/root"}},
+                {"copyConfig": {"src": "src", "dst": "."}},
+            ],
+            "platform": ["linux/amd64"],
+        });
+        fs::write(t.path().join("spec.json"), spec.to_string()).unwrap();
+        let ours = t.path().join(format!("ours-{mode}"));
+        let r = ib(&["build"])
+            .args(&[
+                "--flyte-spec",
+                &t.path().join("spec.json").to_string_lossy(),
+            ])
+            .args(&["--context", &ctx.to_string_lossy()])
+            .cache(&t.path().join("store"))
+            .oci_out(&ours)
+            .run();
+        assert_eq!(r.code, 0, "{r}");
+        let ours = umoci_unpack(&ours, "latest", &t.path().join(format!("b-ours-{mode}")));
+
+        // Flyte's route, as its Dockerfile runs it.
+        let sync_args = if mode == "install_project" {
+            "--no-editable --project /root/.flyte/proj".to_string()
+        } else {
+            format!("{extra} --project /root/.flyte/proj")
+        };
+        let def = format!(
+            "context = \"{ctx}\"\n[images.ref]\nbase = \"oci:{base}:latest\"\ntag = \"ref\"\n\n\
+             [[images.ref.layers]]\nenv = {{ UV_COMPILE_BYTECODE = \"1\", UV_LINK_MODE = \"copy\", VIRTUALENV = \"/opt/venv\", UV_PYTHON = \"/opt/venv/bin/python\" }}\n\n\
+             [[images.ref.layers]]\ncommands = [\"/uvbin/uv venv /opt/venv --python=3.11 && cp -r /src-proj /root/.flyte-proj && mkdir -p /root/.flyte && mv /root/.flyte-proj /root/.flyte/proj && SSL_CERT_FILE=/uvbin/ca.pem VIRTUAL_ENV=/opt/venv /uvbin/uv sync --active --inexact {sync_args} && rm -rf /root/.flyte /root/.cache\"]\n\
+             bind_mounts = [\"uvbin:/uvbin\", \"proj:/src-proj\"]\n",
+            ctx = ctx.display(),
+            base = base.display(),
+        );
+        let def_dir = t.path().join(format!("ref-{mode}"));
+        write(&def_dir, "imgbuild.toml", &def);
+        let refout = t.path().join(format!("refout-{mode}"));
+        let r = ib(&["build"])
+            .path_arg(&def_dir)
+            .cache(&t.path().join("store"))
+            .oci_out(&refout)
+            .run();
+        assert_eq!(r.code, 0, "{r}");
+        let reference = umoci_unpack(&refout, "ref", &t.path().join(format!("b-ref-{mode}")));
+
+        let (a, b) = (
+            venv_tree(&ours.join("opt/venv")),
+            venv_tree(&reference.join("opt/venv")),
+        );
+        let dists = |m: &std::collections::BTreeMap<String, (u32, Vec<u8>)>| -> Vec<String> {
+            m.keys()
+                .filter(|k| k.ends_with(".dist-info/METADATA"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(dists(&a), dists(&b), "{mode}: distributions and versions");
+        assert_eq!(
+            dists(&a).iter().any(|d| d.contains("demo_pkg-0.1.0")),
+            mode == "install_project"
+        );
+        let only = |x: &std::collections::BTreeMap<String, (u32, Vec<u8>)>,
+                    y: &std::collections::BTreeMap<String, (u32, Vec<u8>)>| {
+            x.keys()
+                .filter(|k| !y.contains_key(*k))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            only(&a, &b).is_empty(),
+            "{mode}: only imgbuild's: {:?}",
+            only(&a, &b)
+        );
+        let explained = |k: &String| UV_ONLY.iter().any(|(p, _)| k.contains(p));
+        let unexplained: Vec<String> = only(&b, &a).into_iter().filter(|k| !explained(k)).collect();
+        assert!(unexplained.is_empty(), "{mode}: only uv's: {unexplained:?}");
+        let differ: Vec<&String> = a
+            .keys()
+            .filter(|k| a[*k] != b[*k] && !explained(k))
+            .collect();
+        assert!(differ.is_empty(), "{mode}: files that differ: {differ:?}");
+        assert!(a.len() > 50, "{mode}: {} files compared", a.len());
+
+        // The source folder's contents in the workdir, as `COPY src .` puts them.
+        for f in [
+            "root/app/main.py",
+            "root/app/util/helpers.py",
+            "root/top.py",
+        ] {
+            assert!(ours.join(f).is_file(), "{f}");
+        }
+        assert!(!ours.join("root/src").exists());
+    }
+}
