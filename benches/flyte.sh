@@ -43,7 +43,11 @@ command -v docker-registry >/dev/null || die "docker-registry not found"
 [[ -f $BASE_LAYOUT/index.json ]] || die "no base at $BASE_LAYOUT (run: cargo test --test flyte)"
 if [[ $SKIP_BUILD != 1 ]]; then
     (cd "$REPO" && cargo build --release >&2)
-    "$FLYTE_VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$REPO/python/imgbuild-flyte"
+    # From a copy: pip's build writes build/ and *.egg-info beside the sources.
+    PLUGIN_COPY=$(mktemp -d)
+    cp -r "$REPO/python/imgbuild-flyte" "$PLUGIN_COPY/"
+    "$FLYTE_VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$PLUGIN_COPY/imgbuild-flyte"
+    rm -rf "$PLUGIN_COPY"
 fi
 export IMGBUILD_BIN=$REPO/target/release/imgbuild
 

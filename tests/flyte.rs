@@ -40,7 +40,14 @@ fn flyte_venv() -> PathBuf {
         pip(&[&format!("flyte=={FLYTE_VERSION}")]);
         fs::write(venv.join("flyte-installed"), "").unwrap();
     }
-    let plugin = root.join("python/imgbuild-flyte");
+    // Built from a copy: pip's setuptools build writes build/ and
+    // *.egg-info beside the sources.
+    let copy = tempfile::tempdir().unwrap();
+    let plugin = copy.path().join("imgbuild-flyte");
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(root.join("python/imgbuild-flyte"))
+        .arg(&plugin));
     pip(&["--no-deps", "--force-reinstall", plugin.to_str().unwrap()]);
     venv
 }
