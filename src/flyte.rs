@@ -21,8 +21,10 @@ pub const HEADER_LAYERS: usize = 4;
 const VENV: &str = "/opt/venv";
 
 /// What a spec asks for, as an imgbuild definition (JSON model) for an
-/// image named [`IMAGE`], with `context` as its context.
-pub fn definition_text(spec_path: &Path, context: &Path) -> Result<String> {
+/// image named [`IMAGE`], with `context` as its context; and how many
+/// layers the spec has (the definition's layers from [`HEADER_LAYERS`] on,
+/// then Flyte's footer).
+pub fn definition_text(spec_path: &Path, context: &Path) -> Result<(String, usize)> {
     let text = std::fs::read_to_string(spec_path)
         .map_err(|e| Error::input(spec_path, format!("cannot read: {e}")))?;
     let spec: Value = serde_json::from_str(&text)
@@ -44,7 +46,14 @@ pub fn definition_text(spec_path: &Path, context: &Path) -> Result<String> {
         Value::String(context.to_string_lossy().into_owned()),
     );
     def.insert("images".into(), Value::Object(images));
-    Ok(serde_json::to_string_pretty(&Value::Object(def)).expect("JSON"))
+    let spec_layers = spec
+        .get("layers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    Ok((
+        serde_json::to_string_pretty(&Value::Object(def)).expect("JSON"),
+        spec_layers,
+    ))
 }
 
 /// An error at a field of the spec: (its JSON path, the message).
@@ -176,8 +185,25 @@ fn translate(spec: &Value, context: &Path) -> std::result::Result<Value, SpecErr
         let body = object(body, &at)?;
         layers.push(layer(kind, body, &at, context)?);
     }
+    // Flyte's footer: a recipe that made the flyte user runs as it, in its
+    // home (where the runtime unpacks the code bundle).
+    let makes_user = layers.iter().any(|l| {
+        l["commands"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c.as_str().is_some_and(creates_flyte_user)))
+    });
+    if makes_user {
+        layers.push(one("user", Value::String("flyte".into())));
+        layers.push(one("workdir", Value::String("/home/flyte".into())));
+    }
     image.insert("layers".into(), Value::Array(layers));
     Ok(Value::Object(image))
+}
+
+/// Whether a command is the one Flyte's default recipe makes its runtime
+/// user with.
+fn creates_flyte_user(cmd: &str) -> bool {
+    cmd.contains("useradd --create-home --shell /bin/bash flyte")
 }
 
 fn one(key: &str, v: Value) -> Value {
@@ -623,6 +649,30 @@ mod tests {
     }
 
     #[test]
+    fn a_recipe_that_makes_the_flyte_user_runs_as_it() {
+        let t = ctx();
+        let make_user = "if ! id -u flyte >/dev/null 2>&1; then useradd --create-home --shell /bin/bash flyte; fi && mkdir -p /home/flyte && chown -R flyte:flyte /home/flyte && chown -R flyte:flyte /root";
+        let v = image(
+            serde_json::json!({"baseImage": "b", "layers": [
+                {"commands": {"cmd": [make_user]}},
+                {"workdir": {"workdir": "/app"}}
+            ]}),
+            t.path(),
+        )
+        .unwrap();
+        let layers = v["layers"].as_array().unwrap();
+        let n = layers.len();
+        assert_eq!(layers[n - 2]["user"], "flyte");
+        assert_eq!(layers[n - 1]["workdir"], "/home/flyte", "as Flyte's footer");
+        let v = image(
+            serde_json::json!({"baseImage": "b", "layers": [{"commands": {"cmd": ["echo hi"]}}]}),
+            t.path(),
+        )
+        .unwrap();
+        assert_eq!(v["layers"].as_array().unwrap().len(), HEADER_LAYERS + 1);
+    }
+
+    #[test]
     fn what_cannot_be_honoured_is_an_error_at_its_field() {
         let t = ctx();
         let cases = [
@@ -680,7 +730,8 @@ mod tests {
             r#"{"base_image": "debian", "python_version": "3.12"}"#,
         )
         .unwrap();
-        let text = definition_text(&spec, t.path()).unwrap();
+        let (text, n) = definition_text(&spec, t.path()).unwrap();
+        assert_eq!(n, 0);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["context"], t.path().to_string_lossy().as_ref());
         assert_eq!(v["images"][IMAGE]["base"], "debian");

@@ -461,7 +461,7 @@ fn flyte_definition(a: &DefArgs) -> Result<imgbuild::spec::Definition> {
         return Err(Error::input(&context, "the build context is not a folder"));
     }
     let context = absolute(&context);
-    let mut text = imgbuild::flyte::definition_text(spec, &context)?;
+    let (mut text, spec_layers) = imgbuild::flyte::definition_text(spec, &context)?;
     if !a.platforms.is_empty() {
         let mut v: serde_json::Value = serde_json::from_str(&text).expect("made as JSON");
         v["images"][imgbuild::flyte::IMAGE]["platforms"] = serde_json::json!(a.platforms);
@@ -489,7 +489,8 @@ fn flyte_definition(a: &DefArgs) -> Result<imgbuild::spec::Definition> {
         for (j, l) in img.layers.iter_mut().enumerate() {
             l.loc = match j.checked_sub(imgbuild::flyte::HEADER_LAYERS) {
                 None => at("spec (the venv's environment Flyte's builder sets)"),
-                Some(i) => at(&format!("spec.layers[{i}]")),
+                Some(i) if i < spec_layers => at(&format!("spec.layers[{i}]")),
+                Some(_) => at("spec (the flyte user Flyte's builder runs as)"),
             };
         }
     }
