@@ -229,6 +229,12 @@ fn stage(out: &mut String, def: &Definition, img: &ImageDef, o: &ExportOptions) 
                 )
             }
             LayerKind::PipPackages { packages, options } => {
+                if let Some(dir) = &options.project {
+                    return Err(Error::Unsupported {
+                        what: format!("{}: exporting pip_packages with project = {dir:?}", l.loc),
+                        hint: Some("install the project with a uv_project layer".into()),
+                    });
+                }
                 let pkgs: Vec<String> = packages.iter().map(|p| word(p)).collect();
                 python_run(
                     img,

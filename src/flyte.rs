@@ -518,10 +518,46 @@ fn layer(
             out.insert("env".into(), Value::Object(vars));
         }
         "poetryProject" | "poetry_project" => {
-            return Err((
-                at.to_string(),
-                "poetry projects are not supported by imgbuild yet: use with_uv_project, or lock the project to requirements".into(),
-            ));
+            known(
+                body,
+                at,
+                &[
+                    ("pyproject", "pyproject"),
+                    ("poetryLock", "poetry_lock"),
+                    ("extraArgs", "extra_args"),
+                    ("secretMounts", "secret_mounts"),
+                ],
+            )?;
+            let lock = string(body, "poetryLock", "poetry_lock", at)?
+                .ok_or_else(|| (format!("{at}.poetryLock"), "no poetry.lock".to_string()))?;
+            let lock_path = in_context(&lock, "poetryLock")?;
+            let args = string(body, "extraArgs", "extra_args", at)?.unwrap_or_default();
+            let words: Vec<&str> = args.split_whitespace().collect();
+            if let Some(w) = words.iter().find(|w| **w != "--no-root") {
+                return Err((
+                    format!("{at}.extraArgs"),
+                    format!("{w:?} is not supported for poetry projects"),
+                ));
+            }
+            // Dependencies only: `pyproject` is the file; the whole
+            // project: its folder, installed after its dependencies.
+            let rel = string(body, "pyproject", "pyproject", at)?
+                .ok_or_else(|| (format!("{at}.pyproject"), "no pyproject".to_string()))?;
+            let abs = in_context(&rel, "pyproject")?;
+            let (dir, pyproject) = if abs.is_dir() {
+                (rel.clone(), abs.join("pyproject.toml"))
+            } else {
+                let parent = Path::new(&rel).parent().unwrap_or(Path::new(""));
+                (parent.to_string_lossy().into_owned(), abs.clone())
+            };
+            let pins =
+                poetry_pins(&lock_path, &pyproject).map_err(|m| (format!("{at}.poetryLock"), m))?;
+            out.insert("pip_packages".into(), strings_value(&pins));
+            if !words.contains(&"--no-root") {
+                let dir = if dir.is_empty() { ".".to_string() } else { dir };
+                out.insert("project".into(), Value::String(dir));
+            }
+            put_secrets(&mut out, body, at)?;
         }
         other => {
             return Err((
@@ -531,6 +567,110 @@ fn layer(
         }
     }
     Ok(Value::Object(out))
+}
+
+/// What `poetry install --no-root` installs from a lock (lock-version 2.1,
+/// written by poetry 2): every package that is not optional (extras only)
+/// and belongs to a group that is not optional, pinned, with the markers
+/// the lock records for those groups.
+fn poetry_pins(lock: &Path, pyproject: &Path) -> std::result::Result<Vec<String>, String> {
+    let read = |p: &Path| -> std::result::Result<toml::Table, String> {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: not TOML: {e}", p.display()))
+    };
+    let lock_doc = read(lock)?;
+    let version = lock_doc
+        .get("metadata")
+        .and_then(|m| m.get("lock-version"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if version != "2.1" {
+        return Err(format!(
+            "{}: lock-version {version:?}; imgbuild reads lock-version 2.1 (poetry 2 writes it: run `poetry lock`)",
+            lock.display()
+        ));
+    }
+    let project = read(pyproject)?;
+    let poetry = project.get("tool").and_then(|t| t.get("poetry"));
+    if poetry.and_then(|p| p.get("source")).is_some() {
+        return Err(format!(
+            "{}: [[tool.poetry.source]] package sources are not supported yet",
+            pyproject.display()
+        ));
+    }
+    let optional_groups: Vec<&str> = poetry
+        .and_then(|p| p.get("group"))
+        .and_then(|g| g.as_table())
+        .map(|g| {
+            g.iter()
+                .filter(|(_, v)| v.get("optional").and_then(|o| o.as_bool()) == Some(true))
+                .map(|(k, _)| k.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut pins = Vec::new();
+    for p in lock_doc
+        .get("package")
+        .and_then(|p| p.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let field = |k: &str| p.get(k).and_then(|v| v.as_str());
+        let (Some(name), Some(version)) = (field("name"), field("version")) else {
+            return Err(format!(
+                "{}: a package without name or version",
+                lock.display()
+            ));
+        };
+        if p.get("optional").and_then(|o| o.as_bool()) == Some(true) {
+            continue;
+        }
+        let groups: Vec<&str> = p
+            .get("groups")
+            .and_then(|g| g.as_array())
+            .map(|g| g.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_else(|| vec!["main"]);
+        let wanted: Vec<&str> = groups
+            .into_iter()
+            .filter(|g| !optional_groups.contains(g))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        // A marker for all groups, or one per group.
+        let marker = match p.get("markers") {
+            None => None,
+            Some(toml::Value::String(m)) => Some(m.clone()),
+            Some(toml::Value::Table(t)) => {
+                let per: Vec<String> = wanted
+                    .iter()
+                    .map(|g| t.get(*g).and_then(|m| m.as_str()).map(String::from))
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default();
+                // A group with no marker installs it everywhere.
+                (per.len() == wanted.len()).then(|| {
+                    per.iter()
+                        .map(|m| format!("({m})"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                })
+            }
+            Some(_) => {
+                return Err(format!(
+                    "{}: {name}: markers is neither text nor a table",
+                    lock.display()
+                ));
+            }
+        };
+        pins.push(match marker {
+            Some(m) => format!("{name}=={version} ; {m}"),
+            None => format!("{name}=={version}"),
+        });
+    }
+    if pins.is_empty() {
+        return Err(format!("{}: no packages to install", lock.display()));
+    }
+    Ok(pins)
 }
 
 fn put_extra(out: &mut Map<String, Value>, extra: Vec<String>) {
@@ -648,6 +788,131 @@ mod tests {
         assert_eq!(l[10]["env"]["PATH"], "/x:$PATH");
     }
 
+    /// A lock as poetry 2 writes it: main and dev groups, an optional
+    /// group, an extra, and markers (one for all groups, one per group).
+    pub(crate) const POETRY_LOCK: &str = r#"# This file is automatically @generated by Poetry 2.1.1 and should not be changed by hand.
+
+[[package]]
+name = "six"
+version = "1.16.0"
+description = "Python 2 and 3 compatibility utilities"
+optional = false
+python-versions = ">=2.7"
+groups = ["main"]
+files = []
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+description = "Cross-platform colored terminal text."
+optional = false
+python-versions = ">=3.7"
+groups = ["main"]
+markers = "sys_platform == \"win32\""
+files = []
+
+[[package]]
+name = "pyflakes"
+version = "3.2.0"
+description = "passive checker of Python programs"
+optional = false
+python-versions = ">=3.8"
+groups = ["main", "dev"]
+markers = {main = "python_version >= \"3.11\"", dev = "python_version >= \"3.8\""}
+files = []
+
+[[package]]
+name = "packaging"
+version = "24.2"
+description = "Core utilities for Python packages"
+optional = false
+python-versions = ">=3.8"
+groups = ["docs"]
+files = []
+
+[[package]]
+name = "idna"
+version = "3.10"
+description = "Internationalized Domain Names in Applications (IDNA)"
+optional = true
+python-versions = ">=3.6"
+groups = ["main"]
+files = []
+
+[extras]
+net = ["idna"]
+
+[metadata]
+lock-version = "2.1"
+python-versions = ">=3.11"
+content-hash = "0"
+"#;
+
+    pub(crate) const POETRY_PYPROJECT: &str = "[project]\nname = \"demo\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\n\n[tool.poetry.group.docs]\noptional = true\n";
+
+    #[test]
+    fn a_poetry_lock_becomes_the_pins_poetry_install_installs() {
+        let t = ctx();
+        std::fs::write(t.path().join("proj/poetry.lock"), POETRY_LOCK).unwrap();
+        std::fs::write(t.path().join("proj/pyproject.toml"), POETRY_PYPROJECT).unwrap();
+        let v = image(
+            serde_json::json!({"baseImage": "b", "layers": [{"poetryProject": {
+                "pyproject": "proj/pyproject.toml", "poetryLock": "proj/poetry.lock",
+                "extraArgs": " --no-root"}}]}),
+            t.path(),
+        )
+        .unwrap();
+        assert!(
+            v["layers"][HEADER_LAYERS].get("project").is_none(),
+            "--no-root"
+        );
+        let whole = image(
+            serde_json::json!({"baseImage": "b", "layers": [{"poetryProject": {
+                "pyproject": "proj", "poetryLock": "proj/poetry.lock"}}]}),
+            t.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            whole["layers"][HEADER_LAYERS]["project"], "proj",
+            "install_project"
+        );
+        assert_eq!(
+            whole["layers"][HEADER_LAYERS]["pip_packages"],
+            v["layers"][HEADER_LAYERS]["pip_packages"]
+        );
+        assert_eq!(
+            v["layers"][HEADER_LAYERS]["pip_packages"],
+            serde_json::json!([
+                "six==1.16.0",
+                "colorama==0.4.6 ; sys_platform == \"win32\"",
+                "pyflakes==3.2.0 ; (python_version >= \"3.11\") or (python_version >= \"3.8\")",
+            ]),
+            "the optional docs group and the extra are left out"
+        );
+        let (at, _) = image(
+            serde_json::json!({"baseImage": "b", "layers": [{"poetryProject": {
+                "pyproject": "proj/pyproject.toml", "poetryLock": "proj/poetry.lock",
+                "extraArgs": "--no-root --only main"}}]}),
+            t.path(),
+        )
+        .unwrap_err();
+        assert_eq!(at, "spec.layers[0].poetryProject.extraArgs");
+        std::fs::write(
+            t.path().join("proj/poetry.lock"),
+            POETRY_LOCK.replace("lock-version = \"2.1\"", "lock-version = \"2.0\""),
+        )
+        .unwrap();
+        let (at, m) = image(
+            serde_json::json!({"baseImage": "b", "layers": [{"poetryProject": {
+                "pyproject": "proj/pyproject.toml", "poetryLock": "proj/poetry.lock",
+                "extraArgs": "--no-root"}}]}),
+            t.path(),
+        )
+        .unwrap_err();
+        assert_eq!(at, "spec.layers[0].poetryProject.poetryLock");
+        assert!(m.contains("poetry lock"), "{m}");
+    }
+
     #[test]
     fn a_recipe_that_makes_the_flyte_user_runs_as_it() {
         let t = ctx();
@@ -683,7 +948,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"baseImage": "b", "layers": [{"poetryProject": {"pyproject": "p"}}]}),
-                "spec.layers[0].poetryProject",
+                "spec.layers[0].poetryProject.poetryLock",
             ),
             (
                 serde_json::json!({"baseImage": "b", "layers": [{"pixi": {}}]}),

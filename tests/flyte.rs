@@ -82,6 +82,12 @@ images = {
         work / "custom-dockerfile" / "Dockerfile", registry=sys.argv[3], name="custom"
     ),
 }
+# A poetry project, dependencies only (Flyte's default).
+images["poetry"] = on_base("poetry").with_poetry_project(work / "poetry" / "pyproject.toml")
+# ... and with the project itself.
+images["poetry-app"] = on_base("poetry-app").with_poetry_project(
+    work / "poetry" / "pyproject.toml", project_install_mode="install_project"
+)
 # Dynamic environments: one image per stage.
 for stage in ("dev", "staging"):
     images[f"service-{stage}"] = (
@@ -165,6 +171,51 @@ fn drive(
     (uris.as_object().unwrap().clone(), calls, text)
 }
 
+/// A poetry 2 lock: six in main, pyflakes in dev (installed by default),
+/// colorama only on Windows, packaging in an optional group.
+const POETRY_LOCK: &str = r#"[[package]]
+name = "six"
+version = "1.16.0"
+description = ""
+optional = false
+python-versions = ">=2.7"
+groups = ["main"]
+files = []
+
+[[package]]
+name = "pyflakes"
+version = "3.2.0"
+description = ""
+optional = false
+python-versions = ">=3.8"
+groups = ["dev"]
+files = []
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+description = ""
+optional = false
+python-versions = ">=3.7"
+groups = ["main"]
+markers = "sys_platform == \"win32\""
+files = []
+
+[[package]]
+name = "packaging"
+version = "24.2"
+description = ""
+optional = false
+python-versions = ">=3.8"
+groups = ["docs"]
+files = []
+
+[metadata]
+lock-version = "2.1"
+python-versions = ">=3.11"
+content-hash = "0"
+"#;
+
 /// A uv project with one dependency, locked now by uv.
 fn uv_project(dir: &Path) {
     write(
@@ -223,6 +274,17 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
     uv_project(&work.join("proj"));
     write(
         &work,
+        "poetry/pyproject.toml",
+        "[project]\nname = \"poetry-demo\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"six==1.16.0\"]\n\n[tool.poetry.group.docs]\noptional = true\n\n[build-system]\nrequires = [\"poetry-core>=2.0\"]\nbuild-backend = \"poetry.core.masonry.api\"\n",
+    );
+    write(
+        &work,
+        "poetry/poetry_demo/__init__.py",
+        "import six\n\nVALUE = 7\n",
+    );
+    write(&work, "poetry/poetry.lock", POETRY_LOCK);
+    write(
+        &work,
         "config.yaml",
         &format!("image:\n  builder: imgbuild\n  registry: {push_to}\n"),
     );
@@ -243,9 +305,9 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
         &t.path().join("home1"),
     );
     assert!(text.contains("not found, building"), "{text}");
-    assert_eq!(uris.len(), 5, "{text}");
+    assert_eq!(uris.len(), 7, "{text}");
     let builds = calls.iter().filter(|c| *c == "build").count();
-    assert_eq!(builds, 5, "one imgbuild build per image: {calls:?}\n{text}");
+    assert_eq!(builds, 7, "one imgbuild build per image: {calls:?}\n{text}");
     let mut tags = std::collections::BTreeSet::new();
     for (name, uri) in &uris {
         let uri = uri.as_str().unwrap();
@@ -258,7 +320,7 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
         assert!(v["Layers"].as_array().is_some_and(|l| !l.is_empty()));
         tags.insert(uri.to_string());
     }
-    assert_eq!(tags.len(), 5, "each image has its own tag: {uris:?}");
+    assert_eq!(tags.len(), 7, "each image has its own tag: {uris:?}");
 
     // Second call, without Flyte's local image cache (kept beside its
     // config): every image is found by the plugin's checker, nothing built.
@@ -273,7 +335,7 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
     );
     assert_eq!(again, uris, "{text}");
     assert!(
-        calls.iter().all(|c| c == "exists") && calls.len() == 5,
+        calls.iter().all(|c| c == "exists") && calls.len() == 7,
         "only existence checks: {calls:?}\n{text}"
     );
     assert!(text.contains("already exists, skipping build"), "{text}");
@@ -322,6 +384,29 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
     );
     assert!(out.contains("/opt/venv/bin/a0"), "{out}");
     assert!(out.contains(FLYTE_VERSION), "{out}");
+
+    // `poetry install --no-root`: main and dev, not the optional group,
+    // not what the markers exclude here.
+    let root = unpack("poetry");
+    let out = chroot(
+        &root,
+        "python -c 'import six, pyflakes; print(six.__version__, pyflakes.__version__)'",
+    );
+    assert_eq!(out.trim(), "1.16.0 3.2.0");
+    let site = root.join("opt/venv/lib/python3.11/site-packages");
+    assert!(!site.join("colorama").exists(), "Windows only");
+    assert!(!site.join("packaging").exists(), "optional group");
+
+    let root = unpack("poetry-app");
+    let out = chroot(
+        &root,
+        "python -c 'import poetry_demo, pyflakes; print(poetry_demo.VALUE)'",
+    );
+    assert_eq!(
+        out.trim(),
+        "7",
+        "the project installed after its dependencies"
+    );
 
     let root = unpack("custom");
     assert!(

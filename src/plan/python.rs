@@ -521,7 +521,20 @@ fn lock_input(
         }
         LayerKind::PipPackages { packages, options } => {
             let label = format!("pip_packages {}", packages.join(" "));
-            resolved_input(env, loc, packages.clone(), options.clone(), python, label)
+            let mut input =
+                resolved_input(env, loc, packages.clone(), options.clone(), python, label)?;
+            if let Some(dir) = &options.project {
+                // Built like a uv project's own wheel, after its pinned dependencies.
+                let dir = env.context.join(dir);
+                let name =
+                    project_name(&dir.join("pyproject.toml")).map_err(|m| input_err(loc, m))?;
+                input.project = Some(ProjectBuild {
+                    dir,
+                    name,
+                    index: options.index_url.clone(),
+                });
+            }
+            Ok(input)
         }
         LayerKind::Requirements { file, options } => {
             let path = env.context.join(file);
@@ -611,10 +624,13 @@ fn project_name(pyproject: &Path) -> std::result::Result<String, String> {
         .map_err(|e| format!("{}: cannot read: {e}", pyproject.display()))?;
     let doc: toml::Table = toml::from_str(&text)
         .map_err(|e| format!("{}: not valid TOML: {e}", pyproject.display()))?;
-    doc.get("project")
-        .and_then(|p| p.get("name"))
-        .and_then(|n| n.as_str())
-        .map(str::to_string)
+    // PEP 621, else poetry's own table (poetry 1 projects).
+    ["project", "tool.poetry"]
+        .iter()
+        .find_map(|t| {
+            let table = t.split('.').try_fold(&doc, |d, k| d.get(k)?.as_table())?;
+            table.get("name")?.as_str().map(str::to_string)
+        })
         .ok_or_else(|| format!("{}: no [project] name", pyproject.display()))
 }
 

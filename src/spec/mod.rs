@@ -172,6 +172,10 @@ pub struct PipOptions {
     pub pre: bool,
     pub extra_args: Vec<String>,
     pub secret_mounts: Vec<String>,
+    /// `pip_packages` only: a local project folder (relative to the
+    /// context) built into a wheel and installed after the packages, in a
+    /// layer of its own; its dependencies must be among the packages.
+    pub project: Option<String>,
 }
 
 /// Options of the layers that run programs in the image.
@@ -935,6 +939,7 @@ fn pip_options(t: &Table) -> Result<PipOptions> {
         pre: t.bool("pre")?.unwrap_or(false),
         extra_args: t.str_list("extra_args", false)?.unwrap_or_default(),
         secret_mounts: t.str_list("secret_mounts", true)?.unwrap_or_default(),
+        project: None,
     })
 }
 
@@ -1058,10 +1063,9 @@ fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
                 kind_key,
                 t.str_list(kind_key, true)?.unwrap_or_default(),
             )?;
-            LayerKind::PipPackages {
-                packages,
-                options: pip_options(&t)?,
-            }
+            let mut options = pip_options(&t)?;
+            options.project = t.str("project")?;
+            LayerKind::PipPackages { packages, options }
         }
         "requirements" => LayerKind::Requirements {
             file: req_str(kind_key)?,
