@@ -88,6 +88,10 @@ images["poetry"] = on_base("poetry").with_poetry_project(work / "poetry" / "pypr
 images["poetry-app"] = on_base("poetry-app").with_poetry_project(
     work / "poetry" / "pyproject.toml", project_install_mode="install_project"
 )
+# A build secret, read from the host's environment by the plugin.
+images["secret"] = on_base("secret").with_commands(
+    ['test "$MY_TOKEN" = s3cr3t && echo seen > /secret-seen'], secret_mounts=["MY_TOKEN"]
+)
 # Dynamic environments: one image per stage.
 for stage in ("dev", "staging"):
     images[f"service-{stage}"] = (
@@ -153,6 +157,7 @@ fn drive(
         .env("HOME", home)
         .env("IMGBUILD_BIN", &wrapper)
         .env("IMGBUILD_CACHE_DIR", work.join("store"))
+        .env("MY_TOKEN", "s3cr3t")
         .output()
         .unwrap();
     let text =
@@ -305,9 +310,9 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
         &t.path().join("home1"),
     );
     assert!(text.contains("not found, building"), "{text}");
-    assert_eq!(uris.len(), 7, "{text}");
+    assert_eq!(uris.len(), 8, "{text}");
     let builds = calls.iter().filter(|c| *c == "build").count();
-    assert_eq!(builds, 7, "one imgbuild build per image: {calls:?}\n{text}");
+    assert_eq!(builds, 8, "one imgbuild build per image: {calls:?}\n{text}");
     let mut tags = std::collections::BTreeSet::new();
     for (name, uri) in &uris {
         let uri = uri.as_str().unwrap();
@@ -320,7 +325,7 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
         assert!(v["Layers"].as_array().is_some_and(|l| !l.is_empty()));
         tags.insert(uri.to_string());
     }
-    assert_eq!(tags.len(), 7, "each image has its own tag: {uris:?}");
+    assert_eq!(tags.len(), 8, "each image has its own tag: {uris:?}");
 
     // Second call, without Flyte's local image cache (kept beside its
     // config): every image is found by the plugin's checker, nothing built.
@@ -335,7 +340,7 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
     );
     assert_eq!(again, uris, "{text}");
     assert!(
-        calls.iter().all(|c| c == "exists") && calls.len() == 7,
+        calls.iter().all(|c| c == "exists") && calls.len() == 8,
         "only existence checks: {calls:?}\n{text}"
     );
     assert!(text.contains("already exists, skipping build"), "{text}");
@@ -407,6 +412,18 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
         "7",
         "the project installed after its dependencies"
     );
+
+    let root = unpack("secret");
+    assert_eq!(
+        fs::read_to_string(root.join("secret-seen")).unwrap(),
+        "seen\n"
+    );
+    let leaked = Command::new("grep")
+        .args(["-rqs", "s3cr3t"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(!leaked.success(), "the secret's value is in no layer");
 
     let root = unpack("custom");
     assert!(
