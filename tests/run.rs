@@ -742,6 +742,17 @@ fn chown_nobody(work: &Path) {
 /// `imgbuild ARGS` as nobody, with IMGBUILD_USERNS=`userns`; must succeed.
 #[track_caller]
 fn as_nobody(work: &Path, userns: &str, args: &[&std::ffi::OsStr]) -> String {
+    as_nobody_env(work, userns, &[], args)
+}
+
+/// [`as_nobody`] with more environment variables.
+#[track_caller]
+fn as_nobody_env(
+    work: &Path,
+    userns: &str,
+    env: &[(&str, &str)],
+    args: &[&std::ffi::OsStr],
+) -> String {
     let out = Command::new("setpriv")
         .args([
             "--reuid",
@@ -753,6 +764,7 @@ fn as_nobody(work: &Path, userns: &str, args: &[&std::ffi::OsStr]) -> String {
         ])
         .arg(format!("HOME={}", work.display()))
         .arg(format!("IMGBUILD_USERNS={userns}"))
+        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
         .arg(bin())
         .args(args)
         .output()
@@ -769,10 +781,23 @@ fn as_nobody(work: &Path, userns: &str, args: &[&std::ffi::OsStr]) -> String {
 /// `build --format json -q` of `def` as nobody into `store` and `out`.
 #[track_caller]
 fn build_as_nobody(work: &Path, userns: &str, def: &Path, store: &Path, out: &Path) -> Value {
+    build_as_nobody_env(work, userns, &[], def, store, out)
+}
+
+#[track_caller]
+fn build_as_nobody_env(
+    work: &Path,
+    userns: &str,
+    env: &[(&str, &str)],
+    def: &Path,
+    store: &Path,
+    out: &Path,
+) -> Value {
     let output = format!("oci:{}", out.display());
-    let text = as_nobody(
+    let text = as_nobody_env(
         work,
         userns,
+        env,
         &[
             "build".as_ref(),
             "--format".as_ref(),
@@ -824,12 +849,36 @@ fn an_unprivileged_user_builds_the_same_layers_as_root() {
     assert_nothing_left(&ustore, "");
 }
 
-/// Puts back /etc/subuid and /etc/subgid as they were.
-struct RestoreFiles(Vec<(PathBuf, Option<Vec<u8>>)>);
+/// Subordinate ids for nobody (65534) while it lives: `/etc/subuid` and
+/// `/etc/subgid` get a range, and are put back as they were on drop. One
+/// test at a time holds it (tests of this binary run in parallel).
+struct SubIds {
+    old: Vec<(PathBuf, Option<Vec<u8>>)>,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
 
-impl Drop for RestoreFiles {
+impl SubIds {
+    fn grant() -> SubIds {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let files: Vec<PathBuf> = ["/etc/subuid", "/etc/subgid"].map(PathBuf::from).to_vec();
+        let old = files
+            .iter()
+            .map(|p| (p.clone(), fs::read(p).ok()))
+            .collect();
+        let ids = SubIds { old, _lock: lock };
+        for p in &files {
+            let mut text = fs::read_to_string(p).unwrap_or_default();
+            text.push_str("65534:400000:65536\n");
+            fs::write(p, text).unwrap();
+        }
+        ids
+    }
+}
+
+impl Drop for SubIds {
     fn drop(&mut self) {
-        for (p, old) in &self.0 {
+        for (p, old) in &self.old {
             match old {
                 Some(b) => {
                     let _ = fs::write(p, b);
@@ -842,32 +891,28 @@ impl Drop for RestoreFiles {
     }
 }
 
-#[test]
-fn subordinate_ids_keep_owners_and_let_steps_switch_users() {
-    let Some(base) = base("subordinate_ids_keep_owners_and_let_steps_switch_users") else {
-        return;
-    };
+/// Whether newuidmap and setpriv are here (they must be in CI).
+fn subid_tools_present() -> bool {
     let have = |t: &str| Command::new(t).arg("--help").output().is_ok();
     if !have("newuidmap") || !have("setpriv") {
         assert!(
             std::env::var_os("CI").is_none(),
             "newuidmap (uidmap) and setpriv are needed in CI"
         );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn subordinate_ids_keep_owners_and_let_steps_switch_users() {
+    let Some(base) = base("subordinate_ids_keep_owners_and_let_steps_switch_users") else {
+        return;
+    };
+    if !subid_tools_present() {
         return;
     }
-    // Give nobody (65534) a range of subordinate ids for this test.
-    let files: Vec<PathBuf> = ["/etc/subuid", "/etc/subgid"].map(PathBuf::from).to_vec();
-    let _restore = RestoreFiles(
-        files
-            .iter()
-            .map(|p| (p.clone(), fs::read(p).ok()))
-            .collect(),
-    );
-    for p in &files {
-        let mut text = fs::read_to_string(p).unwrap_or_default();
-        text.push_str("65534:400000:65536\n");
-        fs::write(p, text).unwrap();
-    }
+    let _ids = SubIds::grant();
     let (t, work, ubase) = nobody_workspace(&base);
     // A user made by one step; a later step runs as that user.
     let layers = "[[images.t.layers]]\ncommands = [\"useradd -m -u 1000 app && chown app:app /srv && chmod 0640 /etc/shadow\"]\n\n[[images.t.layers]]\nuser = \"app\"\n\n[[images.t.layers]]\ncommands = [\"id -u > /srv/uid && touch /home/app/mine\"]\n";
@@ -917,4 +962,249 @@ fn subordinate_ids_keep_owners_and_let_steps_switch_users() {
     );
     assert_eq!(fs::read_dir(ustore.join("rootfs")).unwrap().count(), 0);
     assert_nothing_left(&ustore, "");
+}
+
+/// Two versions of a package whose folder keeps most of its files: `demo`
+/// 1.0 and 2.0 share `_log.py` and `sub/util.py` byte for byte; 2.0's
+/// `__init__` imports from both and from a module 1.0 did not have.
+fn demo_wheels(dir: &Path) {
+    use support::pyfix::{WheelSpec, write_wheel};
+    let shared = [
+        ("demo/_log.py", "name = 'logname'\n"),
+        ("demo/sub/__init__.py", ""),
+        ("demo/sub/util.py", "def util():\n    return 'util'\n"),
+    ];
+    for (version, init, extra) in [
+        ("1.0", "VERSION = '1'\n", None),
+        (
+            "2.0",
+            "from ._log import name\nfrom .sub.util import util\nfrom .more import more\nVERSION = '2'\n",
+            Some(("demo/more.py", "more = 'more'\n")),
+        ),
+    ] {
+        let mut spec = WheelSpec::new("demo", version, "py3-none-any")
+            .file("demo/__init__.py", init.as_bytes());
+        for (p, text) in shared.iter().copied().chain(extra) {
+            spec = spec.file(p, text.as_bytes());
+        }
+        write_wheel(dir, &spec);
+    }
+}
+
+/// What the steps below start from: /d with nested folders, hard links,
+/// symlinks and files owned by others, and a venv holding demo 1.0 (pip
+/// from Debian's python3-venv).
+const RECREATE_PREP: &str = r#"[[images.t.layers]]
+apt_packages = ["python3-venv"]
+
+[[images.t.layers]]
+source_folder = "wheels"
+dst = "/wheels"
+
+[[images.t.layers]]
+commands = ["python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-index --no-cache-dir --disable-pip-version-check --no-compile --find-links /wheels demo==1.0 && rm -rf /root/.cache"]
+
+[[images.t.layers]]
+commands = ["mkdir -p /d/sub/deep /d/gone && echo same > /d/keep && echo old > /d/chg && echo same > /d/sub/k2 && echo deep > /d/sub/deep/k3 && echo same > /d/modeonly && echo same > /d/owneronly && echo same > /d/theirs && chown 7:7 /d/theirs && echo hl > /d/hl1 && ln /d/hl1 /d/hl2 && echo split > /d/split1 && ln /d/split1 /d/split2 && ln -s keep /d/link && ln -s keep /d/relink && echo x > /d/gone/x && echo rm > /d/removed"]
+"#;
+
+/// Deletes /d and makes it again, mostly as it was; upgrades demo with pip
+/// (which deletes the package's folder and writes it again); then reads
+/// what the first two steps kept.
+const RECREATE_STEPS: &str = r#"[[images.t.layers]]
+commands = ["rm -rf /d && mkdir -p /d/sub/deep && echo same > /d/keep && echo new > /d/chg && echo same > /d/sub/k2 && echo deep > /d/sub/deep/k3 && echo same > /d/modeonly && chmod 0600 /d/modeonly && echo same > /d/owneronly && chown 5:6 /d/owneronly && echo same > /d/theirs && chown 7:7 /d/theirs && echo hl > /d/hl1 && ln /d/hl1 /d/hl2 && echo split > /d/split1 && echo split > /d/split2 && ln /d/keep /d/hlnew && ln -s keep /d/link && ln -s chg /d/relink && echo added > /d/added"]
+
+[[images.t.layers]]
+commands = ["/opt/venv/bin/pip install -q --upgrade --no-index --no-cache-dir --disable-pip-version-check --no-compile --find-links /wheels demo==2.0 && rm -rf /root/.cache"]
+
+[[images.t.layers]]
+commands = ["PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/python -c 'import demo; print(demo.VERSION, demo.name, demo.util(), demo.more)' > /check && cat /d/keep /d/sub/k2 /d/sub/deep/k3 /d/hl2 >> /check"]
+"#;
+
+/// A step that deletes a folder and makes it again keeps every file of it
+/// in the image, in both diff modes (overlay upper folder, copy of the
+/// root), as root and unprivileged: the layers are the same bytes each way,
+/// hold no opaque marker, and carry only what changed.
+#[test]
+fn a_folder_a_step_makes_again_keeps_every_file() {
+    let Some(base) = base("a_folder_a_step_makes_again_keeps_every_file") else {
+        return;
+    };
+    if !subid_tools_present() {
+        return;
+    }
+    let (t, work, ubase) = nobody_workspace(&base);
+    // The starting image, built once.
+    let prep_dir = work.join("prep");
+    demo_wheels(&prep_dir.join("wheels"));
+    let prep_def = write_def(&prep_dir, &ubase, RECREATE_PREP);
+    let prep = work.join("prep-out");
+    build_json(&prep_def, &t.path().join("prep-store"), &prep, &[]);
+    let def = write_def(&work.join("def"), &prep, RECREATE_STEPS);
+    chown_nobody(&work);
+
+    let mut results: Vec<(String, Vec<String>, PathBuf)> = Vec::new();
+    for copy in [false, true] {
+        let env: &[(&str, &str)] = if copy {
+            &[("IMGBUILD_NO_OVERLAY", "1")]
+        } else {
+            &[]
+        };
+        let mode = if copy { "copy" } else { "overlay" };
+        // As root.
+        let out = t.path().join(format!("root-{mode}"));
+        let mut cmd = ib(&["build"])
+            .path_arg(&def)
+            .cache(&t.path().join(format!("root-store-{mode}")))
+            .oci_out(&out)
+            .json()
+            .arg("-q");
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let r = cmd.run();
+        assert_eq!(r.code, 0, "root, {mode}: {r}");
+        results.push((format!("root, {mode}"), layer_digests(&out), out));
+        // As nobody, with subordinate ids (owners other than root kept).
+        let _ids = SubIds::grant();
+        let uout = work.join(format!("nobody-{mode}"));
+        let ustore = work.join(format!("nobody-store-{mode}"));
+        build_as_nobody_env(&work, "range", env, &def, &ustore, &uout);
+        results.push((format!("nobody, {mode}"), layer_digests(&uout), uout));
+        assert_nothing_left(&ustore, "");
+    }
+    let (first_name, first, out) = &results[0];
+    for (name, digests, _) in &results[1..] {
+        assert_eq!(digests, first, "{name} vs {first_name}: the same layers");
+    }
+
+    // The recreating step's layer: what changed, whiteouts for what went,
+    // no opaque marker (it would hide the unchanged files left out).
+    let lay = Layout::new(out);
+    let (m, _) = lay.image("latest");
+    let layers = m["layers"].as_array().unwrap();
+    let n = layers.len();
+    let recreate = lay.layer_entries(&layers[n - 3]);
+    let got: Vec<(String, u32, u64, u64, Option<String>)> = recreate
+        .iter()
+        .map(|e| {
+            (
+                e.path.clone(),
+                e.mode & 0o7777,
+                e.uid,
+                e.gid,
+                e.link.clone(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u32, u64, u64, Option<String>)> = [
+        ("d/", 0o755, 0, 0, None),
+        ("d/.wh.gone", 0, 0, 0, None),
+        ("d/.wh.removed", 0, 0, 0, None),
+        ("d/added", 0o644, 0, 0, None),
+        ("d/chg", 0o644, 0, 0, None),
+        ("d/hlnew", 0o644, 0, 0, None),
+        ("d/modeonly", 0o600, 0, 0, None),
+        ("d/owneronly", 0o644, 5, 6, None),
+        ("d/relink", 0o777, 0, 0, Some("chg")),
+    ]
+    .into_iter()
+    .map(|(p, mode, u, g, l)| (p.to_string(), mode, u, g, l.map(String::from)))
+    .collect();
+    // Files made again with the same bytes, mode and owner are left out,
+    // links made again as they were too (`split1`/`split2`: two files now
+    // with one file's bytes, as before; their link is not recorded).
+    assert_eq!(got, want, "the recreating step's layer");
+    let upgrade = lay.layer_entries(&layers[n - 2]);
+    let up = paths(&upgrade);
+    assert!(
+        !up.iter().any(|p| p.ends_with(".wh..wh..opq")),
+        "no opaque marker: {up:?}"
+    );
+    let site = up
+        .iter()
+        .find(|p| p.ends_with("site-packages/demo/more.py"))
+        .expect("the upgrade's new module")
+        .trim_end_matches("demo/more.py")
+        .to_string();
+    assert!(
+        up.contains(&format!("{site}demo/__init__.py"))
+            && up.contains(&format!("{site}.wh.demo-1.0.dist-info"))
+            && up
+                .iter()
+                .any(|p| p.starts_with(&format!("{site}demo-2.0.dist-info/"))),
+        "the upgrade's changes: {up:?}"
+    );
+    assert!(
+        !up.contains(&format!("{site}demo/_log.py")),
+        "an unchanged module is left out (the folder below it holds it): {up:?}"
+    );
+
+    // Every file is there, as the steps left it.
+    let root = umoci_unpack(out, "latest", &t.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(root.join("check")).unwrap(),
+        "2 logname util more\nsame\nsame\ndeep\nhl\n"
+    );
+    let meta = |p: &str| fs::symlink_metadata(root.join(p)).unwrap();
+    assert_eq!(meta("d/modeonly").mode() & 0o7777, 0o600);
+    assert_eq!(
+        (meta("d/owneronly").uid(), meta("d/owneronly").gid()),
+        (5, 6)
+    );
+    assert_eq!((meta("d/theirs").uid(), meta("d/theirs").gid()), (7, 7));
+    assert_eq!(meta("d/hl1").ino(), meta("d/hl2").ino(), "still one file");
+    assert_eq!(
+        fs::read_link(root.join("d/link")).unwrap(),
+        Path::new("keep")
+    );
+    assert_eq!(
+        fs::read_link(root.join("d/relink")).unwrap(),
+        Path::new("chg")
+    );
+    assert_eq!(fs::read_to_string(root.join("d/chg")).unwrap(), "new\n");
+    assert!(!root.join("d/gone").exists() && !root.join("d/removed").exists());
+    assert_eq!(
+        fs::read_to_string(root.join("d/split2")).unwrap(),
+        "split\n"
+    );
+}
+
+/// The smallest form: three RUN steps of a Dockerfile, the third reads
+/// files the second made again as they were.
+#[test]
+fn a_dockerfile_step_reads_files_an_earlier_step_made_again() {
+    let Some(base) = base("a_dockerfile_step_reads_files_an_earlier_step_made_again") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest\n\
+             RUN mkdir -p /d/sub && echo same > /d/keep && echo old > /d/chg && echo same > /d/sub/k2\n\
+             RUN rm -rf /d && mkdir -p /d/sub && echo same > /d/keep && echo new > /d/chg && echo same > /d/sub/k2\n\
+             RUN cat /d/keep /d/sub/k2\n",
+            base.display()
+        ),
+    );
+    for no_overlay in ["0", "1"] {
+        let r = ib(&["build", "-f"])
+            .path_arg(&ctx.join("Dockerfile"))
+            .path_arg(&ctx)
+            .cache(&t.path().join(format!("store-{no_overlay}")))
+            .oci_out(&t.path().join(format!("out-{no_overlay}")))
+            .env("IMGBUILD_NO_OVERLAY", no_overlay)
+            .run();
+        assert_eq!(r.code, 0, "IMGBUILD_NO_OVERLAY={no_overlay}: {r}");
+        // The third step's output: both files.
+        let lines: Vec<&str> = r.stderr.lines().map(str::trim).collect();
+        let at = lines
+            .iter()
+            .position(|l| l.ends_with("same"))
+            .unwrap_or_else(|| panic!("the third step prints the files:\n{}", r.stderr));
+        assert!(lines[at + 1].ends_with("same"), "{}", r.stderr);
+    }
 }

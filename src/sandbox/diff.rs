@@ -1,7 +1,15 @@
 //! What a step changed, as an OCI layer: from an overlay upper folder
-//! (whiteout devices and opaque markers become `.wh.` entries) or by
-//! comparing a copy of the root with the original. Entries sorted by path,
-//! mtimes clamped to SOURCE_DATE_EPOCH, owners mapped back to the image's.
+//! (whiteout devices become `.wh.` entries) or by comparing a copy of the
+//! root with the original. Entries sorted by path, mtimes clamped to
+//! SOURCE_DATE_EPOCH, owners mapped back to the image's.
+//!
+//! The layer is a function of the root before and after the step, not of
+//! how the step got there: both ways give the same bytes. A folder the step
+//! deleted and made again (overlayfs marks it opaque) is compared with the
+//! lower root like any other: what it no longer holds gets a whiteout, what
+//! changed is kept, what is the same is left out. No opaque marker is
+//! written, so no unchanged file can be hidden by one, and a machine without
+//! overlayfs makes the layer a machine with it makes.
 
 use super::rootfs::lgetxattr;
 use crate::error::{Error, IoContext, Result};
@@ -17,11 +25,17 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
     Dir,
-    File { src: PathBuf, size: u64 },
+    /// A regular file; `inode` (device, inode) when it has other links, so
+    /// that [`link_hardlinks`] can make the first of them in path order the
+    /// file and the others links to it.
+    File {
+        src: PathBuf,
+        size: u64,
+        inode: Option<(u64, u64)>,
+    },
     Symlink(String),
     Hardlink(String),
     Whiteout,
-    Opaque,
 }
 
 #[derive(Clone, Debug)]
@@ -101,51 +115,90 @@ fn sorted_children(dir: &Path) -> Result<Vec<String>> {
 /// The layer of an overlay upper folder.
 pub fn from_upper(store: &Store, upper: &Path, o: &DiffOptions) -> Result<LayerDesc> {
     let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
-    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
-    walk_upper(upper, "", o, &mut out, &mut inodes)?;
+    walk_upper(upper, "", false, o, &mut out)?;
     finish(store, out, o)
 }
 
+/// Whether an upper entry is an overlay whiteout (a 0/0 character device).
+fn is_whiteout(m: &Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// Walks the upper folder `dir` (`rel` in the image). `replaced`: the folder
+/// or one above it is opaque (deleted and made again by the step), so the
+/// lower root's entries are hidden and the upper folder holds all there is.
 fn walk_upper(
     dir: &Path,
     rel: &str,
+    replaced: bool,
     o: &DiffOptions,
     out: &mut BTreeMap<String, DEntry>,
-    inodes: &mut HashMap<(u64, u64), String>,
 ) -> Result<()> {
-    for name in sorted_children(dir)? {
+    let names = sorted_children(dir)?;
+    if replaced {
+        // What the lower folder held and the new one does not: deleted.
+        let mut present = HashSet::new();
+        for name in &names {
+            let m = fs::symlink_metadata(dir.join(name))
+                .ctx(|| format!("reading {}", dir.join(name).display()))?;
+            if !is_whiteout(&m) {
+                present.insert(name.as_str());
+            }
+        }
+        whiteouts_for_missing(rel, &present, o, out)?;
+    }
+    for name in names {
         let p = dir.join(&name);
         let r = rel_join(rel, &name);
         let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
         let ft = m.file_type();
-        if ft.is_char_device() && m.rdev() == 0 {
-            let e = o.entry(&p, &m, Kind::Whiteout);
-            out.insert(rel_join(rel, &format!(".wh.{name}")), e);
+        if is_whiteout(&m) {
+            // Below an opaque folder, deletions come from the lower root.
+            if !replaced {
+                let e = o.entry(&p, &m, Kind::Whiteout);
+                out.insert(rel_join(rel, &format!(".wh.{name}")), e);
+            }
         } else if ft.is_dir() {
             out.insert(r.clone(), o.entry(&p, &m, Kind::Dir));
-            // Opaque only matters where the lower root has that folder
-            // (overlayfs also marks folders it made by rename).
             let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
                 .iter()
-                .any(|x| lgetxattr(&p, x).is_some_and(|v| v == b"y"))
-                && fs::symlink_metadata(o.lower.join(&r)).is_ok_and(|m| m.is_dir());
-            if opaque {
-                out.insert(format!("{r}/.wh..wh..opq"), o.entry(&p, &m, Kind::Opaque));
-            }
-            walk_upper(&p, &r, o, out, inodes)?;
+                .any(|x| lgetxattr(&p, x).is_some_and(|v| v == b"y"));
+            walk_upper(&p, &r, replaced || opaque, o, out)?;
         } else if same_as_lower(&p, &m, &r, o) {
             // Copied up without a change (opened for writing, locked, or
-            // rewritten with the same bytes).
+            // rewritten with the same bytes), or made again as it was.
             continue;
         } else if ft.is_symlink() {
             let t = fs::read_link(&p).ctx(|| format!("reading {}", p.display()))?;
             let kind = Kind::Symlink(t.to_string_lossy().into_owned());
             out.insert(r, o.entry(&p, &m, kind));
         } else if ft.is_file() {
-            let kind = file_kind(&p, &m, &r, inodes);
-            out.insert(r, o.entry(&p, &m, kind));
+            out.insert(r, o.entry(&p, &m, file_kind(&p, &m)));
         }
         // Sockets, fifos and devices made by a step are not kept.
+    }
+    Ok(())
+}
+
+/// A whiteout for each entry of the lower root's folder `rel` whose name is
+/// not in `present` (a deleted folder is one whiteout, not descended into).
+fn whiteouts_for_missing(
+    rel: &str,
+    present: &HashSet<&str>,
+    o: &DiffOptions,
+    out: &mut BTreeMap<String, DEntry>,
+) -> Result<()> {
+    let lower_dir = o.lower.join(rel);
+    let Ok(lower_names) = sorted_children(&lower_dir) else {
+        return Ok(());
+    };
+    for n in lower_names.iter().filter(|n| !present.contains(n.as_str())) {
+        let lp = lower_dir.join(n);
+        let m = fs::symlink_metadata(&lp).ctx(|| format!("reading {}", lp.display()))?;
+        out.insert(
+            rel_join(rel, &format!(".wh.{n}")),
+            o.entry(&lp, &m, Kind::Whiteout),
+        );
     }
     Ok(())
 }
@@ -189,18 +242,32 @@ fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// A regular file's entry: a hardlink to the first path seen with its
-/// inode, else the file itself.
-fn file_kind(p: &Path, m: &Metadata, rel: &str, inodes: &mut HashMap<(u64, u64), String>) -> Kind {
-    if m.nlink() > 1 {
-        if let Some(first) = inodes.get(&(m.dev(), m.ino())) {
-            return Kind::Hardlink(first.clone());
-        }
-        inodes.insert((m.dev(), m.ino()), rel.to_string());
-    }
+/// A regular file's entry (its links are sorted out by [`link_hardlinks`]).
+fn file_kind(p: &Path, m: &Metadata) -> Kind {
     Kind::File {
         src: p.to_path_buf(),
         size: m.len(),
+        inode: (m.nlink() > 1).then(|| (m.dev(), m.ino())),
+    }
+}
+
+/// Files of the layer that share an inode: the first in path order (the
+/// order of the tar) is written as the file, the others as hard links to
+/// it, so a link never comes before its target.
+fn link_hardlinks(out: &mut BTreeMap<String, DEntry>) {
+    let mut first: HashMap<(u64, u64), String> = HashMap::new();
+    for (path, e) in out.iter_mut() {
+        if let Kind::File {
+            inode: Some(ino), ..
+        } = e.kind
+        {
+            match first.get(&ino) {
+                Some(target) => e.kind = Kind::Hardlink(target.clone()),
+                None => {
+                    first.insert(ino, path.clone());
+                }
+            }
+        }
     }
 }
 
@@ -234,29 +301,17 @@ pub fn from_copy(
     o: &DiffOptions,
 ) -> Result<LayerDesc> {
     let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
-    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
     fn walk(
         dir: &Path,
         rel: &str,
         before: &Snapshot,
         o: &DiffOptions,
         out: &mut BTreeMap<String, DEntry>,
-        inodes: &mut HashMap<(u64, u64), String>,
     ) -> Result<()> {
         let names = sorted_children(dir)?;
         // Deleted since the snapshot: a whiteout (not descended into).
-        let lower_dir = o.lower.join(rel);
-        if let Ok(lower_names) = sorted_children(&lower_dir) {
-            let now: HashSet<&String> = names.iter().collect();
-            for n in lower_names.iter().filter(|n| !now.contains(n)) {
-                let m = fs::symlink_metadata(lower_dir.join(n))
-                    .ctx(|| format!("reading {}", lower_dir.display()))?;
-                out.insert(
-                    rel_join(rel, &format!(".wh.{n}")),
-                    o.entry(&lower_dir.join(n), &m, Kind::Whiteout),
-                );
-            }
-        }
+        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+        whiteouts_for_missing(rel, &present, o, out)?;
         for name in names {
             let p = dir.join(&name);
             let r = rel_join(rel, &name);
@@ -272,7 +327,7 @@ pub fn from_copy(
                 if !unchanged || lower_kind.is_some_and(|k| !k.is_dir()) {
                     out.insert(r.clone(), o.entry(&p, &m, Kind::Dir));
                 }
-                walk(&p, &r, before, o, out, inodes)?;
+                walk(&p, &r, before, o, out)?;
                 continue;
             }
             if unchanged || same_as_lower(&p, &m, &r, o) {
@@ -285,13 +340,12 @@ pub fn from_copy(
                     o.entry(&p, &m, Kind::Symlink(t.to_string_lossy().into_owned())),
                 );
             } else if ft.is_file() {
-                let kind = file_kind(&p, &m, &r, inodes);
-                out.insert(r, o.entry(&p, &m, kind));
+                out.insert(r, o.entry(&p, &m, file_kind(&p, &m)));
             }
         }
         Ok(())
     }
-    walk(copy, "", before, o, &mut out, &mut inodes)?;
+    walk(copy, "", before, o, &mut out)?;
     // Folders of changed entries, as an overlay's copy-up would have them.
     let paths: Vec<String> = out.keys().cloned().collect();
     for p in paths {
@@ -359,6 +413,7 @@ fn finish(store: &Store, mut out: BTreeMap<String, DEntry>, o: &DiffOptions) -> 
             }
         }
     }
+    link_hardlinks(&mut out);
     write(store, &out, o)
 }
 
@@ -371,10 +426,10 @@ fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Resu
             Kind::File { size, .. } => (EntryKind::File { size: *size }, e.mode),
             Kind::Symlink(t) => (EntryKind::Symlink { target: t.clone() }, 0o777),
             Kind::Hardlink(t) => (EntryKind::Hardlink { target: t.clone() }, e.mode),
-            Kind::Whiteout | Kind::Opaque => (EntryKind::File { size: 0 }, 0),
+            Kind::Whiteout => (EntryKind::File { size: 0 }, 0),
         };
         let (uid, gid, mtime) = match e.kind {
-            Kind::Whiteout | Kind::Opaque => (0, 0, 0),
+            Kind::Whiteout => (0, 0, 0),
             _ => (e.uid, e.gid, e.mtime),
         };
         let header = Entry {
@@ -392,11 +447,47 @@ fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Resu
             .unwrap_or_default();
         tw.append_header_xattrs(&header, &caps)
             .ctx(|| "writing the layer".into())?;
-        if let Kind::File { src, size } = &e.kind {
+        if let Kind::File { src, size, .. } = &e.kind {
             let mut f = File::open(src).ctx(|| format!("reading {}", src.display()))?;
             tw.append_data(&mut f, *size, &mut buf)
                 .map_err(|err| Error::Other(format!("{}: {err}", src.display())))?;
         }
     }
     commit_layer(store, tmp, tw, o.compression)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(ino: Option<(u64, u64)>) -> DEntry {
+        DEntry {
+            kind: Kind::File {
+                src: PathBuf::from("/x"),
+                size: 1,
+                inode: ino,
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            cap: None,
+        }
+    }
+
+    #[test]
+    fn the_first_link_in_tar_order_is_the_file() {
+        // Walked folder by folder, `a/b` comes before `a.b`; in the tar
+        // (sorted by path) `a.b` comes first, so it must be the file.
+        let mut out = BTreeMap::new();
+        out.insert("a/b".to_string(), file(Some((1, 9))));
+        out.insert("a.b".to_string(), file(Some((1, 9))));
+        out.insert("c".to_string(), file(Some((1, 9))));
+        out.insert("d".to_string(), file(None));
+        link_hardlinks(&mut out);
+        assert!(matches!(out["a.b"].kind, Kind::File { .. }));
+        assert_eq!(out["a/b"].kind, Kind::Hardlink("a.b".into()));
+        assert_eq!(out["c"].kind, Kind::Hardlink("a.b".into()));
+        assert!(matches!(out["d"].kind, Kind::File { .. }));
+    }
 }
