@@ -2,8 +2,20 @@
 //! image of the same model definition files use (FROM → base, COPY/ADD of
 //! the context → file layers, RUN → a RUN step, ENV/WORKDIR/USER/LABEL/
 //! EXPOSE/CMD/ENTRYPOINT → config), so the same planner, store, sandbox and
-//! outputs build it. ARGs (global and per stage, `--build-arg`, the
-//! predefined platform ARGs) are expanded here; `$VAR` of the image's
+//! outputs build it.
+//!
+//! As BuildKit does, the whole file is parsed and every stage's FROM line
+//! and `COPY --from` resolved, then only the stages the target reaches
+//! (through `FROM <stage>`, `COPY --from=<stage|index>` and `RUN
+//! --mount=from=<stage>`) are translated: a stage the target does not need
+//! cannot fail the build with what its instructions mean.
+//!
+//! Variables follow BuildKit's scoping: ARGs before the first FROM (and
+//! the predefined platform ARGs) are visible to FROM lines, and inside a
+//! stage once redeclared; `--build-arg` overrides a declared ARG; a stage
+//! built on an earlier stage starts with that stage's ARGs and ENVs; an ARG
+//! declared without a value stays unset. RUN steps get the stage's ARGs
+//! with a value as environment variables. `$VAR` of the image's
 //! environment in ENV values is left for the planner, which knows the
 //! base's config.
 //!
@@ -21,11 +33,12 @@
 //! `--mount` `from=`, `--security`.
 
 use super::expand::expand;
-use super::parse::{Cmd, Inst, Instruction, Mount, parse};
+use super::parse::{Cmd, Healthcheck, Inst, Instruction, Mount, parse};
 use crate::error::{Error, Location, Result};
+use crate::layer::files::resolve_dst;
 use crate::layer::ignore::{ComponentGlob, IgnoreRules, expand_glob, has_wildcards};
 use crate::spec::{Base, Definition, ImageDef, Layer, LayerKind, Owner, Platform, RunOptions, Tag};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub struct FrontendOptions<'a> {
@@ -40,14 +53,106 @@ pub struct FrontendOptions<'a> {
     pub tag: Tag,
 }
 
-struct Stage {
+/// A stage as the file declares it, resolved whatever the target.
+struct Head<'a> {
     id: String,
     alias: Option<String>,
     base: Base,
+    /// `FROM <an earlier stage>`: that stage.
+    parent: Option<usize>,
     loc: Location,
-    layers: Vec<Layer>,
     /// `FROM --platform=P`: built for P only.
     platform: Option<Platform>,
+    body: Vec<&'a Instruction>,
+    /// The stages its `COPY --from` and `RUN --mount=from=` read.
+    deps: Vec<usize>,
+}
+
+/// A stage translated, or an image `COPY --from` names.
+struct Stage {
+    id: String,
+    base: Base,
+    loc: Location,
+    layers: Vec<Layer>,
+    platform: Option<Platform>,
+}
+
+/// The variables a stage's instructions see. A stage built on an earlier
+/// stage starts with a copy of that stage's.
+#[derive(Clone)]
+struct Scope {
+    /// ARG values and the ENV values this file set, the later one winning.
+    vars: BTreeMap<String, String>,
+    /// The names whose value came from an ARG, in the order declared:
+    /// RUN steps get them as variables (ENV values are in the image's env).
+    args: Vec<String>,
+    /// ARGs declared without a value: unset, so they expand to nothing.
+    unset: BTreeSet<String>,
+    /// Where relative mount targets are (the image's workdir as far as
+    /// this file says).
+    workdir: String,
+}
+
+impl Scope {
+    fn new() -> Scope {
+        Scope {
+            vars: BTreeMap::new(),
+            args: Vec::new(),
+            unset: BTreeSet::new(),
+            workdir: "/".into(),
+        }
+    }
+
+    /// A variable's value for expansion; a name this file does not know
+    /// stays as written, for the planner (the base image's env).
+    fn lookup(&self, k: &str) -> Option<String> {
+        match self.vars.get(k) {
+            Some(v) => Some(v.clone()),
+            None if self.unset.contains(k) => None,
+            None => Some(format!("${{{k}}}")),
+        }
+    }
+
+    fn set_arg(&mut self, k: &str, v: String) {
+        self.vars.insert(k.to_string(), v);
+        self.unset.remove(k);
+        if !self.args.iter().any(|a| a == k) {
+            self.args.push(k.to_string());
+        }
+    }
+
+    /// `ARG K` with no value from anywhere: an earlier value stays.
+    fn declare_unset(&mut self, k: &str) {
+        if !self.vars.contains_key(k) {
+            self.unset.insert(k.to_string());
+        }
+    }
+
+    fn set_env(&mut self, k: &str, v: String) {
+        self.vars.insert(k.to_string(), v);
+        self.unset.remove(k);
+        self.args.retain(|a| a != k);
+    }
+
+    /// `K=V` words of the ARGs a RUN step gets.
+    fn exports(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .map(|k| format!("{k}={}", shell_quote(&self.vars[k])))
+            .collect()
+    }
+}
+
+/// What every stage's translation reads.
+struct Cx<'a> {
+    o: &'a FrontendOptions<'a>,
+    file: &'a Path,
+    esc: char,
+    rules: IgnoreRules,
+    build_args: BTreeMap<String, String>,
+    /// ARGs before the first FROM and the predefined ones.
+    global: BTreeMap<String, String>,
+    heads: Vec<Head<'a>>,
 }
 
 fn loc(file: &Path, i: &Instruction, field: &str) -> Location {
@@ -92,121 +197,335 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
     })?;
     let esc = df.escape;
     let rules = context_ignore_rules(file, o.context)?;
+    let build_args = o.build_args.clone();
+
+    // The file's parts: ARGs before the first FROM, then the stages.
+    let mut global_args: Vec<&Instruction> = Vec::new();
+    let mut parts: Vec<(&Instruction, Vec<&Instruction>)> = Vec::new();
+    for i in &df.instructions {
+        match (&i.inst, parts.last_mut()) {
+            (Inst::From { .. }, _) => parts.push((i, Vec::new())),
+            (_, Some((_, body))) => body.push(i),
+            (Inst::Arg(_), None) => global_args.push(i),
+            (_, None) => return Err(bad(file, i, "only ARG may come before the first FROM")),
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::Definition {
+            loc: Box::new(Location {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+                field: String::new(),
+            }),
+            message: "the Dockerfile has no FROM".into(),
+        });
+    }
+    // What BuildKit checks while parsing holds in every stage.
+    for i in parts.iter().flat_map(|(_, body)| body) {
+        if let Inst::Healthcheck(h) = &i.inst {
+            healthcheck_value(file, i, h.as_ref())?;
+        }
+    }
+
+    // Global scope: the predefined platform ARGs, then the file's.
     let platform = o.platforms.first().cloned().unwrap_or_else(Platform::host);
     let host = Platform::host();
-    let mut predefined: BTreeMap<String, String> = BTreeMap::new();
+    let mut global: BTreeMap<String, String> = BTreeMap::new();
     for (prefix, p) in [("TARGET", &platform), ("BUILD", &host)] {
-        predefined.insert(format!("{prefix}PLATFORM"), p.to_string());
-        predefined.insert(format!("{prefix}OS"), p.os.clone());
-        predefined.insert(format!("{prefix}ARCH"), p.arch.clone());
-        predefined.insert(
+        global.insert(format!("{prefix}PLATFORM"), p.to_string());
+        global.insert(format!("{prefix}OS"), p.os.clone());
+        global.insert(format!("{prefix}ARCH"), p.arch.clone());
+        global.insert(
             format!("{prefix}VARIANT"),
             p.variant.clone().unwrap_or_default(),
         );
     }
-    // ARGs before the first FROM: visible to FROM lines (and redeclared in stages).
-    let mut global: BTreeMap<String, String> = BTreeMap::new();
-    let mut stages: Vec<Stage> = Vec::new();
-    // Images named by `COPY --from`: built before every stage.
-    let mut implicit: Vec<Stage> = Vec::new();
-    // Per stage: declared ARGs and ENVs known so far, the workdir.
-    let mut args: BTreeMap<String, String> = BTreeMap::new();
-    let mut envs: BTreeMap<String, String> = BTreeMap::new();
-    // ARGs the stage declared: RUN steps see them as environment variables.
-    let mut declared: Vec<String> = Vec::new();
-    let mut workdir = String::from("/");
-    for i in &df.instructions {
-        let here = |field: &str| loc(file, i, field);
-        // Values for expansion: stage ARGs, then ENVs this file set; other
-        // names stay as written (the planner expands the image's env).
-        let lookup_keep =
-            |k: &str, args: &BTreeMap<String, String>, envs: &BTreeMap<String, String>| {
-                args.get(k)
-                    .or_else(|| envs.get(k))
-                    .cloned()
-                    .or_else(|| Some(format!("${{{k}}}")))
-            };
-        let ex = |s: &str| -> Result<String> {
-            expand(s, esc, &|k| lookup_keep(k, &args, &envs)).map_err(|m| bad(file, i, m))
+    for i in &global_args {
+        let Inst::Arg(list) = &i.inst else {
+            unreachable!("only ARGs are global")
         };
-        if stages.is_empty() && !matches!(i.inst, Inst::From { .. }) {
-            let Inst::Arg(list) = &i.inst else {
-                return Err(bad(file, i, "only ARG may come before the first FROM"));
+        for (k, v) in list {
+            let v = match (build_args.get(k), v) {
+                (Some(b), _) => b.clone(),
+                (None, Some(d)) => {
+                    expand(d, esc, &|n| global.get(n).cloned()).map_err(|m| bad(file, i, m))?
+                }
+                // Declared without a value: unset.
+                (None, None) => continue,
             };
-            for (k, v) in list {
-                let v = o
-                    .build_args
-                    .get(k)
-                    .cloned()
-                    .or(v.clone())
-                    .unwrap_or_default();
-                let v =
-                    expand(&v, esc, &|n| global.get(n).cloned()).map_err(|m| bad(file, i, m))?;
-                global.insert(k.clone(), v);
-            }
-            continue;
+            global.insert(k.clone(), v);
         }
-        match &i.inst {
-            Inst::From {
-                image,
-                alias,
-                platform: p,
-            } => {
-                let lookup = |k: &str| global.get(k).or(predefined.get(k)).cloned();
-                let image = expand(image, esc, &lookup).map_err(|m| bad(file, i, m))?;
-                let stage_platform = match p {
-                    None => None,
-                    Some(p) => {
-                        let p = expand(p, esc, &lookup).map_err(|m| bad(file, i, m))?;
-                        let p = Platform::parse(&p)
-                            .map_err(|m| bad(file, i, format!("--platform={p}: {m}")))?;
-                        // The platform being built anyway: nothing to pin.
-                        (o.platforms.len() > 1 || p != platform).then_some(p)
-                    }
-                };
-                let base = if image.eq_ignore_ascii_case("scratch") {
-                    Base::Scratch
-                } else if let Some(s) = stages.iter().find(|s| {
-                    s.alias
-                        .as_deref()
-                        .is_some_and(|a| a.eq_ignore_ascii_case(&image))
-                }) {
-                    Base::Image(s.id.clone())
-                } else if image.starts_with("oci:") {
-                    crate::spec::parse_base(&image).map_err(|m| bad(file, i, m))?
-                } else {
-                    Base::Ref(image.clone())
-                };
-                let n = stages.len();
-                stages.push(Stage {
-                    id: alias.clone().unwrap_or_else(|| format!("stage-{n}")),
-                    alias: alias.clone(),
-                    base,
-                    loc: here("FROM"),
-                    layers: Vec::new(),
-                    platform: stage_platform,
-                });
-                args = predefined.clone();
-                envs.clear();
-                declared.clear();
-                workdir = "/".into();
+    }
+
+    // Every stage's FROM line, whatever the target (as BuildKit).
+    let mut heads: Vec<Head> = Vec::new();
+    for (n, (fi, body)) in parts.into_iter().enumerate() {
+        let Inst::From {
+            image,
+            alias,
+            platform: p,
+        } = &fi.inst
+        else {
+            unreachable!("a stage starts with FROM")
+        };
+        let lookup = |k: &str| global.get(k).cloned();
+        let written = image;
+        let image = expand(written, esc, &lookup).map_err(|m| bad(file, fi, m))?;
+        if image.is_empty() {
+            return Err(bad(
+                file,
+                fi,
+                format!("the image name {written:?} is empty once expanded"),
+            ));
+        }
+        let stage_platform = match p {
+            None => None,
+            Some(p) => {
+                let p = expand(p, esc, &lookup).map_err(|m| bad(file, fi, m))?;
+                let p = Platform::parse(&p)
+                    .map_err(|m| bad(file, fi, format!("--platform={p}: {m}")))?;
+                // The platform being built anyway: nothing to pin.
+                (o.platforms.len() > 1 || p != platform).then_some(p)
             }
-            Inst::Arg(list) => {
-                let mut vals = Vec::new();
-                for (k, v) in list {
-                    let v = match o.build_args.get(k) {
-                        Some(b) => b.clone(),
-                        None => match v {
-                            Some(d) => ex(d)?,
-                            None => global.get(k).cloned().unwrap_or_default(),
+        };
+        // Only an earlier stage can be a base.
+        let parent = stage_named(&heads, &image);
+        let base = if image.eq_ignore_ascii_case("scratch") {
+            Base::Scratch
+        } else if let Some(pi) = parent {
+            Base::Image(heads[pi].id.clone())
+        } else if image.starts_with("oci:") {
+            crate::spec::parse_base(&image).map_err(|m| bad(file, fi, m))?
+        } else {
+            Base::Ref(image.clone())
+        };
+        heads.push(Head {
+            id: alias.clone().unwrap_or_else(|| format!("stage-{n}")),
+            alias: alias.clone(),
+            parent: parent.filter(|_| matches!(base, Base::Image(_))),
+            base,
+            loc: loc(file, fi, "FROM"),
+            platform: stage_platform,
+            body,
+            deps: Vec::new(),
+        });
+    }
+    // What each stage reads from the others, in every stage (as BuildKit).
+    for si in 0..heads.len() {
+        let mut deps = Vec::new();
+        for i in &heads[si].body {
+            match &i.inst {
+                Inst::Copy { from: Some(f), .. } => {
+                    deps.extend(from_stage(file, esc, i, f, &heads)?);
+                }
+                Inst::Run { mounts, .. } => {
+                    deps.extend(
+                        mounts
+                            .iter()
+                            .filter_map(|m| m.get("from"))
+                            .filter_map(|f| stage_named(&heads, f)),
+                    );
+                }
+                _ => {}
+            }
+        }
+        heads[si].deps = deps;
+    }
+    let target = match o.target {
+        None => heads.len() - 1,
+        Some(t) => stage_named(&heads, t).ok_or_else(|| {
+            Error::Usage(format!(
+                "--target {t}: no stage is named so in {}",
+                file.display()
+            ))
+        })?,
+    };
+    // The stages the target reaches: only these are translated.
+    let mut reached = vec![false; heads.len()];
+    let mut todo = vec![target];
+    while let Some(s) = todo.pop() {
+        if !std::mem::replace(&mut reached[s], true) {
+            todo.extend(heads[s].parent);
+            todo.extend(heads[s].deps.iter().copied());
+        }
+    }
+
+    let cx = Cx {
+        o,
+        file,
+        esc,
+        rules,
+        build_args,
+        global,
+        heads,
+    };
+    // Images copied from come first; then the stages in file order.
+    let mut implicit: Vec<Stage> = Vec::new();
+    let mut built: Vec<(Stage, bool)> = Vec::new();
+    let mut scopes: Vec<Option<Scope>> = vec![None; cx.heads.len()];
+    for si in (0..cx.heads.len()).filter(|&s| reached[s]) {
+        let h = &cx.heads[si];
+        let mut scope = match h.parent {
+            Some(p) => scopes[p]
+                .clone()
+                .expect("a stage's parent is translated first"),
+            None => Scope::new(),
+        };
+        let layers = stage_layers(&cx, si, &mut scope, &mut implicit)?;
+        scopes[si] = Some(scope);
+        built.push((
+            Stage {
+                id: h.id.clone(),
+                base: h.base.clone(),
+                loc: h.loc.clone(),
+                layers,
+                platform: h.platform.clone(),
+            },
+            si == target,
+        ));
+    }
+    let images: Vec<ImageDef> = implicit
+        .into_iter()
+        .map(|s| (s, false))
+        .chain(built)
+        .map(|(s, is_target)| ImageDef {
+            id: s.id.clone(),
+            loc: s.loc.clone(),
+            base: s.base.clone(),
+            base_loc: s.loc.clone(),
+            python: None,
+            registry: None,
+            name: if is_target {
+                o.name.clone()
+            } else {
+                s.id.clone()
+            },
+            tag: if is_target { o.tag.clone() } else { Tag::Auto },
+            platforms: match &s.platform {
+                Some(p) => vec![p.clone()],
+                None => o.platforms.clone(),
+            },
+            venv: "/opt/venv".into(),
+            uv: false,
+            uv_loc: s.loc.clone(),
+            layers: s.layers,
+            context: None,
+        })
+        .collect();
+    // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
+    // context's .dockerignore, as with docker.
+    let images = match own_ignore(file) {
+        None => images,
+        Some(p) => {
+            let p = std::fs::canonicalize(&p).unwrap_or(p);
+            images
+                .into_iter()
+                .map(|mut img: ImageDef| {
+                    img.layers.insert(
+                        0,
+                        Layer {
+                            loc: img.loc.clone(),
+                            kind: LayerKind::Dockerignore(p.display().to_string()),
                         },
+                    );
+                    img
+                })
+                .collect()
+        }
+    };
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Definition {
+        file: file.to_path_buf(),
+        dir,
+        context: o.context.to_path_buf(),
+        images,
+    })
+}
+
+/// The stage named so (stage names are not case sensitive).
+fn stage_named(heads: &[Head], name: &str) -> Option<usize> {
+    heads.iter().position(|h| {
+        h.alias
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The stage `COPY --from=NAME|INDEX` reads, or `None` for an image. As
+/// with BuildKit, the value takes no variables and an index must name a
+/// stage (counted from 0).
+fn from_stage(
+    file: &Path,
+    esc: char,
+    i: &Instruction,
+    f: &str,
+    heads: &[Head],
+) -> Result<Option<usize>> {
+    if expand(f, esc, &|_| None).ok().as_deref() != Some(f) {
+        return Err(bad(
+            file,
+            i,
+            format!(
+                "--from={f}: variables are not expanded in --from; name a stage whose FROM uses a global ARG instead"
+            ),
+        ));
+    }
+    if let Ok(n) = f.parse::<usize>() {
+        return match n < heads.len() {
+            true => Ok(Some(n)),
+            false => Err(bad(
+                file,
+                i,
+                format!(
+                    "--from={n}: the file has {} stages, counted from 0",
+                    heads.len()
+                ),
+            )),
+        };
+    }
+    Ok(stage_named(heads, f))
+}
+
+/// The layers of stage `si`, its instructions translated with `scope`
+/// (which ends as the stage leaves it).
+fn stage_layers(
+    cx: &Cx,
+    si: usize,
+    scope: &mut Scope,
+    implicit: &mut Vec<Stage>,
+) -> Result<Vec<Layer>> {
+    let (o, file, esc) = (cx.o, cx.file, cx.esc);
+    let mut layers: Vec<Layer> = Vec::new();
+    for &i in &cx.heads[si].body {
+        let here = |field: &str| loc(file, i, field);
+        let at = |field: &str, kind: LayerKind| Layer {
+            loc: loc(file, i, field),
+            kind,
+        };
+        let ex = |s: &str| -> Result<String> {
+            expand(s, esc, &|k| scope.lookup(k)).map_err(|m| bad(file, i, m))
+        };
+        match &i.inst {
+            Inst::From { .. } => unreachable!("FROM starts a stage"),
+            Inst::Arg(list) => {
+                // In order: a default sees the ARGs before it.
+                for (k, v) in list {
+                    let value = match (cx.build_args.get(k), v) {
+                        (Some(b), _) => Some(b.clone()),
+                        (None, Some(d)) => Some(
+                            expand(d, esc, &|n| scope.lookup(n)).map_err(|m| bad(file, i, m))?,
+                        ),
+                        (None, None) => cx.global.get(k).cloned(),
                     };
-                    vals.push((k.clone(), v));
-                    if !declared.contains(k) {
-                        declared.push(k.clone());
+                    match value {
+                        Some(v) => scope.set_arg(k, v),
+                        None => scope.declare_unset(k),
                     }
                 }
-                args.extend(vals);
             }
             Inst::Env(pairs) => {
                 // Every value sees the variables as they were before this ENV.
@@ -215,31 +534,29 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     out.push((k.clone(), ex(v)?));
                 }
                 for (k, v) in &out {
-                    envs.insert(k.clone(), v.clone());
+                    scope.set_env(k, v.clone());
                 }
-                push(&mut stages, here("ENV"), LayerKind::Env(out));
+                layers.push(at("ENV", LayerKind::Env(out)));
             }
             Inst::Label(pairs) => {
                 let mut out = Vec::new();
                 for (k, v) in pairs {
                     out.push((ex(k)?, ex(v)?));
                 }
-                push(&mut stages, here("LABEL"), LayerKind::Labels(out));
+                layers.push(at("LABEL", LayerKind::Labels(out)));
             }
             Inst::Workdir(w) => {
+                // As written: the planner joins a relative one to the
+                // image's workdir, and keeps an absolute one as is.
                 let w = ex(w)?;
-                workdir = if w.starts_with('/') {
+                scope.workdir = if w.starts_with('/') {
                     w.clone()
                 } else {
-                    format!("{}/{w}", workdir.trim_end_matches('/'))
+                    format!("/{}", resolve_dst(&scope.workdir, &w))
                 };
-                push(
-                    &mut stages,
-                    here("WORKDIR"),
-                    LayerKind::Workdir(workdir.clone()),
-                );
+                layers.push(at("WORKDIR", LayerKind::Workdir(w)));
             }
-            Inst::User(u) => push(&mut stages, here("USER"), LayerKind::User(ex(u)?)),
+            Inst::User(u) => layers.push(at("USER", LayerKind::User(ex(u)?))),
             Inst::Expose(ports) => {
                 let mut out = Vec::new();
                 for p in ports {
@@ -247,7 +564,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     let (port, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
                     out.push(format!("{port}/{}", proto.to_ascii_lowercase()));
                 }
-                push(&mut stages, here("EXPOSE"), LayerKind::Expose(out));
+                layers.push(at("EXPOSE", LayerKind::Expose(out)));
             }
             Inst::Cmd(c) | Inst::Entrypoint(c) => {
                 let v = match c {
@@ -259,7 +576,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 } else {
                     LayerKind::Entrypoint(v)
                 };
-                push(&mut stages, here(&i.keyword), kind);
+                layers.push(at(&i.keyword, kind));
             }
             Inst::Run {
                 cmd,
@@ -281,16 +598,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                         .join(" "),
                 };
                 // Build args reach the command as variables, not the image.
-                let exports: Vec<String> = declared
-                    .iter()
-                    .filter(|k| !envs.contains_key(*k))
-                    .map(|k| {
-                        format!(
-                            "{k}={}",
-                            shell_quote(args.get(k).map(String::as_str).unwrap_or(""))
-                        )
-                    })
-                    .collect();
+                let exports = scope.exports();
                 if !exports.is_empty() {
                     script = format!("export {}; {script}", exports.join(" "));
                 }
@@ -299,17 +607,16 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     ..Default::default()
                 };
                 for m in mounts {
-                    mount_option(file, i, m, &workdir, &mut run)?;
+                    mount_option(file, i, m, &scope.workdir, &mut run)?;
                 }
-                push(
-                    &mut stages,
-                    here("RUN"),
+                layers.push(at(
+                    "RUN",
                     LayerKind::Commands {
                         commands: vec![script],
                         group: false,
                         run,
                     },
-                );
+                ));
             }
             Inst::Copy {
                 srcs,
@@ -354,9 +661,8 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                         } else {
                             dst.clone()
                         };
-                        push(
-                            &mut stages,
-                            here("COPY"),
+                        layers.push(at(
+                            "COPY",
                             named(
                                 LayerKind::Inline {
                                     content,
@@ -366,29 +672,31 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                                 },
                                 &owner_name,
                             ),
-                        );
+                        ));
                     }
                     continue;
                 }
                 if let Some(f) = from {
-                    let f = ex(f)?;
-                    let by_name = stages.iter().find(|s| {
-                        s.alias
-                            .as_deref()
-                            .is_some_and(|a| a.eq_ignore_ascii_case(&f))
-                    });
-                    // `--from=N`: the Nth stage, counted from 0.
-                    let by_index = f.parse::<usize>().ok().and_then(|n| stages.get(n));
-                    let image = match by_name.or(by_index) {
-                        Some(st) => st.id.clone(),
+                    let image = match from_stage(file, esc, i, f, &cx.heads)? {
+                        Some(d) if d >= si => {
+                            return Err(bad(
+                                file,
+                                i,
+                                format!(
+                                    "--from={f}: stage {} is not before this one; COPY --from reads an earlier stage",
+                                    cx.heads[d].id
+                                ),
+                            ));
+                        }
+                        Some(d) => cx.heads[d].id.clone(),
                         None => {
                             // An image: a stage of its own with no instructions.
                             let base = if f.starts_with("oci:") {
-                                crate::spec::parse_base(&f).map_err(|m| bad(file, i, m))?
+                                crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
                             } else if f.eq_ignore_ascii_case("scratch") {
                                 return Err(bad(file, i, "--from=scratch has no files"));
                             } else {
-                                crate::registry::Reference::parse(&f).map_err(|e| {
+                                crate::registry::Reference::parse(f).map_err(|e| {
                                     bad(file, i, format!("--from={f}: no stage is named so and it is no image reference: {e}"))
                                 })?;
                                 Base::Ref(f.clone())
@@ -399,7 +707,6 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                                     let id = format!("copy-from-{}", implicit.len());
                                     implicit.push(Stage {
                                         id: id.clone(),
-                                        alias: None,
                                         base,
                                         loc: here("COPY"),
                                         layers: Vec::new(),
@@ -436,9 +743,8 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                             ),
                         ));
                     }
-                    push(
-                        &mut stages,
-                        here("COPY"),
+                    layers.push(at(
+                        "COPY",
                         named(
                             LayerKind::CopyFrom {
                                 image,
@@ -449,10 +755,10 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                             },
                             &owner_name,
                         ),
-                    );
+                    ));
                     continue;
                 }
-                let layers = copy_layers(
+                let kinds = copy_layers(
                     o,
                     file,
                     i,
@@ -461,10 +767,10 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                     chown.as_deref(),
                     chmod.as_deref(),
                     &ex,
-                    &rules,
+                    &cx.rules,
                 )?;
-                for k in layers {
-                    push(&mut stages, here("COPY"), k);
+                for k in kinds {
+                    layers.push(at("COPY", k));
                 }
             }
             Inst::Add {
@@ -566,102 +872,54 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                         chown.as_deref(),
                         chmod.as_deref(),
                         &ex,
-                        &rules,
+                        &cx.rules,
                     )?);
                 }
                 for k in kinds {
-                    push(&mut stages, here("ADD"), k);
+                    layers.push(at("ADD", k));
                 }
             }
-            Inst::Maintainer(m) => push(
-                &mut stages,
-                here("MAINTAINER"),
+            Inst::Maintainer(m) => layers.push(at(
+                "MAINTAINER",
                 LayerKind::Labels(vec![("maintainer".into(), m.clone())]),
-            ),
+            )),
             Inst::Volume(paths) => {
                 let mut v = Vec::new();
                 for p in paths {
                     v.push(serde_json::json!(ex(p)?));
                 }
-                push(
-                    &mut stages,
-                    here("VOLUME"),
+                layers.push(at(
+                    "VOLUME",
                     LayerKind::DockerConfig {
                         field: "Volumes".into(),
                         value: serde_json::Value::Array(v),
                     },
-                );
+                ));
             }
-            Inst::StopSignal(sig) => push(
-                &mut stages,
-                here("STOPSIGNAL"),
+            Inst::StopSignal(sig) => layers.push(at(
+                "STOPSIGNAL",
                 LayerKind::DockerConfig {
                     field: "StopSignal".into(),
                     value: serde_json::json!(ex(sig)?),
                 },
-            ),
+            )),
             // RUN steps after it use this shell (read from the config).
-            Inst::Shell(sh) => push(
-                &mut stages,
-                here("SHELL"),
+            Inst::Shell(sh) => layers.push(at(
+                "SHELL",
                 LayerKind::DockerConfig {
                     field: "Shell".into(),
                     value: serde_json::json!(sh),
                 },
-            ),
-            Inst::Healthcheck(h) => {
-                let value = match h {
-                    None => serde_json::json!({"Test": ["NONE"]}),
-                    Some(h) => {
-                        let test = match &h.cmd {
-                            Cmd::Exec(v) => {
-                                let mut t = vec!["CMD".to_string()];
-                                t.extend(v.iter().cloned());
-                                t
-                            }
-                            Cmd::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-                        };
-                        let mut obj = serde_json::Map::new();
-                        obj.insert("Test".into(), serde_json::json!(test));
-                        for (k, v) in &h.options {
-                            let (name, val) = match k.as_str() {
-                                "retries" => (
-                                    "Retries",
-                                    serde_json::json!(v.parse::<u64>().map_err(|_| bad(
-                                        file,
-                                        i,
-                                        format!("--retries={v}")
-                                    ))?),
-                                ),
-                                other => {
-                                    let ns = go_duration_ns(v)
-                                        .ok_or_else(|| bad(file, i, format!("--{other}={v}: expected a duration like 30s or 1m30s")))?;
-                                    let name = match other {
-                                        "interval" => "Interval",
-                                        "timeout" => "Timeout",
-                                        "start-period" => "StartPeriod",
-                                        _ => "StartInterval",
-                                    };
-                                    (name, serde_json::json!(ns))
-                                }
-                            };
-                            obj.insert(name.into(), val);
-                        }
-                        serde_json::Value::Object(obj)
-                    }
-                };
-                push(
-                    &mut stages,
-                    here("HEALTHCHECK"),
-                    LayerKind::DockerConfig {
-                        field: "Healthcheck".into(),
-                        value,
-                    },
-                );
-            }
-            Inst::Onbuild(inner) => push(
-                &mut stages,
-                here("ONBUILD"),
+            )),
+            Inst::Healthcheck(h) => layers.push(at(
+                "HEALTHCHECK",
+                LayerKind::DockerConfig {
+                    field: "Healthcheck".into(),
+                    value: healthcheck_value(file, i, h.as_ref())?,
+                },
+            )),
+            Inst::Onbuild(inner) => layers.push(at(
+                "ONBUILD",
                 LayerKind::DockerConfig {
                     field: "OnBuild".into(),
                     // The instruction as written after ONBUILD.
@@ -674,133 +932,61 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                             .unwrap_or("")
                     ),
                 },
-            ),
+            )),
         }
     }
-    if stages.is_empty() {
-        return Err(Error::Definition {
-            loc: Box::new(Location {
-                file: file.to_path_buf(),
-                line: 1,
-                column: 1,
-                field: String::new(),
-            }),
-            message: "the Dockerfile has no FROM".into(),
-        });
-    }
-    let target = match o.target {
-        None => stages.len() - 1,
-        Some(t) => stages
-            .iter()
-            .position(|s| {
-                s.alias
-                    .as_deref()
-                    .is_some_and(|a| a.eq_ignore_ascii_case(t))
-            })
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "--target {t}: no stage is named so in {}",
-                    file.display()
-                ))
-            })?,
-    };
-    // Images copied from come first; then the stages in file order.
-    let n_implicit = implicit.len();
-    implicit.extend(stages);
-    let stages = implicit;
-    let target = target + n_implicit;
-    // The target and the stages it stands on or copies from.
-    let mut needed = vec![target];
-    let mut todo = vec![target];
-    while let Some(cur) = todo.pop() {
-        let mut deps: Vec<&String> = Vec::new();
-        if let Base::Image(id) = &stages[cur].base {
-            deps.push(id);
-        }
-        for l in &stages[cur].layers {
-            if let LayerKind::CopyFrom { image, .. } = l.kind.inner() {
-                deps.push(image);
-            }
-        }
-        for id in deps {
-            let si = stages
-                .iter()
-                .position(|s| &s.id == id)
-                .expect("named earlier");
-            if !needed.contains(&si) {
-                needed.push(si);
-                todo.push(si);
-            }
-        }
-    }
-    needed.sort();
-    let images: Vec<ImageDef> = needed
-        .into_iter()
-        .map(|si| {
-            let s = &stages[si];
-            let is_target = si == target;
-            ImageDef {
-                id: s.id.clone(),
-                loc: s.loc.clone(),
-                base: s.base.clone(),
-                base_loc: s.loc.clone(),
-                python: None,
-                registry: None,
-                name: if is_target {
-                    o.name.clone()
-                } else {
-                    s.id.clone()
-                },
-                tag: if is_target { o.tag.clone() } else { Tag::Auto },
-                platforms: match &s.platform {
-                    Some(p) => vec![p.clone()],
-                    None => o.platforms.clone(),
-                },
-                venv: "/opt/venv".into(),
-                uv: false,
-                uv_loc: s.loc.clone(),
-                layers: s.layers.clone(),
-                context: None,
-            }
-        })
-        .collect();
-    // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
-    // context's .dockerignore, as with docker.
-    let images = match own_ignore(file) {
-        None => images,
-        Some(p) => {
-            let p = std::fs::canonicalize(&p).unwrap_or(p);
-            images
-                .into_iter()
-                .map(|mut img: ImageDef| {
-                    img.layers.insert(
-                        0,
-                        Layer {
-                            loc: img.loc.clone(),
-                            kind: LayerKind::Dockerignore(p.display().to_string()),
-                        },
-                    );
-                    img
-                })
-                .collect()
-        }
-    };
-    let dir = file
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    Ok(Definition {
-        file: file.to_path_buf(),
-        dir,
-        context: o.context.to_path_buf(),
-        images,
-    })
+    Ok(layers)
 }
 
-fn push(stages: &mut [Stage], loc: Location, kind: LayerKind) {
-    if let Some(s) = stages.last_mut() {
-        s.layers.push(Layer { loc, kind });
+/// HEALTHCHECK as the config's Healthcheck (durations in nanoseconds).
+fn healthcheck_value(
+    file: &Path,
+    i: &Instruction,
+    h: Option<&Healthcheck>,
+) -> Result<serde_json::Value> {
+    let Some(h) = h else {
+        return Ok(serde_json::json!({"Test": ["NONE"]}));
+    };
+    let test = match &h.cmd {
+        Cmd::Exec(v) => {
+            let mut t = vec!["CMD".to_string()];
+            t.extend(v.iter().cloned());
+            t
+        }
+        Cmd::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
+    };
+    let mut obj = serde_json::Map::new();
+    obj.insert("Test".into(), serde_json::json!(test));
+    for (k, v) in &h.options {
+        let (name, val) = match k.as_str() {
+            "retries" => (
+                "Retries",
+                serde_json::json!(v.parse::<u64>().map_err(|_| bad(
+                    file,
+                    i,
+                    format!("--retries={v}")
+                ))?),
+            ),
+            other => {
+                let ns = go_duration_ns(v).ok_or_else(|| {
+                    bad(
+                        file,
+                        i,
+                        format!("--{other}={v}: expected a duration like 30s or 1m30s"),
+                    )
+                })?;
+                let name = match other {
+                    "interval" => "Interval",
+                    "timeout" => "Timeout",
+                    "start-period" => "StartPeriod",
+                    _ => "StartInterval",
+                };
+                (name, serde_json::json!(ns))
+            }
+        };
+        obj.insert(name.into(), val);
     }
+    Ok(serde_json::Value::Object(obj))
 }
 
 /// `30s`, `1m30s`, `500ms`, `2h` → nanoseconds.
@@ -1229,3 +1415,6 @@ pub fn expand_bases(def: &mut Definition) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
