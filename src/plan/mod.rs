@@ -267,8 +267,14 @@ pub fn apply_config(cfg: &mut ImageConfig, kind: &LayerKind) {
             }
         }
         LayerKind::Workdir(w) => {
+            // As docker and buildah: an absolute one as written, a relative
+            // one joined to the current one and cleaned.
             let cur = c.working_dir.clone().unwrap_or_else(|| "/".into());
-            c.working_dir = Some(format!("/{}", files::resolve_dst(&cur, w)));
+            c.working_dir = Some(if w.starts_with('/') {
+                w.clone()
+            } else {
+                format!("/{}", files::resolve_dst(&cur, w))
+            });
         }
         LayerKind::User(u) => c.user = Some(u.clone()),
         LayerKind::Labels(l) => {

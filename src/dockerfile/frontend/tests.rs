@@ -235,3 +235,25 @@ fn a_stage_on_an_earlier_stage_keeps_its_args_and_envs() {
     .unwrap();
     assert_eq!(label(image(&def, "two"), "a"), "unset");
 }
+
+/// WORKDIR reaches the image as written: an absolute one keeps its
+/// trailing slash (docker, BuildKit and buildah keep it); a relative one
+/// is joined to the current one and cleaned, as BuildKit does.
+#[test]
+fn workdir_is_kept_as_written() {
+    let def = translate(
+        "FROM scratch AS one\nWORKDIR /app/\nFROM one AS two\nWORKDIR sub/./x/..\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    let mut cfg = crate::oci::types::ImageConfig::default();
+    let mut seen = Vec::new();
+    for img in &def.images {
+        for l in &img.layers {
+            crate::plan::apply_config(&mut cfg, &l.kind);
+            seen.push(cfg.config.working_dir.clone().unwrap_or_default());
+        }
+    }
+    assert_eq!(seen, ["/app/", "/app/sub"]);
+}
