@@ -432,7 +432,7 @@ mod tests {
             bind_mounts: vec!["scripts:/mnt/s".into()],
             tmpfs_mounts: vec!["/tmp".into()],
             network: false,
-            timeout: None,
+            ..Default::default()
         };
         assert_eq!(
             run_flags(&r),

@@ -487,6 +487,7 @@ fn dockerfile_fixtures_build_like_buildah() {
             &ctx.join(dockerfile),
             &ctx,
             &["--build-arg", &base_arg],
+            false,
         );
         if name == "features" {
             // What each construct must do, beyond agreeing with buildah.
@@ -528,6 +529,10 @@ fn dockerfile_fixtures_build_like_buildah() {
 /// Builds `dockerfile` with `buildah bud` (vfs, chroot isolation) and
 /// asserts that its image has the same file tree (paths, modes, owners,
 /// contents) and config as imgbuild's `ours` (an OCI layout, tag latest).
+/// With `undated_shadow`, /etc/shadow is compared without the dates of
+/// the last password change: `ours` was built from a definition, whose
+/// `commands` get SOURCE_DATE_EPOCH (0), so useradd dated them 1970, while
+/// buildah's RUN has none and dates them today.
 /// Returns imgbuild's unpacked root and tree.
 fn same_as_buildah(
     t: &Path,
@@ -536,6 +541,7 @@ fn same_as_buildah(
     dockerfile: &Path,
     ctx: &Path,
     extra: &[&str],
+    undated_shadow: bool,
 ) -> (PathBuf, Tree) {
     let theirs = t.join(format!("{name}-buildah"));
     let broot = t.join("buildah-root");
@@ -575,15 +581,14 @@ fn same_as_buildah(
     let a = umoci_unpack(ours, "latest", &t.join(format!("{name}-a")));
     let b = umoci_unpack(&theirs, "latest", &t.join(format!("{name}-b")));
     let (mut ta, mut tb) = (file_tree(&a), file_tree(&b));
-    // Two things user tools write differ by when and how they ran, not
-    // by the build: the date of the last password change in
-    // /etc/shadow (useradd takes it from SOURCE_DATE_EPOCH, which
-    // imgbuild sets and buildah 1.28 does not), and the backup copies
-    // shadow-utils leaves (under buildah, /etc/group- holds the old
-    // gshadow). The shadow file is compared without that date.
+    // The backup copies shadow-utils leaves differ by how it ran, not by
+    // the build (under buildah, /etc/group- holds the old gshadow).
     for (tr, root) in [(&mut ta, &a), (&mut tb, &b)] {
         for f in ["etc/group-", "etc/gshadow-", "etc/passwd-", "etc/shadow-"] {
             tr.remove(f);
+        }
+        if !undated_shadow {
+            continue;
         }
         if let Some(e) = tr.get_mut("etc/shadow") {
             let text = fs::read_to_string(root.join("etc/shadow")).unwrap();
@@ -651,6 +656,109 @@ fn same_as_buildah(
         assert_eq!(ca[k], cb[k], "{name}: config {k}");
     }
     (a, ta)
+}
+
+/// A Dockerfile's RUN steps see SOURCE_DATE_EPOCH only as BuildKit passes
+/// it: as a build arg (`--build-arg`, or the environment's, as buildx
+/// forwards it) that the stage declares. Without it useradd dates the
+/// password change today, as under docker and buildah; the layers'
+/// mtimes still clamp to SOURCE_DATE_EPOCH (0 when unset). A definition's
+/// `commands` keep getting it (0 by default).
+#[test]
+fn source_date_epoch_reaches_run_only_as_a_declared_build_arg() {
+    let Some(base) = base("source_date_epoch_reaches_run_only_as_a_declared_build_arg") else {
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{b}:latest AS plain\n\
+             RUN echo \"${{SOURCE_DATE_EPOCH-unset}}\" > /sde-plain && useradd -u 1500 tester\n\
+             \n\
+             FROM plain\n\
+             ARG SOURCE_DATE_EPOCH\n\
+             RUN echo \"${{SOURCE_DATE_EPOCH-unset}}\" > /sde-declared\n",
+            b = base.display()
+        ),
+    );
+    let store = t.path().join("store");
+    let build = |name: &str, extra: &[&str], env: Option<&str>| -> PathBuf {
+        let out = t.path().join(format!("out-{name}"));
+        let mut cmd = ib(&["build", "-f"])
+            .path_arg(&ctx.join("Dockerfile"))
+            .path_arg(&ctx)
+            .cache(&store)
+            .oci_out(&out)
+            .json()
+            .arg("-q")
+            .args(extra);
+        if let Some(v) = env {
+            cmd = cmd.env("SOURCE_DATE_EPOCH", v);
+        }
+        let r = cmd.run();
+        assert_eq!(r.code, 0, "{name}: {r}");
+        umoci_unpack(&out, "latest", &t.path().join(format!("root-{name}")))
+    };
+    let read = |root: &Path, p: &str| fs::read_to_string(root.join(p)).unwrap();
+
+    let root = build("unset", &[], None);
+    assert_eq!(read(&root, "sde-plain"), "unset\n");
+    assert_eq!(read(&root, "sde-declared"), "unset\n");
+    let shadow = read(&root, "etc/shadow");
+    let line = shadow
+        .lines()
+        .find(|l| l.starts_with("tester:"))
+        .unwrap_or_else(|| panic!("{shadow}"));
+    let day: u64 = line.split(':').nth(2).unwrap().parse().unwrap_or_else(|_| {
+        panic!("useradd dates the password change today: {line}");
+    });
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    assert!(day + 1 >= today && day <= today, "{line}, today {today}");
+    assert_eq!(
+        fs::metadata(root.join("sde-declared")).unwrap().mtime(),
+        0,
+        "mtimes clamp to 0"
+    );
+
+    let root = build(
+        "build-arg",
+        &["--build-arg", "SOURCE_DATE_EPOCH=1700000000"],
+        None,
+    );
+    assert_eq!(read(&root, "sde-plain"), "unset\n", "not declared there");
+    assert_eq!(read(&root, "sde-declared"), "1700000000\n");
+
+    let root = build("env", &[], Some("1700000000"));
+    assert_eq!(read(&root, "sde-plain"), "unset\n");
+    assert_eq!(read(&root, "sde-declared"), "1700000000\n");
+    assert_eq!(
+        fs::metadata(root.join("sde-declared")).unwrap().mtime(),
+        1_700_000_000,
+        "mtimes clamp to SOURCE_DATE_EPOCH"
+    );
+
+    // A definition's commands get it, 0 by default.
+    let proj = t.path().join("proj");
+    write(
+        &proj,
+        "imgbuild.toml",
+        &format!(
+            "[images.app]\nbase = \"oci:{b}:latest\"\ntag = \"v1\"\n\n[[images.app.layers]]\ncommands = [\"echo ${{SOURCE_DATE_EPOCH-unset}} > /sde-def\"]\n",
+            b = base.display()
+        ),
+    );
+    let out = t.path().join("out-def");
+    build_json(&proj, &store, &out, &[]);
+    let root = umoci_unpack(&out, "v1", &t.path().join("root-def"));
+    assert_eq!(read(&root, "sde-def"), "0\n");
 }
 
 #[test]
@@ -1047,7 +1155,7 @@ cmd = ["--worker"]
         text.contains("FROM app AS worker") && text.contains("--mount=type=bind,source=scripts"),
         "{text}"
     );
-    let (root, tr) = same_as_buildah(t.path(), "exported", &ours, &exported, &proj, &[]);
+    let (root, tr) = same_as_buildah(t.path(), "exported", &ours, &exported, &proj, &[], true);
     assert_eq!(
         tr["var/www/site/index.html"],
         (0o750, 33, 33, sha256_hex(b"<p>hi</p>\n"))

@@ -17,7 +17,9 @@
 //! declared without a value stays unset. RUN steps get the stage's ARGs
 //! with a value as environment variables. `$VAR` of the image's
 //! environment in ENV values is left for the planner, which knows the
-//! base's config.
+//! base's config. `SOURCE_DATE_EPOCH` of the environment counts as a build
+//! arg unless one is given (as buildx passes it); a RUN sees it only when
+//! its stage declares `ARG SOURCE_DATE_EPOCH`, like any build arg.
 //!
 //! `COPY --from` takes files from an earlier stage, or from an image (a
 //! stage of its own, built first); `--chown` by name is looked up in the
@@ -44,6 +46,8 @@ use std::path::{Path, PathBuf};
 pub struct FrontendOptions<'a> {
     pub dockerfile: &'a Path,
     pub context: &'a Path,
+    /// `--build-arg`s. `SOURCE_DATE_EPOCH` of the environment is added
+    /// when they do not name it.
     pub build_args: &'a BTreeMap<String, String>,
     /// The stage to build (default: the last).
     pub target: Option<&'a str>,
@@ -197,7 +201,12 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
     })?;
     let esc = df.escape;
     let rules = context_ignore_rules(file, o.context)?;
-    let build_args = o.build_args.clone();
+    let mut build_args = o.build_args.clone();
+    if !build_args.contains_key("SOURCE_DATE_EPOCH")
+        && let Ok(v) = std::env::var("SOURCE_DATE_EPOCH")
+    {
+        build_args.insert("SOURCE_DATE_EPOCH".into(), v);
+    }
 
     // The file's parts: ARGs before the first FROM, then the stages.
     let mut global_args: Vec<&Instruction> = Vec::new();
@@ -604,6 +613,8 @@ fn stage_layers(
                 }
                 let mut run = RunOptions {
                     network: network.as_deref() != Some("none"),
+                    // As BuildKit: only a declared ARG passes it.
+                    no_source_date_epoch: true,
                     ..Default::default()
                 };
                 for m in mounts {

@@ -1847,6 +1847,7 @@ fn plan_run(
                 tmpfs: run.tmpfs_mounts.clone(),
                 timeout: run.timeout.map(std::time::Duration::from_secs),
                 platform: p.clone(),
+                source_date_epoch: !run.no_source_date_epoch,
             };
             let mut k = KeyHasher::new("run", RUN_FORMAT);
             k.digest(&chain).str(&p.to_string());
@@ -1882,6 +1883,7 @@ fn plan_run(
                     .opt_str(s.env.as_deref())
                     .opt_str(s.target.as_deref());
             }
+            k.bool(rs.source_date_epoch);
             k.str(o.compression.name())
                 .u64(o.compression.level() as u64)
                 .u64(o.source_date_epoch);

@@ -94,6 +94,9 @@ pub struct RunStep {
     pub tmpfs: Vec<String>,
     pub timeout: Option<Duration>,
     pub platform: Platform,
+    /// Whether the step gets `SOURCE_DATE_EPOCH` (the build's, when the
+    /// image's env does not set it).
+    pub source_date_epoch: bool,
 }
 
 /// Where and how a step runs.
@@ -542,7 +545,7 @@ fn execute_in(
     if !cx.env.iter().any(|e| e.starts_with("PATH=")) {
         set_env("PATH", crate::plan::DEFAULT_PATH);
     }
-    if !cx.env.iter().any(|e| e.starts_with("SOURCE_DATE_EPOCH=")) {
+    if st.source_date_epoch && !cx.env.iter().any(|e| e.starts_with("SOURCE_DATE_EPOCH=")) {
         set_env("SOURCE_DATE_EPOCH", &cx.source_date_epoch.to_string());
     }
     for (k, v) in &st.env {

@@ -193,6 +193,9 @@ pub struct RunOptions {
     pub network: bool,
     /// Seconds.
     pub timeout: Option<u64>,
+    /// The step gets no `SOURCE_DATE_EPOCH` of imgbuild's own (a
+    /// Dockerfile's RUN: BuildKit passes it only as a declared build arg).
+    pub no_source_date_epoch: bool,
 }
 
 /// `90`, `90s`, `10m`, `2h`, `7d` → seconds.
