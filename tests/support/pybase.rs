@@ -12,6 +12,8 @@
 //!   variant (python3 and its dependencies unpacked from the arm64 archive
 //!   over merged-/usr symlinks, maintainer scripts not run): the same Debian
 //!   files, enough to build for but not to run.
+//! - [`debian_corpus_base`]: like [`debian_python_base`] with the venv
+//!   module, the system pip and adduser, for the Dockerfile corpus.
 
 use serde_json::{Value, json};
 use std::fs;
@@ -119,6 +121,16 @@ pub fn run(cmd: &mut Command) -> String {
 /// lock on `test-cache/NAME.lock`. `make` fills a fresh folder that is renamed
 /// to NAME only when complete, so an interrupted build is never used.
 fn cached(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    cached_with(name, "index.json", make)
+}
+
+/// Like the layouts' cache, for any folder: `test-cache/NAME` made by
+/// `make(tmp_dir)` once, complete when `make` wrote the file `marker`.
+pub fn cached_folder(name: &str, marker: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    cached_with(name, marker, make)
+}
+
+fn cached_with(name: &str, marker: &str, make: impl FnOnce(&Path)) -> PathBuf {
     let root = test_cache_dir();
     fs::create_dir_all(&root).unwrap_or_else(|e| panic!("mkdir {}: {e}", root.display()));
     let dir = root.join(name);
@@ -131,7 +143,7 @@ fn cached(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
         .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
     lock.lock()
         .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
-    if !dir.join("index.json").is_file() {
+    if !dir.join(marker).is_file() {
         let tmp = root.join(format!("{name}.partial"));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).unwrap_or_else(|e| panic!("rm {}: {e}", tmp.display()));
@@ -197,6 +209,51 @@ pub fn debian_python_base() -> PathBuf {
         umoci_image(&layout, "latest", "amd64", &rootfs);
         fs::remove_file(&rootfs).expect("remove rootfs.tar");
         // The layout is the cached folder itself.
+        for e in fs::read_dir(&layout).expect("read layout") {
+            let e = e.expect("entry");
+            fs::rename(e.path(), dir.join(e.file_name())).expect("move layout entry");
+        }
+        fs::remove_dir(&layout).expect("rmdir layout");
+    })
+}
+
+/// The packages of [`debian_corpus_base`] beyond minbase.
+pub const CORPUS_PACKAGES: &str = "python3,python3-venv,python3-pip,adduser,ca-certificates";
+
+/// An OCI image layout (tag `latest`) for the Dockerfile corpus: like
+/// [`debian_python_base`], plus what Python images built on Debian
+/// usually have or add first: the venv module (with pip's and setuptools'
+/// wheels), the system pip (externally managed, PEP 668) and adduser.
+/// Slim like Debian's slim images (no Recommends, which for python3-pip
+/// are a compiler; no manuals, translations or docs but copyrights), ~145
+/// MB: buildah's vfs driver copies the root for every stage it builds.
+pub fn debian_corpus_base() -> PathBuf {
+    cached(&format!("debian-corpus-base-{BASE_VERSION}"), |dir| {
+        let rootfs = dir.join("rootfs.tar");
+        let include = format!("--include={CORPUS_PACKAGES}");
+        mmdebstrap(
+            &[
+                "--variant=minbase",
+                "--aptopt=APT::Install-Recommends \"false\"",
+                // Merged /usr by the hook, not by the usrmerge package (and
+                // the perl it needs).
+                "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+                // What Debian's slim images leave out; dpkg keeps leaving it
+                // out for packages the images install.
+                "--dpkgopt=path-exclude=/usr/share/man/*",
+                "--dpkgopt=path-exclude=/usr/share/locale/*",
+                "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+                "--dpkgopt=path-exclude=/usr/share/doc/*",
+                "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+                "--dpkgopt=path-exclude=/usr/share/info/*",
+                &include,
+            ],
+            &rootfs,
+        );
+        let layout = dir.join("layout");
+        run(Command::new("umoci").args(["init", "--layout", p(&layout)]));
+        umoci_image(&layout, "latest", "amd64", &rootfs);
+        fs::remove_file(&rootfs).expect("remove rootfs.tar");
         for e in fs::read_dir(&layout).expect("read layout") {
             let e = e.expect("entry");
             fs::rename(e.path(), dir.join(e.file_name())).expect("move layout entry");
