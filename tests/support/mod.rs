@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod buildah;
 pub mod proxy;
 pub mod pybase;
 pub mod pyfix;
