@@ -1,0 +1,3 @@
+import os
+
+VERSION = os.environ.get("APP_VERSION", "unknown")

@@ -1,0 +1,1 @@
+DEFAULT_TARGETS = ["collector-a:9200", "collector-b:9200"]

@@ -1,0 +1,3 @@
+"""A daily report, printed."""
+
+TITLE = "daily report"

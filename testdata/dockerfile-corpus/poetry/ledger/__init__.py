@@ -1,0 +1,1 @@
+ENTRIES = [("cash", 100), ("revenue", -100)]

@@ -1,0 +1,4 @@
+def status():
+    import greeter
+
+    return greeter.greet("ops")

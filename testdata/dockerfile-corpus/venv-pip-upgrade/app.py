@@ -1,0 +1,5 @@
+import greeter
+import tinyfmt
+
+print(tinyfmt.banner(greeter.greet("world")))
+print("greeter", greeter.__version__)

@@ -1,0 +1,2 @@
+def run():
+    print("serving /health on :8000")
