@@ -12,6 +12,7 @@ pub mod exec;
 pub mod export;
 pub mod flyte;
 pub mod layer;
+pub mod net;
 pub mod oci;
 pub mod plan;
 pub mod progress;
@@ -20,5 +21,6 @@ pub mod registry;
 pub mod sandbox;
 pub mod spec;
 pub mod store;
+pub mod util;
 
 pub use error::{Error, Result};

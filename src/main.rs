@@ -1401,7 +1401,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 fn prune(older_than: String, format: Format, cache_dir: Option<PathBuf>) -> Result<()> {
     let d = parse_duration(&older_than)?;
     let store = Store::open_exclusive(&cache_dir.unwrap_or_else(store::default_root))?;
-    let r = store.prune(d)?;
+    let r = store.prune(d, &imgbuild::sandbox::remove_tree)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string(&r).expect("json")),
         Format::Text => println!(

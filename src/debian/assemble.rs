@@ -53,7 +53,7 @@ pub fn fetch_debs(store: &Store, pkgs: &[LockedPackage]) -> Result<Vec<PathBuf>>
                         p.name
                     ))
                 })?;
-                crate::python::fetch::fetch_url(store, &url, Some(digest), Some(p.size), "the lock")
+                crate::store::fetch::fetch_url(store, &url, Some(digest), Some(p.size), "the lock")
                     .map(|(path, _)| path)
             })
             .collect()
@@ -264,7 +264,7 @@ fn save_record(store: &Store, sha256: &str, r: &PackageRecord) {
 fn load_record(store: &Store, sha256: &str) -> Option<PackageRecord> {
     let p = record_path(store, sha256);
     let r = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
-    crate::sandbox::rootfs::set_mtime(&p, crate::sandbox::now_secs());
+    crate::util::fs::touch(&p);
     Some(r)
 }
 

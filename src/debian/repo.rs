@@ -9,7 +9,7 @@
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::python::fetch::{get_bytes, redact};
+use crate::net::{get_bytes, redact};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -112,7 +112,7 @@ pub fn unpack(store: &Store, path: &Path, sha: &Digest) -> Result<Unpacked> {
     if let Ok(bytes) = std::fs::read(&meta_path)
         && let Ok(m) = serde_json::from_slice::<MetaFile>(&bytes)
     {
-        crate::sandbox::rootfs::set_mtime(&dir, crate::sandbox::now_secs());
+        crate::util::fs::touch(&dir);
         return Ok(Unpacked {
             root: dir.join("root"),
             meta: m.meta,

@@ -1188,7 +1188,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     ),
                 };
                 let (path, sha) =
-                    crate::python::fetch::fetch_url(store, url, expected, None, "--checksum")
+                    crate::store::fetch::fetch_url(store, url, expected, None, "--checksum")
                         .map_err(|e| at(l, e))?;
                 // The name is the URL path's last part, as with docker.
                 let fname = url
@@ -1207,14 +1207,14 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 let c = store_file(&path, &layer_dst, *chown, chmod.unwrap_or(0o600))
                     .map_err(|e| at(l, e))?;
                 let mut opts = BTreeMap::new();
-                opts.insert("url".into(), crate::python::fetch::redact(url));
+                opts.insert("url".into(), crate::net::redact(url));
                 opts.insert("sha256".into(), sha.oci());
                 opts.insert("dst".into(), format!("/{layer_dst}"));
                 opts.insert("chown".into(), format!("{chown:?}"));
                 opts.insert("chmod".into(), format!("{chmod:?}"));
                 let bytes = c.bytes;
                 (
-                    format!("add {} → /{layer_dst}", crate::python::fetch::redact(url)),
+                    format!("add {} → /{layer_dst}", crate::net::redact(url)),
                     Action::Files {
                         entries: c.entries,
                         bytes,
@@ -1236,7 +1236,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                 let path = dir.join(sha.hex());
                 if path.is_file() {
                     // In use: `cache prune` keeps it.
-                    crate::sandbox::rootfs::set_mtime(&path, crate::sandbox::now_secs());
+                    crate::util::fs::touch(&path);
                 } else {
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;

@@ -2,7 +2,6 @@
 //! build what must be built on the host (the project, pure sdists), then
 //! install wheels natively and write each layer.
 
-use super::fetch;
 use super::uv;
 use super::venv::{VenvOptions, create_venv};
 use super::wheel::{
@@ -49,9 +48,10 @@ pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> R
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(a) = todo.get(i) else { break };
-                    let r = fetch::fetch_file(store, &a.location, &a.sha256, a.size).map_err(|e| {
-                        Error::Other(format!("{} {} ({}): {e}", a.name, a.version, a.filename))
-                    });
+                    let r = crate::store::fetch::fetch_file(store, &a.location, &a.sha256, a.size)
+                        .map_err(|e| {
+                            Error::Other(format!("{} {} ({}): {e}", a.name, a.version, a.filename))
+                        });
                     results.lock().expect("not poisoned").push((i, r));
                 }
             });

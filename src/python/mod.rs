@@ -9,7 +9,6 @@
 //! host where building or resolving is needed; [`build`] makes the layers.
 
 pub mod build;
-pub mod fetch;
 pub mod lock;
 pub mod markers;
 pub mod tags;

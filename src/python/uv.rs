@@ -10,7 +10,6 @@
 
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
-use crate::python::fetch;
 use crate::python::markers::{Marker, MarkerEnv, MarkerValue, MarkerVar, Specifiers, Version};
 use crate::python::tags::{self, Arch, Target, WheelName};
 use crate::store::Store;
@@ -189,7 +188,7 @@ pub fn ensure(store: &Store, index: Option<&str>) -> Result<Uv> {
                 "uv is needed for this build and was not found (no IMGBUILD_UV, no `uv` on PATH, \
                  none in {}); installing it from {} failed: {e}. To fix: {how}",
                 store.root().join("tools").display(),
-                fetch::redact(&index)
+                crate::net::redact(&index)
             ))
         }),
         None => Err(Error::Other(format!(
@@ -706,9 +705,9 @@ fn host_target() -> Result<Target> {
 /// final release's wheel for this machine, verified against the index's
 /// sha256. Concurrent installs of the same version wait for each other.
 pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
-    let shown = fetch::redact(index);
+    let shown = crate::net::redact(index);
     let target = host_target()?;
-    let (page_url, body) = match fetch::local_path(index) {
+    let (page_url, body) = match crate::net::local_path(index) {
         Some(dir) => {
             let page = dir.join("uv").join("index.html");
             let body = std::fs::read(&page)
@@ -718,12 +717,12 @@ pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
         }
         None => {
             let url = format!("{}/uv/", index.trim_end_matches('/'));
-            let body = fetch::get_bytes_with(&url, 64 << 20, &[("Accept", SIMPLE_ACCEPT)])?;
+            let body = crate::net::get_bytes_with(&url, 64 << 20, &[("Accept", SIMPLE_ACCEPT)])?;
             (url, body)
         }
     };
     let files = parse_simple_page(&body, &page_url)
-        .map_err(|e| Error::Other(format!("{}: {e}", fetch::redact(&page_url))))?;
+        .map_err(|e| Error::Other(format!("{}: {e}", crate::net::redact(&page_url))))?;
     let (file, wheel) = choose_uv_wheel(&files, &target).ok_or_else(|| {
         Error::Other(format!(
             "the index {shown} lists no final release of uv with a wheel for {} and a sha256 \
@@ -739,7 +738,7 @@ pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
     let exe = dest.join("uv");
     if !is_executable(&exe) {
         let sha = file.sha256.as_deref().expect("chosen wheels have a sha256");
-        let blob = fetch::fetch_file(store, &file.url, sha, file.size)?;
+        let blob = crate::store::fetch::fetch_file(store, &file.url, sha, file.size)?;
         let tmp = tempfile::Builder::new()
             .prefix(".tmp-uv-")
             .tempdir_in(&tools)
@@ -2581,7 +2580,7 @@ pub fn describe(store: &Store) -> serde_json::Value {
     };
     let index = match default_index_source() {
         Some((url, via)) => serde_json::json!({
-            "url": fetch::redact(&url),
+            "url": crate::net::redact(&url),
             "configured_via": via,
         }),
         None => serde_json::Value::Null,

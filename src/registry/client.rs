@@ -86,58 +86,6 @@ impl Resp {
     }
 }
 
-pub(crate) fn load_roots(extra: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'static>>> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    match std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-        Some(f) => files.push(f.into()),
-        None => {
-            for f in [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/cert.pem",
-            ] {
-                if Path::new(f).is_file() {
-                    files.push(f.into());
-                    break;
-                }
-            }
-        }
-    }
-    if let Some(dir) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty())
-        && let Ok(rd) = std::fs::read_dir(dir)
-    {
-        for e in rd.flatten() {
-            if e.path()
-                .extension()
-                .is_some_and(|x| x == "pem" || x == "crt")
-            {
-                files.push(e.path());
-            }
-        }
-    }
-    let mut certs = Vec::new();
-    for f in files.iter().chain(extra) {
-        let is_extra = extra.contains(f);
-        let bytes = match std::fs::read(f) {
-            Ok(b) => b,
-            Err(e) if is_extra => {
-                return Err(Error::input(f, format!("cannot read CA certificate: {e}")));
-            }
-            Err(_) => continue,
-        };
-        let before = certs.len();
-        for item in ureq::tls::parse_pem(&bytes) {
-            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
-                certs.push(c.to_owned());
-            }
-        }
-        if is_extra && certs.len() == before {
-            return Err(Error::input(f, "holds no PEM certificate"));
-        }
-    }
-    Ok(certs)
-}
-
 pub fn registry_error(registry: &str, repo: &str, what: &str, status: u16, body: &str) -> Error {
     let detail = serde_json::from_str::<serde_json::Value>(body)
         .ok()
@@ -200,31 +148,15 @@ impl Client {
 
     fn agents(&self) -> Result<&(Agent, Agent)> {
         let made = self.agents.get_or_init(|| {
-            let roots = load_roots(&self.opts.ca_certs).map_err(|e| e.to_string())?;
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let make = |verify: bool| -> Agent {
-                let tls = ureq::tls::TlsConfig::builder()
-                    .provider(ureq::tls::TlsProvider::Rustls)
-                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots.clone())))
-                    .unversioned_rustls_crypto_provider(provider.clone())
-                    .disable_verification(!verify)
-                    .build();
-                let config = Agent::config_builder()
-                    .tls_config(tls)
-                    .http_status_as_error(false)
-                    .max_redirects(5)
-                    .timeout_connect(Some(Duration::from_secs(30)))
-                    .timeout_per_read(Some(Duration::from_secs(120)))
-                    .timeout_per_write(Some(Duration::from_secs(120)))
-                    .user_agent(format!("imgbuild/{}", env!("CARGO_PKG_VERSION")))
-                    .build();
-                Agent::with_parts(
-                    config,
-                    ureq::unversioned::transport::DefaultConnector::new(),
-                    crate::python::fetch::CachedResolver::default(),
-                )
+            let make = |skip_verify: bool| {
+                crate::net::agent(&crate::net::HttpConfig {
+                    ca_certs: self.opts.ca_certs.clone(),
+                    skip_verify,
+                    max_redirects: 5,
+                })
+                .map_err(|e| e.to_string())
             };
-            Ok((make(true), make(false)))
+            Ok((make(false)?, make(true)?))
         });
         made.as_ref().map_err(|m| Error::Other(m.clone()))
     }

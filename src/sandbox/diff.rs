@@ -11,12 +11,12 @@
 //! written, so no unchanged file can be hidden by one, and a machine without
 //! overlayfs makes the layer a machine with it makes.
 
-use super::rootfs::lgetxattr;
 use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::Compression;
 use crate::layer::files::{commit_layer, start_layer};
 use crate::layer::tar::{Entry, EntryKind};
 use crate::store::{LayerDesc, Store};
+use crate::util::fs::lgetxattr;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

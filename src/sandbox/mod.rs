@@ -346,7 +346,7 @@ impl FsTask {
                 serde_json::to_value(desc)
             }
             FsTask::Remove { path } => {
-                rootfs::remove_any(path).ctx(|| format!("removing {}", path.display()))?;
+                crate::util::fs::remove_any(path).ctx(|| format!("removing {}", path.display()))?;
                 Ok(serde_json::Value::Null)
             }
         };
@@ -411,7 +411,7 @@ fn fs_op(map: Mapping, task: FsTask) -> Result<serde_json::Value> {
 /// Removes a tree the sandbox made (a step folder, a cached root), also
 /// when its files belong to the caller's subordinate ids.
 pub fn remove_tree(p: &Path) -> Result<()> {
-    if rootfs::remove_any(p).is_ok() {
+    if crate::util::fs::remove_any(p).is_ok() {
         return Ok(());
     }
     fs_op(
@@ -465,7 +465,7 @@ pub fn execute(store: &Store, st: &RunStep, cx: &RunContext) -> Result<LayerDesc
         .tempdir_in(store.root().join("tmp"))
         .ctx(|| "creating a temp folder".into())?;
     let result = execute_in(store, st, cx, &lower, tmp.path(), map);
-    rootfs::make_removable(tmp.path());
+    crate::util::fs::make_removable(tmp.path());
     if let Err(e) = remove_tree(tmp.path())
         && result.is_ok()
     {
@@ -529,7 +529,7 @@ fn execute_in(
         // One step at a time per cache (apt and pip caches are not shareable).
         locks.push(store.lock_named(&dir)?);
         // In use: `cache prune` ages caches by this time.
-        rootfs::set_mtime(&dir, now_secs());
+        crate::util::fs::touch(&dir);
         binds.push(Bind {
             src: dir,
             dst: c.target.clone(),
@@ -643,13 +643,6 @@ fn execute_in(
         Outcome::Done => diff(&copy, Some(snapshot)),
         Outcome::NoOverlay => unreachable!("no overlay was asked for"),
     }
-}
-
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn write_private(p: &Path, bytes: &[u8]) -> Result<()> {

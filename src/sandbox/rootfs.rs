@@ -6,8 +6,9 @@
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
+use crate::util::fs::{lchown, lgetxattr, lsetxattr, mkfifo, remove_any, set_mtime};
 use std::collections::{HashSet, VecDeque};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -72,7 +73,7 @@ pub fn materialize_keeping(
     let dest = base.join(key.hex());
     let _lock = store.lock_named(&dest)?;
     if dest.is_dir() {
-        touch(&dest);
+        crate::util::fs::touch(&dest);
         return Ok(dest);
     }
     let tmp = tempfile::Builder::new()
@@ -105,14 +106,6 @@ pub fn materialize_keeping(
     }
     fs::rename(&root, &dest).ctx(|| format!("storing {}", dest.display()))?;
     Ok(dest)
-}
-
-fn touch(p: &Path) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    set_mtime(p, now);
 }
 
 /// A reader of the uncompressed tar stream of a layer blob.
@@ -203,40 +196,6 @@ fn join(root: &Path, comps: &[OsString]) -> PathBuf {
         p.push(c);
     }
     p
-}
-
-/// Removes whatever is at `p` (not following a symlink), if anything.
-pub fn remove_any(p: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => {
-            make_removable(p);
-            fs::remove_dir_all(p)
-        }
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Gives the owner write and search permission on every folder below `p`,
-/// so a tree with read-only folders (made unprivileged) can be removed.
-pub fn make_removable(p: &Path) {
-    let Ok(m) = fs::symlink_metadata(p) else {
-        return;
-    };
-    if !m.is_dir() {
-        return;
-    }
-    if m.mode() & 0o700 != 0o700 {
-        let _ = fs::set_permissions(p, fs::Permissions::from_mode((m.mode() & 0o7777) | 0o700));
-    }
-    if let Ok(rd) = fs::read_dir(p) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                make_removable(&e.path());
-            }
-        }
-    }
 }
 
 struct DirMeta {
@@ -360,7 +319,7 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
                         if own {
                             lchown(&target, uid, gid).map_err(err)?;
                         }
-                        set_mtime(&target, mtime);
+                        set_mtime(&target, mtime).map_err(err)?;
                         created.insert(target);
                         continue;
                     }
@@ -388,7 +347,7 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
                         }
                     }
                 }
-                set_mtime(&target, mtime);
+                set_mtime(&target, mtime).map_err(err)?;
             }
             T::Char | T::Block => {
                 skipped.devices += 1;
@@ -405,7 +364,7 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
         if fs::symlink_metadata(&d.path).is_ok_and(|m| m.is_dir()) {
             fs::set_permissions(&d.path, fs::Permissions::from_mode(mode))
                 .map_err(|e| format!("{}: {e}", d.path.display()))?;
-            set_mtime(&d.path, d.mtime);
+            set_mtime(&d.path, d.mtime).map_err(|e| format!("{}: {e}", d.path.display()))?;
         }
     }
     Ok(skipped)
@@ -452,8 +411,7 @@ fn clone_tree(src: &Path, dst: &Path) -> io::Result<()> {
         lchown(dst, m.uid() as u64, m.gid() as u64)?;
     }
     fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))?;
-    set_mtime(dst, m.mtime());
-    Ok(())
+    set_mtime(dst, m.mtime())
 }
 
 /// Copies a tree with new inodes everywhere (for running in place, when
@@ -484,83 +442,7 @@ pub fn copy_tree(src: &Path, dst: &Path, own: bool) -> io::Result<()> {
     if !ft.is_symlink() {
         fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))?;
     }
-    set_mtime(dst, m.mtime());
-    Ok(())
-}
-
-fn cpath(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other)
-}
-
-pub fn lchown(p: &Path, uid: u64, gid: u64) -> io::Result<()> {
-    let c = cpath(p)?;
-    if unsafe { libc::lchown(c.as_ptr(), uid as libc::uid_t, gid as libc::gid_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn mkfifo(p: &Path) -> io::Result<()> {
-    let c = cpath(p)?;
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Sets the modification time (seconds) without following a symlink.
-pub fn set_mtime(p: &Path, secs: i64) {
-    let Ok(c) = cpath(p) else { return };
-    let t = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [t, t];
-    unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        );
-    }
-}
-
-pub fn lsetxattr(p: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-    let c = cpath(p)?;
-    let n = CString::new(name).map_err(io::Error::other)?;
-    let r = unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr() as *const libc::c_void,
-            value.len(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-pub fn lgetxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let c = cpath(p).ok()?;
-    let n = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 1024];
-    let r = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_void,
-            buf.len(),
-        )
-    };
-    if r < 0 {
-        return None;
-    }
-    buf.truncate(r as usize);
-    Some(buf)
+    set_mtime(dst, m.mtime())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! see partial files. Builds hold a shared lock on `lock`; `cache prune` takes
 //! it exclusively, so it never deletes what a running build is using.
 
+pub mod fetch;
 pub mod statcache;
 
 use crate::digest::Digest;
@@ -185,7 +186,13 @@ impl Store {
 
     /// Removes step entries not used for `older_than`, blobs no remaining step
     /// or record references, and stale temp files. Needs the exclusive lock.
-    pub fn prune(&self, older_than: std::time::Duration) -> Result<PruneReport> {
+    /// `remove_tree` removes a folder tree (RUN steps' roots may belong to
+    /// subordinate ids only the sandbox can remove).
+    pub fn prune(
+        &self,
+        older_than: std::time::Duration,
+        remove_tree: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<PruneReport> {
         let now = std::time::SystemTime::now();
         let mut report = PruneReport::default();
         let mut keep = std::collections::HashSet::new();
@@ -238,7 +245,7 @@ impl Store {
         }
         // Temp files, and the folders of RUN steps a killed build left.
         for e in read_dir(&self.root.join("tmp"))? {
-            let _ = crate::sandbox::remove_tree(&e.path());
+            let _ = remove_tree(&e.path());
         }
         for e in read_dir(&self.root.join("stat"))? {
             if old(&e.path()) {
@@ -261,7 +268,7 @@ impl Store {
         ] {
             for e in read_dir(&self.root.join(dir)).unwrap_or_default() {
                 if old(&e.path()) {
-                    let _ = crate::sandbox::remove_tree(&e.path());
+                    let _ = remove_tree(&e.path());
                 }
             }
         }
