@@ -5,14 +5,15 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::MEDIA_TYPE_GZIP;
 use crate::layer::files;
+use crate::oci::Platform;
 use crate::oci::types::*;
+use crate::output::{ImageOut, LayerOut, PlatformOut};
 use crate::plan::record::ImageRecord;
 use crate::plan::{Action, BasePlan, Plan, apply_config};
 use crate::progress::Progress;
-use crate::spec::Platform;
 use crate::store::{LayerDesc, Store};
 use rayon::prelude::*;
-use serde::Serialize;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -86,44 +87,6 @@ mod tests {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct LayerOut {
-    pub digest: Digest,
-    pub diff_id: Digest,
-    pub size: u64,
-    pub media_type: String,
-    /// "hit", "miss" or "base".
-    pub cache: &'static str,
-    pub step: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct PlatformOut {
-    pub platform: String,
-    pub manifest_digest: Digest,
-    pub config_digest: Digest,
-    pub layers: Vec<LayerOut>,
-    #[serde(skip)]
-    pub manifest: Descriptor,
-    #[serde(skip)]
-    pub config: ImageConfig,
-}
-
-#[derive(Clone, Debug)]
-pub struct ImageOut {
-    pub id: String,
-    pub reference: String,
-    pub tag: String,
-    /// The manifest (one platform) or index (several) to tag.
-    pub top: Descriptor,
-    pub platforms: Vec<PlatformOut>,
-    /// Every blob the image needs, in a stable order.
-    pub blobs: Vec<Descriptor>,
-    /// The registry image at the bottom of this image, if any: its layers
-    /// may be mounted from there instead of uploaded.
-    pub base_ref: Option<crate::registry::Reference>,
-}
-
 pub struct BuildOut {
     pub images: Vec<ImageOut>,
     pub layers_built: usize,
@@ -159,7 +122,7 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
     }
     let sde = plan.options.source_date_epoch;
     // Python steps first fetch (and build) everything they install, once.
-    let py_layers: Vec<&crate::plan::python::PyLayer> = todo
+    let py_layers: Vec<&crate::python::layer::PyLayer> = todo
         .iter()
         .filter_map(|&(ii, si)| match &plan.images[ii].steps[si].action {
             Action::Python(pl) => Some(pl.as_ref()),
@@ -791,7 +754,7 @@ fn at_step(e: Error, s: &crate::plan::Step) -> Error {
 fn copy_from(
     store: &Store,
     cf: &crate::plan::CopyFrom,
-    owner: Option<crate::spec::Owner>,
+    owner: Option<crate::oci::Owner>,
     source: &ImageOut,
     o: &BuildOptions,
 ) -> Result<Vec<files::FileEntry>> {
@@ -904,7 +867,7 @@ fn copy_from(
 fn write_owned(
     store: &Store,
     mut entries: Vec<files::FileEntry>,
-    owner: crate::spec::Owner,
+    owner: crate::oci::Owner,
     layers: &[Descriptor],
     base_ref: Option<&crate::registry::Reference>,
     plan: &Plan,
@@ -979,7 +942,7 @@ fn owner_below(
     base_ref: Option<&crate::registry::Reference>,
     o: &BuildOptions,
     label: &str,
-) -> Result<crate::spec::Owner> {
+) -> Result<crate::oci::Owner> {
     fetch_missing(store, layers, base_ref, o, label)?;
     let refs: Vec<(crate::digest::Digest, &str)> = layers
         .iter()

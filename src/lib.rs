@@ -1,7 +1,7 @@
 //! imgbuild: a daemonless OCI image build engine.
 //!
 //! Data flows one way: [`spec::load`] → [`plan::plan`] → [`exec::run`] →
-//! [`oci::output::write`]. Each stage is a function of the previous stage's
+//! [`output::write`]. Each stage is a function of the previous stage's
 //! value and the files it names.
 
 pub mod debian;
@@ -14,6 +14,7 @@ pub mod flyte;
 pub mod layer;
 pub mod net;
 pub mod oci;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod python;

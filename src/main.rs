@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use imgbuild::error::{Error, Result, exit};
 use imgbuild::exec::{self, BuildOptions, human};
 use imgbuild::layer::compress::Compression;
-use imgbuild::oci::output::{self, Output};
+use imgbuild::output::{self, Output};
 use imgbuild::plan::{self, Action, Plan, PlanOptions};
 use imgbuild::progress::Progress;
 use imgbuild::registry::Reference;

@@ -15,7 +15,7 @@ pub mod version;
 
 use crate::digest::KeyHasher;
 use crate::error::{Error, Result};
-use crate::spec::{DebianBase, Platform};
+use crate::oci::Platform;
 use lock::{LockedBase, LockedPackage, LockedSuite};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,25 @@ pub struct SuiteSource {
     pub uri: String,
     pub suite: String,
     pub components: Vec<String>,
+    pub keyrings: Vec<PathBuf>,
+}
+
+/// A Debian base made from packages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebianBase {
+    /// The distribution's codename, e.g. "bookworm"; its suites are it and
+    /// `<it>-*` (updates, security) in the configured sources.
+    pub dist: String,
+    /// Installed on top of the variant's packages.
+    pub packages: Vec<String>,
+    /// "minbase" (Essential, Priority: required, apt) or "essential".
+    pub variant: String,
+    /// Alternatives chosen when a dependency offers them.
+    pub prefer: Vec<String>,
+    /// `URI SUITE [COMPONENT…]` lines; empty: the host's apt sources.
+    pub sources: Vec<String>,
+    /// OpenPGP keyrings for the sources without a `signed-by`; relative
+    /// paths against the definition's folder.
     pub keyrings: Vec<PathBuf>,
 }
 

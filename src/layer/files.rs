@@ -6,7 +6,7 @@ use super::ignore::{IgnoreRules, secret_reason};
 use super::tar::{Entry, EntryKind, TarWriter};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
-use crate::spec::Owner;
+use crate::oci::Owner;
 use crate::store::statcache::StatCache;
 use crate::store::{LayerDesc, Store};
 use rayon::prelude::*;

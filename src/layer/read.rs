@@ -3,7 +3,7 @@
 //! stage's /etc/passwd and /etc/group as the layers below it leave them).
 
 use crate::error::{Error, Result};
-use crate::spec::Owner;
+use crate::oci::Owner;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! Reading OCI image layouts (bases given as `oci:DIR[:TAG]`, `inspect`).
 
+use super::Platform;
 use super::types::*;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::spec::Platform;
 use std::path::{Path, PathBuf};
 
 /// One platform's image read from a layout.

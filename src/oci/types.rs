@@ -186,6 +186,13 @@ pub fn rfc3339(secs: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// The owner of a file in a layer (numeric: names are resolved before).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,12 @@ use crate::error::{Error, Location, Result};
 use crate::layer::compress::{Compression, GZIP_CHUNK};
 use crate::layer::files::{self, CollectOptions, FILES_FORMAT, FileEntry, FileKind};
 use crate::layer::ignore::{DEFAULT_IGNORES, IgnoreRules};
+use crate::oci::Platform;
 use crate::oci::layout::{self, LayoutImage};
 use crate::oci::types::ImageConfig;
 use crate::registry::{self, Client, Reference, RemoteImage};
-use crate::spec::{Base, Definition, ImageDef, LayerKind, Platform, Tag};
+use crate::sandbox::DEFAULT_PATH;
+use crate::spec::{Base, Definition, ImageDef, LayerKind, Tag};
 use crate::store::statcache::StatCache;
 use crate::store::{LayerDesc, Store};
 use record::{ImageRecord, StepRecord};
@@ -101,7 +103,7 @@ pub enum BasePlan {
 /// `--chown` of a file layer: ids, or a `USER[:GROUP]` with names.
 #[derive(Clone, Debug)]
 pub enum Chown {
-    Ids(crate::spec::Owner),
+    Ids(crate::oci::Owner),
     Name(String),
 }
 
@@ -119,7 +121,7 @@ pub enum Action {
     /// A change to the image configuration (no layer).
     Config(LayerKind),
     /// Wheels (and the venv, or the project) installed into a layer.
-    Python(Box<python::PyLayer>),
+    Python(Box<crate::python::layer::PyLayer>),
     /// A command run in the sandbox on the layers below (one platform).
     Run(Box<crate::sandbox::RunStep>),
     /// Files copied from another image's filesystem (one platform).
@@ -158,7 +160,7 @@ pub struct CopyFrom {
     /// with '/', so a file keeps its name under it.
     pub dst: String,
     pub dst_dir: bool,
-    pub chown: Option<crate::spec::Owner>,
+    pub chown: Option<crate::oci::Owner>,
     pub chmod: Option<u32>,
     /// The source image's platform to copy from.
     pub platform: String,
@@ -243,7 +245,7 @@ pub struct ImagePlan {
     /// Identity of the whole image (feeds `tag = "auto"` and dependants).
     pub content_key: Digest,
     /// The base's Python per platform, when a Python layer needed it.
-    pub py_envs: Option<Vec<python::PyEnv>>,
+    pub py_envs: Option<Vec<crate::python::layer::PyEnv>>,
 }
 
 impl ImagePlan {
@@ -560,7 +562,7 @@ fn lock_debian_bases(
             continue;
         };
         let with_flag;
-        let spec: &crate::spec::DebianBase =
+        let spec: &crate::debian::DebianBase =
             if spec.sources.is_empty() && !o.debian_sources.is_empty() {
                 if let Some(bad) = o
                     .debian_sources
@@ -571,7 +573,7 @@ fn lock_debian_bases(
                         "--debian-source {bad:?}: expected \"URI SUITE [COMPONENT...]\""
                     )));
                 }
-                with_flag = crate::spec::DebianBase {
+                with_flag = crate::debian::DebianBase {
                     sources: o.debian_sources.clone(),
                     ..(**spec).clone()
                 };
@@ -1097,7 +1099,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
         // A file the store holds (a download, a heredoc) as a layer's file.
-        let store_file = |path: &Path, dst: &str, owner: Option<crate::spec::Owner>, mode: u32| {
+        let store_file = |path: &Path, dst: &str, owner: Option<crate::oci::Owner>, mode: u32| {
             let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
             files::collect_file(
                 path,
@@ -1912,7 +1914,7 @@ fn plan_run(
             if !crate::sandbox::can_execute(p) {
                 notes.push(format!(
                     "cannot run here: no binfmt_misc handler for {p} on this {} host",
-                    crate::sandbox::host_arch()
+                    crate::oci::host_arch()
                 ));
             }
             out.push(Step {
@@ -1974,9 +1976,6 @@ fn native_packages(
         })
         .collect()
 }
-
-/// Docker's default PATH, for bases whose config has none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where the bytes of a base's layers are, for finding its Python.
 fn base_layers<'a>(

@@ -11,14 +11,15 @@ use crate::error::{Error, Location, Result};
 use crate::layer::compress::GZIP_CHUNK;
 use crate::layer::files::{self, CollectOptions};
 use crate::layer::ignore::IgnoreRules;
+use crate::oci::Platform;
 use crate::oci::types::ImageConfig;
+use crate::python::layer::{ProjectBuild, PyArtifact, PyEnv, PyLayer};
 use crate::python::lock::{self, ArtifactLocation, Lock, Resolved, Source, SyncOptions};
 use crate::python::markers::{MarkerEnv, normalize_name};
 use crate::python::tags::{self, Arch, TagIndex, Target};
 use crate::python::uv;
-use crate::spec::{LayerKind, PipOptions, Platform};
+use crate::spec::{LayerKind, PipOptions};
 use crate::store::Store;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,74 +32,6 @@ pub const BIG_PACKAGE: u64 = 8 << 20;
 pub const BUCKET_BUDGET: u64 = 24 << 20;
 /// At most this many layers of small packages per Python layer entry.
 pub const MAX_BUCKETS: usize = 8;
-
-/// The interpreter a venv is made for, as found in the base.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PyEnv {
-    /// Absolute path of the base's interpreter, e.g. `/usr/bin/python3.11`.
-    pub interpreter: String,
-    pub version: (u32, u32, u32),
-    /// `glibc` (manylinux) or `musl` (musllinux) and its version.
-    pub libc: String,
-    pub libc_version: (u32, u32),
-    /// How it was found, for `plan`.
-    pub how: String,
-}
-
-/// One artifact to install.
-#[derive(Clone, Debug)]
-pub struct PyArtifact {
-    pub name: String,
-    pub version: String,
-    /// The wheel (or sdist) file name.
-    pub filename: String,
-    /// URL or absolute path.
-    pub location: String,
-    pub sha256: String,
-    pub size: Option<u64>,
-    /// For wheels from a URL or file (not an index): `direct_url.json`.
-    pub direct_url: Option<String>,
-    /// A source distribution, built into a pure wheel on the host.
-    pub sdist: bool,
-}
-
-/// The project itself, built with `uv build` when its layer is made.
-#[derive(Clone, Debug)]
-pub struct ProjectBuild {
-    pub dir: PathBuf,
-    pub name: String,
-    pub index: Option<String>,
-}
-
-/// What a Python step's layer is made of.
-#[derive(Clone, Debug)]
-pub struct PyLayer {
-    pub venv: String,
-    pub env: PyEnv,
-    /// Write the venv skeleton (pyvenv.cfg, bin/python links).
-    pub skeleton: bool,
-    pub prompt: Option<String>,
-    pub artifacts: Vec<PyArtifact>,
-    pub project: Option<ProjectBuild>,
-    /// Estimated uncompressed bytes (wheel sizes), for progress.
-    pub bytes: u64,
-    /// What the step is made from (package → version and hash, project
-    /// file → fingerprint), for `plan` explanations.
-    pub inputs: BTreeMap<String, String>,
-}
-
-impl PyLayer {
-    /// The shebang target of launchers: the venv's own interpreter.
-    pub fn install_target(&self) -> crate::python::wheel::InstallTarget {
-        crate::python::wheel::InstallTarget {
-            venv: self.venv.clone(),
-            python: (self.env.version.0, self.env.version.1),
-            interpreter: format!("{}/bin/python", self.venv),
-            installer: "uv".into(),
-            requested: true,
-        }
-    }
-}
 
 /// Python state carried through one image's planning.
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! build what must be built on the host (the project, pure sdists), then
 //! install wheels natively and write each layer.
 
+use super::layer::{PyArtifact, PyLayer};
 use super::uv;
 use super::venv::{VenvOptions, create_venv};
 use super::wheel::{
@@ -11,7 +12,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::Compression;
 use crate::layer::files::{commit_layer, start_layer};
 use crate::layer::tar::{Entry, EntryKind};
-use crate::plan::python::PyLayer;
 use crate::store::{LayerDesc, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ pub struct Prepared {
 /// Fetches every artifact of `layers` (each once) with bounded parallelism,
 /// then builds projects and sdists with uv.
 pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> Result<Prepared> {
-    let mut todo: BTreeMap<String, &super::super::plan::python::PyArtifact> = BTreeMap::new();
+    let mut todo: BTreeMap<String, &PyArtifact> = BTreeMap::new();
     for l in layers {
         for a in &l.artifacts {
             todo.entry(a.sha256.clone()).or_insert(a);

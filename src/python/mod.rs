@@ -5,10 +5,12 @@
 //! ([`markers`] evaluates environment markers, [`tags`] ranks wheel tags);
 //! [`wheel`] unpacks one wheel into venv paths (launchers, `.data`, RECORD);
 //! [`venv`] writes the virtualenv skeleton for the base's interpreter;
-//! [`fetch`] brings artifacts into the store, verified; [`uv`] runs uv on the
-//! host where building or resolving is needed; [`build`] makes the layers.
+//! [`layer`] is what a layer is made of; [`uv`] runs uv on the host where
+//! building or resolving is needed; [`build`] makes the layers (artifacts
+//! come into the store, verified, through `store::fetch`).
 
 pub mod build;
+pub mod layer;
 pub mod lock;
 pub mod markers;
 pub mod tags;

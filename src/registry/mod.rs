@@ -11,8 +11,8 @@ pub use reference::Reference;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::oci::Platform;
 use crate::oci::types::*;
-use crate::spec::Platform;
 use crate::store::Store;
 use rayon::prelude::*;
 

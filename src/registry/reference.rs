@@ -44,7 +44,7 @@ impl Reference {
             None => (rest, None),
         };
         if let Some(t) = &tag
-            && !crate::spec::valid_tag(t)
+            && !valid_tag(t)
         {
             return Err(format!("{s:?}: tag {t:?} is not valid"));
         }
@@ -142,6 +142,15 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// A tag as the distribution spec allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 #[cfg(test)]

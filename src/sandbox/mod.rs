@@ -8,7 +8,7 @@ pub mod rootfs;
 
 use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::Compression;
-use crate::spec::Platform;
+use crate::oci::{Platform, host_arch};
 use crate::store::{LayerDesc, Store};
 use child::{Bind, ChildSpec, Mapping};
 use rootfs::LayerRef;
@@ -120,25 +120,14 @@ pub struct RunContext<'a> {
     pub output: &'a (dyn Fn(&str) + Sync),
 }
 
+/// Docker's default PATH, for images whose config has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Lines of output kept for the error of a failed step.
 const TAIL: usize = 20;
 
 /// Whether overlayfs works here: 0 unknown, 1 yes, 2 no.
 static OVERLAY: AtomicU8 = AtomicU8::new(0);
-
-/// The host's architecture as an OCI platform architecture.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "riscv64" => "riscv64",
-        "s390x" => "s390x",
-        "arm" => "arm",
-        other => other,
-    }
-}
 
 /// The ELF machine number of an architecture (for binfmt handlers).
 fn elf_machine(arch: &str) -> Option<u16> {
@@ -543,7 +532,7 @@ fn execute_in(
         env.push(format!("{k}={v}"));
     };
     if !cx.env.iter().any(|e| e.starts_with("PATH=")) {
-        set_env("PATH", crate::plan::DEFAULT_PATH);
+        set_env("PATH", DEFAULT_PATH);
     }
     if st.source_date_epoch && !cx.env.iter().any(|e| e.starts_with("SOURCE_DATE_EPOCH=")) {
         set_env("SOURCE_DATE_EPOCH", &cx.source_date_epoch.to_string());

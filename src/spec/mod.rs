@@ -3,7 +3,9 @@
 
 pub mod node;
 
+pub use crate::debian::DebianBase;
 use crate::error::{Error, Location, Result};
+pub use crate::oci::{Owner, Platform};
 use node::{Node, Source, Table, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,89 +74,10 @@ pub enum Base {
     },
 }
 
-/// A Debian base made from packages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DebianBase {
-    /// The distribution's codename, e.g. "bookworm"; its suites are it and
-    /// `<it>-*` (updates, security) in the configured sources.
-    pub dist: String,
-    /// Installed on top of the variant's packages.
-    pub packages: Vec<String>,
-    /// "minbase" (Essential, Priority: required, apt) or "essential".
-    pub variant: String,
-    /// Alternatives chosen when a dependency offers them.
-    pub prefer: Vec<String>,
-    /// `URI SUITE [COMPONENT…]` lines; empty: the host's apt sources.
-    pub sources: Vec<String>,
-    /// OpenPGP keyrings for the sources without a `signed-by`; relative
-    /// paths against the definition's folder.
-    pub keyrings: Vec<PathBuf>,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tag {
     Auto,
     Explicit(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Platform {
-    pub os: String,
-    pub arch: String,
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    pub fn host() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "arm" => "arm",
-            "powerpc64" => "ppc64le",
-            "s390x" => "s390x",
-            "riscv64" => "riscv64",
-            other => other,
-        };
-        Platform {
-            os: "linux".into(),
-            arch: arch.into(),
-            variant: None,
-        }
-    }
-
-    pub fn parse(s: &str) -> std::result::Result<Platform, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
-            return Err(format!("platform {s:?} is not os/arch[/variant]"));
-        }
-        let os = parts[0].to_ascii_lowercase();
-        if os != "linux" {
-            return Err(format!("platform {s:?}: only linux images are built"));
-        }
-        let arch = match parts[1].to_ascii_lowercase().as_str() {
-            "x86_64" | "x86-64" | "amd64" => "amd64".to_string(),
-            "aarch64" | "arm64" => "arm64".to_string(),
-            a @ ("arm" | "386" | "ppc64le" | "s390x" | "riscv64" | "mips64le" | "loong64") => {
-                a.to_string()
-            }
-            other => return Err(format!("platform {s:?}: unknown architecture {other:?}")),
-        };
-        let mut variant = parts.get(2).map(|v| v.to_ascii_lowercase());
-        if arch == "arm64" && variant.as_deref() == Some("v8") {
-            variant = None;
-        }
-        Ok(Platform { os, arch, variant })
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -360,12 +283,6 @@ impl LayerKind {
             LayerKind::Inline { .. } => "inline",
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Owner {
-    pub uid: u64,
-    pub gid: u64,
 }
 
 const KIND_KEYS: &[&str] = &[
@@ -726,7 +643,7 @@ fn parse_image(
         None => Tag::Explicit("latest".into()),
         Some(s) if s == "auto" => Tag::Auto,
         Some(s) => {
-            if !valid_tag(&s) {
+            if !crate::registry::reference::valid_tag(&s) {
                 return Err(tt.err(
                     "tag",
                     tt.get("tag"),
@@ -860,14 +777,6 @@ fn valid_repo(name: &str) -> bool {
                 && part.starts_with(|c: char| c.is_ascii_alphanumeric())
                 && part.ends_with(|c: char| c.is_ascii_alphanumeric())
         })
-}
-
-pub fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && t.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn check_env(t: &Table, key: &str, env: &[(String, String)]) -> Result<()> {

@@ -2,10 +2,13 @@
 //! docker-archive tarballs. Blobs go first, the index (which names the
 //! image) last and atomically, so a reader never sees a half-written image.
 
-use super::types::*;
+pub mod image;
+
+pub use image::{ImageOut, LayerOut, PlatformOut};
+
 use crate::error::{Error, IoContext, Result};
-use crate::exec::ImageOut;
 use crate::layer::tar::{Entry, EntryKind, TarWriter};
+use crate::oci::types::*;
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::fs;
