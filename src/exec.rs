@@ -10,7 +10,7 @@ use crate::oci::types::*;
 use crate::output::{ImageOut, LayerOut, PlatformOut};
 use crate::plan::record::ImageRecord;
 use crate::plan::{Action, BasePlan, Plan, apply_config};
-use crate::progress::Progress;
+use crate::progress::ProgressSink;
 use crate::store::{LayerDesc, Store};
 use rayon::prelude::*;
 
@@ -21,7 +21,7 @@ use std::time::Instant;
 pub struct BuildOptions<'a> {
     /// Compression workers per layer.
     pub threads: usize,
-    pub progress: &'a Progress,
+    pub progress: &'a dyn ProgressSink,
     /// Registry access, for base layers.
     pub client: Option<&'a crate::registry::Client>,
     /// Download registry bases' layers into the store (local outputs need
@@ -65,25 +65,6 @@ fn docker_layer_type(mt: &str) -> Result<String> {
         other => Err(Error::Usage(format!(
             "Docker media types cannot describe {other} layers: build with --compression gzip or keep OCI media types"
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_are_stripped() {
-        use super::strip_credentials as s;
-        assert_eq!(s("https://u:p@example.com"), "https://example.com");
-        assert_eq!(
-            s("https://u:p@example.com/org/repo.git"),
-            "https://example.com/org/repo.git"
-        );
-        assert_eq!(s("https://tok@en@example.com/a"), "https://example.com/a");
-        assert_eq!(s("https://example.com/a@b"), "https://example.com/a@b");
-        assert_eq!(
-            s("git@example.com:org/repo.git"),
-            "git@example.com:org/repo.git"
-        );
     }
 }
 
@@ -1179,5 +1160,24 @@ pub fn human(n: u64) -> String {
         format!("{:.1} kB", f / 1e3)
     } else {
         format!("{n} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_stripped() {
+        use super::strip_credentials as s;
+        assert_eq!(s("https://u:p@example.com"), "https://example.com");
+        assert_eq!(
+            s("https://u:p@example.com/org/repo.git"),
+            "https://example.com/org/repo.git"
+        );
+        assert_eq!(s("https://tok@en@example.com/a"), "https://example.com/a");
+        assert_eq!(s("https://example.com/a@b"), "https://example.com/a@b");
+        assert_eq!(
+            s("git@example.com:org/repo.git"),
+            "git@example.com:org/repo.git"
+        );
     }
 }

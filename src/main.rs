@@ -2,18 +2,18 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imgbuild::error::{Error, Result, exit};
-use imgbuild::exec::{self, BuildOptions, human};
+use imgbuild::exec::human;
 use imgbuild::layer::compress::Compression;
+use imgbuild::oci::Platform;
 use imgbuild::output::{self, Output};
-use imgbuild::plan::{self, Action, Plan, PlanOptions};
-use imgbuild::progress::Progress;
+use imgbuild::plan::{self, Action};
+use imgbuild::progress::{Progress, ProgressSink};
 use imgbuild::registry::Reference;
-use imgbuild::spec::{self, Input};
 use imgbuild::store::{self, Store};
+use imgbuild::{BuildRequest, ImageReport, PlanRequest, Source};
 use serde_json::json;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -408,103 +408,112 @@ fn doctor(install_uv: bool, format: Format, cache_dir: Option<PathBuf>) -> Resul
     Ok(())
 }
 
-const DEFAULT_OUTPUT: &str = "oci:imgbuild-out/{image}";
-
 fn open_store(dir: &Option<PathBuf>) -> Result<Store> {
     Store::open(&dir.clone().unwrap_or_else(store::default_root))
 }
 
-/// A definition from PATH, or from `--definition FILE|-` (with `--context`).
-fn load_definition(
-    path: &Path,
-    definition: Option<&str>,
-    context: Option<&Path>,
-    profile: Option<&str>,
-) -> Result<imgbuild::spec::Definition> {
+/// Where the definition comes from: PATH, `--definition FILE|-` (with
+/// `--context`), `--file` (a Dockerfile, PATH its context) or
+/// `--flyte-spec` (with `--context`).
+fn source(path: &Path, definition: Option<&str>, context: Option<&Path>) -> Result<Source> {
     Ok(match definition {
-        None => spec::load(Input::Path(path), profile)?,
+        None => Source::Path {
+            path: path.to_path_buf(),
+            context: None,
+        },
         Some("-") => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| Error::io("reading the definition from standard input", e))?;
-            let context = context
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            spec::load(
-                Input::Text {
-                    text,
-                    name: PathBuf::from("<stdin>"),
-                    context,
-                },
-                profile,
-            )?
-        }
-        Some(d) => {
-            let mut def = spec::load(Input::Path(Path::new(d)), profile)?;
-            if let Some(c) = context {
-                def.context = c.to_path_buf();
+            Source::Text {
+                text,
+                name: PathBuf::from("<stdin>"),
+                context: context
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(".")),
             }
-            def
         }
+        Some(d) => Source::Path {
+            path: PathBuf::from(d),
+            context: context.map(Path::to_path_buf),
+        },
     })
 }
 
-/// A definition from Flyte's image spec: one image, [`imgbuild::flyte::IMAGE`],
-/// its platforms from --platform when given.
-fn flyte_definition(a: &DefArgs) -> Result<imgbuild::spec::Definition> {
-    let spec = a.flyte_spec.as_deref().expect("checked by the caller");
-    let context = a.context.clone().ok_or_else(|| {
-        Error::Usage("--flyte-spec needs --context: the build folder Flyte prepared".into())
-    })?;
-    if !context.is_dir() {
-        return Err(Error::input(&context, "the build context is not a folder"));
+fn parse_platforms(list: &[String]) -> Result<Vec<Platform>> {
+    list.iter()
+        .map(|p| Platform::parse(p).map_err(|m| Error::Usage(format!("--platform: {m}"))))
+        .collect()
+}
+
+/// The source of `plan`, `build` and `lock`.
+fn def_source(a: &DefArgs) -> Result<Source> {
+    if a.file.is_some() && a.definition.is_some() {
+        return Err(Error::Usage(
+            "--file (a Dockerfile) and --definition cannot be used together".into(),
+        ));
     }
-    let context = absolute(&context);
-    let (mut text, spec_layers) = imgbuild::flyte::definition_text(spec, &context)?;
-    if !a.platforms.is_empty() {
-        let mut v: serde_json::Value = serde_json::from_str(&text).expect("made as JSON");
-        v["images"][imgbuild::flyte::IMAGE]["platforms"] = serde_json::json!(a.platforms);
-        text = v.to_string();
-    }
-    let mut def = spec::load(
-        Input::Text {
-            text,
-            name: spec.to_path_buf(),
-            context,
-        },
-        a.profile.as_deref(),
-    )?;
-    // Errors name the spec's fields, not the definition made from it.
-    for img in &mut def.images {
-        let at = |field: &str| imgbuild::error::Location {
-            file: spec.to_path_buf(),
-            line: 0,
-            column: 0,
-            field: field.to_string(),
-        };
-        img.loc = at("spec");
-        img.base_loc = at("spec.baseImage");
-        img.uv_loc = at("spec");
-        for (j, l) in img.layers.iter_mut().enumerate() {
-            l.loc = match j.checked_sub(imgbuild::flyte::HEADER_LAYERS) {
-                None => at("spec (the venv's environment Flyte's builder sets)"),
-                Some(i) if i < spec_layers => at(&format!("spec.layers[{i}]")),
-                Some(_) => at("spec (the flyte user Flyte's builder runs as)"),
-            };
+    if let Some(spec) = &a.flyte_spec {
+        if a.file.is_some() || a.definition.is_some() {
+            return Err(Error::Usage(
+                "--flyte-spec cannot be used with --file or --definition".into(),
+            ));
         }
+        let context = a.context.clone().ok_or_else(|| {
+            Error::Usage("--flyte-spec needs --context: the build folder Flyte prepared".into())
+        })?;
+        return Ok(Source::Flyte {
+            spec: spec.clone(),
+            context,
+            platforms: parse_platforms(&a.platforms)?,
+        });
     }
-    Ok(def)
+    if let Some(file) = &a.file {
+        let mut build_args = std::collections::BTreeMap::new();
+        for kv in &a.build_args {
+            match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => {
+                    build_args.insert(k.to_string(), v.to_string());
+                }
+                // Like docker: a bare name takes the value from the environment.
+                _ => {
+                    if let Ok(v) = std::env::var(kv) {
+                        build_args.insert(kv.clone(), v);
+                    }
+                }
+            }
+        }
+        return Ok(Source::Dockerfile {
+            file: file.clone(),
+            context: a.path.clone(),
+            build_args,
+            target: a.target.clone(),
+            platforms: parse_platforms(&a.platforms)?,
+        });
+    }
+    source(&a.path, a.definition.as_deref(), a.context.as_deref())
+}
+
+fn plan_request(a: &DefArgs) -> Result<PlanRequest> {
+    Ok(PlanRequest {
+        profile: a.profile.clone(),
+        images: a.images.clone(),
+        compression: a.compression,
+        no_default_ignore: a.no_default_ignore,
+        relock: a.relock,
+        locked: a.locked,
+        debian_sources: a.debian_sources.clone(),
+        base_mirror: a.registry.base_registry_mirror.clone(),
+        source_date_epoch: plan::source_date_epoch_from_env(),
+        ..PlanRequest::new(def_source(a)?)
+    })
 }
 
 /// `imgbuild export dockerfile`.
 fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
-    let def = load_definition(
-        &a.path,
-        a.definition.as_deref(),
-        a.context.as_deref(),
-        a.profile.as_deref(),
-    )?;
+    let src = source(&a.path, a.definition.as_deref(), a.context.as_deref())?;
+    let def = imgbuild::load(&src, a.profile.as_deref())?;
     let text = imgbuild::export::dockerfile(
         &def,
         &a.images,
@@ -526,173 +535,24 @@ fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
     }
 }
 
-fn load_plan(
-    a: &DefArgs,
-    store: &Store,
-    output: Option<&Output>,
-    client: Option<&imgbuild::registry::Client>,
-) -> Result<Plan> {
-    let def = match (&a.file, &a.definition) {
-        (Some(_), Some(_)) => {
-            return Err(Error::Usage(
-                "--file (a Dockerfile) and --definition cannot be used together".into(),
-            ));
-        }
-        _ if a.flyte_spec.is_some() && (a.file.is_some() || a.definition.is_some()) => {
-            return Err(Error::Usage(
-                "--flyte-spec cannot be used with --file or --definition".into(),
-            ));
-        }
-        (None, None) if a.flyte_spec.is_some() => flyte_definition(a)?,
-        (Some(f), None) => dockerfile_definition(a, f)?,
-        (None, d) => load_definition(
-            &a.path,
-            d.as_deref(),
-            a.context.as_deref(),
-            a.profile.as_deref(),
-        )?,
-    };
-    // imgbuild's own output and store never go into a layer.
-    let mut exclude = vec![absolute(store.root())];
-    if let Some(out) = output {
-        for img in &def.images {
-            exclude.push(absolute(out.for_image(&img.id).path()));
-        }
-        if *out == Output::parse(DEFAULT_OUTPUT).expect("valid") {
-            exclude.push(absolute(Path::new("imgbuild-out")));
-        }
-    }
-    let options = PlanOptions {
-        exclude,
-        base_mirror: a.registry.base_registry_mirror.clone(),
-        compression: a.compression,
-        // Flyte's build folder holds what the SDK chose to copy.
-        no_default_ignore: a.no_default_ignore || a.flyte_spec.is_some(),
-        only: a.images.clone(),
-        profile: a.profile.clone(),
-        python: plan::python::PyPlanOptions { relock: a.relock },
-        debian_locked: a.locked,
-        debian_sources: a.debian_sources.clone(),
-        ..PlanOptions::default()
-    };
-    plan::plan(def, store, options, client)
-}
-
-/// Writes the lock of native Debian bases when planning changed it.
-fn save_debian_lock(plan: &Plan) -> Result<()> {
-    if let Some((path, lock, true)) = &plan.debian_lock {
-        lock.save(path)?;
-    }
-    Ok(())
-}
-
 /// `imgbuild lock`: resolves every native Debian base again and writes
 /// imgbuild.lock.
 fn lock_cmd(a: DefArgs) -> Result<()> {
     let store = open_store(&a.cache_dir)?;
     let client = a.registry.client(Vec::new())?;
-    let def = load_definition(
-        &a.path,
-        a.definition.as_deref(),
-        a.context.as_deref(),
-        a.profile.as_deref(),
-    )?;
-    let options = PlanOptions {
-        only: a.images.clone(),
-        profile: a.profile.clone(),
-        debian_relock: true,
-        debian_sources: a.debian_sources.clone(),
-        ..PlanOptions::default()
-    };
-    let plan = plan::plan(def, &store, options, Some(&client))?;
-    let Some((path, lock, _)) = &plan.debian_lock else {
-        return Err(Error::Usage(
-            "no image of the definition has a native Debian base (base = { debian = … })".into(),
-        ));
-    };
-    lock.save(path)?;
-    let bases: Vec<serde_json::Value> = lock
-        .bases
-        .iter()
-        .map(|b| json!({"image": b.image, "arch": b.arch, "packages": b.packages.len()}))
-        .collect();
+    let r = imgbuild::lock(&plan_request(&a)?, &store, &client)?;
     if a.format == Format::Json {
-        println!(
-            "{}",
-            json!({"lock": path.display().to_string(), "bases": bases})
-        );
+        println!("{}", serde_json::to_string(&r).expect("json"));
     } else {
-        for b in &lock.bases {
-            println!("{} {}: {} packages", b.image, b.arch, b.packages.len());
+        for b in &r.bases {
+            println!("{} {}: {} packages", b.image, b.arch, b.packages);
         }
-        println!("wrote {}", path.display());
+        println!("wrote {}", r.lock.display());
     }
     Ok(())
 }
 
-/// `build -f Dockerfile [CONTEXT]`: the Dockerfile as a definition.
-fn dockerfile_definition(a: &DefArgs, file: &Path) -> Result<spec::Definition> {
-    let mut build_args = std::collections::BTreeMap::new();
-    for kv in &a.build_args {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                build_args.insert(k.to_string(), v.to_string());
-            }
-            // Like docker: a bare name takes the value from the environment.
-            _ => {
-                if let Ok(v) = std::env::var(kv) {
-                    build_args.insert(kv.clone(), v);
-                }
-            }
-        }
-    }
-    let platforms = if a.platforms.is_empty() {
-        vec![spec::Platform::host()]
-    } else {
-        a.platforms
-            .iter()
-            .map(|p| spec::Platform::parse(p).map_err(|m| Error::Usage(format!("--platform: {m}"))))
-            .collect::<Result<Vec<_>>>()?
-    };
-    let context = a.path.clone();
-    let name = absolute(&context)
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "image".into());
-    imgbuild::dockerfile::frontend::load(&imgbuild::dockerfile::frontend::FrontendOptions {
-        dockerfile: file,
-        context: &context,
-        build_args: &build_args,
-        target: a.target.as_deref(),
-        platforms,
-        name,
-        tag: spec::Tag::Explicit("latest".into()),
-    })
-}
-
-/// A canonical absolute path, also for paths that do not exist yet.
-fn absolute(p: &Path) -> PathBuf {
-    if let Ok(c) = p.canonicalize() {
-        return c;
-    }
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            absolute(parent).join(name)
-        }
-        _ => std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf()),
-    }
-}
-
 fn build(a: BuildArgs) -> Result<()> {
-    let t0 = Instant::now();
     let jobs = a
         .jobs
         .unwrap_or_else(|| {
@@ -706,257 +566,74 @@ fn build(a: BuildArgs) -> Result<()> {
         .build_global();
     let push = a.push || !a.tags.is_empty();
     // With --push and no --output, nothing is written locally.
-    let out = match (&a.output, push) {
+    let output = match (&a.output, push) {
         (Some(o), _) => Some(Output::parse(o).map_err(Error::Usage)?),
-        (None, false) => Some(Output::parse(DEFAULT_OUTPUT).expect("valid")),
+        (None, false) => Some(Output::parse(output::DEFAULT).expect("valid")),
         (None, true) => None,
     };
-    let extra_tags: Vec<Reference> = a
+    let tags: Vec<Reference> = a
         .tags
         .iter()
         .map(|t| Reference::parse(t).map_err(|m| Error::Usage(format!("--tag: {m}"))))
         .collect::<Result<_>>()?;
     let store = open_store(&a.def.cache_dir)?;
-    let registries: Vec<String> = extra_tags.iter().map(|r| r.registry.clone()).collect();
-    let client = a.def.registry.client(registries)?;
-    let plan = load_plan(&a.def, &store, out.as_ref(), Some(&client))?;
-    save_debian_lock(&plan)?;
-    // A Dockerfile's result is its target stage (the last image); the stages
-    // below it are built into the store only, as docker does.
-    let dockerfile_target = a.def.file.is_some().then(|| plan.images.len() - 1);
-    let is_result = |i: usize| dockerfile_target.is_none_or(|t| t == i);
-    if let Some(out) = &out
-        && dockerfile_target.is_none()
-        && plan.images.len() > 1
-        && !out.has_placeholder()
-    {
-        let names: Vec<&str> = plan.images.iter().map(|i| i.id.as_str()).collect();
-        // One layout can hold several images only under different tags.
-        for (i, x) in plan.images.iter().enumerate() {
-            if let Some(y) = plan.images[..i].iter().find(|y| y.tag == x.tag) {
-                return Err(Error::Usage(format!(
-                    "images {} and {} both have tag {:?} and would replace each other in {}: give them different tags, put {{image}} in the output path, or pick one with --image",
-                    y.id,
-                    x.id,
-                    x.tag,
-                    out.display()
-                )));
-            }
-        }
-        if !matches!(out, Output::Layout(_)) {
-            return Err(Error::Usage(format!(
-                "{} images ({}) but one output file: put {{image}} in the path or pick one with --image",
-                names.len(),
-                names.join(", ")
-            )));
-        }
-    }
-    // Push targets per image: --tag, else registry/name:tag of the definition.
-    let selected: Vec<usize> = (0..plan.images.len())
-        .filter(|&i| a.def.images.is_empty() || a.def.images.contains(&plan.images[i].id))
-        .filter(|&i| is_result(i))
-        .collect();
-    let mut targets: Vec<Vec<Reference>> = vec![Vec::new(); plan.images.len()];
-    if push {
-        if !extra_tags.is_empty() {
-            if selected.len() != 1 {
-                return Err(Error::Usage(format!(
-                    "--tag names one image's references, but {} images are selected: pick one with --image",
-                    selected.len()
-                )));
-            }
-            targets[selected[0]] = extra_tags.clone();
-        } else {
-            for &i in &selected {
-                let img = &plan.images[i];
-                if img.registry.is_none() {
-                    return Err(Error::Usage(format!(
-                        "image {} has no `registry` to push to: set it in the definition or pass --tag REF",
-                        img.id
-                    )));
-                }
-                targets[i] = vec![Reference::parse(&img.reference()).map_err(Error::Usage)?];
-            }
-        }
-    }
-    // tag = "auto": a target that already holds the tag with every platform
-    // is up to date; such an image is not built (unless another image needs it).
-    let mut skip = vec![false; plan.images.len()];
-    if push && out.is_none() {
-        for i in (0..plan.images.len()).rev() {
-            let img = &plan.images[i];
-            let needed = plan.images.iter().enumerate().any(|(j, x)| {
-                !skip[j] && j != i && matches!(x.base, plan::BasePlan::Image(b) if b == i)
-            });
-            if !img.auto_tag || targets[i].is_empty() || needed {
-                continue;
-            }
-            let mut all = true;
-            for t in &targets[i] {
-                all &= imgbuild::registry::exists(&client, t, &img.platforms)?;
-            }
-            skip[i] = all;
-        }
-    }
+    let client = a
+        .def
+        .registry
+        .client(tags.iter().map(|r| r.registry.clone()).collect())?;
+    let req = BuildRequest {
+        plan: plan_request(&a.def)?,
+        output,
+        push,
+        tags,
+        push_jobs: a.push_jobs,
+        docker_media_types: a.media_types == "docker",
+        secrets: read_secrets(&a.secrets)?,
+        threads: jobs,
+    };
     let progress = Progress::auto(a.quiet);
-    let mut warnings = Vec::new();
-    for (i, img) in plan.images.iter().enumerate() {
-        if skip[i] {
-            continue;
-        }
-        for s in &img.steps {
-            for n in &s.notes {
-                if n.starts_with("warning:") {
-                    // Warnings are printed even with -q.
-                    eprintln!("[{}] {n}", img.id);
-                    warnings.push(format!("[{}] {n}", img.id));
-                }
-            }
-        }
-    }
-    let res = exec::run(
-        &plan,
-        &store,
-        &BuildOptions {
-            threads: jobs,
-            progress: &progress,
-            client: Some(&client),
-            fetch_base_layers: out.is_some(),
-            skip: skip.clone(),
-            docker_media_types: a.media_types == "docker",
-            secrets: read_secrets(&a.secrets)?,
-        },
-    )?;
-    let mut images_json = Vec::new();
-    let mut bytes_written = 0;
-    let mut bytes_uploaded = 0;
-    for (i, img) in plan.images.iter().enumerate() {
-        if skip[i] {
-            let refs: Vec<String> = targets[i].iter().map(|r| r.to_string()).collect();
-            if a.def.format == Format::Text {
-                println!("{} is up to date ({})", img.id, refs.join(", "));
-            }
-            images_json.push(json!({
-                "name": img.id,
-                "reference": img.reference(),
-                "tag": img.tag,
-                "up_to_date": true,
-                "pushed": refs,
-            }));
-            continue;
-        }
-        if !is_result(i) {
-            continue;
-        }
-        let built_img = res.images.iter().find(|x| x.id == img.id).expect("built");
-        let mut target_json = serde_json::Value::Null;
-        if let Some(out) = &out {
-            let target = out.for_image(&built_img.id);
-            let stats = output::write(&target, &store, built_img)?;
-            bytes_written += stats.bytes_written;
-            target_json = json!(target.display());
-        }
-        // Push: one call per repository, its tags together.
-        let mut pushed = Vec::new();
-        let mut groups: Vec<(Reference, Vec<String>)> = Vec::new();
-        for t in &targets[i] {
-            let tag = t.tag.clone().unwrap_or_else(|| "latest".into());
-            match groups
-                .iter_mut()
-                .find(|(r, _)| r.registry == t.registry && r.repository == t.repository)
-            {
-                Some((_, tags)) => tags.push(tag),
-                None => groups.push((t.clone(), vec![tag])),
-            }
-        }
-        for (repo, tags) in &groups {
-            progress.line(&format!(
-                "[{}] pushing to {}/{} ({})",
-                img.id,
-                repo.registry,
-                repo.repository,
-                tags.join(", ")
-            ));
-            let st = imgbuild::registry::push(
-                &client,
-                &store,
-                &imgbuild::registry::PushRequest {
-                    target: repo,
-                    tags,
-                    top: &built_img.top,
-                    blobs: &built_img.blobs,
-                    base: built_img.base_ref.as_ref(),
-                },
-                a.push_jobs,
-            )?;
-            bytes_uploaded += st.bytes_uploaded;
-            for t in tags {
-                pushed.push(json!({
-                    "reference": repo.with_tag(t).to_string(),
-                    "digest": built_img.top.digest,
-                    "blobs_uploaded": st.blobs_uploaded,
-                    "blobs_present": st.blobs_present,
-                    "bytes_uploaded": st.bytes_uploaded,
-                }));
-            }
-        }
-        let built = built_img
-            .platforms
-            .iter()
-            .flat_map(|p| &p.layers)
-            .filter(|l| l.cache == "miss")
-            .count();
-        let total = built_img
-            .platforms
-            .first()
-            .map(|p| p.layers.len())
-            .unwrap_or(0);
-        if a.def.format == Format::Text {
-            let mut dest: Vec<String> = Vec::new();
-            if let Some(o) = &out {
-                dest.push(o.for_image(&built_img.id).display());
-            }
-            for (r, tags) in &groups {
-                dest.extend(tags.iter().map(|t| r.with_tag(t).to_string()));
-            }
-            println!(
-                "{} → {} {} ({} layers, {} built)",
-                built_img.reference,
-                dest.join(", "),
-                built_img.top.digest,
-                total,
-                built
-            );
-        }
-        images_json.push(json!({
-            "name": built_img.id,
-            "reference": built_img.reference,
-            "tag": built_img.tag,
-            "output": target_json,
-            "digest": built_img.top.digest,
-            "media_type": built_img.top.media_type,
-            "platforms": built_img.platforms,
-            "up_to_date": false,
-            "pushed": pushed,
-        }));
-    }
+    let report = imgbuild::build(&req, &store, &client, &progress)?;
     if a.def.format == Format::Json {
-        let v = json!({
-            "images": images_json,
-            "layers_built": res.layers_built,
-            "bytes_compressed": res.bytes_compressed,
-            "bytes_written": bytes_written,
-            "bytes_uploaded": bytes_uploaded,
-            "warnings": warnings,
-            "duration_ms": t0.elapsed().as_millis() as u64,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-    } else if res.layers_built > 0 {
+        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+        return Ok(());
+    }
+    for img in &report.images {
+        match img {
+            ImageReport::UpToDate { name, pushed, .. } => {
+                println!("{name} is up to date ({})", pushed.join(", "));
+            }
+            ImageReport::Built {
+                reference,
+                output,
+                digest,
+                platforms,
+                pushed,
+                ..
+            } => {
+                let dest: Vec<&str> = output
+                    .iter()
+                    .map(String::as_str)
+                    .chain(pushed.iter().map(|p| p.reference.as_str()))
+                    .collect();
+                let layers = platforms.first().map(|p| p.layers.len()).unwrap_or(0);
+                let built = platforms
+                    .iter()
+                    .flat_map(|p| &p.layers)
+                    .filter(|l| l.cache == "miss")
+                    .count();
+                println!(
+                    "{reference} → {} {digest} ({layers} layers, {built} built)",
+                    dest.join(", ")
+                );
+            }
+        }
+    }
+    if report.layers_built > 0 {
         progress.line(&format!(
             "built {} layer(s), {} compressed, in {:.2}s",
-            res.layers_built,
-            human(res.bytes_compressed),
-            t0.elapsed().as_secs_f64()
+            report.layers_built,
+            human(report.bytes_compressed),
+            report.duration_ms as f64 / 1000.0
         ));
     }
     Ok(())
@@ -965,7 +642,7 @@ fn build(a: BuildArgs) -> Result<()> {
 fn plan_cmd(a: DefArgs) -> Result<()> {
     let store = open_store(&a.cache_dir)?;
     let client = a.registry.client(Vec::new())?;
-    let plan = load_plan(&a, &store, None, Some(&client))?;
+    let plan = imgbuild::plan(&plan_request(&a)?, &store, None, Some(&client))?;
     for sc in &plan.stats {
         sc.save(&store)?;
     }
@@ -1073,12 +750,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return Ok(());
     };
-    let (dir, tag) = match rest.rsplit_once(':') {
-        Some((d, t)) if !t.contains('/') && !d.is_empty() => {
-            (PathBuf::from(d), Some(t.to_string()))
-        }
-        _ => (PathBuf::from(rest), None),
-    };
+    let (dir, tag) = imgbuild::parse_layout_ref(rest);
     let v = imgbuild::oci::layout::describe(&dir, tag.as_deref())?;
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&v).expect("json")),
@@ -1123,116 +795,11 @@ fn inspect(a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-/// Collects every blob of the image tagged in a layout, importing (and
-/// verifying) them into the store. Returns the top descriptor and the blobs.
-fn import_layout(
-    store: &Store,
-    dir: &Path,
-    tag: Option<&str>,
-) -> Result<(
-    imgbuild::oci::types::Descriptor,
-    Vec<imgbuild::oci::types::Descriptor>,
-)> {
-    use imgbuild::oci::layout::{find_tag, read_json};
-    use imgbuild::oci::types::*;
-    let mut top = find_tag(dir, tag)?;
-    top.annotations = None;
-    let mut blobs: Vec<Descriptor> = Vec::new();
-    let manifests: Vec<Descriptor> =
-        if top.media_type == MT_INDEX || top.media_type == MT_DOCKER_LIST {
-            let ix: Index = read_json(dir, &top.digest)?;
-            exec::import_blob(store, dir, &top)?;
-            blobs.push(top.clone());
-            ix.manifests
-        } else {
-            vec![top.clone()]
-        };
-    for m in manifests {
-        let manifest: Manifest = read_json(dir, &m.digest)?;
-        for d in manifest
-            .layers
-            .iter()
-            .chain(std::iter::once(&manifest.config))
-        {
-            exec::import_blob(store, dir, d)?;
-            if !blobs.iter().any(|b| b.digest == d.digest) {
-                blobs.push(d.clone());
-            }
-        }
-        exec::import_blob(store, dir, &m)?;
-        blobs.push(Descriptor {
-            platform: None,
-            annotations: None,
-            ..m
-        });
-    }
-    Ok((top, blobs))
-}
-
 fn push_cmd(a: PushArgs) -> Result<()> {
     let target = Reference::parse(&a.reference).map_err(Error::Usage)?;
     let store = open_store(&a.cache_dir)?;
     let client = a.registry.client(vec![target.registry.clone()])?;
-    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temp folder", e))?;
-    let (kind, rest) = a.source.split_once(':').ok_or_else(|| {
-        Error::Usage(format!(
-            "source {:?} is not oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE",
-            a.source
-        ))
-    })?;
-    let (top, blobs) = match kind {
-        "oci" => {
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((d, t)) if !t.contains('/') && !d.is_empty() => {
-                    (PathBuf::from(d), Some(t.to_string()))
-                }
-                _ => (PathBuf::from(rest), None),
-            };
-            import_layout(&store, &dir, tag.as_deref())?
-        }
-        "oci-archive" | "docker-archive" => {
-            let f = std::fs::File::open(rest)
-                .map_err(|e| Error::input(rest, format!("cannot read: {e}")))?;
-            let mut ar = tar::Archive::new(f);
-            for entry in ar
-                .entries()
-                .map_err(|e| Error::input(rest, format!("not a tar archive: {e}")))?
-            {
-                let mut entry =
-                    entry.map_err(|e| Error::input(rest, format!("not a tar archive: {e}")))?;
-                // unpack_in refuses paths that leave the folder.
-                entry
-                    .unpack_in(tmp.path())
-                    .map_err(|e| Error::input(rest, format!("cannot unpack: {e}")))?;
-            }
-            if kind == "oci-archive"
-                || tmp.path().join("index.json").is_file()
-                    && !tmp.path().join("manifest.json").is_file()
-            {
-                import_layout(&store, tmp.path(), None)?
-            } else {
-                import_docker_archive(&store, tmp.path(), rest)?
-            }
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "unknown source type {other:?} (oci, oci-archive, docker-archive)"
-            )));
-        }
-    };
-    let tag = target.tag.clone().unwrap_or_else(|| "latest".into());
-    let st = imgbuild::registry::push(
-        &client,
-        &store,
-        &imgbuild::registry::PushRequest {
-            target: &target,
-            tags: std::slice::from_ref(&tag),
-            top: &top,
-            blobs: &blobs,
-            base: None,
-        },
-        a.jobs,
-    )?;
+    let (top, st) = imgbuild::push(&a.source, &target, &store, &client, a.jobs)?;
     match a.format {
         Format::Json => println!(
             "{}",
@@ -1249,97 +816,12 @@ fn push_cmd(a: PushArgs) -> Result<()> {
     Ok(())
 }
 
-/// A docker-archive (manifest.json): its config and layers become a Docker
-/// v2 schema 2 manifest, keeping the config's bytes and so the image ID.
-fn import_docker_archive(
-    store: &Store,
-    dir: &Path,
-    name: &str,
-) -> Result<(
-    imgbuild::oci::types::Descriptor,
-    Vec<imgbuild::oci::types::Descriptor>,
-)> {
-    use imgbuild::oci::types::*;
-    let bad = |m: &str| Error::input(name, format!("not a docker-archive: {m}"));
-    let text = std::fs::read(dir.join("manifest.json")).map_err(|_| bad("no manifest.json"))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|_| bad("manifest.json is not JSON"))?;
-    let entries = v
-        .as_array()
-        .ok_or_else(|| bad("manifest.json is not a list"))?;
-    if entries.len() != 1 {
-        return Err(bad("it holds several images; push them one at a time"));
-    }
-    let e = &entries[0];
-    let put = |rel: &str, media_type: &str| -> Result<Descriptor> {
-        let p = dir.join(rel);
-        if !p.starts_with(dir) || rel.contains("..") {
-            return Err(bad("a path leaves the archive"));
-        }
-        let d = imgbuild::layer::files::hash_file(&p)?;
-        let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-        let mut head = [0u8; 2];
-        let _ = std::fs::File::open(&p).and_then(|mut f| f.read_exact(&mut head));
-        let media_type = if media_type.is_empty() {
-            if head == [0x1f, 0x8b] {
-                "application/vnd.docker.image.rootfs.diff.tar.gzip"
-            } else {
-                "application/vnd.docker.image.rootfs.diff.tar"
-            }
-        } else {
-            media_type
-        };
-        let desc = Descriptor {
-            media_type: media_type.into(),
-            digest: d,
-            size,
-            platform: None,
-            annotations: None,
-        };
-        let tmp = store.temp_file()?;
-        std::fs::copy(&p, tmp.path()).map_err(|e| Error::io("copying a blob", e))?;
-        store.commit_blob(tmp, &d)?;
-        Ok(desc)
-    };
-    let config = put(
-        e["Config"].as_str().ok_or_else(|| bad("no Config"))?,
-        MT_DOCKER_CONFIG,
-    )?;
-    let mut layers = Vec::new();
-    for l in e["Layers"].as_array().ok_or_else(|| bad("no Layers"))? {
-        layers.push(put(
-            l.as_str().ok_or_else(|| bad("a layer path is not text"))?,
-            "",
-        )?);
-    }
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MT_DOCKER_MANIFEST.into()),
-        config: config.clone(),
-        layers: layers.clone(),
-        annotations: None,
-    };
-    let bytes = to_bytes(&manifest);
-    let d = store.put_blob_bytes(&bytes)?;
-    let top = Descriptor {
-        media_type: MT_DOCKER_MANIFEST.into(),
-        digest: d,
-        size: bytes.len() as u64,
-        platform: None,
-        annotations: None,
-    };
-    let mut blobs = layers;
-    blobs.push(config);
-    blobs.push(top.clone());
-    Ok((top, blobs))
-}
-
 fn exists_cmd(a: ExistsArgs) -> Result<bool> {
     let r = Reference::parse(&a.reference).map_err(Error::Usage)?;
     let platforms = a
         .platforms
         .iter()
-        .map(|p| imgbuild::spec::Platform::parse(p).map_err(Error::Usage))
+        .map(|p| Platform::parse(p).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
     let client = a.registry.client(vec![r.registry.clone()])?;
     imgbuild::registry::exists(&client, &r, &platforms)

@@ -198,3 +198,48 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// What the scratch-based fixtures' images hold is pinned in
+/// `testdata/fixture-digests.txt` (config and layer digests; the manifest
+/// also names the context's git commit, so it changes with every commit):
+/// a change to the engine that changes an image's bytes shows here, and
+/// must update the file on purpose (saying why in the commit).
+#[test]
+fn fixture_digests_are_pinned() {
+    let pinned = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fixture-digests.txt"),
+    )
+    .unwrap();
+    let mut got = String::new();
+    for line in pinned.lines() {
+        let (what, _) = line
+            .split_once(": ")
+            .expect("FIXTURE[ --profile P]: NAME config=DIGEST layers=DIGEST,…");
+        let mut words = what.split(' ');
+        let name = words.next().unwrap();
+        let extra: Vec<&str> = words.collect();
+        let (v, _, _tmp) = build(name, &extra);
+        let images: Vec<String> = v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let p = &i["platforms"][0];
+                let layers: Vec<&str> = p["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["digest"].as_str().unwrap())
+                    .collect();
+                format!(
+                    "{} config={} layers={}",
+                    i["name"].as_str().unwrap(),
+                    p["config_digest"].as_str().unwrap(),
+                    layers.join(",")
+                )
+            })
+            .collect();
+        got.push_str(&format!("{what}: {}\n", images.join(" ")));
+    }
+    assert_eq!(got, pinned, "the fixtures' images changed");
+}

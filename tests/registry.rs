@@ -831,3 +831,64 @@ fn dockerfile_copy_from_a_registry_image() {
     );
     assert!(!root.join("app").exists() && !root.join("copied/pkg").exists());
 }
+
+/// The path of an example program built with the tests.
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let p = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} is built by `cargo test --all-targets`",
+        p.display()
+    );
+    p
+}
+
+/// `examples/build_and_push.rs` builds a definition and pushes it with the
+/// library's public API only: the registry holds the image its report
+/// names, and the command line built the same image.
+#[test]
+fn the_library_example_builds_and_pushes() {
+    require_tool("skopeo", "skopeo");
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    project(t.path(), 50_000, "");
+    let target = format!("{}/lib/app:v1", r.host());
+    let out = std::process::Command::new(example("build_and_push"))
+        .arg(t.path())
+        .arg(&target)
+        .arg(t.path().join("store"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "example failed: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = pushed_digest(&v);
+    assert_eq!(v["images"][0]["pushed"][0]["reference"], target.as_str());
+    assert_eq!(v["layers_built"], 2, "{v:#}");
+    assert!(
+        stderr.contains(&format!("pushing to {}/lib/app", r.host())),
+        "progress reached the caller's sink: {stderr}"
+    );
+    let inspected = r.skopeo_inspect("lib/app:v1").unwrap();
+    assert_eq!(
+        inspected["Digest"],
+        digest.as_str(),
+        "skopeo sees the pushed image"
+    );
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+    let cli = push_build(&r, t.path(), &t.path().join("cache"), "cli/app:v1")
+        .ok()
+        .json();
+    assert_eq!(
+        pushed_digest(&cli),
+        digest,
+        "the same image as the command line's"
+    );
+}

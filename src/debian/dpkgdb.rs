@@ -280,9 +280,9 @@ fn put(out: &mut String, name: &str, value: &str) {
 
 /// The whole database: (path relative to the image root, bytes, mode).
 /// Paths ending in '/' are directories. It holds var/lib/dpkg/status
-/// (stanzas sorted by package name), info/<pkg>[:arch].{list,md5sums,...}
+/// (stanzas sorted by package name), `info/<pkg>[:arch].{list,md5sums,...}`
 /// (maintainer scripts 0755, others 0644), info/format, triggers/File and
-/// triggers/<name> from the packages' interest lines (in `pkgs` order, the
+/// `triggers/<name>` from the packages' interest lines (in `pkgs` order, the
 /// order dpkg would have unpacked them), the diversions file when
 /// `diversions` (path, diverted-to, package) is not empty, and the empty
 /// lock files and directories a dpkg tree has. Entries are sorted by path.

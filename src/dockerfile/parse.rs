@@ -2,7 +2,7 @@
 //! comments, line continuations, heredocs, shell and exec (JSON) forms,
 //! instruction flags (`--mount=…`, `--from=…`, …). Every instruction keeps
 //! where it starts, and every error names its line and column and quotes the
-//! instruction. Variables are not expanded here (see [`super::expand`]).
+//! instruction. Variables are not expanded here (see [`mod@super::expand`]).
 
 use std::fmt;
 

@@ -24,6 +24,9 @@ pub enum Output {
 
 pub const IMAGE_PLACEHOLDER: &str = "{image}";
 
+/// Where images go when no output is named: a layout per image.
+pub const DEFAULT: &str = "oci:imgbuild-out/{image}";
+
 impl Output {
     pub fn parse(s: &str) -> std::result::Result<Output, String> {
         // docker buildx's form: type=oci|docker|local-layout,dest=PATH.

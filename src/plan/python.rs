@@ -574,7 +574,7 @@ pub struct PyPlanOptions {
     pub relock: bool,
 }
 
-/// What [`plan_layer`] adds to the image.
+/// What `plan_layer` adds to the image.
 pub struct Planned {
     pub steps: Vec<Step>,
     /// The image config changes once the venv exists.

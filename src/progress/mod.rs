@@ -1,15 +1,50 @@
-//! Progress on stderr: bars on a terminal, plain lines otherwise, nothing
-//! when quiet. Results never go here; they go to stdout.
+//! Progress of a build: what a caller of the library is told while it runs
+//! ([`ProgressSink`]), and the command line's own sink ([`Progress`]): bars
+//! on a terminal, plain lines otherwise, nothing when quiet (results never
+//! go there; they go to stdout).
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
+/// Where a build reports progress. Called from worker threads.
+pub trait ProgressSink: Send + Sync {
+    /// A line of news (a step's output line, a push starting).
+    fn line(&self, msg: &str);
+    /// A warning about the definition or the build; shown even when quiet.
+    fn warning(&self, msg: &str);
+    /// Starts a unit of work of `total` bytes (0: unknown).
+    fn start(&self, label: &str, total: u64) -> Box<dyn Task>;
+}
+
+/// One unit of work started by [`ProgressSink::start`].
+pub trait Task: Send + Sync {
+    /// Bytes done so far.
+    fn set(&self, done: u64);
+    /// A note about the work in progress.
+    fn message(&self, msg: &str);
+    /// The work ended with `msg` (e.g. `done`, `cached`).
+    fn finish(&self, msg: &str);
+}
+
+/// A sink that drops everything (for callers that want no progress).
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn line(&self, _: &str) {}
+    fn warning(&self, _: &str) {}
+    fn start(&self, _: &str, _: u64) -> Box<dyn Task> {
+        Box::new(Bar::None)
+    }
+}
+
+/// The command line's sink on stderr.
 pub enum Progress {
     Bars(MultiProgress),
     Lines,
     Quiet,
 }
 
+/// A task on the command line's sink.
 pub enum Bar {
     Bar(ProgressBar),
     Line(String),
@@ -27,8 +62,10 @@ impl Progress {
             Progress::Lines
         }
     }
+}
 
-    pub fn line(&self, msg: &str) {
+impl ProgressSink for Progress {
+    fn line(&self, msg: &str) {
         match self {
             Progress::Bars(m) => {
                 let _ = m.println(msg);
@@ -38,8 +75,22 @@ impl Progress {
         }
     }
 
-    /// Starts a unit of work of `total` bytes.
-    pub fn start(&self, label: &str, total: u64) -> Bar {
+    fn warning(&self, msg: &str) {
+        match self {
+            Progress::Bars(m) => {
+                let _ = m.println(msg);
+            }
+            Progress::Lines | Progress::Quiet => eprintln!("{msg}"),
+        }
+    }
+
+    fn start(&self, label: &str, total: u64) -> Box<dyn Task> {
+        Box::new(self.bar(label, total))
+    }
+}
+
+impl Progress {
+    fn bar(&self, label: &str, total: u64) -> Bar {
         match self {
             Progress::Bars(m) => {
                 let b = m.add(ProgressBar::new(total));
@@ -62,15 +113,14 @@ impl Progress {
     }
 }
 
-impl Bar {
-    pub fn set(&self, n: u64) {
+impl Task for Bar {
+    fn set(&self, n: u64) {
         if let Bar::Bar(b) = self {
             b.set_position(n);
         }
     }
 
-    /// A note about the work in progress.
-    pub fn message(&self, msg: &str) {
+    fn message(&self, msg: &str) {
         match self {
             Bar::Bar(b) => b.set_message(msg.to_string()),
             Bar::Line(l) => eprintln!("{l}: {msg}"),
@@ -78,7 +128,7 @@ impl Bar {
         }
     }
 
-    pub fn finish(&self, msg: &str) {
+    fn finish(&self, msg: &str) {
         match self {
             Bar::Bar(b) => {
                 b.finish_and_clear();

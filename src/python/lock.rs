@@ -244,7 +244,7 @@ pub struct MissingWheel {
     pub name: String,
     /// Locked version (`None` for dynamic source-tree versions).
     pub version: Option<String>,
-    /// The package source, e.g. `registry `https://index.example/simple``.
+    /// The package source, e.g. ``registry `https://index.example/simple` ``.
     pub source: String,
     /// Filenames of the wheels the lock lists for it.
     pub wheels: Vec<String>,

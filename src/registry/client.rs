@@ -24,7 +24,7 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, appl
 
 #[derive(Clone, Debug, Default)]
 pub struct ClientOptions {
-    /// Hosts (host[:port]) that may be reached over plain HTTP.
+    /// Hosts (`host[:port]`) that may be reached over plain HTTP.
     pub insecure: Vec<String>,
     /// Extra CA certificates (PEM) to trust besides the system's.
     pub ca_certs: Vec<PathBuf>,

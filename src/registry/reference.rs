@@ -10,7 +10,7 @@ pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
-    /// Registry host[:port], normalised (`docker.io` for Docker Hub).
+    /// Registry `host[:port]`, normalised (`docker.io` for Docker Hub).
     pub registry: String,
     /// Repository path, e.g. `library/python`.
     pub repository: String,

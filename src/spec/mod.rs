@@ -50,7 +50,7 @@ pub struct ImageDef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Base {
     Scratch,
-    /// `debian`: python:<python>-slim-bookworm from a registry.
+    /// `debian`: `python:<python>-slim-bookworm` from a registry.
     Debian,
     /// `oci:DIR[:TAG]`, a local OCI image layout.
     Layout {
@@ -316,6 +316,8 @@ pub enum Input<'a> {
 }
 
 /// Loads and validates a definition. `profile` applies per-image variants.
+/// Images based on a Dockerfile keep that base as written: the facade
+/// ([`crate::load`]) expands it into the Dockerfile's stages.
 pub fn load(input: Input<'_>, profile: Option<&str>) -> Result<Definition> {
     let (src, context) = match input {
         Input::Path(p) => {
@@ -367,7 +369,6 @@ pub fn load(input: Input<'_>, profile: Option<&str>) -> Result<Definition> {
     };
     let mut def = parse_definition(&src, &root, context, profile)?;
     def.dir = dir;
-    crate::dockerfile::frontend::expand_bases(&mut def)?;
     Ok(def)
 }
 

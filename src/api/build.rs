@@ -1,0 +1,481 @@
+//! Plan and build: a definition's images built into the store, written to
+//! a local output and/or pushed, with a report of what happened (the data
+//! the command line's JSON carries).
+
+use super::load::{Source, absolute, load};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::exec::{self, BuildOptions};
+use crate::layer::compress::Compression;
+use crate::output::{self, Output, PlatformOut};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::progress::ProgressSink;
+use crate::registry::{self, Client, Reference};
+use crate::store::Store;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to plan: a definition and how its layers are made.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub source: Source,
+    pub profile: Option<String>,
+    /// Only these images (and the images they are based on); all when empty.
+    pub images: Vec<String>,
+    pub compression: Compression,
+    /// Keep VCS folders and Python caches when the context has no
+    /// `.dockerignore`.
+    pub no_default_ignore: bool,
+    /// Run `uv lock` for uv projects first.
+    pub relock: bool,
+    /// Native Debian bases: build only from `imgbuild.lock`.
+    pub locked: bool,
+    /// Apt sources for native Debian bases that name none.
+    pub debian_sources: Vec<String>,
+    /// Docker Hub bases come from this mirror (HOST[/PREFIX]).
+    pub base_mirror: Option<String>,
+    /// `mtime` of every file in a layer and the image's `created`.
+    pub source_date_epoch: u64,
+}
+
+impl PlanRequest {
+    /// A request for `source` with the defaults of the command line.
+    pub fn new(source: Source) -> PlanRequest {
+        PlanRequest {
+            source,
+            profile: None,
+            images: Vec::new(),
+            compression: Compression::Gzip,
+            no_default_ignore: false,
+            relock: false,
+            locked: false,
+            debian_sources: Vec::new(),
+            base_mirror: None,
+            source_date_epoch: 0,
+        }
+    }
+}
+
+/// Plans the images of `req`: steps, keys, cache hits. `output` (where the
+/// build will write) and the store are kept out of every layer.
+pub fn plan(
+    req: &PlanRequest,
+    store: &Store,
+    output: Option<&Output>,
+    client: Option<&Client>,
+) -> Result<Plan> {
+    let def = load(&req.source, req.profile.as_deref())?;
+    let mut exclude = vec![absolute(store.root())];
+    if let Some(out) = output {
+        for img in &def.images {
+            exclude.push(absolute(out.for_image(&img.id).path()));
+        }
+        if *out == Output::parse(output::DEFAULT).expect("valid") {
+            exclude.push(absolute(Path::new("imgbuild-out")));
+        }
+    }
+    let options = PlanOptions {
+        exclude,
+        base_mirror: req.base_mirror.clone(),
+        compression: req.compression,
+        no_default_ignore: req.no_default_ignore || req.source.is_prepared_context(),
+        only: req.images.clone(),
+        profile: req.profile.clone(),
+        python: plan::python::PyPlanOptions { relock: req.relock },
+        debian_locked: req.locked,
+        debian_sources: req.debian_sources.clone(),
+        source_date_epoch: req.source_date_epoch,
+        debian_relock: false,
+    };
+    plan::plan(def, store, options, client)
+}
+
+/// What `lock` wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct LockReport {
+    /// The lock file.
+    pub lock: PathBuf,
+    pub bases: Vec<LockedBase>,
+}
+
+/// One native Debian base of a lock.
+#[derive(Clone, Debug, Serialize)]
+pub struct LockedBase {
+    pub image: String,
+    pub arch: String,
+    /// How many packages it installs.
+    pub packages: usize,
+}
+
+/// Resolves every native Debian base of the definition again and writes
+/// `imgbuild.lock`.
+pub fn lock(req: &PlanRequest, store: &Store, client: &Client) -> Result<LockReport> {
+    let def = load(&req.source, req.profile.as_deref())?;
+    let options = PlanOptions {
+        only: req.images.clone(),
+        profile: req.profile.clone(),
+        debian_relock: true,
+        debian_sources: req.debian_sources.clone(),
+        ..PlanOptions::default()
+    };
+    let plan = plan::plan(def, store, options, Some(client))?;
+    let Some((path, lock, _)) = &plan.debian_lock else {
+        return Err(Error::Usage(
+            "no image of the definition has a native Debian base (base = { debian = … })".into(),
+        ));
+    };
+    lock.save(path)?;
+    Ok(LockReport {
+        lock: path.clone(),
+        bases: lock
+            .bases
+            .iter()
+            .map(|b| LockedBase {
+                image: b.image.clone(),
+                arch: b.arch.clone(),
+                packages: b.packages.len(),
+            })
+            .collect(),
+    })
+}
+
+/// What to build and where it goes.
+#[derive(Clone, Debug)]
+pub struct BuildRequest {
+    pub plan: PlanRequest,
+    /// Where images are written locally; `None` with a push writes nothing.
+    pub output: Option<Output>,
+    /// Push each selected image to `registry/name:tag` of the definition,
+    /// or to `tags` when given.
+    pub push: bool,
+    /// References to push to instead (one image).
+    pub tags: Vec<Reference>,
+    /// Parallel uploads.
+    pub push_jobs: usize,
+    /// Docker v2 schema 2 media types instead of OCI's.
+    pub docker_media_types: bool,
+    /// Secret values by id, for RUN steps' secret mounts.
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Compression workers per layer.
+    pub threads: usize,
+}
+
+impl BuildRequest {
+    /// A build of `plan` into the default output, as the command line does
+    /// without flags.
+    pub fn new(plan: PlanRequest) -> BuildRequest {
+        BuildRequest {
+            plan,
+            output: Some(Output::parse(output::DEFAULT).expect("valid")),
+            push: false,
+            tags: Vec::new(),
+            push_jobs: 4,
+            docker_media_types: false,
+            secrets: BTreeMap::new(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// One pushed reference.
+#[derive(Clone, Debug, Serialize)]
+pub struct Pushed {
+    pub reference: String,
+    pub digest: Digest,
+    pub blobs_uploaded: u64,
+    pub blobs_present: u64,
+    pub bytes_uploaded: u64,
+}
+
+/// What became of one image.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum ImageReport {
+    /// `tag = "auto"` and every target already holds it: not built.
+    UpToDate {
+        name: String,
+        reference: String,
+        tag: String,
+        up_to_date: bool,
+        /// The references that hold it.
+        pushed: Vec<String>,
+    },
+    Built {
+        name: String,
+        reference: String,
+        tag: String,
+        /// The local output written, if any (`oci:DIR`, …).
+        output: Option<String>,
+        /// The manifest's digest (one platform) or the index's (several).
+        digest: Digest,
+        media_type: String,
+        platforms: Vec<PlatformOut>,
+        up_to_date: bool,
+        pushed: Vec<Pushed>,
+    },
+}
+
+/// The result of a build: what the command line prints as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildReport {
+    pub images: Vec<ImageReport>,
+    pub layers_built: usize,
+    pub bytes_compressed: u64,
+    pub bytes_written: u64,
+    pub bytes_uploaded: u64,
+    pub warnings: Vec<String>,
+    pub duration_ms: u64,
+}
+
+/// Plans and builds `req`: missing layers are built into `store`, each
+/// result image is written to the output and pushed. Registry access
+/// (bases, pushes, `tag = "auto"` checks) goes through `client`; progress
+/// and warnings go to `progress`.
+pub fn build(
+    req: &BuildRequest,
+    store: &Store,
+    client: &Client,
+    progress: &dyn ProgressSink,
+) -> Result<BuildReport> {
+    let t0 = Instant::now();
+    let out = req.output.as_ref();
+    let push = req.push || !req.tags.is_empty();
+    let plan = plan(&req.plan, store, out, Some(client))?;
+    if let Some((path, lock, true)) = &plan.debian_lock {
+        lock.save(path)?;
+    }
+    // A Dockerfile's result is its target stage (the last image); the stages
+    // below it are built into the store only, as docker does.
+    let dockerfile_target = req
+        .plan
+        .source
+        .is_dockerfile()
+        .then(|| plan.images.len() - 1);
+    let is_result = |i: usize| dockerfile_target.is_none_or(|t| t == i);
+    if let Some(out) = out
+        && dockerfile_target.is_none()
+    {
+        check_output_fits(&plan, out)?;
+    }
+    let selected: Vec<usize> = (0..plan.images.len())
+        .filter(|&i| req.plan.images.is_empty() || req.plan.images.contains(&plan.images[i].id))
+        .filter(|&i| is_result(i))
+        .collect();
+    let targets = push_targets(&plan, &selected, push, &req.tags)?;
+    let skip = up_to_date(&plan, &targets, push && out.is_none(), client)?;
+    let mut warnings = Vec::new();
+    for (i, img) in plan.images.iter().enumerate() {
+        if skip[i] {
+            continue;
+        }
+        for n in img.steps.iter().flat_map(|s| &s.notes) {
+            if n.starts_with("warning:") {
+                let w = format!("[{}] {n}", img.id);
+                progress.warning(&w);
+                warnings.push(w);
+            }
+        }
+    }
+    let res = exec::run(
+        &plan,
+        store,
+        &BuildOptions {
+            threads: req.threads,
+            progress,
+            client: Some(client),
+            fetch_base_layers: out.is_some(),
+            skip: skip.clone(),
+            docker_media_types: req.docker_media_types,
+            secrets: req.secrets.clone(),
+        },
+    )?;
+    let mut report = BuildReport {
+        images: Vec::new(),
+        layers_built: res.layers_built,
+        bytes_compressed: res.bytes_compressed,
+        bytes_written: 0,
+        bytes_uploaded: 0,
+        warnings,
+        duration_ms: 0,
+    };
+    for (i, img) in plan.images.iter().enumerate() {
+        if skip[i] {
+            report.images.push(ImageReport::UpToDate {
+                name: img.id.clone(),
+                reference: img.reference(),
+                tag: img.tag.clone(),
+                up_to_date: true,
+                pushed: targets[i].iter().map(|r| r.to_string()).collect(),
+            });
+            continue;
+        }
+        if !is_result(i) {
+            continue;
+        }
+        let built = res.images.iter().find(|x| x.id == img.id).expect("built");
+        let mut written = None;
+        if let Some(out) = out {
+            let target = out.for_image(&built.id);
+            report.bytes_written += output::write(&target, store, built)?.bytes_written;
+            written = Some(target.display());
+        }
+        let mut pushed = Vec::new();
+        for (repo, tags) in group_by_repository(&targets[i]) {
+            progress.line(&format!(
+                "[{}] pushing to {}/{} ({})",
+                img.id,
+                repo.registry,
+                repo.repository,
+                tags.join(", ")
+            ));
+            let st = registry::push(
+                client,
+                store,
+                &registry::PushRequest {
+                    target: &repo,
+                    tags: &tags,
+                    top: &built.top,
+                    blobs: &built.blobs,
+                    base: built.base_ref.as_ref(),
+                },
+                req.push_jobs,
+            )?;
+            report.bytes_uploaded += st.bytes_uploaded;
+            for t in &tags {
+                pushed.push(Pushed {
+                    reference: repo.with_tag(t).to_string(),
+                    digest: built.top.digest,
+                    blobs_uploaded: st.blobs_uploaded,
+                    blobs_present: st.blobs_present,
+                    bytes_uploaded: st.bytes_uploaded,
+                });
+            }
+        }
+        report.images.push(ImageReport::Built {
+            name: built.id.clone(),
+            reference: built.reference.clone(),
+            tag: built.tag.clone(),
+            output: written,
+            digest: built.top.digest,
+            media_type: built.top.media_type.clone(),
+            platforms: built.platforms.clone(),
+            up_to_date: false,
+            pushed,
+        });
+    }
+    report.duration_ms = t0.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Several images can share one output only as a layout, under different
+/// tags (or with `{image}` in the path).
+fn check_output_fits(plan: &Plan, out: &Output) -> Result<()> {
+    if plan.images.len() <= 1 || out.has_placeholder() {
+        return Ok(());
+    }
+    for (i, x) in plan.images.iter().enumerate() {
+        if let Some(y) = plan.images[..i].iter().find(|y| y.tag == x.tag) {
+            return Err(Error::Usage(format!(
+                "images {} and {} both have tag {:?} and would replace each other in {}: give them different tags, put {{image}} in the output path, or pick one with --image",
+                y.id,
+                x.id,
+                x.tag,
+                out.display()
+            )));
+        }
+    }
+    if !matches!(out, Output::Layout(_)) {
+        let names: Vec<&str> = plan.images.iter().map(|i| i.id.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{} images ({}) but one output file: put {{image}} in the path or pick one with --image",
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Push targets per image: `tags` (for the one selected image), else
+/// `registry/name:tag` of the definition.
+fn push_targets(
+    plan: &Plan,
+    selected: &[usize],
+    push: bool,
+    tags: &[Reference],
+) -> Result<Vec<Vec<Reference>>> {
+    let mut targets: Vec<Vec<Reference>> = vec![Vec::new(); plan.images.len()];
+    if !push {
+        return Ok(targets);
+    }
+    if !tags.is_empty() {
+        if selected.len() != 1 {
+            return Err(Error::Usage(format!(
+                "--tag names one image's references, but {} images are selected: pick one with --image",
+                selected.len()
+            )));
+        }
+        targets[selected[0]] = tags.to_vec();
+        return Ok(targets);
+    }
+    for &i in selected {
+        let img = &plan.images[i];
+        if img.registry.is_none() {
+            return Err(Error::Usage(format!(
+                "image {} has no `registry` to push to: set it in the definition or pass --tag REF",
+                img.id
+            )));
+        }
+        targets[i] = vec![Reference::parse(&img.reference()).map_err(Error::Usage)?];
+    }
+    Ok(targets)
+}
+
+/// `tag = "auto"`: an image every target already holds with every platform
+/// is up to date and not built (unless another image to build stands on it).
+fn up_to_date(
+    plan: &Plan,
+    targets: &[Vec<Reference>],
+    check: bool,
+    client: &Client,
+) -> Result<Vec<bool>> {
+    let mut skip = vec![false; plan.images.len()];
+    if !check {
+        return Ok(skip);
+    }
+    for i in (0..plan.images.len()).rev() {
+        let img = &plan.images[i];
+        let needed = plan.images.iter().enumerate().any(|(j, x)| {
+            !skip[j] && j != i && matches!(x.base, plan::BasePlan::Image(b) if b == i)
+        });
+        if !img.auto_tag || targets[i].is_empty() || needed {
+            continue;
+        }
+        let mut all = true;
+        for t in &targets[i] {
+            all &= registry::exists(client, t, &img.platforms)?;
+        }
+        skip[i] = all;
+    }
+    Ok(skip)
+}
+
+/// Targets grouped by repository (one push per repository, its tags
+/// together), in the order first named.
+fn group_by_repository(targets: &[Reference]) -> Vec<(Reference, Vec<String>)> {
+    let mut groups: Vec<(Reference, Vec<String>)> = Vec::new();
+    for t in targets {
+        let tag = t.tag.clone().unwrap_or_else(|| "latest".into());
+        match groups
+            .iter_mut()
+            .find(|(r, _)| r.registry == t.registry && r.repository == t.repository)
+        {
+            Some((_, tags)) => tags.push(tag),
+            None => groups.push((t.clone(), vec![tag])),
+        }
+    }
+    groups
+}

@@ -1,0 +1,36 @@
+//! The library's front door: what the command line does, for a program that
+//! links the crate. Load a definition ([`load`]), plan it ([`plan`]), build
+//! it into the store and write or push the results ([`build`]), push an
+//! image already built ([`push`]); registry access, the store and progress
+//! are passed in ([`registry::Client`](crate::registry::Client),
+//! [`Store`](crate::store::Store), [`ProgressSink`](crate::progress::ProgressSink)),
+//! nothing is read from the environment here.
+//!
+//! ```no_run
+//! use imgbuild::{BuildRequest, PlanRequest, Source};
+//! # fn main() -> imgbuild::Result<()> {
+//! let store = imgbuild::store::Store::open(std::path::Path::new("/tmp/store"))?;
+//! let client = imgbuild::registry::Client::new(Default::default())?;
+//! let req = BuildRequest {
+//!     output: Some(imgbuild::output::Output::parse("oci:out").unwrap()),
+//!     ..BuildRequest::new(PlanRequest::new(Source::Path {
+//!         path: "imgbuild.toml".into(),
+//!         context: None,
+//!     }))
+//! };
+//! let report = imgbuild::build(&req, &store, &client, &imgbuild::progress::Silent)?;
+//! println!("{}", serde_json::to_string(&report).unwrap());
+//! # Ok(())
+//! # }
+//! ```
+
+mod build;
+mod load;
+mod push;
+
+pub use build::{
+    BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest, Pushed, build,
+    lock, plan,
+};
+pub use load::{Source, load};
+pub use push::{parse_layout_ref, push};
