@@ -1208,3 +1208,47 @@ fn a_dockerfile_step_reads_files_an_earlier_step_made_again() {
         assert!(lines[at + 1].ends_with("same"), "{}", r.stderr);
     }
 }
+
+/// Like container runtimes, a step whose image sets no HOME gets its
+/// user's home folder from /etc/passwd (`/` for a uid it does not list); an
+/// image's own HOME wins.
+#[test]
+fn steps_get_the_users_home() {
+    let Some(base) = base("steps_get_the_users_home") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        r#"[[images.t.layers]]
+commands = ["echo \"$HOME\" > /h-root && useradd -m -d /srv/apphome app && mkdir /out && chmod 0777 /out"]
+
+[[images.t.layers]]
+user = "app"
+
+[[images.t.layers]]
+commands = ["echo \"$HOME\" > /out/h-app"]
+
+[[images.t.layers]]
+user = "4242"
+
+[[images.t.layers]]
+commands = ["echo \"$HOME\" > /out/h-uid"]
+
+[[images.t.layers]]
+env = { HOME = "/elsewhere" }
+
+[[images.t.layers]]
+commands = ["echo \"$HOME\" > /out/h-env"]
+"#,
+    );
+    let out = t.path().join("out");
+    build_json(&def, &t.path().join("store"), &out, &[]);
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(read("h-root"), "/root\n");
+    assert_eq!(read("out/h-app"), "/srv/apphome\n");
+    assert_eq!(read("out/h-uid"), "/\n");
+    assert_eq!(read("out/h-env"), "/elsewhere\n");
+}

@@ -360,9 +360,14 @@ fn mount_point(root: &Path, dst: &str, dir: bool) -> Result<PathBuf, String> {
 fn init(spec: &ChildSpec) -> String {
     match setup(spec) {
         Err(e) => e,
-        Ok(()) => {
+        Ok(home) => {
             let argv: Vec<CString> = spec.argv.iter().map(cstr).collect();
-            let env: Vec<CString> = spec.env.iter().map(cstr).collect();
+            let mut env: Vec<CString> = spec.env.iter().map(cstr).collect();
+            // As container runtimes do: HOME from the user's passwd entry
+            // when the image sets none.
+            if !spec.env.iter().any(|e| e.starts_with("HOME=")) {
+                env.push(cstr(format!("HOME={home}")));
+            }
             let mut argp: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
             argp.push(std::ptr::null());
             let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
@@ -391,7 +396,8 @@ fn resolve_program(p: &str, env: &[String]) -> CString {
     cstr(p)
 }
 
-fn setup(spec: &ChildSpec) -> Result<(), String> {
+/// Returns the home folder of the step's user.
+fn setup(spec: &ChildSpec) -> Result<String, String> {
     let root = match &spec.upper {
         Some((upper, work, merged)) => {
             let lower = spec.root.to_string_lossy();
@@ -499,7 +505,7 @@ fn setup(spec: &ChildSpec) -> Result<(), String> {
         return Err(os_err("detaching the old root"));
     }
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
-    let (uid, gid, groups) = lookup_user(&spec.user)?;
+    let (uid, gid, groups, home) = lookup_user(&spec.user)?;
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     if !Path::new(cwd).is_dir() {
         std::fs::create_dir_all(cwd).map_err(|e| format!("creating the workdir {cwd}: {e}"))?;
@@ -523,20 +529,30 @@ fn setup(spec: &ChildSpec) -> Result<(), String> {
         }
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     }
-    Ok(())
+    Ok(home)
 }
 
 /// `USER` as the image gives it: name or uid, optionally `:group` or `:gid`,
-/// looked up in the root's /etc/passwd and /etc/group.
-fn lookup_user(user: &str) -> Result<(u32, u32, Vec<libc::gid_t>), String> {
+/// looked up in the root's /etc/passwd and /etc/group: uid, gid, groups and
+/// home folder (`/` for a uid not in /etc/passwd, as runc has it).
+fn lookup_user(user: &str) -> Result<(u32, u32, Vec<libc::gid_t>, String), String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let home_of = |uid: u32| {
+        passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<&str>>())
+            .find(|f| f.len() >= 6 && f[2].parse::<u32>() == Ok(uid))
+            .map(|f| f[5].to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "/".into())
+    };
     if user.is_empty() || user == "root" || user == "0" {
-        return Ok((0, 0, vec![0]));
+        return Ok((0, 0, vec![0], home_of(0)));
     }
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let entry = passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
@@ -581,5 +597,5 @@ fn lookup_user(user: &str) -> Result<(u32, u32, Vec<libc::gid_t>), String> {
             }
         }
     }
-    Ok((uid, gid, groups))
+    Ok((uid, gid, groups, home_of(uid)))
 }

@@ -19,8 +19,10 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-/// Version of the RUN layer format; part of every RUN step key.
-pub const RUN_FORMAT: u32 = 1;
+/// Version of what a RUN step sees and how its layer is made; part of every
+/// RUN step key (2: HOME from the user's passwd entry; a folder made again
+/// is compared with the lower root, never written as an opaque folder).
+pub const RUN_FORMAT: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheMount {
