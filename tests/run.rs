@@ -1252,3 +1252,51 @@ commands = ["echo \"$HOME\" > /out/h-env"]
     assert_eq!(read("out/h-uid"), "/\n");
     assert_eq!(read("out/h-env"), "/elsewhere\n");
 }
+
+/// A module compiled in a step (timestamp-based .pyc, as pip and
+/// compileall write them without SOURCE_DATE_EPOCH) still matches its
+/// source once the source's mtime is clamped: the header names the clamped
+/// time, so Python keeps using it, and the layer holds no wall-clock time.
+#[test]
+fn compiled_modules_match_their_clamped_sources() {
+    let Some(base) = base("compiled_modules_match_their_clamped_sources") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        "[[images.t.layers]]\ncommands = [\"mkdir -p /opt/m && echo 'X = 1' > /opt/m/mod.py && env -u SOURCE_DATE_EPOCH python3 -m compileall -q /opt/m && python3 -c 'import sys; d = open(sys.argv[1], \\\"rb\\\").read(16); print(int.from_bytes(d[4:8], \\\"little\\\"))' /opt/m/__pycache__/mod.cpython-311.pyc > /opt/flags\"]\n",
+    );
+    let out = t.path().join("out");
+    build_json(&def, &t.path().join("store"), &out, &[]);
+    let entries = last_layer(&out);
+    let get = |p: &str| {
+        entries
+            .iter()
+            .find(|e| e.path == p)
+            .unwrap_or_else(|| panic!("{p} in {:?}", paths(&entries)))
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&get("opt/flags").data),
+        "0\n",
+        "the step wrote a timestamp-based .pyc"
+    );
+    let pyc = &get("opt/m/__pycache__/mod.cpython-311.pyc").data;
+    let source = get("opt/m/mod.py");
+    assert_eq!(source.mtime, 0, "the source's mtime is clamped");
+    assert_eq!(&pyc[4..8], &[0, 0, 0, 0]);
+    assert_eq!(
+        u32::from_le_bytes(pyc[8..12].try_into().unwrap()) as u64,
+        source.mtime,
+        "the header names the source's mtime as the image has it"
+    );
+    assert_eq!(
+        u32::from_le_bytes(pyc[12..16].try_into().unwrap()) as usize,
+        source.data.len()
+    );
+    // The same step in another store: the same bytes.
+    let out2 = t.path().join("out2");
+    build_json(&def, &t.path().join("store2"), &out2, &[]);
+    assert_eq!(layer_digests(&out2), layer_digests(&out));
+}

@@ -32,6 +32,9 @@ enum Kind {
         src: PathBuf,
         size: u64,
         inode: Option<(u64, u64)>,
+        /// A compiled Python module whose header names its source's mtime:
+        /// the clamped mtime to write there instead (see [`pyc_headers`]).
+        pyc_mtime: Option<u32>,
     },
     Symlink(String),
     Hardlink(String),
@@ -116,7 +119,7 @@ fn sorted_children(dir: &Path) -> Result<Vec<String>> {
 pub fn from_upper(store: &Store, upper: &Path, o: &DiffOptions) -> Result<LayerDesc> {
     let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
     walk_upper(upper, "", false, o, &mut out)?;
-    finish(store, out, o)
+    finish(store, out, upper, o)
 }
 
 /// Whether an upper entry is an overlay whiteout (a 0/0 character device).
@@ -248,7 +251,71 @@ fn file_kind(p: &Path, m: &Metadata) -> Kind {
         src: p.to_path_buf(),
         size: m.len(),
         inode: (m.nlink() > 1).then(|| (m.dev(), m.ino())),
+        pyc_mtime: None,
     }
+}
+
+/// Compiled Python modules keep working after their sources' mtimes are
+/// clamped. A timestamp-based `.pyc` (PEP 552 flags 0) records its source's
+/// mtime; when that source is in this layer with a clamped mtime, the header
+/// is given the clamped time too, so Python still takes the `.pyc` as
+/// current (instead of compiling again at every start, where it cannot
+/// write) and the layer does not carry the build's wall-clock time.
+fn pyc_headers(out: &mut BTreeMap<String, DEntry>, changed: &Path, o: &DiffOptions) {
+    let sources: Vec<(String, String)> = out
+        .iter()
+        .filter(|(_, e)| matches!(e.kind, Kind::File { .. }))
+        .filter_map(|(p, _)| pyc_source(p).map(|s| (p.clone(), s)))
+        .collect();
+    for (pyc, source) in sources {
+        let Some(src_entry) = out.get(&source) else {
+            continue;
+        };
+        if !matches!(src_entry.kind, Kind::File { .. }) {
+            continue;
+        }
+        let clamped = src_entry.mtime;
+        // The source's time when the step compiled it: where the step left it.
+        let Some(real) = [changed, o.lower]
+            .iter()
+            .find_map(|root| fs::symlink_metadata(root.join(&source)).ok())
+            .map(|m| m.mtime().max(0) as u64)
+        else {
+            continue;
+        };
+        if real == clamped {
+            continue;
+        }
+        let Some(e) = out.get_mut(&pyc) else { continue };
+        let Kind::File { src, pyc_mtime, .. } = &mut e.kind else {
+            continue;
+        };
+        let mut header = [0u8; 16];
+        let ok = File::open(&*src).and_then(|mut f| {
+            use std::io::Read;
+            f.read_exact(&mut header)
+        });
+        let flags = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+        let recorded = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+        // Only a header that matches its source as compiled (a stale or
+        // hash-based one is left as it is).
+        if ok.is_ok() && flags == 0 && recorded == real as u32 {
+            *pyc_mtime = Some(clamped as u32);
+        }
+    }
+}
+
+/// The source of a compiled module: `pkg/__pycache__/mod.cpython-311.pyc`
+/// (or `.opt-1.pyc`) → `pkg/mod.py`.
+fn pyc_source(path: &str) -> Option<String> {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let name = name.strip_suffix(".pyc")?;
+    let parent = dir.strip_suffix("__pycache__")?;
+    if !parent.is_empty() && !parent.ends_with('/') {
+        return None;
+    }
+    let module = name.split('.').next().filter(|m| !m.is_empty())?;
+    Some(format!("{parent}{module}.py"))
 }
 
 /// Files of the layer that share an inode: the first in path order (the
@@ -359,11 +426,17 @@ pub fn from_copy(
             cur = parent;
         }
     }
-    finish(store, out, o)
+    finish(store, out, copy, o)
 }
 
 /// Drops what only the sandbox made or touched, then writes the layer.
-fn finish(store: &Store, mut out: BTreeMap<String, DEntry>, o: &DiffOptions) -> Result<LayerDesc> {
+/// `changed`: the upper folder or the copy the step ran in.
+fn finish(
+    store: &Store,
+    mut out: BTreeMap<String, DEntry>,
+    changed: &Path,
+    o: &DiffOptions,
+) -> Result<LayerDesc> {
     let in_lower = |rel: &str| fs::symlink_metadata(o.lower.join(rel)).ok();
     // Mount points made for the step: new, empty, and holding nothing kept.
     for mp in o.mount_points {
@@ -414,6 +487,7 @@ fn finish(store: &Store, mut out: BTreeMap<String, DEntry>, o: &DiffOptions) -> 
         }
     }
     link_hardlinks(&mut out);
+    pyc_headers(&mut out, changed, o);
     write(store, &out, o)
 }
 
@@ -447,10 +521,31 @@ fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Resu
             .unwrap_or_default();
         tw.append_header_xattrs(&header, &caps)
             .ctx(|| "writing the layer".into())?;
-        if let Kind::File { src, size, .. } = &e.kind {
-            let mut f = File::open(src).ctx(|| format!("reading {}", src.display()))?;
-            tw.append_data(&mut f, *size, &mut buf)
-                .map_err(|err| Error::Other(format!("{}: {err}", src.display())))?;
+        if let Kind::File {
+            src,
+            size,
+            pyc_mtime,
+            ..
+        } = &e.kind
+        {
+            let res = match pyc_mtime {
+                None => {
+                    let mut f = File::open(src).ctx(|| format!("reading {}", src.display()))?;
+                    tw.append_data(&mut f, *size, &mut buf)
+                }
+                Some(t) => {
+                    let mut bytes = fs::read(src).ctx(|| format!("reading {}", src.display()))?;
+                    if bytes.len() as u64 != *size || bytes.len() < 16 {
+                        return Err(Error::Other(format!(
+                            "{} changed while its layer was written",
+                            src.display()
+                        )));
+                    }
+                    bytes[8..12].copy_from_slice(&t.to_le_bytes());
+                    tw.append_data(&mut std::io::Cursor::new(bytes), *size, &mut buf)
+                }
+            };
+            res.map_err(|err| Error::Other(format!("{}: {err}", src.display())))?;
         }
     }
     commit_layer(store, tmp, tw, o.compression)
@@ -466,6 +561,7 @@ mod tests {
                 src: PathBuf::from("/x"),
                 size: 1,
                 inode: ino,
+                pyc_mtime: None,
             },
             mode: 0o644,
             uid: 0,
@@ -489,5 +585,24 @@ mod tests {
         assert_eq!(out["a/b"].kind, Kind::Hardlink("a.b".into()));
         assert_eq!(out["c"].kind, Kind::Hardlink("a.b".into()));
         assert!(matches!(out["d"].kind, Kind::File { .. }));
+    }
+
+    #[test]
+    fn the_source_of_a_compiled_module() {
+        assert_eq!(
+            pyc_source("usr/lib/pkg/__pycache__/mod.cpython-311.pyc").as_deref(),
+            Some("usr/lib/pkg/mod.py")
+        );
+        assert_eq!(
+            pyc_source("a/__pycache__/__init__.cpython-312.opt-1.pyc").as_deref(),
+            Some("a/__init__.py")
+        );
+        assert_eq!(
+            pyc_source("__pycache__/x.cpython-311.pyc").as_deref(),
+            Some("x.py")
+        );
+        assert_eq!(pyc_source("a/mod.pyc"), None, "Python 2's layout");
+        assert_eq!(pyc_source("a/not__pycache__/m.pyc"), None);
+        assert_eq!(pyc_source("a/__pycache__/m.py"), None);
     }
 }
