@@ -10,7 +10,7 @@ use crate::oci::types::*;
 use crate::output::{ImageOut, LayerOut, PlatformOut};
 use crate::plan::record::ImageRecord;
 use crate::plan::{Action, BasePlan, Plan, apply_config};
-use crate::progress::ProgressSink;
+use crate::progress::{ProgressSink, human};
 use crate::store::{LayerDesc, Store};
 use rayon::prelude::*;
 
@@ -1147,19 +1147,6 @@ fn strip_credentials(url: &str) -> String {
     match rest[..end].rfind('@') {
         Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
         None => url.to_string(),
-    }
-}
-
-pub fn human(n: u64) -> String {
-    let f = n as f64;
-    if f >= 1e9 {
-        format!("{:.2} GB", f / 1e9)
-    } else if f >= 1e6 {
-        format!("{:.1} MB", f / 1e6)
-    } else if f >= 1e3 {
-        format!("{:.1} kB", f / 1e3)
-    } else {
-        format!("{n} B")
     }
 }
 

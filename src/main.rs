@@ -2,12 +2,11 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imgbuild::error::{Error, Result, exit};
-use imgbuild::exec::human;
 use imgbuild::layer::compress::Compression;
 use imgbuild::oci::Platform;
 use imgbuild::output::{self, Output};
 use imgbuild::plan::{self, Action};
-use imgbuild::progress::{Progress, ProgressSink};
+use imgbuild::progress::{Progress, ProgressSink, human};
 use imgbuild::registry::Reference;
 use imgbuild::store::{self, Store};
 use imgbuild::{BuildRequest, ImageReport, PlanRequest, Source};
@@ -301,7 +300,7 @@ struct InspectArgs {
 fn main() {
     // The RUN sandbox's own process: before anything starts a thread.
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
-        imgbuild::sandbox::child::main();
+        imgbuild::sandbox_helper_main();
     }
     let cli = Cli::parse();
     let (format, res) = match cli.cmd {
@@ -368,13 +367,10 @@ fn main() {
 
 fn doctor(install_uv: bool, format: Format, cache_dir: Option<PathBuf>) -> Result<()> {
     let store = open_store(&cache_dir)?;
-    if install_uv {
-        imgbuild::python::uv::ensure(&store, None)?;
-    }
     let v = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "store": store.root().display().to_string(),
-        "uv": imgbuild::python::uv::describe(&store),
+        "uv": imgbuild::doctor(&store, install_uv)?,
     });
     match format {
         Format::Json => println!("{v}"),
@@ -514,13 +510,7 @@ fn plan_request(a: &DefArgs) -> Result<PlanRequest> {
 fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
     let src = source(&a.path, a.definition.as_deref(), a.context.as_deref())?;
     let def = imgbuild::load(&src, a.profile.as_deref())?;
-    let text = imgbuild::export::dockerfile(
-        &def,
-        &a.images,
-        &imgbuild::export::ExportOptions {
-            uv_image: &a.uv_image,
-        },
-    )?;
+    let text = imgbuild::export_dockerfile(&def, &a.images, &a.uv_image)?;
     match &a.output {
         None => {
             print!("{text}");
@@ -883,7 +873,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 fn prune(older_than: String, format: Format, cache_dir: Option<PathBuf>) -> Result<()> {
     let d = parse_duration(&older_than)?;
     let store = Store::open_exclusive(&cache_dir.unwrap_or_else(store::default_root))?;
-    let r = store.prune(d, &imgbuild::sandbox::remove_tree)?;
+    let r = imgbuild::prune(&store, d)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string(&r).expect("json")),
         Format::Text => println!(

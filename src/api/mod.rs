@@ -27,6 +27,7 @@
 mod build;
 mod load;
 mod push;
+mod tools;
 
 pub use build::{
     BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest, Pushed, build,
@@ -34,3 +35,4 @@ pub use build::{
 };
 pub use load::{Source, load};
 pub use push::{parse_layout_ref, push};
+pub use tools::{doctor, export_dockerfile, prune, sandbox_helper_main};

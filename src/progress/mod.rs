@@ -6,6 +6,20 @@
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
+/// `n` bytes for people: `512 B`, `1.5 kB`, `2.3 MB`, `1.20 GB`.
+pub fn human(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.2} GB", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.1} MB", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.1} kB", f / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
 /// Where a build reports progress. Called from worker threads.
 pub trait ProgressSink: Send + Sync {
     /// A line of news (a step's output line, a push starting).
