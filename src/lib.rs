@@ -6,7 +6,7 @@
 //! built. The command line is one caller of it.
 //!
 //! Inside, data flows one way: [`spec::load`] → [`plan::plan`] →
-//! [`exec::run`] → [`output::write`] / [`registry::push`]. Each stage is a
+//! `exec::run` → [`output::write`] / [`registry::push`]. Each stage is a
 //! function of the previous stage's value and the files it names. Modules
 //! import only modules below them in this list (the `layering` test reads
 //! every `use crate::…` and fails on an upward import or a cycle):
@@ -26,25 +26,25 @@
 //! | leaves | `oci`, `digest`, `error` | OCI types and platforms, digests and keys, errors |
 
 mod api;
-pub mod debian;
+pub(crate) mod debian;
 pub mod digest;
-pub mod dockerfile;
+pub(crate) mod dockerfile;
 pub mod error;
-pub mod exec;
-pub mod export;
-pub mod flyte;
+pub(crate) mod exec;
+pub(crate) mod export;
+pub(crate) mod flyte;
 pub mod layer;
-pub mod net;
+pub(crate) mod net;
 pub mod oci;
 pub mod output;
 pub mod plan;
 pub mod progress;
-pub mod python;
+pub(crate) mod python;
 pub mod registry;
-pub mod sandbox;
+pub(crate) mod sandbox;
 pub mod spec;
 pub mod store;
-pub mod util;
+pub(crate) mod util;
 
 pub use api::*;
 pub use error::{Error, Result};

@@ -60,12 +60,9 @@ pub fn fetch_debs(store: &Store, pkgs: &[LockedPackage]) -> Result<Vec<PathBuf>>
     })
 }
 
-/// What writing a package layer found.
+/// What writing a package layer made.
 pub struct PackageLayer {
     pub desc: LayerDesc,
-    pub installed: Vec<Installed>,
-    /// The files the state is generated from that some package shipped.
-    pub captured: BTreeMap<String, Vec<u8>>,
 }
 
 /// Where a data.tar path goes in a merged-/usr tree; None for the alias
@@ -96,8 +93,6 @@ pub fn write_package_layer(
     let mut buf = vec![0u8; 256 * 1024];
     let mut dirs: HashSet<String> = HashSet::new();
     let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let mut captured = BTreeMap::new();
-    let mut installed = Vec::new();
     let header = |path: String, kind: EntryKind, mode: u32, uid: u64, gid: u64| Entry {
         path,
         kind,
@@ -221,15 +216,9 @@ pub fn write_package_layer(
             captured: pkg_captured,
         };
         save_record(store, &pkg.sha256, &record);
-        captured.extend(record.captured);
-        installed.push(record.installed);
     }
     let desc = commit_layer(store, tmp, tw, compression)?;
-    Ok(PackageLayer {
-        desc,
-        installed,
-        captured,
-    })
+    Ok(PackageLayer { desc })
 }
 
 /// Files captured from the packages' data, by path.

@@ -39,12 +39,14 @@ impl Field {
         self.value.trim()
     }
 
+    #[cfg(test)]
     /// The continuation lines of the value, each without its leading
     /// whitespace and trailing spaces (e.g. the entries of `Conffiles`).
     pub fn continuation_lines(&self) -> impl Iterator<Item = &str> {
         self.value.split('\n').skip(1).map(str::trim)
     }
 
+    #[cfg(test)]
     /// Appends `Name: value\n` to `out`. No space follows the colon when
     /// the value is empty or starts on the next line, as dpkg writes it.
     pub fn write_to(&self, out: &mut String) {
@@ -59,11 +61,6 @@ impl Field {
 }
 
 impl Paragraph {
-    /// An empty paragraph.
-    pub fn new() -> Paragraph {
-        Paragraph::default()
-    }
-
     /// The field named `name` (case-insensitive).
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields
@@ -82,11 +79,7 @@ impl Paragraph {
         self.field(name).map(Field::trimmed)
     }
 
-    /// Whether the paragraph has a field named `name`.
-    pub fn contains(&self, name: &str) -> bool {
-        self.field(name).is_some()
-    }
-
+    #[cfg(test)]
     /// Sets the raw value of `name`: in place when the field exists (its
     /// position and written name are kept), otherwise appended.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
@@ -101,6 +94,7 @@ impl Paragraph {
         }
     }
 
+    #[cfg(test)]
     /// Removes the field named `name` and returns it.
     pub fn remove(&mut self, name: &str) -> Option<Field> {
         let at = self
@@ -110,6 +104,7 @@ impl Paragraph {
         Some(self.fields.remove(at))
     }
 
+    #[cfg(test)]
     /// The paragraph as text: one `Name: value\n` per field, no blank line.
     pub fn write(&self) -> String {
         let mut out = String::new();
@@ -117,6 +112,7 @@ impl Paragraph {
         out
     }
 
+    #[cfg(test)]
     /// Appends the paragraph as text to `out` (see [`Paragraph::write`]).
     pub fn write_to(&self, out: &mut String) {
         for f in &self.fields {
@@ -125,6 +121,7 @@ impl Paragraph {
     }
 }
 
+#[cfg(test)]
 /// Paragraphs as a file: each one followed by a blank line, as dpkg writes
 /// its status file.
 pub fn write_all(paragraphs: &[Paragraph]) -> String {
@@ -136,6 +133,7 @@ pub fn write_all(paragraphs: &[Paragraph]) -> String {
     out
 }
 
+#[cfg(test)]
 /// Parses deb822 text into paragraphs (errors name the text "control data").
 pub fn parse(text: &str) -> Result<Vec<Paragraph>> {
     parse_named(text, "control data")

@@ -184,11 +184,6 @@ impl Deb {
         &self.control.name
     }
 
-    /// The data member's compression.
-    pub fn data_compression(&self) -> Compression {
-        self.data.compression
-    }
-
     /// The control.tar members (control, md5sums, conffiles, preinst,
     /// postinst, prerm, postrm, triggers, shlibs, symbols, templates,
     /// config, ...), by name without "./". Only regular files are kept.

@@ -17,6 +17,7 @@ use crate::debian::control::Paragraph;
 use crate::debian::version::{self, Relation, Version};
 use crate::error::{Error, Result};
 
+#[cfg(test)]
 /// Packages preferred when a clause offers them as alternatives.
 pub const DEFAULT_PREFER: &[&str] = &["usr-is-merged"];
 
@@ -72,6 +73,7 @@ fn clause_text(clause: &[Dep]) -> String {
         .join(" | ")
 }
 
+#[cfg(test)]
 /// Parses a relation field (Depends, Pre-Depends, Conflicts, Provides, …)
 /// into comma-separated clauses of `|` alternatives. Architecture lists
 /// `[…]` and build profiles `<…>` are checked for syntax and dropped; every
@@ -346,12 +348,6 @@ impl<'a> Index<'a> {
         self.packages.get(name).map_or(&[], Vec::as_slice)
     }
 
-    /// The highest version of `name` over all indices (the first index wins
-    /// a tie).
-    pub fn candidate(&self, name: &str) -> Option<&Candidate<'a>> {
-        self.versions(name).first()
-    }
-
     /// Package names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.packages.keys().copied()
@@ -410,6 +406,7 @@ pub struct Request {
 }
 
 impl Request {
+    #[cfg(test)]
     /// A minbase request for `arch` with no includes and the default prefer
     /// list.
     pub fn new(arch: impl Into<String>) -> Request {

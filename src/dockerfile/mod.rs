@@ -5,6 +5,3 @@
 pub mod expand;
 pub mod frontend;
 pub mod parse;
-
-pub use expand::expand;
-pub use parse::{Cmd, Dockerfile, Heredoc, Inst, Instruction, Mount, ParseError, parse};

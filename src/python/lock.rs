@@ -13,13 +13,14 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
-use std::path::Path;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::markers::{Marker, MarkerEnv, Specifiers, Version, normalize_name};
-use super::tags::{TagIndex, Target, WheelName};
+use super::tags::WheelName;
+#[cfg(test)]
+use super::tags::{TagIndex, Target};
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -28,15 +29,6 @@ use super::tags::{TagIndex, Target, WheelName};
 /// Everything that can go wrong reading a lock or computing what to install from it.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// The lock file could not be read.
-    #[error("{file}: cannot read the lock file: {source}")]
-    Io {
-        /// The lock file.
-        file: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
     /// TOML syntax error, or a value of the wrong type or a missing required key.
     #[error("{location}: invalid uv.lock: {message}")]
     Syntax {
@@ -213,6 +205,7 @@ pub enum LockError {
     },
     /// Some packages have no wheel for the target.
     #[error("{}", no_wheel_message(.target, .missing))]
+    #[cfg(test)]
     NoCompatibleWheels {
         /// The target, e.g. `cp312 manylinux_2_36_x86_64`.
         target: String,
@@ -223,6 +216,7 @@ pub enum LockError {
     #[error(
         "package `{package}` {version}: wheel `{filename}` is for `{wheel_name}` {wheel_version}"
     )]
+    #[cfg(test)]
     WheelMismatch {
         /// The package.
         package: String,
@@ -237,6 +231,7 @@ pub enum LockError {
     },
 }
 
+#[cfg(test)]
 /// A package that [`pick_wheels`] could not serve with a wheel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingWheel {
@@ -252,6 +247,7 @@ pub struct MissingWheel {
     pub has_sdist: bool,
 }
 
+#[cfg(test)]
 impl fmt::Display for MissingWheel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name)?;
@@ -274,6 +270,7 @@ impl fmt::Display for MissingWheel {
     }
 }
 
+#[cfg(test)]
 fn no_wheel_message(target: &str, missing: &[MissingWheel]) -> String {
     let mut msg = format!(
         "{} package{} ha{} no wheel for {target}:",
@@ -429,6 +426,7 @@ pub struct Dependency {
 }
 
 impl Dependency {
+    #[cfg(test)]
     /// Index of the target in [`Lock::packages`].
     pub fn target(&self) -> usize {
         self.target
@@ -1141,16 +1139,6 @@ fn resolve_edge(
 }
 
 impl Lock {
-    /// Reads and parses a lock file.
-    pub fn read(path: &Path) -> Result<Lock, LockError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LockError::Io {
-            file: file.clone(),
-            source,
-        })?;
-        Lock::parse(&text, &file)
-    }
-
     /// Parses lock text; `file` names the lock in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Lock, LockError> {
         // The format version first, so a future format gets a clear message rather than
@@ -1422,6 +1410,7 @@ pub struct SyncOptions {
     pub no_install_packages: Vec<String>,
 }
 
+#[cfg(test)]
 /// The packages `uv sync` would install for `root` with these extras and groups (groups must
 /// exist; pass default groups through [`install_set_with`] if they may be absent).
 /// `include_project = false` is `--no-install-project`. Virtual packages are never returned.
@@ -1856,6 +1845,7 @@ fn join_or_none(items: BTreeSet<&str>) -> String {
 // Wheel choice
 // ---------------------------------------------------------------------------------------------
 
+#[cfg(test)]
 /// Chooses the wheel for every package (§3.3). Packages without a compatible wheel (including
 /// editable, directory and git sources, which have none) are all reported in one
 /// [`LockError::NoCompatibleWheels`].
@@ -1889,6 +1879,7 @@ pub fn pick_wheels(set: &[Resolved], t: &Target) -> Result<Vec<(Resolved, WheelR
     }
 }
 
+#[cfg(test)]
 /// The wheel's filename must name the package, at its version or at its version plus a local
 /// label that the package version lacks.
 fn check_wheel_matches(r: &Resolved, wheel: &WheelRef) -> Result<(), LockError> {

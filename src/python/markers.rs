@@ -280,34 +280,9 @@ impl Version {
         &self.release
     }
 
-    /// The pre-release kind and number.
-    pub fn pre(&self) -> Option<(PreKind, u64)> {
-        self.pre
-    }
-
-    /// The post-release number.
-    pub fn post(&self) -> Option<u64> {
-        self.post
-    }
-
-    /// The development-release number.
-    pub fn dev(&self) -> Option<u64> {
-        self.dev
-    }
-
-    /// The local label segments (empty when there is none).
-    pub fn local(&self) -> &[LocalSegment] {
-        &self.local
-    }
-
     /// True for pre-releases and development releases (as `packaging` defines it).
     pub fn is_prerelease(&self) -> bool {
         self.pre.is_some() || self.dev.is_some()
-    }
-
-    /// True when there is a post-release segment.
-    pub fn is_postrelease(&self) -> bool {
-        self.post.is_some()
     }
 
     /// The public version (the local label removed).
@@ -315,18 +290,6 @@ impl Version {
         Version {
             local: Vec::new(),
             ..self.clone()
-        }
-    }
-
-    /// Only the epoch and release (`1!2.0rc1.post3+x` gives `1!2.0`).
-    pub fn base(&self) -> Version {
-        Version {
-            epoch: self.epoch,
-            release: self.release.clone(),
-            pre: None,
-            post: None,
-            dev: None,
-            local: Vec::new(),
         }
     }
 
@@ -656,19 +619,9 @@ impl Specifier {
         })
     }
 
-    /// The operator.
-    pub fn op(&self) -> SpecOp {
-        self.op
-    }
-
     /// The operand version (`None` only for a `===` whose operand is not a version).
     pub fn version(&self) -> Option<&Version> {
         self.version.as_ref()
-    }
-
-    /// True for `==X.*` and `!=X.*`.
-    pub fn is_wildcard(&self) -> bool {
-        self.wildcard
     }
 
     /// Whether `candidate` satisfies this specifier (pre-releases are always allowed, as in

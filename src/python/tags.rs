@@ -204,10 +204,6 @@ impl fmt::Display for Arch {
     }
 }
 
-/// uv's glibc for `--python-platform x86_64-unknown-linux-gnu` / `aarch64-unknown-linux-gnu`.
-/// Only a fallback: the base image's own glibc is the right value (PYTHON-INSTALL.md §3.4).
-pub const UV_DEFAULT_GLIBC: (u32, u32) = (2, 28);
-
 /// glibc of Debian 12 "bookworm" (the one distribution verified in PYTHON-INSTALL.md §3.4).
 pub const DEBIAN_BOOKWORM_GLIBC: (u32, u32) = (2, 36);
 
@@ -345,7 +341,6 @@ pub fn supported_tags(t: &Target) -> Vec<(String, String, String)> {
 /// Rank lookup for one target's supported tags (0 is most preferred).
 #[derive(Debug, Clone)]
 pub struct TagIndex {
-    target: Target,
     ranks: HashMap<(String, String, String), usize>,
 }
 
@@ -356,15 +351,7 @@ impl TagIndex {
         for (i, tag) in supported_tags(target).into_iter().enumerate() {
             ranks.entry(tag).or_insert(i);
         }
-        TagIndex {
-            target: *target,
-            ranks,
-        }
-    }
-
-    /// The target this index was built for.
-    pub fn target(&self) -> &Target {
-        &self.target
+        TagIndex { ranks }
     }
 
     /// The rank of the wheel's best tag, or `None` when the wheel is incompatible.

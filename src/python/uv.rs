@@ -52,19 +52,6 @@ pub struct Uv {
     pub origin: UvOrigin,
 }
 
-/// The uv to use: `$IMGBUILD_UV` if set, else `uv` on `PATH`, else the newest
-/// copy installed into the store. `None` when there is none, or when
-/// `$IMGBUILD_UV` names something that does not run ([`ensure`] says why).
-pub fn find(store: &Store) -> Option<Uv> {
-    locate(
-        store.root(),
-        std::env::var_os("IMGBUILD_UV"),
-        std::env::var_os("PATH"),
-    )
-    .ok()
-    .flatten()
-}
-
 /// The search behind [`find`], with the environment passed in. An error means
 /// `IMGBUILD_UV` is set but unusable: an explicit choice is never skipped.
 fn locate(
@@ -1161,10 +1148,8 @@ pub struct RequirementsFile {
     pub pre: bool,
 }
 
-/// The same as [`RequirementsFile`].
-pub type Requirements = RequirementsFile;
-
 impl RequirementsFile {
+    #[cfg(test)]
     /// A resolution request for these requirements.
     pub fn to_request(&self, python: &str, extra_args: Vec<String>) -> ResolveRequest {
         ResolveRequest {
@@ -1516,6 +1501,7 @@ fn uv_build_with(
     Ok(dest)
 }
 
+#[cfg(test)]
 /// Builds the project in `project_dir` into a wheel in `out_dir` and returns
 /// its path. `SOURCE_DATE_EPOCH` is passed to the build.
 pub fn build_wheel(

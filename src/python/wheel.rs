@@ -222,6 +222,7 @@ pub struct LayerConflict {
     pub path: String,
 }
 
+#[cfg(test)]
 /// Install a wheel (see [`install_wheel_with`]); registry wheel, no archive
 /// hash check.
 pub fn install_wheel<R: Read + Seek>(
