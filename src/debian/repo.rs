@@ -801,30 +801,13 @@ fn dearmor(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The base64 body of an armored block (RFC 4880 §6: standard alphabet,
+/// padded); padding may be left off, nothing else is forgiven.
 fn base64_decode(text: &str) -> std::result::Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            c if c.is_ascii_whitespace() => continue,
-            c => return Err(format!("invalid base64 character {:?}", c as char)),
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
+        .decode(text)
+        .map_err(|e| format!("the armored key block is not base64: {e}"))
 }
 
 /// Checks the frame of a clearsigned file: nothing before the header, one
@@ -1533,22 +1516,8 @@ Signed-By:
     // ------------------------------------------------------------------ signatures
 
     fn base64_encode(bytes: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | ((*b as u32) << (16 - 8 * i)));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
     #[test]
@@ -1567,6 +1536,16 @@ Signed-By:
         assert_eq!(dearmor(armored.as_bytes()).unwrap(), b"hello world");
         assert!(dearmor(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\naGVs\n").is_err());
         assert!(base64_decode("a*b").is_err());
+    }
+
+    /// The armor decoder once stopped at the first `=` and read on past
+    /// whitespace; now a block body is base64 to its end or an error.
+    #[test]
+    fn armor_bodies_are_strict_base64() {
+        assert_eq!(base64_decode("aGVsbG8gd29ybGQ").unwrap(), b"hello world");
+        assert!(base64_decode("aGVs=bG8g").is_err());
+        assert!(base64_decode("aGVs bG8g").is_err());
+        assert!(base64_decode("aGVsbG8gd29ybGQ=junk").is_err());
     }
 
     #[test]

@@ -228,46 +228,20 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, String>
     }))
 }
 
+/// Standard base64 with padding, as Basic credentials carry it.
 pub fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
+/// Standard base64, padded or not (Docker's config writes it padded; some
+/// tools drop the padding). Anything else, the URL-safe alphabet included,
+/// is refused, as Docker refuses it.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.trim().bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => continue,
-            _ => return None,
-        } as u32;
-        buf = (buf << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-            buf &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
+        .decode(s.trim())
+        .ok()
 }
 
 pub fn basic_header(c: &Credentials) -> String {
@@ -306,6 +280,20 @@ mod tests {
             );
         }
         assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64_encode(b"a"), "YQ==");
+    }
+
+    /// The decoder once took the URL-safe alphabet too and skipped `=`
+    /// wherever it stood; Docker's config holds standard base64 only.
+    #[test]
+    fn base64_decoding_is_standard() {
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YQ").unwrap(), b"a");
+        assert_eq!(base64_decode(" dXNlcjpwYXNz\n").unwrap(), b"user:pass");
+        assert_eq!(base64_decode("-_8"), None);
+        assert_eq!(base64_decode("Y=Q="), None);
+        assert_eq!(base64_decode("YQ=="), base64_decode("YQ"));
+        assert_eq!(base64_decode("a*b"), None);
     }
 
     #[test]

@@ -423,70 +423,27 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_with(bytes: &[u8], url: bool, pad: bool) -> String {
-    let sym = |i: u32| {
-        let c = B64[(i & 63) as usize];
-        match (url, c) {
-            (true, b'+') => '-',
-            (true, b'/') => '_',
-            _ => c as char,
-        }
-    };
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(sym(n >> 18));
-        out.push(sym(n >> 12));
-        if c.len() > 1 {
-            out.push(sym(n >> 6));
-        } else if pad {
-            out.push('=');
-        }
-        if c.len() > 2 {
-            out.push(sym(n));
-        } else if pad {
-            out.push('=');
-        }
-    }
-    out
-}
-
 /// base64url without padding (JWT segments).
 pub fn base64url(bytes: &[u8]) -> String {
-    base64_with(bytes, true, false)
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Standard base64 with padding (Basic credentials).
 pub fn base64(bytes: &[u8]) -> String {
-    base64_with(bytes, false, true)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Decodes standard or url-safe base64, padded or not; None when malformed.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim().trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
+    let s = s.trim();
+    STANDARD_PAD_INDIFFERENT
+        .decode(s)
+        .or_else(|_| URL_SAFE_PAD_INDIFFERENT.decode(s))
+        .ok()
 }
 
 /// `Basic BASE64(user:pass)` → (user, pass).
