@@ -151,36 +151,9 @@ pub fn subject_hash_der(cert: &[u8]) -> Option<String> {
 
 /// The subject-name hash of the first certificate of a PEM file.
 pub fn subject_hash_pem(pem: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(pem).ok()?;
-    let start = text.find("-----BEGIN CERTIFICATE-----")?;
-    let body = &text[start + "-----BEGIN CERTIFICATE-----".len()..];
-    let end = body.find("-----END CERTIFICATE-----")?;
-    let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
-    subject_hash_der(&base64(&b64)?)
-}
-
-fn base64(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a' + 26) as u32,
-            b'0'..=b'9' => (c - b'0' + 52) as u32,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    subject_hash_der(&CertificateDer::from_pem_slice(pem).ok()?)
 }
 
 #[cfg(test)]
@@ -191,7 +164,28 @@ mod tests {
     fn canonical_strings() {
         assert_eq!(canon("  Foo   Bar\tBAZ "), "foo bar baz");
         assert_eq!(canon("Ünï  Côde"), "Ünï côde");
-        assert_eq!(base64("aGVsbG8=").unwrap(), b"hello");
+    }
+
+    /// The first CERTIFICATE section counts, whatever comes before it (the
+    /// old reader gave up on a file with any byte that was not UTF-8); a
+    /// file without one, or with a body that is not base64, has no hash.
+    #[test]
+    fn pem_sections() {
+        let Ok(cert) = std::fs::read("/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt") else {
+            eprintln!("skipping: no ISRG_Root_X1.crt");
+            return;
+        };
+        let want = subject_hash_pem(&cert).expect("a certificate");
+        let mut with_key = b"Latin-1 comment: \xe9t\xe9\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        with_key.extend_from_slice(&cert);
+        assert_eq!(subject_hash_pem(&with_key).as_deref(), Some(want.as_str()));
+        assert_eq!(subject_hash_pem(b"no certificate here"), None);
+        assert_eq!(
+            subject_hash_pem(
+                b"-----BEGIN CERTIFICATE-----\n*not base64*\n-----END CERTIFICATE-----\n"
+            ),
+            None
+        );
     }
 
     /// Every certificate the host's ca-certificates ships hashes as the
