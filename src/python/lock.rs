@@ -726,33 +726,12 @@ fn syntax_error(text: &str, file: &str, err: &toml::de::Error) -> LockError {
     }
 }
 
-/// Percent-decodes `%XX` sequences; malformed sequences are kept as they are.
+/// Percent-decodes `%XX` sequences; malformed sequences are kept as they are,
+/// and bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The last path segment of a URL (query and fragment removed), percent-decoded.
@@ -2883,6 +2862,7 @@ sdist = {{ hash = "sha256:{h}" }}
     #[test]
     fn helpers() {
         assert_eq!(percent_decode("a%2Bb%2bc%zz%4"), "a+b+c%zz%4");
+        assert_eq!(percent_decode("a%+Fb%ff"), "a%+Fb\u{fffd}");
         assert_eq!(
             url_filename("https://index.example/x/a-1.0%2Bcpu-py3-none-any.whl#sha256=00"),
             "a-1.0+cpu-py3-none-any.whl"

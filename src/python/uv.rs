@@ -517,23 +517,12 @@ fn decode_entities(s: &str) -> String {
     out
 }
 
+/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it
+/// is, and bytes that are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let Some(h) = s.get(i + 1..i + 3)
-            && let Ok(v) = u8::from_str_radix(h, 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn strip_fragment(url: &str) -> &str {
@@ -2761,6 +2750,16 @@ mod tests {
     }
 
     // --- simple API pages ---------------------------------------------------------------------
+
+    /// `%+F` once decoded to 0x0F (the hex parser took a sign); a `%`
+    /// without two hex digits now stays as written everywhere.
+    #[test]
+    fn malformed_escapes_stay_as_written() {
+        assert_eq!(percent_decode("uv-1.0%2Blocal.whl"), "uv-1.0+local.whl");
+        assert_eq!(percent_decode("a%+Fb"), "a%+Fb");
+        assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
+        assert_eq!(percent_decode("a%ff"), "a\u{fffd}");
+    }
 
     #[test]
     fn urls_join_like_a_browser() {

@@ -388,28 +388,14 @@ struct WheelFilename {
     version: String,
 }
 
+/// `%XX` escapes decoded (a `%` not followed by two hex digits stays as it
+/// is, as every other decoder here keeps it); escapes that make no UTF-8
+/// are an error.
 fn percent_decode(s: &str) -> Result<String, String> {
-    if !s.contains('%') {
-        return Ok(s.to_string());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("bad percent escape in {s:?}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("percent escapes in {s:?} are not UTF-8"))
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|d| d.into_owned())
+        .map_err(|_| format!("percent escapes in {s:?} are not UTF-8"))
 }
 
 fn parse_wheel_filename(filename: &str) -> Result<WheelFilename, String> {
@@ -2875,6 +2861,21 @@ if __name__ == \"__main__\":
         }
         // A build tag is fine.
         assert!(install(&demo_wheel(), "demo-1.0-1build-py3-none-any.whl").is_ok());
+    }
+
+    /// A malformed escape once failed here while every other decoder kept
+    /// it; now all keep it, and the name is judged as written.
+    #[test]
+    fn percent_escapes_in_file_names() {
+        assert_eq!(percent_decode("a%2Bb%2bc").unwrap(), "a+b+c");
+        assert_eq!(percent_decode("a%zz%4").unwrap(), "a%zz%4");
+        assert_eq!(percent_decode("%+F").unwrap(), "%+F");
+        assert!(percent_decode("%ff").is_err());
+        let e = err(&demo_wheel(), "demo-1.0%zz-py3-none-any.whl");
+        assert!(
+            matches!(&e, WheelError::Filename { reason, .. } if reason.contains("1.0%zz")),
+            "{e:?}"
+        );
     }
 
     /// Replace `from` by `to` (same length) in the raw zip; `count` = how
