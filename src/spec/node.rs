@@ -275,7 +275,10 @@ impl JsonParser<'_> {
             .s
             .get(self.i..self.i + 4)
             .and_then(|b| std::str::from_utf8(b).ok());
-        let v = h.and_then(|h| u32::from_str_radix(h, 16).ok());
+        // Four hex digits: from_str_radix alone would take a sign ("+041").
+        let v = h
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok());
         match v {
             Some(v) => {
                 self.i += 4;

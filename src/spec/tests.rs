@@ -284,6 +284,10 @@ fn json_errors_have_positions_too() {
             "def.json:1:22: invalid JSON: duplicate key \"a\"",
         ),
         (
+            "{\"images\": {\"a\": {\"base\": \"\\u+041\"}}}",
+            "def.json:1:30: invalid JSON: bad \\u escape",
+        ),
+        (
             "{\"images\": {\"a\": {\"base\": \"\\u00e4\\ud83d\\ude00\"}}} x",
             "def.json:1:51: invalid JSON: trailing characters",
         ),
