@@ -9,10 +9,10 @@ mod resolve;
 mod tls;
 mod url;
 
+pub use self::url::{local_path, redact};
 pub use download::{get_bytes, get_bytes_with, open};
 pub use resolve::CachedResolver;
 pub use tls::load_roots;
-pub use url::{local_path, redact};
 
 use crate::error::{Error, Result};
 use std::path::PathBuf;

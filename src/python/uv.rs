@@ -348,7 +348,10 @@ fn parse_simple_json(text: &str, page_url: &str) -> std::result::Result<Vec<Inde
         };
         out.push(IndexFile {
             filename: filename.to_string(),
-            url: strip_fragment(&join_url(page_url, url)).to_string(),
+            url: match join_url(page_url, url) {
+                Some(u) => strip_fragment(&u).to_string(),
+                None => continue,
+            },
             sha256: f
                 .pointer("/hashes/sha256")
                 .and_then(|h| h.as_str())
@@ -367,8 +370,9 @@ fn parse_simple_html(text: &str, page_url: &str) -> Vec<IndexFile> {
     if let Some(i) = lower.find("<base ")
         && let Some(end) = tag_end(text, i)
         && let Some(href) = attributes(&text[i + 5..end]).get("href").cloned().flatten()
+        && let Some(joined) = join_url(page_url, &href)
     {
-        base = join_url(page_url, &href);
+        base = joined;
     }
     let mut pos = 0;
     while let Some(rel) = lower[pos..].find("<a") {
@@ -388,7 +392,9 @@ fn parse_simple_html(text: &str, page_url: &str) -> Vec<IndexFile> {
         let Some(Some(href)) = attrs.get("href") else {
             continue;
         };
-        let full = join_url(&base, href);
+        let Some(full) = join_url(&base, href) else {
+            continue;
+        };
         let sha256 = full
             .split_once('#')
             .and_then(|(_, frag)| frag.strip_prefix("sha256="))
@@ -529,76 +535,11 @@ fn strip_fragment(url: &str) -> &str {
     url.split_once('#').map_or(url, |(u, _)| u)
 }
 
-/// Resolves `href` against `base` (RFC 3986, enough for index pages).
-fn join_url(base: &str, href: &str) -> String {
-    let href = href.trim();
-    let scheme_end = href.find(':');
-    let first_delim = href.find(['/', '?', '#']);
-    if let Some(c) = scheme_end
-        && c > 0
-        && first_delim.is_none_or(|d| c < d)
-        && href[..c]
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "+-.".contains(ch))
-    {
-        return href.to_string();
-    }
-    let base = strip_fragment(base);
-    let base = base.split_once('?').map_or(base, |(b, _)| b);
-    let (origin, path) = match base.find("://") {
-        Some(i) => {
-            let rest = &base[i + 3..];
-            let slash = rest.find('/').map_or(base.len(), |s| i + 3 + s);
-            (&base[..slash], &base[slash..])
-        }
-        None => ("", base),
-    };
-    if let Some(rest) = href.strip_prefix("//") {
-        let scheme = base.split_once("://").map_or("https", |(s, _)| s);
-        return format!("{scheme}://{rest}");
-    }
-    if href.is_empty() {
-        return base.to_string();
-    }
-    if href.starts_with('#') || href.starts_with('?') {
-        return format!("{base}{href}");
-    }
-    let (href_path, suffix) = match href.find(['?', '#']) {
-        Some(i) => (&href[..i], &href[i..]),
-        None => (href, ""),
-    };
-    let joined = if href_path.starts_with('/') {
-        href_path.to_string()
-    } else {
-        let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
-        format!("{dir}{href_path}")
-    };
-    let mut segs: Vec<&str> = Vec::new();
-    let parts: Vec<&str> = joined.split('/').collect();
-    for (i, seg) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        match *seg {
-            "." => {
-                if last {
-                    segs.push("");
-                }
-            }
-            ".." => {
-                if segs.len() > 1 {
-                    segs.pop();
-                }
-                if last {
-                    segs.push("");
-                }
-            }
-            s => segs.push(s),
-        }
-    }
-    let mut p = segs.join("/");
-    if !p.starts_with('/') {
-        p.insert(0, '/');
-    }
-    format!("{origin}{p}{suffix}")
+/// Resolves `href` against `base` as a browser does (WHATWG URL); None when
+/// either is not a URL, and such a link is skipped.
+fn join_url(base: &str, href: &str) -> Option<String> {
+    let joined = url::Url::parse(base).ok()?.join(href.trim()).ok()?;
+    Some(joined.into())
 }
 
 /// The newest final release of uv with a wheel for `target`, and that wheel.
@@ -689,7 +630,9 @@ pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
             let body = std::fs::read(&page)
                 .map_err(|e| Error::input(&page, format!("cannot read: {e}")))?;
             let abs = std::path::absolute(&dir).unwrap_or(dir);
-            (format!("file://{}/uv/", abs.display()), body)
+            let page_url = url::Url::from_directory_path(abs.join("uv"))
+                .map_err(|()| Error::input(&abs, "cannot be written as a file: URL"))?;
+            (page_url.into(), body)
         }
         None => {
             let url = format!("{}/uv/", index.trim_end_matches('/'));
@@ -2765,37 +2708,45 @@ mod tests {
     fn urls_join_like_a_browser() {
         let page = "https://index.example/simple/uv/";
         assert_eq!(
-            join_url(page, "../../packages/ab/uv-1.whl#sha256=00"),
-            "https://index.example/packages/ab/uv-1.whl#sha256=00"
+            join_url(page, "../../packages/ab/uv-1.whl#sha256=00").as_deref(),
+            Some("https://index.example/packages/ab/uv-1.whl#sha256=00")
         );
         assert_eq!(
-            join_url(page, "/p/uv.whl"),
-            "https://index.example/p/uv.whl"
+            join_url(page, "/p/uv.whl").as_deref(),
+            Some("https://index.example/p/uv.whl")
         );
         assert_eq!(
-            join_url(page, "//files.example/uv.whl"),
-            "https://files.example/uv.whl"
+            join_url(page, "//files.example/uv.whl").as_deref(),
+            Some("https://files.example/uv.whl")
         );
         assert_eq!(
-            join_url(page, "uv.whl"),
-            "https://index.example/simple/uv/uv.whl"
+            join_url(page, "uv.whl").as_deref(),
+            Some("https://index.example/simple/uv/uv.whl")
         );
         assert_eq!(
-            join_url(page, "https://other.example/x.whl"),
-            "https://other.example/x.whl"
+            join_url(page, "https://other.example/x.whl").as_deref(),
+            Some("https://other.example/x.whl")
         );
         assert_eq!(
-            join_url("https://index.example/simple/uv", "x.whl"),
-            "https://index.example/simple/x.whl"
+            join_url("https://index.example/simple/uv", "x.whl").as_deref(),
+            Some("https://index.example/simple/x.whl")
         );
         assert_eq!(
-            join_url("file:///srv/idx/uv/", "../files/x.whl"),
-            "file:///srv/idx/files/x.whl"
+            join_url("file:///srv/idx/uv/", "../files/x.whl").as_deref(),
+            Some("file:///srv/idx/files/x.whl")
         );
         assert_eq!(
-            join_url("http://127.0.0.1:8080/simple/uv/", "./a/../b.whl?x=1#f"),
-            "http://127.0.0.1:8080/simple/uv/b.whl?x=1#f"
+            join_url("http://127.0.0.1:8080/simple/uv/", "./a/../b.whl?x=1#f").as_deref(),
+            Some("http://127.0.0.1:8080/simple/uv/b.whl?x=1#f")
         );
+        // Percent escapes stay; spaces in a path are escaped, as browsers do.
+        assert_eq!(
+            join_url(page, "a b/uv-1.0%2Blocal.whl").as_deref(),
+            Some("https://index.example/simple/uv/a%20b/uv-1.0%2Blocal.whl")
+        );
+        // What is no URL is no link.
+        assert_eq!(join_url(page, "http://[::1"), None);
+        assert_eq!(join_url("not a url", "x.whl"), None);
     }
 
     #[test]

@@ -272,16 +272,11 @@ impl Client {
                 {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let mut url = realm.clone();
-                let mut sep = if url.contains('?') { '&' } else { '?' };
-                if let Some(s) = &service {
-                    url.push_str(&format!("{sep}service={}", urlencode(s)));
-                    sep = '&';
-                }
-                for s in scopes {
-                    url.push_str(&format!("{sep}scope={}", urlencode(s)));
-                    sep = '&';
-                }
+                let url =
+                    token_url(&realm, service.as_deref(), scopes).map_err(|m| Error::Registry {
+                        message: format!("{}: {m}", r.registry),
+                        status: 401,
+                    })?;
                 let creds = self.credentials(r, st)?;
                 let mut req = self.agent_for(r)?.get(&url);
                 if let Some(c) = &creds {
@@ -619,16 +614,13 @@ impl Client {
         store.commit_blob(tmp, d)
     }
 
+    /// An upload's `Location` resolved against the registry's base URL.
     fn upload_url(&self, r: &Reference, location: &str) -> Result<String> {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            return Ok(location.to_string());
-        }
         let host = self.host(r)?;
         let base = host.lock().unwrap_or_else(|e| e.into_inner()).base.clone();
-        Ok(if location.starts_with('/') {
-            format!("{base}{location}")
-        } else {
-            format!("{base}/{location}")
+        resolve_location(&base, location).map_err(|m| Error::Registry {
+            message: format!("{}/{}: {m}", r.registry, r.repository),
+            status: 202,
         })
     }
 
@@ -913,6 +905,37 @@ fn backoff(tries: u32) -> Duration {
     Duration::from_millis(200 * 2u64.pow(tries.min(6)))
 }
 
+/// The token request: the realm with `service` and one `scope` per scope
+/// added to its query (form-encoded, as the distribution spec's token
+/// servers read it).
+fn token_url(
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+) -> std::result::Result<String, String> {
+    let mut url = url::Url::parse(realm)
+        .map_err(|e| format!("the token realm {realm:?} is not a URL ({e})"))?;
+    if service.is_some() || !scopes.is_empty() {
+        let mut query = url.query_pairs_mut();
+        if let Some(s) = service {
+            query.append_pair("service", s);
+        }
+        for s in scopes {
+            query.append_pair("scope", s);
+        }
+    }
+    Ok(url.into())
+}
+
+/// `location` (absolute, or relative as RFC 3986 allows) resolved against
+/// `base`.
+fn resolve_location(base: &str, location: &str) -> std::result::Result<String, String> {
+    url::Url::parse(base)
+        .and_then(|b| b.join(location.trim()))
+        .map(String::from)
+        .map_err(|e| format!("the upload location {location:?} is not a URL ({e})"))
+}
+
 fn with_digest(location: &str, d: &Digest) -> String {
     let sep = if location.contains('?') { '&' } else { '?' };
     format!("{location}{sep}digest={}", urlencode(&d.oci()))
@@ -956,5 +979,62 @@ mod tests {
         );
         assert_eq!(urlencode("a-b_c.d~e f+g"), "a-b_c.d~e%20f%2Bg");
         assert_eq!(urlencode("ü"), "%C3%BC");
+    }
+
+    #[test]
+    fn token_urls_carry_service_and_scopes() {
+        let scopes = [
+            "repository:a/b:pull,push".to_string(),
+            "repository:c:pull".to_string(),
+        ];
+        assert_eq!(
+            token_url(
+                "https://auth.example/token",
+                Some("registry.example"),
+                &scopes
+            )
+            .unwrap(),
+            "https://auth.example/token?service=registry.example\
+             &scope=repository%3Aa%2Fb%3Apull%2Cpush&scope=repository%3Ac%3Apull"
+        );
+        // A realm with a query keeps it; nothing to add adds no '?'.
+        assert_eq!(
+            token_url("https://auth.example/token?x=1", None, &scopes[1..]).unwrap(),
+            "https://auth.example/token?x=1&scope=repository%3Ac%3Apull"
+        );
+        assert_eq!(
+            token_url("https://auth.example/token", None, &[]).unwrap(),
+            "https://auth.example/token"
+        );
+        // A realm that is no absolute URL was once requested as written.
+        let e = token_url("/token", None, &scopes).unwrap_err();
+        assert!(e.contains("\"/token\" is not a URL"), "{e}");
+    }
+
+    #[test]
+    fn upload_locations_resolve_against_the_registry() {
+        let base = "http://127.0.0.1:5000";
+        for (location, want) in [
+            (
+                "/v2/a/blobs/uploads/u?_state=x%3D",
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/u?_state=x%3D",
+            ),
+            (
+                "v2/a/blobs/uploads/u",
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/u",
+            ),
+            (
+                "https://blobs.example/up/u?sig=1",
+                "https://blobs.example/up/u?sig=1",
+            ),
+            ("", "http://127.0.0.1:5000/"),
+        ] {
+            assert_eq!(
+                resolve_location(base, location).unwrap(),
+                want,
+                "{location}"
+            );
+        }
+        assert!(resolve_location(base, "http://[::1").is_err());
     }
 }
