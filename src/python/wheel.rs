@@ -802,107 +802,58 @@ struct RecordRow {
 /// CSV rows with their 1-based line numbers.
 type CsvRows = Vec<(usize, Vec<String>)>;
 
-/// Parse RECORD CSV (comma-separated, `"` quoting with `""` escapes,
-/// `\n`/`\r\n`/`\r` line ends, empty lines skipped). Returns rows with their
-/// 1-based line numbers; 1 to 3 fields per row.
+/// Parse RECORD CSV with the csv crate, as uv reads it (`"` quoting with
+/// `""` escapes, `\n`/`\r\n`/`\r` line ends, empty lines skipped; a quote
+/// left open runs to the end of the file). Returns rows with the 1-based
+/// line they start on; 1 to 3 fields per row.
 fn parse_record_csv(text: &str) -> Result<CsvRows, (usize, String)> {
+    // Line ends before `to`: LF, CRLF and a lone CR each count once.
+    let line_ends = |from: usize, to: usize| {
+        let b = text.as_bytes();
+        (from..to)
+            .filter(|&i| b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')))
+            .count()
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    let mut chars = text.chars().peekable();
-    let mut line = 1usize;
-    loop {
-        if chars.peek().is_none() {
-            break;
+    let (mut at, mut line) = (0, 1);
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let byte = e.position().map_or(0, |p| p.byte() as usize);
+            (1 + line_ends(0, byte.min(text.len())), e.to_string())
+        })?;
+        // The reader's position is where it started looking, before the
+        // empty lines it skipped.
+        let mut start = record.position().map_or(at, |p| p.byte() as usize);
+        while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) {
+            start += 1;
         }
-        let row_line = line;
-        let mut fields = Vec::new();
-        let mut field = String::new();
-        let mut quoted = false;
-        let mut at_field_start = true;
-        let mut row_has_content = false;
-        loop {
-            let Some(c) = chars.next() else {
-                if quoted {
-                    return Err((row_line, "unterminated quoted field".into()));
-                }
-                break;
-            };
-            if quoted {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        chars.next();
-                        field.push('"');
-                    } else {
-                        quoted = false;
-                    }
-                } else {
-                    if c == '\n' {
-                        line += 1;
-                    }
-                    field.push(c);
-                }
-                continue;
-            }
-            match c {
-                '"' if at_field_start => {
-                    quoted = true;
-                    at_field_start = false;
-                    row_has_content = true;
-                }
-                ',' => {
-                    fields.push(std::mem::take(&mut field));
-                    at_field_start = true;
-                    row_has_content = true;
-                }
-                '\n' | '\r' => {
-                    if c == '\r' && chars.peek() == Some(&'\n') {
-                        chars.next();
-                    }
-                    line += 1;
-                    break;
-                }
-                _ => {
-                    field.push(c);
-                    at_field_start = false;
-                    row_has_content = true;
-                }
-            }
+        line += line_ends(at, start);
+        at = start;
+        if record.len() > 3 {
+            return Err((line, format!("{} fields, expected 3", record.len())));
         }
-        if !row_has_content {
-            continue;
-        }
-        fields.push(field);
-        if fields.len() > 3 {
-            return Err((row_line, format!("{} fields, expected 3", fields.len())));
-        }
-        rows.push((row_line, fields));
+        rows.push((line, record.iter().map(str::to_string).collect()));
     }
     Ok(rows)
 }
 
-/// Quote a CSV field only when needed (contains `,`, `"`, CR or LF).
-fn csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
-}
-
+/// RECORD as uv writes it: the csv crate's defaults (a field quoted only
+/// when it holds `,`, `"`, CR or LF; `\n` after each row), an absent size
+/// an empty field.
 fn write_record(rows: &[RecordRow]) -> Vec<u8> {
-    let mut out = String::new();
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     for row in rows {
-        csv_field(&mut out, &row.path);
-        out.push(',');
-        csv_field(&mut out, &row.hash);
-        out.push(',');
-        if let Some(size) = row.size {
-            out.push_str(&size.to_string());
-        }
-        out.push('\n');
+        let size = row.size.map(|n| n.to_string()).unwrap_or_default();
+        w.write_record([row.path.as_str(), row.hash.as_str(), size.as_str()])
+            .expect("writing to memory");
     }
-    out.into_bytes()
+    w.into_inner().expect("writing to memory")
 }
 
 /// One console or GUI script from `entry_points.txt`.
@@ -2549,14 +2500,40 @@ if __name__ == \"__main__\":
                 (4, vec!["last".into()]),
             ]
         );
-        assert!(parse_record_csv("a,b,c,d\n").is_err());
-        assert!(parse_record_csv("\"open,b,c\n").is_err());
+        assert_eq!(
+            parse_record_csv("a,b,c,d\n").unwrap_err(),
+            (1, "4 fields, expected 3".to_string())
+        );
+        assert_eq!(
+            parse_record_csv("\"a\nb\",,\r\rc,,\n\n\nd,e,f,g\n").unwrap_err(),
+            (7, "4 fields, expected 3".to_string())
+        );
+        // A quote left open once failed; like uv (which reads RECORD with
+        // the same crate) it now runs to the end of the file, and the row
+        // names a file the wheel does not hold, which healing drops.
+        assert_eq!(
+            parse_record_csv("\"open,b,c\nx,,\n").unwrap(),
+            vec![(1, vec!["open,b,c\nx,,\n".into()])]
+        );
         let out = write_record(&[RecordRow {
             path: "x,\"y\"".into(),
             hash: String::new(),
             size: None,
         }]);
         assert_eq!(out, b"\"x,\"\"y\"\"\",,\n");
+        let out = write_record(&[
+            RecordRow {
+                path: "../../../bin/a b".into(),
+                hash: "sha256=x".into(),
+                size: Some(7),
+            },
+            RecordRow {
+                path: "cr\rlf\n".into(),
+                hash: String::new(),
+                size: Some(0),
+            },
+        ]);
+        assert_eq!(out, b"../../../bin/a b,sha256=x,7\n\"cr\rlf\n\",,0\n");
     }
 
     // ----- malformed wheels ------------------------------------------------------
