@@ -512,33 +512,11 @@ pub fn check_valid_until(r: &Release, now: i64, what: &str) -> Result<()> {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn month_days(year: i64, month: usize) -> u32 {
-    match month {
-        1 if is_leap(year) => 29,
-        1 => 28,
-        3 | 5 | 8 | 10 => 30,
-        _ => 31,
-    }
-}
-
-/// Leap years in 1..year.
-fn leaps_before(year: i64) -> i64 {
-    let y = year - 1;
-    y / 4 - y / 100 + y / 400
-}
-
 /// Parses an RFC 2822 date as Debian's archive tools write it ("Sat, 11 Jul
-/// 2026 09:12:34 UTC") into unix seconds. The weekday is optional; the zone
-/// is UTC, GMT, UT, Z or a `+hhmm`/`-hhmm` offset.
+/// 2026 09:12:34 UTC") into unix seconds. The weekday and the seconds are
+/// optional, and a weekday that does not match the date is let pass, as apt
+/// lets it; the zone is UTC, GMT, UT, Z or a `+hhmm`/`-hhmm` offset (RFC
+/// 2822 would read any other name, CEST included, as UTC: refused here).
 pub fn parse_date(text: &str, what: &str) -> Result<i64> {
     date_seconds(text).map_err(|why| {
         Error::Other(format!(
@@ -548,105 +526,24 @@ pub fn parse_date(text: &str, what: &str) -> Result<i64> {
 }
 
 fn date_seconds(text: &str) -> std::result::Result<i64, String> {
-    let mut words: Vec<&str> = text.split_whitespace().collect();
-    if let Some(first) = words.first()
-        && let Some(day) = first.strip_suffix(',')
-    {
-        if !WEEKDAYS.iter().any(|w| w.eq_ignore_ascii_case(day)) {
-            return Err(format!("{day:?} is not a weekday"));
-        }
-        words.remove(0);
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser =
+        jiff::fmt::rfc2822::DateTimeParser::new().relaxed_weekday(true);
+    let zone = text.split_whitespace().next_back().unwrap_or_default();
+    if !matches!(zone, "UTC" | "GMT" | "UT" | "Z") && !zone.starts_with(['+', '-']) {
+        return Err(format!("{zone:?} is not a time zone"));
     }
-    let [day, month, year, time, zone] = words[..] else {
-        return Err("expected day, month, year, time and zone".into());
-    };
-    let number = |s: &str, name: &str, max_len: usize| {
-        if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("{s:?} is not a {name}"));
-        }
-        s.parse::<i64>()
-            .map_err(|_| format!("{s:?} is not a {name}"))
-    };
-    let year = number(year, "year", 4)?;
-    if year < 1970 {
-        return Err(format!("year {year} is before 1970"));
-    }
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month))
-        .ok_or_else(|| format!("{month:?} is not a month"))?;
-    let day = number(day, "day", 2)?;
-    if day < 1 || day > month_days(year, month) as i64 {
-        return Err(format!("{} has no day {day}", MONTHS[month]));
-    }
-    let parts: Vec<&str> = time.split(':').collect();
-    if !(2..=3).contains(&parts.len()) {
-        return Err(format!("{time:?} is not hh:mm:ss"));
-    }
-    let hour = number(parts[0], "hour", 2)?;
-    let minute = number(parts[1], "minute", 2)?;
-    let second = match parts.get(2) {
-        Some(s) => number(s, "second", 2)?,
-        None => 0,
-    };
-    if hour > 23 || minute > 59 || second > 60 {
-        return Err(format!("{time:?} is not a time of day"));
-    }
-    let offset = match zone {
-        "UTC" | "GMT" | "UT" | "Z" => 0,
-        _ => {
-            let (sign, digits) = match zone.as_bytes().first() {
-                Some(b'+') => (1, &zone[1..]),
-                Some(b'-') => (-1, &zone[1..]),
-                _ => return Err(format!("{zone:?} is not a time zone")),
-            };
-            if digits.len() != 4 {
-                return Err(format!("{zone:?} is not a +hhmm offset"));
-            }
-            let hh = number(&digits[..2], "zone hour", 2)?;
-            let mm = number(&digits[2..], "zone minute", 2)?;
-            if mm > 59 {
-                return Err(format!("{zone:?} is not a +hhmm offset"));
-            }
-            sign * (hh * 3600 + mm * 60)
-        }
-    };
-    let before_month: i64 = (0..month).map(|m| month_days(year, m) as i64).sum();
-    let days =
-        365 * (year - 1970) + leaps_before(year) - leaps_before(1970) + before_month + day - 1;
-    Ok(days * 86400 + hour * 3600 + minute * 60 + second - offset)
+    PARSER
+        .parse_timestamp(text.trim())
+        .map(|t| t.as_second())
+        .map_err(|e| e.to_string())
 }
 
 /// Unix seconds as Debian writes dates, for messages.
 fn format_date(secs: i64) -> String {
-    if secs < 0 {
-        return format!("{secs} seconds since 1970");
+    match jiff::Timestamp::from_second(secs) {
+        Ok(t) => t.strftime("%a, %d %b %Y %H:%M:%S UTC").to_string(),
+        Err(_) => format!("{secs} seconds since 1970"),
     }
-    let mut days = secs / 86400;
-    let rest = secs % 86400;
-    let weekday = WEEKDAYS[(days % 7) as usize];
-    let mut year = 1970;
-    loop {
-        let len = if is_leap(year) { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let mut month = 0;
-    while days >= month_days(year, month) as i64 {
-        days -= month_days(year, month) as i64;
-        month += 1;
-    }
-    format!(
-        "{weekday}, {:02} {} {year} {:02}:{:02}:{:02} UTC",
-        days + 1,
-        MONTHS[month],
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
 }
 
 // -----------------------------------------------------------------------------
@@ -1387,6 +1284,27 @@ Signed-By:
         assert_eq!(format_date(0), "Thu, 01 Jan 1970 00:00:00 UTC");
         for t in [1_796_178_150, 1_704_067_200, 1_000_000_000] {
             assert_eq!(d(&format_date(t)), t);
+        }
+        assert_eq!(
+            format_date(i64::MAX),
+            format!("{} seconds since 1970", i64::MAX)
+        );
+    }
+
+    /// What the calendar crate decides where the hand-written parser was
+    /// silent or stricter: a weekday that does not match still passes (as
+    /// apt lets it), a two-digit year is read as RFC 2822's obsolete form,
+    /// a zone name other than UTC, GMT, UT or Z is refused.
+    #[test]
+    fn date_edge_cases() {
+        let d = |s: &str| parse_date(s, "test").map_err(|e| e.to_string());
+        assert_eq!(d("Mon, 11 Jul 2026 10:16:37 UTC"), Ok(1_783_764_997));
+        assert_eq!(d("Sat, 11 Jul 26 10:16:37 UTC"), Ok(1_783_764_997));
+        for bad in [
+            "Sat, 11 Jul 2026 10:16:37 EST",
+            "Sat, 11 Jul 2026 10:16:37 +9900",
+        ] {
+            assert!(d(bad).is_err(), "{bad}");
         }
     }
 

@@ -165,25 +165,17 @@ pub fn to_bytes<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("OCI types serialize")
 }
 
-/// RFC 3339 UTC time for a Unix timestamp (no external time crate).
+/// RFC 3339 UTC time for a Unix timestamp, whole seconds, as Go writes it
+/// in image configs ("2023-11-14T22:13:20Z"). RFC 3339 has four-digit
+/// years: a time past 9999 is written as its last second.
 pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let mut y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    if mo <= 2 {
-        y += 1;
-    }
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+    let epoch = jiff::civil::date(1970, 1, 1).at(0, 0, 0, 0);
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| epoch.checked_add(jiff::SignedDuration::from_secs(s)).ok())
+        .unwrap_or(jiff::civil::DateTime::MAX)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// The owner of a file in a layer (numeric: names are resolved before).
@@ -201,5 +193,14 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    /// A SOURCE_DATE_EPOCH past year 9999 once came out with a five-digit
+    /// year, which no RFC 3339 reader takes.
+    #[test]
+    fn rfc3339_past_9999_is_its_last_second() {
+        assert_eq!(rfc3339(253_402_300_800), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z");
     }
 }
