@@ -1853,6 +1853,14 @@ fn prune_empties_the_store_and_a_rebuild_still_works() {
         .cache(&cache)
         .run();
     assert_eq!(r.code, 2, "{r}");
+    // Days past 64-bit seconds: a usage error, and nothing removed.
+    let r = ib(&["cache", "prune", "--older-than", "999999999999999d"])
+        .cache(&cache)
+        .run();
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("is too long"), "{r}");
+    let v4 = build_json(ctx.path(), &cache, &work.path().join("o4"), &[]);
+    assert_eq!(layer_cache_states(&v4), ["hit"]);
 }
 
 // ---------------------------------------------------------------------------

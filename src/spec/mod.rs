@@ -121,20 +121,25 @@ pub struct RunOptions {
     pub no_source_date_epoch: bool,
 }
 
-/// `90`, `90s`, `10m`, `2h`, `7d` → seconds.
+/// `90`, `90s`, `10m`, `2h`, `7d` → seconds. A duration that does not fit
+/// in 64-bit seconds is an error, not a wrapped or panicking multiply.
 pub fn parse_duration(s: &str) -> std::result::Result<u64, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} is not like 7d, 12h, 30m, 90s or 0"))?;
-    Ok(match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    if num.is_empty() {
+        return Err(format!("duration {s:?} is not like 7d, 12h, 30m, 90s or 0"));
+    }
+    let unit_secs: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("duration {s:?}: unit must be s, m, h or d")),
-    })
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_secs))
+        .ok_or_else(|| format!("duration {s:?} is too long (at most {} seconds)", u64::MAX))
 }
 
 #[derive(Clone, Debug, PartialEq)]

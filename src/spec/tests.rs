@@ -315,3 +315,34 @@ fn json_errors_have_positions_too() {
     .unwrap();
     assert_eq!(d.images[0].tag, Tag::Explicit("v1".into()));
 }
+
+#[test]
+fn durations_and_their_limits() {
+    assert_eq!(parse_duration("90"), Ok(90));
+    assert_eq!(parse_duration(" 10m "), Ok(600));
+    assert_eq!(parse_duration("2h"), Ok(7200));
+    assert_eq!(parse_duration("7d"), Ok(604_800));
+    assert_eq!(parse_duration("0"), Ok(0));
+    // 213503982334601 days is the last whole day of u64 seconds; the
+    // multiply once wrapped (release) or panicked (debug) past it.
+    assert_eq!(
+        parse_duration("213503982334601d"),
+        Ok(213_503_982_334_601 * 86_400)
+    );
+    for long in [
+        "213503982334602d",
+        "999999999999999d",
+        "99999999999999999999",
+    ] {
+        let e = parse_duration(long).unwrap_err();
+        assert!(e.contains("is too long"), "{long}: {e}");
+    }
+    for (bad, says) in [
+        ("soon", "is not like"),
+        ("d", "is not like"),
+        ("7x", "unit must be"),
+    ] {
+        let e = parse_duration(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
