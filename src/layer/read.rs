@@ -12,17 +12,37 @@ use std::path::Path;
 pub fn open_layer(path: &Path, media_type: &str) -> Result<Box<dyn Read>> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))?;
-    let f = std::io::BufReader::with_capacity(1 << 20, f);
-    Ok(if media_type.contains("gzip") {
-        Box::new(flate2::read::MultiGzDecoder::new(f))
-    } else if media_type.contains("zstd") {
-        Box::new(
-            zstd::Decoder::with_buffer(f)
-                .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))?,
-        )
-    } else {
-        Box::new(f)
-    })
+    decompress(std::io::BufReader::with_capacity(1 << 20, f), media_type)
+        .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))
+}
+
+/// The tar stream inside a layer blob, by the blob's media type: gzip, zstd
+/// or plain tar, in OCI's names and Docker's (nondistributable and foreign
+/// layers too). Any other media type is an error that names it; read as a
+/// plain tar it would fail later, or worse, not at all.
+pub fn decompress<R: std::io::BufRead + 'static>(
+    r: R,
+    media_type: &str,
+) -> std::io::Result<Box<dyn Read>> {
+    match media_type {
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+        }
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
+            Ok(Box::new(zstd::Decoder::with_buffer(r)?))
+        }
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar"
+        | "application/vnd.docker.image.rootfs.diff.tar" => Ok(Box::new(r)),
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unknown layer media type {other:?} (not a gzip, zstd or plain tar layer)"),
+        )),
+    }
 }
 
 /// The contents of `wanted` regular files (relative paths) in the image
@@ -373,5 +393,77 @@ mod tests {
             dirs(&["etc"]),
             "etc-x/a is not below etc"
         );
+    }
+
+    /// One chooser for every reader of layer blobs: the three compressions
+    /// under each of their names, and an error naming any other type (the
+    /// chooser here once read it as plain tar, the sandbox's refused it).
+    #[test]
+    fn layers_decompress_by_media_type_and_unknown_types_are_named() {
+        use std::io::Write as _;
+        let tar = {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(2);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, "f", &b"hi"[..]).unwrap();
+            b.into_inner().unwrap()
+        };
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&tar).unwrap();
+            e.finish().unwrap()
+        };
+        let zst = zstd::encode_all(&tar[..], 3).unwrap();
+        let read = |bytes: &[u8], mt: &str| -> std::io::Result<Vec<u8>> {
+            let mut out = Vec::new();
+            decompress(std::io::Cursor::new(bytes.to_vec()), mt)?.read_to_end(&mut out)?;
+            Ok(out)
+        };
+        for mt in [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        ] {
+            assert_eq!(read(&gz, mt).unwrap(), tar, "{mt}");
+        }
+        for mt in [
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+        ] {
+            assert_eq!(read(&zst, mt).unwrap(), tar, "{mt}");
+        }
+        for mt in [
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar",
+            "application/vnd.docker.image.rootfs.diff.tar",
+        ] {
+            assert_eq!(read(&tar, mt).unwrap(), tar, "{mt}");
+        }
+        for mt in [
+            "application/vnd.oci.image.layer.v1.tar+bzip2",
+            "application/octet-stream",
+            "",
+        ] {
+            let e = read(&tar, mt).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("unknown layer media type {mt:?}")),
+                "{e}"
+            );
+        }
+        // Through the path-based reader too, naming the file.
+        let d = tempfile::tempdir().unwrap();
+        let p = layer(d.path(), "l.tar", &[("f", Some("hi"))]);
+        let Err(e) = open_layer(&p, "application/x-tar") else {
+            panic!("an unknown media type was read");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("l.tar") && e.contains("\"application/x-tar\""),
+            "{e}"
+        );
+        assert!(read_files(&[(p.as_path(), "application/x-tar")], &["f"]).is_err());
     }
 }

@@ -99,29 +99,14 @@ pub fn materialize_keeping(
     for l in &layers[start..] {
         let blob = store.blob_path(&l.digest);
         let f = File::open(&blob).ctx(|| format!("reading layer {}", l.digest))?;
-        let r = decompressor(f, &l.media_type)
-            .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
+        let r =
+            crate::layer::read::decompress(io::BufReader::with_capacity(1 << 20, f), &l.media_type)
+                .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
         apply_tar(&root, r, own)
             .map_err(|e| Error::Other(format!("applying layer {}: {e}", l.digest)))?;
     }
     fs::rename(&root, &dest).ctx(|| format!("storing {}", dest.display()))?;
     Ok(dest)
-}
-
-/// A reader of the uncompressed tar stream of a layer blob.
-pub fn decompressor(f: File, media_type: &str) -> io::Result<Box<dyn Read>> {
-    let r = io::BufReader::with_capacity(1 << 20, f);
-    if media_type.ends_with("gzip") {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
-    } else if media_type.ends_with("zstd") {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r)?))
-    } else if media_type.ends_with(".tar") || media_type.ends_with("diff.tar") {
-        Ok(Box::new(r))
-    } else {
-        Err(io::Error::other(format!(
-            "unknown layer media type {media_type}"
-        )))
-    }
 }
 
 /// Lexically cleans a path from a layer: no leading '/', '.' dropped, '..'
@@ -471,6 +456,37 @@ mod tests {
             b.append(&h, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// The sandbox reads layers with the same chooser as everything else:
+    /// an unknown media type is an error naming it, before anything is
+    /// extracted.
+    #[test]
+    fn unknown_layer_media_types_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(&d.path().join("store")).unwrap();
+        let tar = tar_of(&[("f", tar::EntryType::Regular, "", b"x")]);
+        let digest = store.put_blob_bytes(&tar).unwrap();
+        let layer = |media_type: &str| LayerRef {
+            digest,
+            diff_id: digest,
+            media_type: media_type.into(),
+        };
+        let e = materialize(&store, &[layer("application/x-tar")], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&digest.to_string())
+                && e.contains("unknown layer media type \"application/x-tar\""),
+            "{e}"
+        );
+        let root = materialize(
+            &store,
+            &[layer("application/vnd.oci.image.layer.v1.tar")],
+            false,
+        )
+        .unwrap();
+        assert_eq!(fs::read(root.join("f")).unwrap(), b"x");
     }
 
     #[test]
