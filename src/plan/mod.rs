@@ -2130,7 +2130,3 @@ pub fn final_config(img: &ImagePlan, pi: usize) -> ImageConfig {
     }
     cfg
 }
-
-pub fn rel_display(p: &Path) -> PathBuf {
-    p.to_path_buf()
-}

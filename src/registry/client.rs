@@ -634,23 +634,6 @@ impl Client {
         scopes
     }
 
-    /// Makes blob `d` (a file of `size` bytes) present in `r`'s repository:
-    /// HEAD, else mount from `from` (same registry), else upload.
-    /// Returns the bytes uploaded.
-    pub fn put_blob(
-        &self,
-        r: &Reference,
-        d: &Digest,
-        path: &Path,
-        size: u64,
-        from: Option<&str>,
-    ) -> Result<u64> {
-        match self.start_upload(r, d, from)? {
-            None => Ok(0),
-            Some(location) => self.upload(r, d, path, size, from, location),
-        }
-    }
-
     /// HEAD, then a mount from `from` or a new upload session: None when the
     /// repository has the blob (already, or mounted), else the upload's location.
     pub fn start_upload(

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Location, Result};
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -516,8 +516,4 @@ impl<'a> Table<'a> {
         }
         Ok(())
     }
-}
-
-pub fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }
