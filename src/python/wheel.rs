@@ -1039,26 +1039,10 @@ fn valid_bin_name(name: &str) -> bool {
 // ---------------------------------------------------------------------------
 // The installer proper.
 
-/// JSON string literal (what serde_json would write: `"`, `\` and control
-/// characters escaped, everything else verbatim).
+/// JSON string literal, from serde_json as uv writes direct_url.json (`"`,
+/// `\` and control characters escaped, everything else verbatim).
 fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    serde_json::to_string(s).expect("a string serializes")
 }
 
 /// A file to emit, addressed relative to the venv root.
