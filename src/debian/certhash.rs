@@ -5,6 +5,11 @@
 //! trimmed, with runs of whitespace made one space and ASCII lowercased,
 //! and concatenates the relative distinguished names without the outer
 //! SEQUENCE.
+//!
+//! Hand-written because it must equal OpenSSL's `X509_NAME_hash` exactly
+//! and no crate computes that canonical form; the unit test compares it with
+//! `openssl x509 -subject_hash` for every certificate the host ships. The
+//! PEM is read by rustls-pki-types.
 
 use sha1::{Digest, Sha1};
 

@@ -1,6 +1,9 @@
 //! The dpkg database (/var/lib/dpkg) for packages assembled natively: what
 //! dpkg itself would have written after unpacking and configuring them,
 //! byte for byte, without running dpkg.
+//!
+//! Hand-written because its bytes are dpkg's: the status file, the `.list`
+//! and `.md5sums` files must equal what dpkg writes, and no crate writes them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};

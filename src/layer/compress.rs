@@ -2,6 +2,10 @@
 //! sha256 (digest) → temp file. Gzip is compressed in fixed-size chunks on a
 //! worker pool, each chunk primed with the previous chunk's last 32 KiB, so
 //! the output bytes are the same for 1 and N threads.
+//!
+//! The chunking is ours on top of flate2's raw deflate: no gzip crate gives
+//! output that is the same for any thread count, and the chunk size and
+//! priming are part of the layer format (they define the digests).
 
 use crate::digest::Digest;
 use flate2::{Compress, FlushCompress, Status};

@@ -1,5 +1,10 @@
 //! A deterministic tar writer: ustar headers, PAX records only where ustar
 //! cannot hold a value (long paths or link targets, huge sizes or ids).
+//!
+//! Written here rather than with the tar crate's `Builder` (the crate still
+//! reads layers): every header byte is part of a layer's digest, so which
+//! fields are set, when PAX is used and how its records are ordered are
+//! pinned by this file and its layer-format version, not by a dependency.
 
 use std::io::{self, Read, Write};
 

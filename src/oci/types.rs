@@ -1,5 +1,9 @@
 //! OCI image-spec JSON types. Unknown fields of configs read from bases are
 //! kept (`extra`) so extending an image never drops what it carried.
+//!
+//! Our own types, serialized by serde_json, rather than an OCI crate's: the
+//! JSON bytes (field names, order, what is left out) are hashed into config
+//! and manifest digests, so they are fixed here.
 
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
