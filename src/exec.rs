@@ -1132,39 +1132,8 @@ fn git_origin(git: &Path) -> Option<String> {
         } else if in_origin && let Some(v) = l.strip_prefix("url") {
             let url = v.trim_start().strip_prefix('=')?.trim();
             // Never publish credentials embedded in a remote URL.
-            return Some(strip_credentials(url));
+            return Some(crate::net::redact(url));
         }
     }
     None
-}
-
-/// `scheme://user:pass@host/path` → `scheme://host/path`.
-fn strip_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_are_stripped() {
-        use super::strip_credentials as s;
-        assert_eq!(s("https://u:p@example.com"), "https://example.com");
-        assert_eq!(
-            s("https://u:p@example.com/org/repo.git"),
-            "https://example.com/org/repo.git"
-        );
-        assert_eq!(s("https://tok@en@example.com/a"), "https://example.com/a");
-        assert_eq!(s("https://example.com/a@b"), "https://example.com/a@b");
-        assert_eq!(
-            s("git@example.com:org/repo.git"),
-            "git@example.com:org/repo.git"
-        );
-    }
 }

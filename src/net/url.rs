@@ -66,4 +66,19 @@ mod tests {
             Some(PathBuf::from("/x/\u{fffd}"))
         );
     }
+
+    #[test]
+    fn credentials_are_stripped() {
+        let s = redact;
+        assert_eq!(s("https://u:p@example.com"), "https://example.com");
+        assert_eq!(
+            s("https://u:p@example.com/org/repo.git"),
+            "https://example.com/org/repo.git"
+        );
+        assert_eq!(s("https://tok@en@example.com/a"), "https://example.com/a");
+        assert_eq!(
+            s("git@example.com:org/repo.git"),
+            "git@example.com:org/repo.git"
+        );
+    }
 }
