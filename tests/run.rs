@@ -1266,11 +1266,29 @@ fn compiled_modules_match_their_clamped_sources() {
     let def = write_def(
         &t.path().join("def"),
         &base,
-        "[[images.t.layers]]\ncommands = [\"mkdir -p /opt/m && echo 'X = 1' > /opt/m/mod.py && env -u SOURCE_DATE_EPOCH python3 -m compileall -q /opt/m && python3 -c 'import sys; d = open(sys.argv[1], \\\"rb\\\").read(16); print(int.from_bytes(d[4:8], \\\"little\\\"))' /opt/m/__pycache__/mod.cpython-311.pyc > /opt/flags\"]\n",
+        "[[images.t.layers]]\ncommands = [\"mkdir -p /opt/m && echo 'X = 1' > /opt/m/mod.py && env -u SOURCE_DATE_EPOCH python3 -m compileall -q /opt/m && python3 -c 'import sys; d = open(sys.argv[1], \\\"rb\\\").read(16); print(int.from_bytes(d[4:8], \\\"little\\\"))' /opt/m/__pycache__/mod.cpython-311.pyc > /opt/flags\"]\n\n[[images.t.layers]]\ncommands = [\"sleep 1 && echo 'X = 1' > /opt/m/mod.py && env -u SOURCE_DATE_EPOCH python3 -m compileall -q -f /opt/m\"]\n",
     );
     let out = t.path().join("out");
     build_json(&def, &t.path().join("store"), &out, &[]);
-    let entries = last_layer(&out);
+    let lay = Layout::new(&out);
+    let (m, _) = lay.image("latest");
+    let layers = m["layers"].as_array().unwrap();
+    let entries = lay.layer_entries(&layers[layers.len() - 2]);
+    // The second step wrote the source again with the same bytes (left out
+    // of its layer) and compiled it again: its header names the image's
+    // time of the source, not the rewrite's.
+    let again = lay.layer_entries(&layers[layers.len() - 1]);
+    assert!(
+        !again.iter().any(|e| e.path == "opt/m/mod.py"),
+        "the same bytes are left out: {:?}",
+        paths(&again)
+    );
+    let recompiled = &again
+        .iter()
+        .find(|e| e.path == "opt/m/__pycache__/mod.cpython-311.pyc")
+        .expect("the module compiled again")
+        .data;
+    assert_eq!(&recompiled[8..12], &[0, 0, 0, 0]);
     let get = |p: &str| {
         entries
             .iter()

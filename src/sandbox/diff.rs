@@ -257,8 +257,10 @@ fn file_kind(p: &Path, m: &Metadata) -> Kind {
 
 /// Compiled Python modules keep working after their sources' mtimes are
 /// clamped. A timestamp-based `.pyc` (PEP 552 flags 0) records its source's
-/// mtime; when that source is in this layer with a clamped mtime, the header
-/// is given the clamped time too, so Python still takes the `.pyc` as
+/// mtime as the step saw it; when the image's source has another mtime
+/// (clamped in this layer, or the lower root's when the step rewrote the
+/// source with the same bytes and it was left out), the header is given
+/// the image's time, so Python still takes the `.pyc` as
 /// current (instead of compiling again at every start, where it cannot
 /// write) and the layer does not carry the build's wall-clock time.
 fn pyc_headers(out: &mut BTreeMap<String, DEntry>, changed: &Path, o: &DiffOptions) {
@@ -268,13 +270,17 @@ fn pyc_headers(out: &mut BTreeMap<String, DEntry>, changed: &Path, o: &DiffOptio
         .filter_map(|(p, _)| pyc_source(p).map(|s| (p.clone(), s)))
         .collect();
     for (pyc, source) in sources {
-        let Some(src_entry) = out.get(&source) else {
-            continue;
+        // The source's mtime in the image: this layer's entry, else (left
+        // out as unchanged, e.g. rewritten with the same bytes) the lower
+        // root's.
+        let clamped = match out.get(&source) {
+            Some(e) if matches!(e.kind, Kind::File { .. }) => e.mtime,
+            Some(_) => continue,
+            None => match fs::symlink_metadata(o.lower.join(&source)) {
+                Ok(m) if m.is_file() => m.mtime().max(0) as u64,
+                _ => continue,
+            },
         };
-        if !matches!(src_entry.kind, Kind::File { .. }) {
-            continue;
-        }
-        let clamped = src_entry.mtime;
         // The source's time when the step compiled it: where the step left it.
         let Some(real) = [changed, o.lower]
             .iter()
