@@ -296,17 +296,6 @@ struct KnownDefect {
     shows_as: &'static str,
 }
 
-/// RUN layers get their mtimes clamped (to SOURCE_DATE_EPOCH or 0) and
-/// the .pyc files of sources in the layer are made to match; but when a
-/// step rewrites a source with the same bytes (`pip install --upgrade` of
-/// a package whose module did not change), the source stays out of the
-/// layer while its new .pyc, recording the step's real time, goes in:
-/// Python finds it stale on every start.
-const STALE_PYC: KnownDefect = KnownDefect {
-    id: "stale .pyc of a source rewritten unchanged",
-    shows_as: "imgbuild: stale bytecode:",
-};
-
 /// One Dockerfile of the corpus.
 struct Case {
     /// Its folder under testdata/dockerfile-corpus (Dockerfile and context).
@@ -374,7 +363,7 @@ fn cases() -> Vec<Case> {
             args: &[],
             buildah: ForBuildah::Same,
             accepted: &[Accept::PycTimestamps, Accept::EnvOrder],
-            known_defects: &[STALE_PYC],
+            known_defects: &[],
             check: check_venv_pip_upgrade,
         },
         Case {
