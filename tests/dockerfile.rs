@@ -6,6 +6,7 @@ mod support;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
+use support::buildah::{buildah_present, lowercase_path};
 use support::pybase::{debian_python_base, debian_tools_present};
 use support::*;
 
@@ -15,42 +16,6 @@ fn base(test: &str) -> Option<PathBuf> {
     }
     assert!(is_root(), "{test}: run the tests as root");
     Some(lowercase_path(&debian_python_base()))
-}
-
-/// buildah names an `oci:` base after its path, and a name must be lower
-/// case: a checkout under a folder with capitals gets a lower-case copy of
-/// the layout (hard links where possible; the export resolves symlinks).
-fn lowercase_path(path: &Path) -> PathBuf {
-    let text = path.to_string_lossy();
-    if text.chars().all(|c| !c.is_ascii_uppercase()) {
-        return path.to_path_buf();
-    }
-    let name = text
-        .to_ascii_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
-    let dir = std::env::temp_dir().join(format!("imgbuild-test-base-{}", name.trim_matches('-')));
-    if dir.join("index.json").is_file() {
-        return dir;
-    }
-    let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
-    fn link_tree(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for e in fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let (src, dst) = (e.path(), to.join(e.file_name()));
-            if e.file_type().unwrap().is_dir() {
-                link_tree(&src, &dst);
-            } else if fs::hard_link(&src, &dst).is_err() {
-                fs::copy(&src, &dst).unwrap();
-            }
-        }
-    }
-    let staged = tmp.path().join("layout");
-    link_tree(path, &staged);
-    // Another test may have put it in place meanwhile: either copy will do.
-    let _ = fs::rename(&staged, &dir);
-    assert!(dir.join("index.json").is_file(), "{}", dir.display());
-    dir
 }
 
 fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
@@ -63,19 +28,6 @@ fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
         .arg("-q")
         .args(extra)
         .run()
-}
-
-/// Whether buildah is installed (it must be in CI).
-fn buildah_present() -> bool {
-    let ok = std::process::Command::new("buildah")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "buildah is needed in CI");
-        eprintln!("skipping: buildah is not installed");
-    }
-    ok
 }
 
 fn config(out: &Path) -> Value {
