@@ -195,6 +195,20 @@ fn umoci_image(layout: &Path, tag: &str, arch: &str, rootfs: &Path) {
     run(Command::new("umoci").args(["raw", "add-layer", "--image", &image, p(rootfs)]));
 }
 
+/// Makes `dir` itself an OCI layout whose tag `latest` is a linux/amd64
+/// image of `rootfs` (a tar, removed afterwards).
+fn amd64_layout_in(dir: &Path, rootfs: &Path) {
+    let layout = dir.join("layout");
+    run(Command::new("umoci").args(["init", "--layout", p(&layout)]));
+    umoci_image(&layout, "latest", "amd64", rootfs);
+    fs::remove_file(rootfs).expect("remove rootfs.tar");
+    for e in fs::read_dir(&layout).expect("read layout") {
+        let e = e.expect("entry");
+        fs::rename(e.path(), dir.join(e.file_name())).expect("move layout entry");
+    }
+    fs::remove_dir(&layout).expect("rmdir layout");
+}
+
 /// An OCI image layout (tag `latest`): Debian bookworm minbase with python3
 /// and ca-certificates for linux/amd64, one layer.
 pub fn debian_python_base() -> PathBuf {
@@ -204,16 +218,7 @@ pub fn debian_python_base() -> PathBuf {
             &["--variant=minbase", "--include=python3,ca-certificates"],
             &rootfs,
         );
-        let layout = dir.join("layout");
-        run(Command::new("umoci").args(["init", "--layout", p(&layout)]));
-        umoci_image(&layout, "latest", "amd64", &rootfs);
-        fs::remove_file(&rootfs).expect("remove rootfs.tar");
-        // The layout is the cached folder itself.
-        for e in fs::read_dir(&layout).expect("read layout") {
-            let e = e.expect("entry");
-            fs::rename(e.path(), dir.join(e.file_name())).expect("move layout entry");
-        }
-        fs::remove_dir(&layout).expect("rmdir layout");
+        amd64_layout_in(dir, &rootfs);
     })
 }
 
@@ -250,15 +255,7 @@ pub fn debian_corpus_base() -> PathBuf {
             ],
             &rootfs,
         );
-        let layout = dir.join("layout");
-        run(Command::new("umoci").args(["init", "--layout", p(&layout)]));
-        umoci_image(&layout, "latest", "amd64", &rootfs);
-        fs::remove_file(&rootfs).expect("remove rootfs.tar");
-        for e in fs::read_dir(&layout).expect("read layout") {
-            let e = e.expect("entry");
-            fs::rename(e.path(), dir.join(e.file_name())).expect("move layout entry");
-        }
-        fs::remove_dir(&layout).expect("rmdir layout");
+        amd64_layout_in(dir, &rootfs);
     })
 }
 
