@@ -45,4 +45,7 @@ if ! command -v uv >/dev/null; then
     export PATH="$UV_VENV/bin:$PATH"
 fi
 
+# The library example is run by tests/registry.rs as a program; `cargo test
+# --all-targets` builds examples as test harnesses only, so build it plainly.
+cargo build --locked --examples
 cargo test --locked --all-targets

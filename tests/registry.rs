@@ -844,7 +844,7 @@ fn example(name: &str) -> std::path::PathBuf {
         .join(name);
     assert!(
         p.is_file(),
-        "{} is built by `cargo test --all-targets`",
+        "{} is missing: scripts/test.sh builds it with `cargo build --examples`",
         p.display()
     );
     p
