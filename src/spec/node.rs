@@ -45,11 +45,17 @@ pub struct Source {
 }
 
 impl Source {
+    /// The 1-based line and column (in characters) of a byte offset. An
+    /// offset inside a multi-byte character names that character.
     pub fn line_col(&self, pos: usize) -> (usize, usize) {
-        let before = &self.text[..pos.min(self.text.len())];
+        let mut pos = pos.min(self.text.len());
+        while !self.text.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        let before = &self.text[..pos];
         let line = before.matches('\n').count() + 1;
-        let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-        (line, col)
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        (line, before[line_start..].chars().count() + 1)
     }
 
     pub fn loc(&self, pos: Option<usize>, field: &str) -> Location {

@@ -291,6 +291,17 @@ fn json_errors_have_positions_too() {
             "{\"images\": {\"a\": {\"base\": \"\\u00e4\\ud83d\\ude00\"}}} x",
             "def.json:1:51: invalid JSON: trailing characters",
         ),
+        // A bad escape whose character is not ASCII: the position names
+        // that character (slicing inside it panicked).
+        (
+            "{\"images\": {\"a\": {\"base\": \"x\\\u{e9}\"}}}",
+            "def.json:1:30: invalid JSON: bad escape",
+        ),
+        // Columns count characters, not bytes.
+        (
+            "{\"images\": {\"\u{e9}\u{e9}\": {}, \"\u{e9}\u{e9}\": {}}}",
+            "def.json:1:23: invalid JSON: duplicate key \"\u{e9}\u{e9}\"",
+        ),
     ] {
         let e = load(
             Input::Text {
