@@ -202,51 +202,66 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Parses a whole Dockerfile.
+///
+/// Lines are read as BuildKit reads them: the first line of an instruction
+/// loses its leading whitespace, continued lines keep theirs, comment and
+/// blank lines inside a continuation are skipped, and an escape character
+/// ends a line as a continuation only when it is not itself escaped. A
+/// continuation on the last line just ends the instruction.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Physical lines with their line ends (heredoc bodies keep them).
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut escape = '\\';
     let mut syntax = None;
+    let mut seen: Vec<String> = Vec::new();
     let mut i = 0;
-    // Parser directives: only at the very top.
+    // Parser directives: only at the very top, each at most once.
     while i < lines.len() {
-        let Some((key, value)) = directive(lines[i]) else {
+        let Some((key, value)) = directive(trim_newline(lines[i])) else {
             break;
         };
+        let fail = |message: String| ParseError {
+            line: i + 1,
+            column: 1,
+            message,
+            instruction: trim_newline(lines[i]).to_string(),
+        };
+        if seen.contains(&key) {
+            return Err(fail(format!("only one {key} parser directive can be used")));
+        }
         match key.as_str() {
             "escape" => {
                 escape = match value.as_str() {
                     "\\" => '\\',
                     "`" => '`',
-                    other => {
-                        return Err(ParseError {
-                            line: i + 1,
-                            column: 1,
-                            message: format!("escape must be \\ or `, not {other:?}"),
-                            instruction: lines[i].to_string(),
-                        });
-                    }
+                    other => return Err(fail(format!("escape must be \\ or `, not {other:?}"))),
                 }
             }
             "syntax" => syntax = Some(value),
             _ => {}
         }
+        seen.push(key);
         i += 1;
     }
     let mut instructions = Vec::new();
     while i < lines.len() {
-        let t = lines[i].trim();
-        if t.is_empty() || t.starts_with('#') {
+        let Some((logical, next)) = join_continuations(&lines, i, escape) else {
             i += 1;
             continue;
-        }
-        let (logical, next) = join_continuations(&lines, i, escape);
+        };
         i = next;
         let (inst, next) = instruction(&logical, &lines, i, escape, false)?;
         i = next;
         instructions.push(inst);
+    }
+    if instructions.is_empty() {
+        return Err(ParseError {
+            line: lines.len().max(1),
+            column: 1,
+            message: "file with no instructions".into(),
+            instruction: String::new(),
+        });
     }
     Ok(Dockerfile {
         escape,
@@ -255,55 +270,74 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     })
 }
 
+/// A physical line without its line end (`\n`, `\r\n`, stray `\r`s).
+fn trim_newline(line: &str) -> &str {
+    line.trim_end_matches(['\r', '\n'])
+}
+
+/// `# key=value` with a known key; None ends the directives.
 fn directive(line: &str) -> Option<(String, String)> {
     let rest = line.trim_start().strip_prefix('#')?;
     let (k, v) = rest.split_once('=')?;
     let k = k.trim().to_ascii_lowercase();
-    if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphabetic()) {
+    let v = v.trim();
+    if v.is_empty()
+        || !k.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !k.chars().all(|c| c.is_ascii_alphanumeric())
+    {
         return None;
     }
-    matches!(k.as_str(), "escape" | "syntax" | "check").then(|| (k, v.trim().to_string()))
+    matches!(k.as_str(), "escape" | "syntax" | "check").then(|| (k, v.to_string()))
 }
 
-/// Joins the physical lines of the instruction starting at `start`.
-fn join_continuations(lines: &[&str], start: usize, escape: char) -> (Logical, usize) {
+/// The line without a trailing continuation (the escape character, then
+/// only spaces and tabs), and whether it had one. An escape character that
+/// is itself escaped (`\\` at the end) is no continuation.
+fn continuation(line: &str, escape: char) -> (&str, bool) {
+    let t = line.trim_end_matches([' ', '\t']);
+    match t.strip_suffix(escape) {
+        Some(body) if body.is_empty() || !body.ends_with(escape) => (body, true),
+        _ => (line, false),
+    }
+}
+
+/// Joins the physical lines of the instruction starting at `start`; None
+/// when that line holds no instruction (blank, a comment).
+fn join_continuations(lines: &[&str], start: usize, escape: char) -> Option<(Logical, usize)> {
+    let raw = trim_newline(lines[start]);
+    let lead = raw.len() - raw.trim_start().len();
+    let first = &raw[lead..];
+    if first.starts_with('#') {
+        return None;
+    }
+    let (body, mut more) = continuation(first, escape);
+    if body.is_empty() && !more {
+        return None;
+    }
     let mut l = Logical {
-        text: String::new(),
-        pieces: Vec::new(),
-        first: lines[start].to_string(),
+        text: body.to_string(),
+        pieces: vec![(0, start + 1, lead + 1)],
+        first: raw.to_string(),
         line: start + 1,
     };
-    let mut i = start;
-    loop {
-        let raw = lines[i];
+    let mut i = start + 1;
+    while more && i < lines.len() {
+        let raw = trim_newline(lines[i]);
         i += 1;
-        let continued = i - 1 > start;
-        let t = raw.trim();
-        if continued && (t.is_empty() || t.starts_with('#')) {
-            // Comments and empty lines inside a continued instruction.
-            if i >= lines.len() {
-                break;
-            }
+        let t = raw.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            // Blank and comment lines inside a continued instruction.
             continue;
         }
-        let lead = if continued {
-            raw.len() - raw.trim_start().len()
-        } else {
-            0
-        };
-        let piece = &raw[lead..];
-        let trimmed = piece.trim_end();
-        l.pieces.push((l.text.len(), i, lead + 1));
-        if let Some(body) = trimmed.strip_suffix(escape)
-            && i < lines.len()
-        {
-            l.text.push_str(body);
-            continue;
-        }
-        l.text.push_str(piece);
-        break;
+        let (body, m) = continuation(raw, escape);
+        l.pieces.push((l.text.len(), i, 1));
+        l.text.push_str(body);
+        more = m;
     }
-    (l, i)
+    if l.text.trim().is_empty() {
+        return None;
+    }
+    Some((l, i))
 }
 
 fn instruction(
@@ -330,10 +364,17 @@ fn instruction(
         return Err(l.err(kw_start, format!("{keyword} is not allowed in ONBUILD")));
     }
     let rest_start = kw_end + (text[kw_end..].len() - text[kw_end..].trim_start().len());
-    // Heredocs (RUN, COPY, ADD): their bodies follow the instruction.
+    let flags = Flags::take(l, rest_start)?;
+    let args_at = flags.end;
+    let args = &text[args_at..];
+    // Heredocs (RUN, COPY and ADD in shell form): their bodies follow the
+    // instruction's last line.
     let mut heredocs = Vec::new();
-    if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD") {
-        for (name, strip_tabs, expand) in heredoc_markers(&text[rest_start..]) {
+    if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD")
+        && json_args(args).map_or(true, |j| j.is_none())
+    {
+        let markers = heredocs_in_line(text).map_err(|m| l.err(rest_start, m))?;
+        for (name, strip_tabs, expand) in markers {
             let mut content = String::new();
             let start_line = next;
             loop {
@@ -351,11 +392,13 @@ fn instruction(
                 } else {
                     raw
                 };
-                if line == name {
+                if trim_newline(line) == name {
                     break;
                 }
                 content.push_str(line);
-                content.push('\n');
+                if !line.ends_with('\n') {
+                    content.push('\n');
+                }
             }
             heredocs.push(Heredoc {
                 name,
@@ -365,9 +408,6 @@ fn instruction(
             });
         }
     }
-    let flags = Flags::take(l, rest_start)?;
-    let args_at = flags.end;
-    let args = &text[args_at..];
     let need_args = |what: &str| -> Result<(), ParseError> {
         if args.trim().is_empty() {
             Err(l.err(args_at.min(text.len()), format!("{keyword} needs {what}")))
@@ -415,7 +455,7 @@ fn instruction(
                 need_args("a command")?;
             }
             Inst::Run {
-                cmd: command(args),
+                cmd: command(args).map_err(|m| l.err(args_at, m))?,
                 mounts,
                 network,
                 security,
@@ -450,7 +490,7 @@ fn instruction(
             }
             flags.done(l, allowed)?;
             need_args("a source and a destination")?;
-            let mut paths = path_list(args, args_at);
+            let mut paths = path_list(args, args_at).map_err(|m| l.err(args_at, m))?;
             if paths.len() < 2 && heredocs.is_empty() {
                 return Err(l.err(
                     args_at,
@@ -498,7 +538,7 @@ fn instruction(
             flags.done(l, &[])?;
             need_args("a name")?;
             let mut out = Vec::new();
-            for (w, at) in shell_words(l, args, args_at, escape)? {
+            for (w, at) in shell_words(l, args, args_at, escape, true)? {
                 match w.split_once('=') {
                     Some((k, v)) => {
                         check_name(l, k, at)?;
@@ -538,6 +578,7 @@ fn instruction(
             need_args("a path")?;
             Inst::Volume(
                 path_list(args, args_at)
+                    .map_err(|m| l.err(args_at, m))?
                     .into_iter()
                     .map(|(w, _)| w)
                     .collect(),
@@ -546,15 +587,16 @@ fn instruction(
         "ENTRYPOINT" | "CMD" => {
             flags.done(l, &[])?;
             need_args("a command")?;
+            let cmd = command(args).map_err(|m| l.err(args_at, m))?;
             if keyword == "CMD" {
-                Inst::Cmd(command(args))
+                Inst::Cmd(cmd)
             } else {
-                Inst::Entrypoint(command(args))
+                Inst::Entrypoint(cmd)
             }
         }
         "SHELL" => {
             flags.done(l, &[])?;
-            match command(args) {
+            match command(args).map_err(|m| l.err(args_at, m))? {
                 Cmd::Exec(v) if !v.is_empty() => Inst::Shell(v),
                 _ => {
                     return Err(l.err(
@@ -585,28 +627,32 @@ fn instruction(
                     "retries",
                 ],
             )?;
+            // The first word is the type; the rest is the command (BuildKit's
+            // order of checks and its messages).
             let a = args.trim();
-            if a.eq_ignore_ascii_case("NONE") {
-                Inst::Healthcheck(None)
-            } else {
-                let Some(c) = a
-                    .get(..3)
-                    .filter(|k| k.eq_ignore_ascii_case("CMD"))
-                    .map(|_| &a[3..])
-                    .filter(|r| r.is_empty() || r.starts_with(char::is_whitespace))
-                else {
+            let (typ, rest) = a.split_once(char::is_whitespace).unwrap_or((a, ""));
+            let rest_at = args_at + (args.len() - args.trim_start().len()) + typ.len();
+            if typ.is_empty() {
+                return Err(l.err(args_at, "HEALTHCHECK requires at least one argument"));
+            }
+            match typ.to_ascii_uppercase().as_str() {
+                "NONE" if rest.trim().is_empty() => Inst::Healthcheck(None),
+                "NONE" => return Err(l.err(rest_at, "HEALTHCHECK NONE takes no arguments")),
+                "CMD" => {
+                    let cmd = command(rest).map_err(|m| l.err(rest_at, m))?;
+                    if matches!(&cmd, Cmd::Shell(c) if c.is_empty())
+                        || matches!(&cmd, Cmd::Exec(v) if v.is_empty())
+                    {
+                        return Err(l.err(rest_at, "Missing command after HEALTHCHECK CMD"));
+                    }
+                    Inst::Healthcheck(Some(Healthcheck { cmd, options }))
+                }
+                _ => {
                     return Err(l.err(
                         args_at,
-                        "expected HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE",
+                        format!("Unknown type {typ:?} in HEALTHCHECK (try CMD)"),
                     ));
-                };
-                if c.trim().is_empty() {
-                    return Err(l.err(args_at, "HEALTHCHECK CMD needs a command"));
                 }
-                Inst::Healthcheck(Some(Healthcheck {
-                    cmd: command(c),
-                    options,
-                }))
             }
         }
         "ONBUILD" => {
@@ -636,40 +682,105 @@ fn instruction(
     ))
 }
 
-/// `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'` in the instruction, in order.
-fn heredoc_markers(s: &str) -> Vec<(String, bool, bool)> {
-    let b = s.as_bytes();
+/// The heredoc markers of an instruction's line, in order, as (name,
+/// strip leading tabs, expand): the line is split into words as a shell
+/// would, keeping quotes and escapes, and a word is a marker when it is
+/// `[digits]<<[-]WORD` with a single word after the `<<`. So `<<` inside
+/// quotes, inside a longer word (`$((1<<3))`) or followed by a space is not
+/// a marker, and a delimiter with any quoted part is not expanded.
+fn heredocs_in_line(line: &str) -> Result<Vec<(String, bool, bool)>, String> {
+    // An unbalanced quote means no markers, as the shell would not see any.
+    let Ok(words) = lex_words(line, true, true) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
-    let mut i = 0;
-    while i + 2 < b.len() {
-        if &b[i..i + 2] != b"<<" || (i > 0 && b[i - 1] == b'<') {
-            i += 1;
+    for w in words {
+        let digits = w.len() - w.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let Some(rest) = w[digits..].strip_prefix("<<") else {
+            continue;
+        };
+        let (strip_tabs, rest) = match rest.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        if rest.is_empty() || rest.contains('<') {
             continue;
         }
-        let mut j = i + 2;
-        let strip = b.get(j) == Some(&b'-');
-        if strip {
-            j += 1;
-        }
-        let quote = b.get(j).copied().filter(|c| *c == b'"' || *c == b'\'');
-        if quote.is_some() {
-            j += 1;
-        }
-        let start = j;
-        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-            j += 1;
-        }
-        let name = &s[start..j];
-        let closed = match quote {
-            Some(q) => b.get(j) == Some(&q),
-            None => true,
+        let unquoted = lex_words(rest, false, false)
+            .map_err(|q| format!("heredoc delimiter {rest:?}: unterminated {q} quote"))?;
+        let [name] = unquoted.as_slice() else {
+            continue;
         };
-        if !name.is_empty() && closed && !name.starts_with(|c: char| c.is_ascii_digit()) {
-            out.push((name.to_string(), strip, quote.is_none()));
-        }
-        i = j.max(i + 2);
+        let quoted = lex_words(rest, true, false)
+            .map_err(|q| format!("heredoc delimiter {rest:?}: unterminated {q} quote"))?;
+        let quotes = |s: &str| s.matches(['\'', '"']).count();
+        let expand = quoted.first().is_some_and(|q| quotes(q) == quotes(name));
+        out.push((name.clone(), strip_tabs, expand));
     }
-    out
+    Ok(out)
+}
+
+/// Splits `s` into words as a POSIX shell would, with `\` as the escape:
+/// with `raw_quotes` the quote characters stay in the words, with
+/// `raw_escapes` the backslashes do. `$` is kept as written. An unbalanced
+/// quote is an error naming it.
+fn lex_words(s: &str, raw_quotes: bool, raw_escapes: bool) -> Result<Vec<String>, char> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if raw_escapes {
+                    word.push('\\');
+                }
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+            }
+            '\'' | '"' => {
+                in_word = true;
+                if raw_quotes {
+                    word.push(c);
+                }
+                loop {
+                    match chars.next() {
+                        None => return Err(c),
+                        Some(q) if q == c => break,
+                        Some('\\') if c == '"' => match chars.next() {
+                            None => return Err(c),
+                            Some(n) => {
+                                if raw_escapes || !matches!(n, '"' | '\\' | '$') {
+                                    word.push('\\');
+                                }
+                                word.push(n);
+                            }
+                        },
+                        Some(x) => word.push(x),
+                    }
+                }
+                if raw_quotes {
+                    word.push(c);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
 }
 
 /// Leading `--name[=value]` flags of an instruction.
@@ -679,25 +790,54 @@ struct Flags {
 }
 
 impl Flags {
+    /// The `--name[=value]` words at the start of the arguments, read as
+    /// BuildKit reads them: quotes and `\` work inside a flag, and a word
+    /// `--` ends the flags (so `COPY -- --odd-name /dst` copies
+    /// `--odd-name`).
     fn take(l: &Logical, start: usize) -> Result<Flags, ParseError> {
         let text = &l.text;
         let mut i = start;
         let mut list = Vec::new();
-        while text[i..].starts_with("--") {
-            let end = text[i..]
-                .find(char::is_whitespace)
-                .map(|n| i + n)
-                .unwrap_or(text.len());
-            let tok = &text[i + 2..end];
-            if tok.is_empty() {
-                return Err(l.err(i, "empty flag `--`"));
+        loop {
+            i += text[i..].len() - text[i..].trim_start().len();
+            if !text[i..].starts_with("--") {
+                break;
             }
+            let at = i;
+            let mut word = String::new();
+            let mut quote: Option<char> = None;
+            let mut chars = text[i..].char_indices().peekable();
+            let mut end = text.len();
+            while let Some((off, c)) = chars.next() {
+                match (quote, c) {
+                    (None, c) if c.is_whitespace() => {
+                        end = i + off;
+                        break;
+                    }
+                    (None, '"' | '\'') => quote = Some(c),
+                    (Some(q), c) if c == q => quote = None,
+                    (_, '\\') => match chars.next() {
+                        Some((_, n)) => word.push(n),
+                        None if quote.is_some() => quote = None,
+                        None => {}
+                    },
+                    (_, c) => word.push(c),
+                }
+            }
+            i = end;
+            if word == "--" {
+                i += text[i..].len() - text[i..].trim_start().len();
+                break;
+            }
+            let tok = &word[2..];
             let (name, value) = match tok.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (tok, None),
             };
-            list.push((name.to_ascii_lowercase(), value, i));
-            i = end + (text[end..].len() - text[end..].trim_start().len());
+            if name.is_empty() {
+                return Err(l.err(at, format!("bad flag {word:?}")));
+            }
+            list.push((name.to_ascii_lowercase(), value, at));
         }
         Ok(Flags { list, end: i })
     }
@@ -782,15 +922,36 @@ fn parse_mount(spec: &str) -> Result<Mount, String> {
     Ok(m)
 }
 
-/// Exec form when the arguments are a JSON array of strings, else shell form.
-fn command(args: &str) -> Cmd {
+/// The arguments as a JSON array of strings (exec form), None when they are
+/// not JSON (shell form), or an error when they are a JSON array holding
+/// something other than strings, as BuildKit decides.
+fn json_args(args: &str) -> Result<Option<Vec<String>>, String> {
     let t = args.trim();
-    if t.starts_with('[')
-        && let Ok(v) = serde_json::from_str::<Vec<String>>(t)
-    {
-        return Cmd::Exec(v);
+    if !t.starts_with('[') {
+        return Ok(None);
     }
-    Cmd::Shell(t.to_string())
+    let Ok(items) = serde_json::from_str::<Vec<serde_json::Value>>(t) else {
+        return Ok(None);
+    };
+    items
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err(
+                "when using JSON array syntax, arrays must be comprised of strings only"
+                    .to_string(),
+            ),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Exec form when the arguments are a JSON array of strings, else shell form.
+fn command(args: &str) -> Result<Cmd, String> {
+    Ok(match json_args(args)? {
+        Some(v) => Cmd::Exec(v),
+        None => Cmd::Shell(args.trim().to_string()),
+    })
 }
 
 /// Whitespace-separated words with their offsets.
@@ -814,24 +975,25 @@ fn words_at(s: &str, base: usize) -> Vec<(String, usize)> {
 }
 
 /// A JSON array of paths, or whitespace-separated paths.
-fn path_list(s: &str, base: usize) -> Vec<(String, usize)> {
-    let t = s.trim();
-    if t.starts_with('[')
-        && let Ok(v) = serde_json::from_str::<Vec<String>>(t)
-    {
-        return v.into_iter().map(|p| (p, base)).collect();
-    }
-    words_at(s, base)
+fn path_list(s: &str, base: usize) -> Result<Vec<(String, usize)>, String> {
+    Ok(match json_args(s)? {
+        Some(v) => v.into_iter().map(|p| (p, base)).collect(),
+        None => words_at(s, base),
+    })
 }
 
 /// Words as a shell would split them: quotes removed, the escape character
 /// keeping the next one. `$` stays for later expansion, kept literal (as
 /// `\$`) where quoting made it so.
+///
+/// With `split` false the whole text is one word whose unquoted whitespace
+/// is kept as written (ENV's and LABEL's `KEY VALUE` form).
 fn shell_words(
     l: &Logical,
     s: &str,
     base: usize,
     escape: char,
+    split: bool,
 ) -> Result<Vec<(String, usize)>, ParseError> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -871,7 +1033,7 @@ fn shell_words(
                 }
             }
             _ => {
-                if c.is_whitespace() {
+                if c.is_whitespace() && split {
                     if let Some(st) = start.take() {
                         out.push((std::mem::take(&mut cur), base + st));
                     }
@@ -925,27 +1087,35 @@ fn key_values(
     escape: char,
     env: bool,
 ) -> Result<Vec<(String, String)>, ParseError> {
-    let words = shell_words(l, s, base, escape)?;
+    let kw = if env { "ENV" } else { "LABEL" };
+    let words = shell_words(l, s, base, escape, true)?;
     let first_has_eq = words.first().is_some_and(|(w, _)| w.contains('='));
     if !first_has_eq {
-        // Old form: the first word is the key, the rest (as written) the value.
+        // Old form: the first word is the key, everything after the
+        // whitespace that follows it is the value, one word with its inner
+        // whitespace kept.
         let (key, at) = words.first().cloned().expect("arguments were checked");
         check_name(l, &key, at)?;
-        let raw = s.trim_start();
-        let value = raw[raw.find(char::is_whitespace).unwrap_or(raw.len())..].trim();
-        if value.is_empty() && env {
-            return Err(l.err(at, format!("ENV {key} needs a value (ENV {key}=VALUE)")));
-        }
-        let value: Vec<String> = shell_words(l, value, base, escape)?
+        let raw = s.trim();
+        let Some(sep) = raw.find(char::is_whitespace) else {
+            return Err(l.err(at, format!("{kw} must have two arguments")));
+        };
+        let value_text = raw[sep..].trim_start();
+        let value_at = base + (s.len() - s.trim_start().len()) + (raw.len() - value_text.len());
+        let value = shell_words(l, value_text, value_at, escape, false)?
             .into_iter()
             .map(|(w, _)| w)
-            .collect();
-        return Ok(vec![(key, value.join(" "))]);
+            .next()
+            .unwrap_or_default();
+        return Ok(vec![(key, value)]);
     }
     let mut out = Vec::new();
     for (w, at) in words {
         let Some((k, v)) = w.split_once('=') else {
-            return Err(l.err(at, format!("expected KEY=VALUE, found {w:?}")));
+            return Err(l.err(
+                at,
+                format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value"),
+            ));
         };
         check_name(l, k, at)?;
         out.push((k.to_string(), v.to_string()));
@@ -989,7 +1159,7 @@ mod tests {
         assert_eq!(
             r.inst,
             Inst::Run {
-                cmd: Cmd::Shell("apt-get update && apt-get install -y curl".into()),
+                cmd: Cmd::Shell("apt-get update &&     apt-get install -y curl".into()),
                 mounts: vec![],
                 network: None,
                 security: None,
@@ -1000,7 +1170,7 @@ mod tests {
         let d = parse("FROM a\n# escape=`\nRUN x \\\n  y\n").unwrap();
         assert_eq!(d.escape, '\\');
         assert!(
-            matches!(&d.instructions[1].inst, Inst::Run { cmd: Cmd::Shell(s), .. } if s == "x y")
+            matches!(&d.instructions[1].inst, Inst::Run { cmd: Cmd::Shell(s), .. } if s == "x   y")
         );
     }
 
@@ -1155,7 +1325,7 @@ mod tests {
         );
         assert_eq!(
             one("ENV MSG hello   world").inst,
-            Inst::Env(vec![("MSG".into(), "hello world".into())])
+            Inst::Env(vec![("MSG".into(), "hello   world".into())])
         );
         assert_eq!(
             one("ARG PY=3.12 FLAG").inst,
@@ -1230,7 +1400,7 @@ mod tests {
         assert!(e.message.contains("at least one source"), "{e}");
         let e = err("FROM a\nENV A=1 \\\n  B\n");
         assert_eq!((e.line, e.column), (3, 3), "{e}");
-        assert!(e.message.contains("expected KEY=VALUE"), "{e}");
+        assert!(e.message.contains("can't find = in \"B\""), "{e}");
         let e = err("FROM a\nENV A=\"open\n");
         assert_eq!((e.line, e.column), (2, 7), "{e}");
         assert!(e.message.contains("unterminated"), "{e}");
@@ -1252,6 +1422,198 @@ mod tests {
         let e = err("FROM a\nWORKDIR\n");
         assert!(e.message.contains("WORKDIR needs a value"), "{e}");
         assert_eq!(e.to_string(), "2:8: WORKDIR needs a value (in `WORKDIR`)");
+    }
+
+    /// The line, flag, form and heredoc rules of BuildKit's parser, one row
+    /// each: the instruction after `FROM a` a Dockerfile parses to.
+    #[test]
+    fn buildkit_line_rules() {
+        let run = |s: &str| Inst::Run {
+            cmd: Cmd::Shell(s.into()),
+            mounts: vec![],
+            network: None,
+            security: None,
+            heredocs: vec![],
+        };
+        let env = |k: &str, v: &str| Inst::Env(vec![(k.into(), v.into())]);
+        let rows: Vec<(&str, Inst)> = vec![
+            // A continued line keeps its leading whitespace.
+            ("RUN echo hello\\\n  world\n", run("echo hello  world")),
+            ("ENV F hello\\\n  world\n", env("F", "hello  world")),
+            ("ENV F a\\\n\tb   c\n", env("F", "a\tb   c")),
+            // Comment and blank lines inside a continuation are skipped.
+            ("RUN a \\\n# c\n    # d\n\n  b\n", run("a   b")),
+            // Spaces and tabs after the escape still continue the line.
+            ("RUN a \\  \t\n b\n", run("a  b")),
+            // Windows line ends.
+            ("RUN a \\\r\n  b\r\n", run("a   b")),
+            // An escape on the last line is dropped.
+            ("RUN echo hi \\", run("echo hi")),
+            // A line that is only the escape continues.
+            ("RUN a\\\n\\\nb\n", run("ab")),
+            // An escaped escape at the end is no continuation.
+            (
+                "ENV C trailing\\\\backslash\\\\\n",
+                env("C", "trailing\\backslash\\"),
+            ),
+            // `--` ends the flags.
+            (
+                "COPY -- --odd /b\n",
+                Inst::Copy {
+                    srcs: vec!["--odd".into()],
+                    dst: "/b".into(),
+                    from: None,
+                    chown: None,
+                    chmod: None,
+                    link: false,
+                    parents: false,
+                    exclude: vec![],
+                    heredocs: vec![],
+                },
+            ),
+            // Quotes inside a flag's value.
+            (
+                "COPY --chown=\"app:app\" --from='build stage' a /b\n",
+                Inst::Copy {
+                    srcs: vec!["a".into()],
+                    dst: "/b".into(),
+                    from: Some("build stage".into()),
+                    chown: Some("app:app".into()),
+                    chmod: None,
+                    link: false,
+                    parents: false,
+                    exclude: vec![],
+                    heredocs: vec![],
+                },
+            ),
+            // `<<` in quotes or in a JSON string is no heredoc.
+            ("RUN echo \"<<EOF\"\n", run("echo \"<<EOF\"")),
+            ("RUN echo '<<EOF' x\n", run("echo '<<EOF' x")),
+            // `<<` followed by a space is no heredoc.
+            ("RUN cat << EOF\n", run("cat << EOF")),
+            ("RUN cat <<- EOF\n", run("cat <<- EOF")),
+            (
+                "RUN [\"sh\", \"-c\", \"cat <<EOF\"]\n",
+                Inst::Run {
+                    cmd: Cmd::Exec(vec!["sh".into(), "-c".into(), "cat <<EOF".into()]),
+                    mounts: vec![],
+                    network: None,
+                    security: None,
+                    heredocs: vec![],
+                },
+            ),
+            // A backtick escape directive.
+            ("RUN dir C:\\ `\n  /b\n", run("dir C:\\   /b")),
+        ];
+        for (text, want) in rows {
+            let escape = if text.contains('`') {
+                "# escape=`\n"
+            } else {
+                ""
+            };
+            let d = parse(&format!("{escape}FROM a\n{text}"))
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(d.instructions.len(), 2, "{text:?}: {d:#?}");
+            assert_eq!(d.instructions[1].inst, want, "{text:?}");
+        }
+        // Heredoc delimiters: (line, name, strip tabs, expand).
+        for (line, name, strip, expand) in [
+            ("COPY <<file.txt /dst", "file.txt", false, true),
+            ("RUN cat <<$EOF", "$EOF", false, true),
+            ("RUN cat <<eo'f'", "eof", false, false),
+            ("RUN cat <<\"EO F\"", "EO F", false, false),
+            ("RUN cat <<-'X'", "X", true, false),
+            ("RUN 3<<EOF cat /dev/fd/3", "EOF", false, true),
+        ] {
+            let text = format!(
+                "FROM a\n{line}\n\tbody\n{}{name}\nUSER u\n",
+                if strip { "\t" } else { "" }
+            );
+            let d = parse(&text).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(d.instructions.len(), 3, "{line}: {d:#?}");
+            let hs = match &d.instructions[1].inst {
+                Inst::Run { heredocs, .. } | Inst::Copy { heredocs, .. } => heredocs.clone(),
+                other => panic!("{line}: {other:?}"),
+            };
+            assert_eq!(hs.len(), 1, "{line}");
+            assert_eq!(
+                (hs[0].name.as_str(), hs[0].strip_tabs, hs[0].expand),
+                (name, strip, expand),
+                "{line}"
+            );
+            let body = if strip { "body\n" } else { "\tbody\n" };
+            assert_eq!(hs[0].content, body, "{line}");
+        }
+        // Rejections, with BuildKit's messages: (text after FROM, line, message).
+        for (text, line, want) in [
+            (
+                "CMD [ \"echo\", [ \"nested\" ] ]\n",
+                2,
+                "arrays must be comprised of strings only",
+            ),
+            (
+                "RUN [\"a\", 1]\n",
+                2,
+                "arrays must be comprised of strings only",
+            ),
+            (
+                "HEALTHCHECK\n",
+                2,
+                "HEALTHCHECK requires at least one argument",
+            ),
+            (
+                "HEALTHCHECK CMD\n",
+                2,
+                "Missing command after HEALTHCHECK CMD",
+            ),
+            (
+                "HEALTHCHECK CMD []\n",
+                2,
+                "Missing command after HEALTHCHECK CMD",
+            ),
+            (
+                "HEALTHCHECK CURL x\n",
+                2,
+                "Unknown type \"CURL\" in HEALTHCHECK (try CMD)",
+            ),
+            (
+                "HEALTHCHECK NONE x\n",
+                2,
+                "HEALTHCHECK NONE takes no arguments",
+            ),
+            ("ENV A\n", 2, "ENV must have two arguments"),
+            ("LABEL A\n", 2, "LABEL must have two arguments"),
+            ("ENV A=1 B\n", 2, "can't find = in \"B\""),
+        ] {
+            let e = err(&format!("FROM a\n{text}"));
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(want), "{text:?}: {e}");
+        }
+        for text in ["", "\n\n", "# only a comment\n", "  # indented\n\n"] {
+            let e = err(text);
+            assert_eq!(e.message, "file with no instructions", "{text:?}");
+        }
+        let e = err("# escape=`\n# escape=\\\nFROM a\n");
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "only one escape parser directive can be used")
+        );
+        // Accepted HEALTHCHECK forms.
+        assert_eq!(one("HEALTHCHECK NONE").inst, Inst::Healthcheck(None));
+        assert_eq!(
+            one("HEALTHCHECK --interval=5s CMD [\"curl\", \"-f\", \"x\"]").inst,
+            Inst::Healthcheck(Some(Healthcheck {
+                cmd: Cmd::Exec(vec!["curl".into(), "-f".into(), "x".into()]),
+                options: vec![("interval".into(), "5s".into())],
+            }))
+        );
+        assert_eq!(
+            one("healthcheck cmd curl -f x || exit 1").inst,
+            Inst::Healthcheck(Some(Healthcheck {
+                cmd: Cmd::Shell("curl -f x || exit 1".into()),
+                options: vec![],
+            }))
+        );
     }
 
     /// Every case of the malformed corpus fails at its line and column.
@@ -1346,7 +1708,7 @@ mod tests {
         assert_eq!(
             run.inst,
             Inst::Run {
-                cmd: Cmd::Shell("python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt".into()),
+                cmd: Cmd::Shell("python -m venv /opt/venv  && /opt/venv/bin/pip install --no-cache-dir         -r requirements.txt".into()),
                 mounts: vec![],
                 network: None,
                 security: None,
@@ -1440,7 +1802,8 @@ mod tests {
         assert_eq!(
             cmd,
             &Cmd::Shell(
-                "powershell -Command $ErrorActionPreference = 'Stop'; Write-Host \"hello\"".into()
+                "powershell -Command     $ErrorActionPreference = 'Stop';     Write-Host \"hello\""
+                    .into()
             )
         );
         assert_eq!(
