@@ -212,6 +212,17 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Physical lines with their line ends (heredoc bodies keep them).
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if let Some(n) = lines
+        .iter()
+        .position(|l| l.strip_suffix('\n').unwrap_or(l).len() > MAX_LINE)
+    {
+        return Err(ParseError {
+            line: n + 1,
+            column: 1,
+            message: format!("dockerfile line greater than max allowed size of {MAX_LINE}"),
+            instruction: String::new(),
+        });
+    }
     let mut escape = '\\';
     let mut syntax = None;
     let mut seen: Vec<String> = Vec::new();
@@ -269,6 +280,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         instructions,
     })
 }
+
+/// The longest physical line BuildKit reads (its line scanner's buffer, less
+/// the line end). Longer lines are refused rather than held in memory many
+/// times over on their way into a config.
+const MAX_LINE: usize = 65_535;
 
 /// A physical line without its line end (`\n`, `\r\n`, stray `\r`s).
 fn trim_newline(line: &str) -> &str {
@@ -1593,6 +1609,14 @@ mod tests {
             let e = err(text);
             assert_eq!(e.message, "file with no instructions", "{text:?}");
         }
+        let long = format!("FROM a\nLABEL big={}\n", "x".repeat(MAX_LINE));
+        let e = err(&long);
+        assert_eq!(
+            (e.line, e.message.as_str()),
+            (2, "dockerfile line greater than max allowed size of 65535")
+        );
+        let fits = format!("FROM a\nLABEL b={}\n", "x".repeat(MAX_LINE - 8));
+        assert_eq!(parse(&fits).unwrap().instructions.len(), 2);
         let e = err("# escape=`\n# escape=\\\nFROM a\n");
         assert_eq!(
             (e.line, e.message.as_str()),
