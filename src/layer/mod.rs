@@ -4,5 +4,6 @@ pub mod archive;
 pub mod compress;
 pub mod files;
 pub mod ignore;
+pub mod path;
 pub mod read;
 pub mod tar;
