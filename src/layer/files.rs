@@ -3,6 +3,7 @@
 
 use super::compress::{Compression, LayerWriter};
 use super::ignore::{IgnoreRules, secret_reason};
+use super::path::TarPath;
 use super::tar::{Entry, EntryKind, TarWriter};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
@@ -11,6 +12,7 @@ use crate::store::statcache::StatCache;
 use crate::store::{LayerDesc, Store};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Metadata};
 use std::io::{BufWriter, Read};
@@ -20,18 +22,20 @@ use std::path::{Path, PathBuf};
 /// Version of the file-layer byte format; part of every file step key.
 pub const FILES_FORMAT: u32 = 1;
 
+/// What an entry is. Link targets are bytes, as the link holds them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileKind {
     Dir,
     File { size: u64, hash: Digest },
-    Symlink(String),
-    Hardlink(String),
+    Symlink(TarPath),
+    Hardlink(TarPath),
 }
 
 #[derive(Clone, Debug)]
 pub struct FileEntry {
-    /// Path in the layer: relative, no leading '/'.
-    pub path: String,
+    /// Path in the layer: relative, no leading '/'. Bytes, as the name is
+    /// on disk (UTF-8 or not).
+    pub path: TarPath,
     pub kind: FileKind,
     pub mode: u32,
     pub uid: u64,
@@ -45,7 +49,7 @@ impl FileEntry {
     /// A folder made for the layer (not read from disk).
     pub fn folder(path: &str, mode: u32, uid: u64, gid: u64) -> FileEntry {
         FileEntry {
-            path: path.to_string(),
+            path: TarPath::from(path),
             kind: FileKind::Dir,
             mode,
             uid,
@@ -57,17 +61,21 @@ impl FileEntry {
 }
 
 /// The folders above the entries that the layer does not hold itself
-/// (the destination and its parents), top-down.
+/// (the destination and its parents), top-down. Those come from the
+/// destination a definition names, which is text; a folder read from disk
+/// (whatever its name) is an entry of the layer itself.
 pub fn folders_above(entries: &[FileEntry]) -> Vec<String> {
-    let own: std::collections::HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let own: std::collections::HashSet<&TarPath> = entries.iter().map(|e| &e.path).collect();
     let mut out = std::collections::BTreeSet::new();
     for e in entries {
-        let mut p = e.path.as_str();
-        while let Some((parent, _)) = p.rsplit_once('/') {
-            if !own.contains(parent) {
-                out.insert(parent.to_string());
+        let mut p = e.path.parent();
+        while let Some(parent) = p {
+            if !own.contains(&parent)
+                && let Some(text) = parent.to_str()
+            {
+                out.insert(text.to_string());
             }
-            p = parent;
+            p = parent.parent();
         }
     }
     out.into_iter().collect()
@@ -78,6 +86,8 @@ pub fn folders_above(entries: &[FileEntry]) -> Vec<String> {
 pub struct Collected {
     pub entries: Vec<FileEntry>,
     pub ignored: usize,
+    /// Names here and below are for people: a name that is not UTF-8 shows
+    /// its other bytes as `\xNN`.
     pub ignored_examples: Vec<String>,
     pub secrets: Vec<String>,
     pub skipped_special: Vec<String>,
@@ -129,23 +139,31 @@ pub fn resolve_dst(workdir: &str, dst: &str) -> String {
     parts.join("/")
 }
 
-fn join(prefix: &str, rest: &str) -> String {
-    match (prefix.is_empty(), rest.is_empty()) {
-        (true, _) => rest.to_string(),
-        (_, true) => prefix.to_string(),
-        _ => format!("{prefix}/{rest}"),
-    }
-}
-
 fn mtime_ns(m: &Metadata) -> i64 {
     m.mtime() * 1_000_000_000 + m.mtime_nsec()
 }
 
-/// The path of `p` relative to the context, if inside it.
+/// The path of `p` relative to the context, if inside it (and UTF-8).
 pub fn context_rel(context: &Path, p: &Path) -> Option<String> {
     let rel = p.strip_prefix(context).ok()?;
     let s = rel.to_str()?.to_string();
     Some(if s.is_empty() { String::new() } else { s })
+}
+
+/// The path of `p` relative to the context, if inside it, as bytes.
+fn context_rel_bytes(context: &Path, p: &Path) -> Option<TarPath> {
+    let rel = p.strip_prefix(context).ok()?;
+    Some(TarPath::from_os(rel.as_os_str()))
+}
+
+/// The stat cache's key for a context path: the name itself, or its
+/// escaped form when it is not UTF-8 (the cache's stamp, with the inode,
+/// tells files apart whose escaped forms are alike).
+fn stat_key(rel: &TarPath) -> Cow<'_, str> {
+    match rel.to_str() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(rel.to_string()),
+    }
 }
 
 /// Collects a folder: its contents land under `dst` (layer path); with
@@ -166,86 +184,88 @@ pub fn collect_folder(
     }
     // Ignore patterns are anchored at the context root; a folder outside the
     // context is matched relative to itself.
-    let base_rel = context_rel(o.context, src).unwrap_or_default();
+    let base_rel = context_rel_bytes(o.context, src).unwrap_or_default();
+    let dst = TarPath::from(dst);
     let mut out = Collected::default();
     let mut raw: Vec<Raw> = Vec::new();
     if include_top {
-        raw.push((dst.to_string(), base_rel.clone(), src.to_path_buf(), meta));
+        raw.push((dst.clone(), base_rel.clone(), src.to_path_buf(), meta));
     }
-    let mut w = walk(src, "", &base_rel, dst, o)?;
-    out.skipped_own = w.own;
+    let mut w = walk(src, &TarPath::default(), &base_rel, &dst, o)?;
+    out.skipped_own = w.own.iter().map(TarPath::to_string).collect();
     w.ignored.sort();
     raw.extend(w.raw);
     out.ignored = w.ignored.len();
-    out.ignored_examples = w.ignored.iter().take(5).cloned().collect();
-    let mut excluded_dirs: HashMap<String, (PathBuf, Metadata)> = w
+    out.ignored_examples = w.ignored.iter().take(5).map(TarPath::to_string).collect();
+    let mut excluded_dirs: HashMap<TarPath, (PathBuf, Metadata)> = w
         .excluded_dirs
         .into_iter()
         .map(|(rel, p, m)| (rel, (p, m)))
         .collect();
     // A re-included file keeps its excluded parent folders.
     if !excluded_dirs.is_empty() {
-        let mut need: BTreeSet<String> = BTreeSet::new();
+        let mut need: BTreeSet<TarPath> = BTreeSet::new();
         for (_, rel, _, _) in &raw {
-            let mut r = rel.as_str();
-            while let Some((parent, _)) = r.rsplit_once('/') {
-                if excluded_dirs.contains_key(parent) {
-                    need.insert(parent.to_string());
+            let mut r = rel.parent();
+            while let Some(parent) = r {
+                r = parent.parent();
+                if excluded_dirs.contains_key(&parent) {
+                    need.insert(parent);
                 }
-                r = parent;
             }
         }
         for rel in need {
             let (path, meta) = excluded_dirs.remove(&rel).expect("listed above");
-            let sub = path
-                .strip_prefix(src)
-                .expect("below root")
-                .to_str()
-                .expect("utf-8")
-                .to_string();
-            raw.push((join(dst, &sub), rel, path, meta));
+            let sub = TarPath::from_os(path.strip_prefix(src).expect("below root").as_os_str());
+            raw.push((dst.join(&sub), rel, path, meta));
         }
     }
     finish(raw, o, &mut out)?;
     Ok(out)
 }
 
-type Raw = (String, String, PathBuf, Metadata);
+/// (path in the layer, path relative to the context, path on disk, stat).
+type Raw = (TarPath, TarPath, PathBuf, Metadata);
 
 #[derive(Default)]
 struct Walked {
     raw: Vec<Raw>,
-    ignored: Vec<String>,
+    ignored: Vec<TarPath>,
     /// Excluded folders that a `!` pattern may re-enter.
-    excluded_dirs: Vec<(String, PathBuf, Metadata)>,
-    own: Vec<String>,
+    excluded_dirs: Vec<(TarPath, PathBuf, Metadata)>,
+    own: Vec<TarPath>,
 }
 
 /// Walks `dir` (at `sub` below the source folder), folders in parallel.
-/// Entries are stat'ed relative to their folder, not by full path.
-fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, o: &CollectOptions) -> Result<Walked> {
+/// Entries are stat'ed relative to their folder, not by full path. Names
+/// are taken as the bytes they are; ignore patterns see them as
+/// [`TarPath::for_matching`] gives them.
+fn walk(
+    dir: &Path,
+    sub: &TarPath,
+    base_rel: &TarPath,
+    dst: &TarPath,
+    o: &CollectOptions,
+) -> Result<Walked> {
     let rules = o.rules;
     let mut out = Walked::default();
-    let mut subdirs: Vec<(PathBuf, String)> = Vec::new();
+    let mut subdirs: Vec<(PathBuf, TarPath)> = Vec::new();
     let rd =
         fs::read_dir(dir).map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
     for item in rd {
         let e = item.map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else {
-            return Err(Error::input(e.path(), "file name is not valid UTF-8"));
-        };
+        let name = TarPath::from_os(&e.file_name());
         let meta = e
             .metadata()
             .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?;
-        let child = join(sub, name);
-        let rel = join(base_rel, &child);
+        let child = sub.join(&name);
+        let rel = base_rel.join(&child);
         if !o.exclude.is_empty() && o.exclude.iter().any(|x| *x == e.path()) {
             out.own.push(rel);
             continue;
         }
-        if !rules.is_empty() && rules.is_excluded(&rel) {
-            if meta.is_dir() && !rules.can_skip_dir(&rel) {
+        if !rules.is_empty() && rules.is_excluded(&rel.for_matching()) {
+            if meta.is_dir() && !rules.can_skip_dir(&rel.for_matching()) {
                 subdirs.push((e.path(), child));
                 out.excluded_dirs.push((rel.clone(), e.path(), meta));
             }
@@ -255,7 +275,7 @@ fn walk(dir: &Path, sub: &str, base_rel: &str, dst: &str, o: &CollectOptions) ->
         if meta.is_dir() {
             subdirs.push((e.path(), child.clone()));
         }
-        out.raw.push((join(dst, &child), rel, e.path(), meta));
+        out.raw.push((dst.join(&child), rel, e.path(), meta));
     }
     let nested: Vec<Walked> = subdirs
         .par_iter()
@@ -277,25 +297,22 @@ pub fn collect_file(src: &Path, dst: &str, o: &CollectOptions) -> Result<Collect
     if meta.is_dir() {
         return Err(Error::input(src, "is a folder (use source_folder)"));
     }
-    let rel = context_rel(o.context, src).unwrap_or_else(|| src.display().to_string());
+    let rel =
+        context_rel_bytes(o.context, src).unwrap_or_else(|| TarPath::from_os(src.as_os_str()));
     let mut out = Collected::default();
     finish(
-        vec![(dst.to_string(), rel, src.to_path_buf(), meta)],
+        vec![(TarPath::from(dst), rel, src.to_path_buf(), meta)],
         o,
         &mut out,
     )?;
     Ok(out)
 }
 
-fn finish(
-    mut raw: Vec<(String, String, PathBuf, Metadata)>,
-    o: &CollectOptions,
-    out: &mut Collected,
-) -> Result<()> {
-    raw.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+fn finish(mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collected) -> Result<()> {
+    raw.sort_by(|a, b| a.0.cmp(&b.0));
     raw.dedup_by(|a, b| a.0 == b.0);
     let (uid, gid) = o.owner.map(|w| (w.uid, w.gid)).unwrap_or((0, 0));
-    let mut first_link: HashMap<(u64, u64), String> = HashMap::new();
+    let mut first_link: HashMap<(u64, u64), TarPath> = HashMap::new();
     let mut entries = Vec::with_capacity(raw.len());
     let mut to_hash = Vec::new();
     for (path, rel, src, meta) in raw {
@@ -306,10 +323,7 @@ fn finish(
         } else if ft.is_symlink() {
             let target = fs::read_link(&src)
                 .map_err(|e| Error::input(&src, format!("cannot read link: {e}")))?;
-            let Some(target) = target.to_str() else {
-                return Err(Error::input(&src, "symlink target is not valid UTF-8"));
-            };
-            FileKind::Symlink(target.to_string())
+            FileKind::Symlink(TarPath::from_os(target.as_os_str()))
         } else if ft.is_file() {
             if meta.nlink() > 1 {
                 if let Some(first) = first_link.get(&(meta.dev(), meta.ino())) {
@@ -326,11 +340,11 @@ fn finish(
                 }
                 first_link.insert((meta.dev(), meta.ino()), path.clone());
             }
-            if let Some(reason) = secret_reason(&rel) {
+            if let Some(reason) = secret_reason(&rel.for_matching()) {
                 out.secrets.push(format!("{rel} ({reason})"));
             }
             out.bytes += meta.len();
-            match o.stat.lookup(&rel, &meta) {
+            match o.stat.lookup(&stat_key(&rel), &meta) {
                 Some(hash) => FileKind::File {
                     size: meta.len(),
                     hash,
@@ -344,7 +358,7 @@ fn finish(
                 }
             }
         } else {
-            out.skipped_special.push(rel);
+            out.skipped_special.push(rel.to_string());
             continue;
         };
         let mtime_ns = mtime_ns(&meta);
@@ -364,7 +378,7 @@ fn finish(
         .par_iter()
         .map(|(i, rel, meta)| {
             let d = hash_file(&entries[*i].src)?;
-            o.stat.insert(rel, meta, d);
+            o.stat.insert(&stat_key(rel), meta, d);
             Ok((*i, d))
         })
         .collect::<Result<_>>()?;
@@ -393,11 +407,22 @@ pub fn hash_file(p: &Path) -> Result<Digest> {
     Ok(Digest::from_hasher(h))
 }
 
+/// Feeds a name into a step key: a UTF-8 name as text (the keys of such
+/// names are what they were when names were strings), another as bytes,
+/// whose field type differs, so the two never collide.
+fn key_name(k: &mut KeyHasher, p: &TarPath) {
+    match p.to_str() {
+        Some(s) => k.str(s),
+        None => k.bytes(p.as_bytes()),
+    };
+}
+
 /// Feeds a file set into a step key.
 pub fn key_entries(k: &mut KeyHasher, entries: &[FileEntry]) {
     k.u64(entries.len() as u64);
     for e in entries {
-        k.str(&e.path).u64(e.mode as u64).u64(e.uid).u64(e.gid);
+        key_name(k, &e.path);
+        k.u64(e.mode as u64).u64(e.uid).u64(e.gid);
         match &e.kind {
             FileKind::Dir => {
                 k.str("dir");
@@ -406,10 +431,12 @@ pub fn key_entries(k: &mut KeyHasher, entries: &[FileEntry]) {
                 k.str("file").u64(*size).digest(hash);
             }
             FileKind::Symlink(t) => {
-                k.str("symlink").str(t);
+                k.str("symlink");
+                key_name(k, t);
             }
             FileKind::Hardlink(t) => {
-                k.str("hardlink").str(t);
+                k.str("hardlink");
+                key_name(k, t);
             }
         }
     }
@@ -518,5 +545,115 @@ mod tests {
         assert_eq!(resolve_dst("/root", "/app/"), "app");
         assert_eq!(resolve_dst("/a/b", "../c"), "a/c");
         assert_eq!(resolve_dst("/", "../../x"), "x");
+    }
+
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn raw(dir: &Path, name: &[u8]) -> PathBuf {
+        dir.join(OsStr::from_bytes(name))
+    }
+
+    /// (path, link target) bytes of every entry of a gzip layer.
+    fn layer_names(store: &Store, d: &LayerDesc) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let blob = store.read_blob(&d.digest).unwrap();
+        let mut ar = ::tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name_bytes().map(|l| l.into_owned());
+                (e.path_bytes().into_owned(), link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_copied_as_their_bytes() {
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        fs::create_dir_all(raw(&ctx, b"src/d\xff")).unwrap();
+        fs::write(raw(&ctx, b"src/d\xff/f\xe9.txt"), "x").unwrap();
+        fs::write(raw(&ctx, b"src/skip\xfe.log"), "x").unwrap();
+        fs::write(raw(&ctx, b"src/a\xffb"), "x").unwrap();
+        fs::write(raw(&ctx, b"src/a\xff\xfeb"), "x").unwrap();
+        std::os::unix::fs::symlink(
+            OsStr::from_bytes(b"d\xff/f\xe9.txt"),
+            raw(&ctx, b"src/l\xfd"),
+        )
+        .unwrap();
+        let stat = StatCache::load(t.path().join("stat"));
+        // `?` takes one stray byte as one character, as BuildKit's matcher does.
+        let rules = IgnoreRules::from_patterns(["src/*.log", "src/a?b"]).unwrap();
+        let o = CollectOptions {
+            context: &ctx,
+            rules: &rules,
+            owner: None,
+            chmod: None,
+            stat: &stat,
+            exclude: &[],
+        };
+        let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
+        assert_eq!(c.ignored, 2);
+        assert_eq!(
+            c.ignored_examples,
+            ["src/a\\xffb", "src/skip\\xfe.log"],
+            "shown escaped"
+        );
+        let got: Vec<&[u8]> = c.entries.iter().map(|e| e.path.as_bytes()).collect();
+        assert_eq!(
+            got,
+            [
+                &b"app/a\xff\xfeb"[..],
+                b"app/d\xff",
+                b"app/d\xff/f\xe9.txt",
+                b"app/l\xfd"
+            ]
+        );
+        // The key tells names apart that a lossy reading would merge.
+        let key = |entries: &[FileEntry]| {
+            let mut k = KeyHasher::new("t", 1);
+            key_entries(&mut k, entries);
+            k.finish()
+        };
+        let mut other = c.entries.clone();
+        other[0].path = TarPath::from_bytes(b"app/a\xfe\xffb".to_vec());
+        assert_ne!(key(&c.entries), key(&other));
+
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let d = write_layer(&store, &c.entries, Compression::Gzip, 1, 0, &|_| {}).unwrap();
+        assert_eq!(
+            layer_names(&store, &d),
+            [
+                (b"app/a\xff\xfeb".to_vec(), None),
+                (b"app/d\xff/".to_vec(), None),
+                (b"app/d\xff/f\xe9.txt".to_vec(), None),
+                (b"app/l\xfd".to_vec(), Some(b"d\xff/f\xe9.txt".to_vec())),
+            ]
+        );
+        // A second collection finds the hashes in the stat cache.
+        let again = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
+        assert_eq!(again.entries.len(), 4);
+    }
+
+    #[test]
+    fn utf8_keys_are_what_they_were() {
+        // The key of a UTF-8 name is the key of the string: caches made
+        // before names were bytes still hit.
+        let e = FileEntry {
+            path: TarPath::from("app/é"),
+            kind: FileKind::Symlink(TarPath::from("t")),
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            src: PathBuf::new(),
+            mtime_ns: 0,
+        };
+        let mut a = KeyHasher::new("t", 1);
+        key_entries(&mut a, &[e]);
+        let mut b = KeyHasher::new("t", 1);
+        b.u64(1).str("app/é").u64(0o777).u64(0).u64(0);
+        b.str("symlink").str("t");
+        assert_eq!(a.finish(), b.finish());
     }
 }

@@ -208,7 +208,7 @@ impl Step {
         let files = match &self.action {
             Action::Files { entries, .. } => entries
                 .iter()
-                .map(|e| (e.path.clone(), fingerprint(e)))
+                .map(|e| (e.path.to_string(), fingerprint(e)))
                 .collect(),
             Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => BTreeMap::new(),
             Action::Python(pl) => pl.inputs.clone(),
@@ -1297,8 +1297,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
                     format!("{layer_dst}/")
                 };
                 for e in c.entries.iter_mut() {
-                    let rel = e.path.strip_prefix(&prefix).unwrap_or(&e.path);
-                    if let Some(m) = u.meta.get(rel) {
+                    let rel = e.path.strip_prefix(&prefix).unwrap_or(e.path.as_bytes());
+                    if let Some(m) = std::str::from_utf8(rel).ok().and_then(|r| u.meta.get(r)) {
                         if !matches!(e.kind, files::FileKind::Symlink(_)) {
                             e.mode = m.mode;
                         }

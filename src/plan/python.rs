@@ -936,7 +936,7 @@ fn step_key(
         )?;
         files::key_entries(&mut k, &c.entries);
         for e in &c.entries {
-            files.insert(e.path.clone(), super::fingerprint(e));
+            files.insert(e.path.to_string(), super::fingerprint(e));
         }
     }
     Ok((k.finish(), files))
