@@ -10,10 +10,14 @@
 //! changed is kept, what is the same is left out. No opaque marker is
 //! written, so no unchanged file can be hidden by one, and a machine without
 //! overlayfs makes the layer a machine with it makes.
+//!
+//! Names are bytes ([`TarPath`]) from the walk to the tar: a file the step
+//! made with a name that is not UTF-8 is in the layer with that name.
 
 use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::Compression;
 use crate::layer::files::{commit_layer, start_layer};
+use crate::layer::path::TarPath;
 use crate::layer::tar::{Entry, EntryKind};
 use crate::store::{LayerDesc, Store};
 use crate::util::fs::lgetxattr;
@@ -36,8 +40,8 @@ enum Kind {
         /// the clamped mtime to write there instead (see [`pyc_headers`]).
         pyc_mtime: Option<u32>,
     },
-    Symlink(String),
-    Hardlink(String),
+    Symlink(TarPath),
+    Hardlink(TarPath),
     Whiteout,
 }
 
@@ -97,19 +101,19 @@ impl DiffOptions<'_> {
     }
 }
 
-fn rel_join(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_string()
-    } else {
-        format!("{a}/{b}")
-    }
+/// The name of the whiteout for `name` (a file name, no '/').
+fn whiteout_name(name: &TarPath) -> TarPath {
+    let mut b = b".wh.".to_vec();
+    b.extend_from_slice(name.as_bytes());
+    TarPath::from_bytes(b)
 }
 
-fn sorted_children(dir: &Path) -> Result<Vec<String>> {
-    let mut v: Vec<String> = fs::read_dir(dir)
+/// The names in `dir`, as bytes, sorted.
+fn sorted_children(dir: &Path) -> Result<Vec<TarPath>> {
+    let mut v: Vec<TarPath> = fs::read_dir(dir)
         .ctx(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|e| TarPath::from_os(&e.file_name()))
         .collect();
     v.sort();
     Ok(v)
@@ -117,8 +121,8 @@ fn sorted_children(dir: &Path) -> Result<Vec<String>> {
 
 /// The layer of an overlay upper folder.
 pub fn from_upper(store: &Store, upper: &Path, o: &DiffOptions) -> Result<LayerDesc> {
-    let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
-    walk_upper(upper, "", false, o, &mut out)?;
+    let mut out: BTreeMap<TarPath, DEntry> = BTreeMap::new();
+    walk_upper(upper, &TarPath::default(), false, o, &mut out)?;
     finish(store, out, upper, o)
 }
 
@@ -132,10 +136,10 @@ fn is_whiteout(m: &Metadata) -> bool {
 /// lower root's entries are hidden and the upper folder holds all there is.
 fn walk_upper(
     dir: &Path,
-    rel: &str,
+    rel: &TarPath,
     replaced: bool,
     o: &DiffOptions,
-    out: &mut BTreeMap<String, DEntry>,
+    out: &mut BTreeMap<TarPath, DEntry>,
 ) -> Result<()> {
     let names = sorted_children(dir)?;
     if replaced {
@@ -145,21 +149,21 @@ fn walk_upper(
             let m = fs::symlink_metadata(dir.join(name))
                 .ctx(|| format!("reading {}", dir.join(name).display()))?;
             if !is_whiteout(&m) {
-                present.insert(name.as_str());
+                present.insert(name);
             }
         }
         whiteouts_for_missing(rel, &present, o, out)?;
     }
-    for name in names {
-        let p = dir.join(&name);
-        let r = rel_join(rel, &name);
+    for name in &names {
+        let p = dir.join(name);
+        let r = rel.join(name);
         let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
         let ft = m.file_type();
         if is_whiteout(&m) {
             // Below an opaque folder, deletions come from the lower root.
             if !replaced {
                 let e = o.entry(&p, &m, Kind::Whiteout);
-                out.insert(rel_join(rel, &format!(".wh.{name}")), e);
+                out.insert(rel.join(&whiteout_name(name)), e);
             }
         } else if ft.is_dir() {
             out.insert(r.clone(), o.entry(&p, &m, Kind::Dir));
@@ -173,7 +177,7 @@ fn walk_upper(
             continue;
         } else if ft.is_symlink() {
             let t = fs::read_link(&p).ctx(|| format!("reading {}", p.display()))?;
-            let kind = Kind::Symlink(t.to_string_lossy().into_owned());
+            let kind = Kind::Symlink(TarPath::from_os(t.as_os_str()));
             out.insert(r, o.entry(&p, &m, kind));
         } else if ft.is_file() {
             out.insert(r, o.entry(&p, &m, file_kind(&p, &m)));
@@ -186,20 +190,20 @@ fn walk_upper(
 /// A whiteout for each entry of the lower root's folder `rel` whose name is
 /// not in `present` (a deleted folder is one whiteout, not descended into).
 fn whiteouts_for_missing(
-    rel: &str,
-    present: &HashSet<&str>,
+    rel: &TarPath,
+    present: &HashSet<&TarPath>,
     o: &DiffOptions,
-    out: &mut BTreeMap<String, DEntry>,
+    out: &mut BTreeMap<TarPath, DEntry>,
 ) -> Result<()> {
     let lower_dir = o.lower.join(rel);
     let Ok(lower_names) = sorted_children(&lower_dir) else {
         return Ok(());
     };
-    for n in lower_names.iter().filter(|n| !present.contains(n.as_str())) {
+    for n in lower_names.iter().filter(|n| !present.contains(n)) {
         let lp = lower_dir.join(n);
         let m = fs::symlink_metadata(&lp).ctx(|| format!("reading {}", lp.display()))?;
         out.insert(
-            rel_join(rel, &format!(".wh.{n}")),
+            rel.join(&whiteout_name(n)),
             o.entry(&lp, &m, Kind::Whiteout),
         );
     }
@@ -208,7 +212,7 @@ fn whiteouts_for_missing(
 
 /// Whether `p` (a file or symlink of the upper folder) equals the lower
 /// root's entry at `rel`: kind, mode, owner, clamped mtime and bytes.
-fn same_as_lower(p: &Path, m: &Metadata, rel: &str, o: &DiffOptions) -> bool {
+fn same_as_lower(p: &Path, m: &Metadata, rel: &TarPath, o: &DiffOptions) -> bool {
     let lp = o.lower.join(rel);
     let Ok(lm) = fs::symlink_metadata(&lp) else {
         return false;
@@ -263,11 +267,11 @@ fn file_kind(p: &Path, m: &Metadata) -> Kind {
 /// the image's time, so Python still takes the `.pyc` as
 /// current (instead of compiling again at every start, where it cannot
 /// write) and the layer does not carry the build's wall-clock time.
-fn pyc_headers(out: &mut BTreeMap<String, DEntry>, changed: &Path, o: &DiffOptions) {
-    let sources: Vec<(String, String)> = out
+fn pyc_headers(out: &mut BTreeMap<TarPath, DEntry>, changed: &Path, o: &DiffOptions) {
+    let sources: Vec<(TarPath, TarPath)> = out
         .iter()
         .filter(|(_, e)| matches!(e.kind, Kind::File { .. }))
-        .filter_map(|(p, _)| pyc_source(p).map(|s| (p.clone(), s)))
+        .filter_map(|(p, _)| pyc_source(p.as_bytes()).map(|s| (p.clone(), TarPath::from_bytes(s))))
         .collect();
     for (pyc, source) in sources {
         // The source's mtime in the image: this layer's entry, else (left
@@ -312,23 +316,32 @@ fn pyc_headers(out: &mut BTreeMap<String, DEntry>, changed: &Path, o: &DiffOptio
 }
 
 /// The source of a compiled module: `pkg/__pycache__/mod.cpython-311.pyc`
-/// (or `.opt-1.pyc`) → `pkg/mod.py`.
-fn pyc_source(path: &str) -> Option<String> {
-    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let name = name.strip_suffix(".pyc")?;
-    let parent = dir.strip_suffix("__pycache__")?;
-    if !parent.is_empty() && !parent.ends_with('/') {
+/// (or `.opt-1.pyc`) → `pkg/mod.py`. On bytes, as names are.
+fn pyc_source(path: &[u8]) -> Option<Vec<u8>> {
+    let (dir, name) = match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (&path[..0], path),
+    };
+    let name = name.strip_suffix(b".pyc")?;
+    let parent = dir.strip_suffix(b"__pycache__")?;
+    if !parent.is_empty() && !parent.ends_with(b"/") {
         return None;
     }
-    let module = name.split('.').next().filter(|m| !m.is_empty())?;
-    Some(format!("{parent}{module}.py"))
+    let module = name
+        .split(|&b| b == b'.')
+        .next()
+        .filter(|m| !m.is_empty())?;
+    let mut out = parent.to_vec();
+    out.extend_from_slice(module);
+    out.extend_from_slice(b".py");
+    Some(out)
 }
 
 /// Files of the layer that share an inode: the first in path order (the
 /// order of the tar) is written as the file, the others as hard links to
 /// it, so a link never comes before its target.
-fn link_hardlinks(out: &mut BTreeMap<String, DEntry>) {
-    let mut first: HashMap<(u64, u64), String> = HashMap::new();
+fn link_hardlinks(out: &mut BTreeMap<TarPath, DEntry>) {
+    let mut first: HashMap<(u64, u64), TarPath> = HashMap::new();
     for (path, e) in out.iter_mut() {
         if let Kind::File {
             inode: Some(ino), ..
@@ -345,24 +358,48 @@ fn link_hardlinks(out: &mut BTreeMap<String, DEntry>) {
 }
 
 /// What a copy of the root looked like before the step: ctime per path
-/// (every change of content or metadata moves it).
-pub type Snapshot = HashMap<String, (i64, i64, u64)>;
+/// (every change of content or metadata moves it). Passed between
+/// processes as JSON: a list of (name, stamp), a name as a string or,
+/// when it is not UTF-8, as its bytes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Snapshot(HashMap<TarPath, Stamp>);
+
+type Stamp = (i64, i64, u64);
+
+impl Snapshot {
+    fn get(&self, rel: &TarPath) -> Option<&Stamp> {
+        self.0.get(rel)
+    }
+}
+
+impl serde::Serialize for Snapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Snapshot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Snapshot, D::Error> {
+        let v: Vec<(TarPath, Stamp)> = serde::Deserialize::deserialize(d)?;
+        Ok(Snapshot(v.into_iter().collect()))
+    }
+}
 
 pub fn snapshot(root: &Path) -> Result<Snapshot> {
-    let mut s = Snapshot::new();
-    fn walk(dir: &Path, rel: &str, s: &mut Snapshot) -> Result<()> {
+    let mut s = Snapshot::default();
+    fn walk(dir: &Path, rel: &TarPath, s: &mut Snapshot) -> Result<()> {
         for name in sorted_children(dir)? {
             let p = dir.join(&name);
-            let r = rel_join(rel, &name);
+            let r = rel.join(&name);
             let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
-            s.insert(r.clone(), (m.ctime(), m.ctime_nsec(), m.ino()));
+            s.0.insert(r.clone(), (m.ctime(), m.ctime_nsec(), m.ino()));
             if m.is_dir() {
                 walk(&p, &r, s)?;
             }
         }
         Ok(())
     }
-    walk(root, "", &mut s)?;
+    walk(root, &TarPath::default(), &mut s)?;
     Ok(s)
 }
 
@@ -373,21 +410,21 @@ pub fn from_copy(
     before: &Snapshot,
     o: &DiffOptions,
 ) -> Result<LayerDesc> {
-    let mut out: BTreeMap<String, DEntry> = BTreeMap::new();
+    let mut out: BTreeMap<TarPath, DEntry> = BTreeMap::new();
     fn walk(
         dir: &Path,
-        rel: &str,
+        rel: &TarPath,
         before: &Snapshot,
         o: &DiffOptions,
-        out: &mut BTreeMap<String, DEntry>,
+        out: &mut BTreeMap<TarPath, DEntry>,
     ) -> Result<()> {
         let names = sorted_children(dir)?;
         // Deleted since the snapshot: a whiteout (not descended into).
-        let present: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let present: HashSet<&TarPath> = names.iter().collect();
         whiteouts_for_missing(rel, &present, o, out)?;
-        for name in names {
-            let p = dir.join(&name);
-            let r = rel_join(rel, &name);
+        for name in &names {
+            let p = dir.join(name);
+            let r = rel.join(name);
             let m = fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
             let unchanged = before
                 .get(&r)
@@ -410,7 +447,7 @@ pub fn from_copy(
                 let t = fs::read_link(&p).ctx(|| format!("reading {}", p.display()))?;
                 out.insert(
                     r,
-                    o.entry(&p, &m, Kind::Symlink(t.to_string_lossy().into_owned())),
+                    o.entry(&p, &m, Kind::Symlink(TarPath::from_os(t.as_os_str()))),
                 );
             } else if ft.is_file() {
                 out.insert(r, o.entry(&p, &m, file_kind(&p, &m)));
@@ -418,18 +455,18 @@ pub fn from_copy(
         }
         Ok(())
     }
-    walk(copy, "", before, o, &mut out)?;
+    walk(copy, &TarPath::default(), before, o, &mut out)?;
     // Folders of changed entries, as an overlay's copy-up would have them.
-    let paths: Vec<String> = out.keys().cloned().collect();
+    let paths: Vec<TarPath> = out.keys().cloned().collect();
     for p in paths {
-        let mut cur = p.as_str();
-        while let Some((parent, _)) = cur.rsplit_once('/') {
-            if !out.contains_key(parent) {
-                let src = copy.join(parent);
+        let mut cur = p.parent();
+        while let Some(parent) = cur {
+            cur = parent.parent();
+            if let std::collections::btree_map::Entry::Vacant(v) = out.entry(parent) {
+                let src = copy.join(v.key());
                 let m = fs::symlink_metadata(&src).ctx(|| format!("reading {}", src.display()))?;
-                out.insert(parent.to_string(), o.entry(&src, &m, Kind::Dir));
+                v.insert(o.entry(&src, &m, Kind::Dir));
             }
-            cur = parent;
         }
     }
     finish(store, out, copy, o)
@@ -437,21 +474,32 @@ pub fn from_copy(
 
 /// Drops what only the sandbox made or touched, then writes the layer.
 /// `changed`: the upper folder or the copy the step ran in.
+/// `rel` followed by '/': below it, everything starts with that.
+fn dir_prefix(rel: &TarPath) -> TarPath {
+    let mut b = rel.as_bytes().to_vec();
+    b.push(b'/');
+    TarPath::from_bytes(b)
+}
+
 fn finish(
     store: &Store,
-    mut out: BTreeMap<String, DEntry>,
+    mut out: BTreeMap<TarPath, DEntry>,
     changed: &Path,
     o: &DiffOptions,
 ) -> Result<LayerDesc> {
-    let in_lower = |rel: &str| fs::symlink_metadata(o.lower.join(rel)).ok();
+    let in_lower = |rel: &TarPath| fs::symlink_metadata(o.lower.join(rel)).ok();
+    let below = |k: &TarPath, prefix: &TarPath| k.as_bytes().starts_with(prefix.as_bytes());
     // Mount points made for the step: new, empty, and holding nothing kept.
     for mp in o.mount_points {
-        let mut rel = mp.trim_start_matches('/').to_string();
+        let mut rel = TarPath::from(mp.trim_start_matches('/'));
         loop {
             let empty = match out.get(&rel) {
                 Some(e) => match &e.kind {
                     Kind::File { size, .. } => *size == 0,
-                    Kind::Dir => !out.keys().any(|k| k.starts_with(&format!("{rel}/"))),
+                    Kind::Dir => {
+                        let prefix = dir_prefix(&rel);
+                        !out.keys().any(|k| below(k, &prefix))
+                    }
                     _ => false,
                 },
                 None => false,
@@ -459,26 +507,26 @@ fn finish(
             if empty && in_lower(&rel).is_none() {
                 out.remove(&rel);
             }
-            match rel.rsplit_once('/') {
-                Some((p, _)) => rel = p.to_string(),
+            match rel.parent() {
+                Some(p) => rel = p,
                 None => break,
             }
         }
     }
     // Folders that only carry a new mtime (copied up for a mount point, or
     // whose changes were undone): same mode and owner below, nothing inside.
-    let dirs: Vec<String> = out
+    let dirs: Vec<TarPath> = out
         .iter()
         .filter(|(_, e)| e.kind == Kind::Dir)
         .map(|(k, _)| k.clone())
         .rev()
         .collect();
     for d in dirs {
-        let prefix = format!("{d}/");
+        let prefix = dir_prefix(&d);
         if out
             .range(prefix.clone()..)
             .next()
-            .is_some_and(|(k, _)| k.starts_with(&prefix))
+            .is_some_and(|(k, _)| below(k, &prefix))
         {
             continue;
         }
@@ -497,7 +545,7 @@ fn finish(
     write(store, &out, o)
 }
 
-fn write(store: &Store, out: &BTreeMap<String, DEntry>, o: &DiffOptions) -> Result<LayerDesc> {
+fn write(store: &Store, out: &BTreeMap<TarPath, DEntry>, o: &DiffOptions) -> Result<LayerDesc> {
     let (tmp, mut tw) = start_layer(store, o.compression, o.threads)?;
     let mut buf = vec![0u8; 256 * 1024];
     for (path, e) in out {
@@ -582,15 +630,108 @@ mod tests {
         // Walked folder by folder, `a/b` comes before `a.b`; in the tar
         // (sorted by path) `a.b` comes first, so it must be the file.
         let mut out = BTreeMap::new();
-        out.insert("a/b".to_string(), file(Some((1, 9))));
-        out.insert("a.b".to_string(), file(Some((1, 9))));
-        out.insert("c".to_string(), file(Some((1, 9))));
-        out.insert("d".to_string(), file(None));
+        let p = TarPath::from;
+        out.insert(p("a/b"), file(Some((1, 9))));
+        out.insert(p("a.b"), file(Some((1, 9))));
+        out.insert(p("c"), file(Some((1, 9))));
+        out.insert(p("d"), file(None));
         link_hardlinks(&mut out);
-        assert!(matches!(out["a.b"].kind, Kind::File { .. }));
-        assert_eq!(out["a/b"].kind, Kind::Hardlink("a.b".into()));
-        assert_eq!(out["c"].kind, Kind::Hardlink("a.b".into()));
-        assert!(matches!(out["d"].kind, Kind::File { .. }));
+        assert!(matches!(out[&p("a.b")].kind, Kind::File { .. }));
+        assert_eq!(out[&p("a/b")].kind, Kind::Hardlink(p("a.b")));
+        assert_eq!(out[&p("c")].kind, Kind::Hardlink(p("a.b")));
+        assert!(matches!(out[&p("d")].kind, Kind::File { .. }));
+    }
+
+    fn pyc_source(path: &str) -> Option<String> {
+        super::pyc_source(path.as_bytes()).map(|s| String::from_utf8(s).unwrap())
+    }
+
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn raw(dir: &Path, name: &[u8]) -> PathBuf {
+        dir.join(OsStr::from_bytes(name))
+    }
+
+    fn opts(lower: &Path) -> DiffOptions<'_> {
+        DiffOptions {
+            lower,
+            mount_points: &[],
+            own: false,
+            source_date_epoch: 0,
+            compression: Compression::Gzip,
+            threads: 1,
+        }
+    }
+
+    /// (path, link target) bytes of every entry of a gzip layer.
+    fn layer_names(store: &Store, d: &LayerDesc) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let blob = store.read_blob(&d.digest).unwrap();
+        let mut ar = ::tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name_bytes().map(|l| l.into_owned());
+                (e.path_bytes().into_owned(), link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_copied_root_keeps_names_that_are_not_utf8() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = t.path().join("lower");
+        let copy = t.path().join("copy");
+        for root in [&lower, &copy] {
+            fs::create_dir_all(root.join("etc")).unwrap();
+            fs::write(raw(root, b"etc/old\xfd"), "old").unwrap();
+            fs::write(root.join("etc/keep"), "keep").unwrap();
+        }
+        let before = snapshot(&copy).unwrap();
+        // The snapshot goes between processes as JSON.
+        let json = serde_json::to_vec(&before).unwrap();
+        assert_eq!(serde_json::from_slice::<Snapshot>(&json).unwrap(), before);
+        fs::remove_file(raw(&copy, b"etc/old\xfd")).unwrap();
+        fs::create_dir(raw(&copy, b"d\xff")).unwrap();
+        fs::write(raw(&copy, b"d\xff/new\xe9"), "new").unwrap();
+        std::os::unix::fs::symlink(OsStr::from_bytes(b"t\xfe"), raw(&copy, b"d\xff/ln")).unwrap();
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let d = from_copy(&store, &copy, &before, &opts(&lower)).unwrap();
+        assert_eq!(
+            layer_names(&store, &d),
+            [
+                (b"d\xff/".to_vec(), None),
+                (b"d\xff/ln".to_vec(), Some(b"t\xfe".to_vec())),
+                (b"d\xff/new\xe9".to_vec(), None),
+                (b"etc/".to_vec(), None),
+                (b"etc/.wh.old\xfd".to_vec(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_upper_folder_keeps_names_that_are_not_utf8() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = t.path().join("lower");
+        let upper = t.path().join("upper");
+        fs::create_dir_all(&lower).unwrap();
+        fs::create_dir_all(raw(&upper, b"opt/\x80")).unwrap();
+        fs::write(raw(&upper, b"opt/\x80/f\xff"), "f").unwrap();
+        std::os::unix::fs::symlink(OsStr::from_bytes(b"\x80/f\xff"), raw(&upper, b"opt/l"))
+            .unwrap();
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let d = from_upper(&store, &upper, &opts(&lower)).unwrap();
+        assert_eq!(
+            layer_names(&store, &d),
+            [
+                (b"opt/".to_vec(), None),
+                // Sorted by bytes: 'l' is below 0x80.
+                (b"opt/l".to_vec(), Some(b"\x80/f\xff".to_vec())),
+                (b"opt/\x80/".to_vec(), None),
+                (b"opt/\x80/f\xff".to_vec(), None),
+            ]
+        );
     }
 
     #[test]
