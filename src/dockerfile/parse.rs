@@ -356,6 +356,78 @@ fn join_continuations(lines: &[&str], start: usize, escape: char) -> Option<(Log
     Some((l, i))
 }
 
+/// An instruction's parts after its keyword, for the function that reads
+/// that keyword's arguments.
+#[derive(Clone, Copy)]
+struct Args<'a> {
+    l: &'a Logical,
+    flags: &'a Flags,
+    /// The arguments after the flags, and where they start in `l.text`.
+    args: &'a str,
+    args_at: usize,
+    /// Where the flags start.
+    rest_start: usize,
+    keyword: &'a str,
+    escape: char,
+}
+
+impl Args<'_> {
+    /// An error when the instruction has no arguments.
+    fn need(&self, what: &str) -> Result<(), ParseError> {
+        if self.args.trim().is_empty() {
+            Err(self.l.err(
+                self.args_at.min(self.l.text.len()),
+                format!("{} needs {what}", self.keyword),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The bodies of an instruction's heredocs, read from the lines after it
+/// (`next` moves past them): each runs to a line that is its delimiter
+/// (after leading tabs for `<<-`).
+fn read_heredocs(
+    l: &Logical,
+    markers: Vec<(String, bool, bool)>,
+    lines: &[&str],
+    next: &mut usize,
+) -> Result<Vec<Heredoc>, ParseError> {
+    let mut heredocs = Vec::new();
+    for (name, strip_tabs, expand) in markers {
+        let mut content = String::new();
+        let start_line = *next;
+        loop {
+            let Some(raw) = lines.get(*next) else {
+                return Err(ParseError {
+                    line: start_line,
+                    column: 1,
+                    message: format!("heredoc <<{name} is not terminated (no line {name:?})"),
+                    instruction: l.first.clone(),
+                });
+            };
+            *next += 1;
+            let line = if strip_tabs {
+                raw.trim_start_matches('\t')
+            } else {
+                raw
+            };
+            if trim_newline(line) == name {
+                break;
+            }
+            content.push_str(line);
+        }
+        heredocs.push(Heredoc {
+            name,
+            content,
+            strip_tabs,
+            expand,
+        });
+    }
+    Ok(heredocs)
+}
+
 fn instruction(
     l: &Logical,
     lines: &[&str],
@@ -385,305 +457,36 @@ fn instruction(
     let args = &text[args_at..];
     // Heredocs (RUN, COPY and ADD in shell form): their bodies follow the
     // instruction's last line.
-    let mut heredocs = Vec::new();
-    if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD")
+    let heredocs = if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD")
         && json_args(args).map_or(true, |j| j.is_none())
     {
         let markers = heredocs_in_line(text).map_err(|m| l.err(rest_start, m))?;
-        for (name, strip_tabs, expand) in markers {
-            let mut content = String::new();
-            let start_line = next;
-            loop {
-                let Some(raw) = lines.get(next) else {
-                    return Err(ParseError {
-                        line: start_line,
-                        column: 1,
-                        message: format!("heredoc <<{name} is not terminated (no line {name:?})"),
-                        instruction: l.first.clone(),
-                    });
-                };
-                next += 1;
-                let line = if strip_tabs {
-                    raw.trim_start_matches('\t')
-                } else {
-                    raw
-                };
-                if trim_newline(line) == name {
-                    break;
-                }
-                content.push_str(line);
-                if !line.ends_with('\n') {
-                    content.push('\n');
-                }
-            }
-            heredocs.push(Heredoc {
-                name,
-                content,
-                strip_tabs,
-                expand,
-            });
-        }
-    }
-    let need_args = |what: &str| -> Result<(), ParseError> {
-        if args.trim().is_empty() {
-            Err(l.err(args_at.min(text.len()), format!("{keyword} needs {what}")))
-        } else {
-            Ok(())
-        }
+        read_heredocs(l, markers, lines, &mut next)?
+    } else {
+        Vec::new()
+    };
+    let a = Args {
+        l,
+        flags: &flags,
+        args,
+        args_at,
+        rest_start,
+        keyword: &keyword,
+        escape,
     };
     let inst = match keyword.as_str() {
-        "FROM" => {
-            let platform = flags.value("platform");
-            flags.done(l, &["platform"])?;
-            need_args("an image")?;
-            let words = words_at(args, args_at);
-            match words.as_slice() {
-                [(image, _)] => Inst::From {
-                    image: image.clone(),
-                    alias: None,
-                    platform,
-                },
-                [(image, _), (as_, _), (name, _)] if as_.eq_ignore_ascii_case("as") => Inst::From {
-                    image: image.clone(),
-                    alias: Some(name.clone()),
-                    platform,
-                },
-                _ => return Err(l.err(args_at, "expected FROM [--platform=P] IMAGE [AS NAME]")),
-            }
-        }
-        "RUN" => {
-            let mut mounts = Vec::new();
-            for (v, at) in flags.values("mount") {
-                mounts.push(parse_mount(&v).map_err(|m| l.err(at, m))?);
-            }
-            let network = flags.value("network");
-            if let Some(n) = &network
-                && !matches!(n.as_str(), "default" | "none" | "host")
-            {
-                return Err(l.err(
-                    rest_start,
-                    format!("--network={n}: expected default, none or host"),
-                ));
-            }
-            let security = flags.value("security");
-            flags.done(l, &["mount", "network", "security"])?;
-            if heredocs.is_empty() {
-                need_args("a command")?;
-            }
-            Inst::Run {
-                cmd: command(args).map_err(|m| l.err(args_at, m))?,
-                mounts,
-                network,
-                security,
-                heredocs,
-            }
-        }
-        "COPY" | "ADD" => {
-            let allowed: &[&str] = if keyword == "COPY" {
-                &["from", "chown", "chmod", "link", "parents", "exclude"]
-            } else {
-                &["chown", "chmod", "checksum", "link", "keep-git-dir"]
-            };
-            let from = flags.value("from");
-            let chown = flags.value("chown");
-            let chmod = flags.value("chmod");
-            let checksum = flags.value("checksum");
-            let link = flags.bool("link").map_err(|(m, at)| l.err(at, m))?;
-            let parents = flags.bool("parents").map_err(|(m, at)| l.err(at, m))?;
-            let keep_git_dir = flags.bool("keep-git-dir").map_err(|(m, at)| l.err(at, m))?;
-            let exclude: Vec<String> = flags
-                .values("exclude")
-                .into_iter()
-                .map(|(v, _)| v)
-                .collect();
-            if let Some(m) = &chmod
-                && !(m.len() <= 4 && !m.is_empty() && m.chars().all(|c| ('0'..='7').contains(&c)))
-            {
-                return Err(l.err(
-                    rest_start,
-                    format!("--chmod={m}: expected an octal mode like 0755"),
-                ));
-            }
-            flags.done(l, allowed)?;
-            need_args("a source and a destination")?;
-            let mut paths = path_list(args, args_at).map_err(|m| l.err(args_at, m))?;
-            if paths.len() < 2 && heredocs.is_empty() {
-                return Err(l.err(
-                    args_at,
-                    format!("{keyword} needs at least one source and a destination"),
-                ));
-            }
-            let (dst, _) = paths.pop().expect("two or more");
-            let srcs: Vec<String> = paths.into_iter().map(|(p, _)| p).collect();
-            if keyword == "COPY" {
-                Inst::Copy {
-                    srcs,
-                    dst,
-                    from,
-                    chown,
-                    chmod,
-                    link,
-                    parents,
-                    exclude,
-                    heredocs,
-                }
-            } else {
-                Inst::Add {
-                    srcs,
-                    dst,
-                    chown,
-                    chmod,
-                    checksum,
-                    link,
-                    keep_git_dir,
-                    heredocs,
-                }
-            }
-        }
-        "ENV" | "LABEL" => {
-            flags.done(l, &[])?;
-            need_args("KEY=VALUE")?;
-            let pairs = key_values(l, args, args_at, escape, keyword == "ENV")?;
-            if keyword == "ENV" {
-                Inst::Env(pairs)
-            } else {
-                Inst::Label(pairs)
-            }
-        }
-        "ARG" => {
-            flags.done(l, &[])?;
-            need_args("a name")?;
-            let mut out = Vec::new();
-            for (w, at) in shell_words(l, args, args_at, escape, true)? {
-                match w.split_once('=') {
-                    Some((k, v)) => {
-                        check_name(l, k, at)?;
-                        out.push((k.to_string(), Some(v.to_string())));
-                    }
-                    None => {
-                        check_name(l, &w, at)?;
-                        out.push((w, None));
-                    }
-                }
-            }
-            Inst::Arg(out)
-        }
-        "WORKDIR" | "USER" | "STOPSIGNAL" | "MAINTAINER" => {
-            flags.done(l, &[])?;
-            need_args("a value")?;
-            let v = args.trim().to_string();
-            match keyword.as_str() {
-                "WORKDIR" => Inst::Workdir(v),
-                "USER" => Inst::User(v),
-                "STOPSIGNAL" => Inst::StopSignal(v),
-                _ => Inst::Maintainer(v),
-            }
-        }
-        "EXPOSE" => {
-            flags.done(l, &[])?;
-            need_args("a port")?;
-            Inst::Expose(
-                words_at(args, args_at)
-                    .into_iter()
-                    .map(|(w, _)| w)
-                    .collect(),
-            )
-        }
-        "VOLUME" => {
-            flags.done(l, &[])?;
-            need_args("a path")?;
-            Inst::Volume(
-                path_list(args, args_at)
-                    .map_err(|m| l.err(args_at, m))?
-                    .into_iter()
-                    .map(|(w, _)| w)
-                    .collect(),
-            )
-        }
-        "ENTRYPOINT" | "CMD" => {
-            flags.done(l, &[])?;
-            need_args("a command")?;
-            let cmd = command(args).map_err(|m| l.err(args_at, m))?;
-            if keyword == "CMD" {
-                Inst::Cmd(cmd)
-            } else {
-                Inst::Entrypoint(cmd)
-            }
-        }
-        "SHELL" => {
-            flags.done(l, &[])?;
-            match command(args).map_err(|m| l.err(args_at, m))? {
-                Cmd::Exec(v) if !v.is_empty() => Inst::Shell(v),
-                _ => {
-                    return Err(l.err(
-                        args_at,
-                        "SHELL takes a JSON array, e.g. [\"/bin/bash\", \"-c\"]",
-                    ));
-                }
-            }
-        }
-        "HEALTHCHECK" => {
-            let options: Vec<(String, String)> = [
-                "interval",
-                "timeout",
-                "start-period",
-                "start-interval",
-                "retries",
-            ]
-            .iter()
-            .filter_map(|k| flags.value(k).map(|v| (k.to_string(), v)))
-            .collect();
-            flags.done(
-                l,
-                &[
-                    "interval",
-                    "timeout",
-                    "start-period",
-                    "start-interval",
-                    "retries",
-                ],
-            )?;
-            // The first word is the type; the rest is the command (BuildKit's
-            // order of checks and its messages).
-            let a = args.trim();
-            let (typ, rest) = a.split_once(char::is_whitespace).unwrap_or((a, ""));
-            let rest_at = args_at + (args.len() - args.trim_start().len()) + typ.len();
-            if typ.is_empty() {
-                return Err(l.err(args_at, "HEALTHCHECK requires at least one argument"));
-            }
-            match typ.to_ascii_uppercase().as_str() {
-                "NONE" if rest.trim().is_empty() => Inst::Healthcheck(None),
-                "NONE" => return Err(l.err(rest_at, "HEALTHCHECK NONE takes no arguments")),
-                "CMD" => {
-                    let cmd = command(rest).map_err(|m| l.err(rest_at, m))?;
-                    if matches!(&cmd, Cmd::Shell(c) if c.is_empty())
-                        || matches!(&cmd, Cmd::Exec(v) if v.is_empty())
-                    {
-                        return Err(l.err(rest_at, "Missing command after HEALTHCHECK CMD"));
-                    }
-                    Inst::Healthcheck(Some(Healthcheck { cmd, options }))
-                }
-                _ => {
-                    return Err(l.err(
-                        args_at,
-                        format!("Unknown type {typ:?} in HEALTHCHECK (try CMD)"),
-                    ));
-                }
-            }
-        }
-        "ONBUILD" => {
-            flags.done(l, &[])?;
-            need_args("an instruction")?;
-            let inner = Logical {
-                text: args.to_string(),
-                pieces: vec![(0, l.pos(args_at).0, l.pos(args_at).1)],
-                first: l.first.clone(),
-                line: l.line,
-            };
-            let (i, n) = instruction(&inner, lines, next, escape, true)?;
-            next = n;
-            Inst::Onbuild(Box::new(i))
-        }
+        "FROM" => inst_from(&a)?,
+        "RUN" => inst_run(&a, heredocs)?,
+        "COPY" | "ADD" => inst_copy_or_add(&a, heredocs)?,
+        "ENV" | "LABEL" => inst_env_or_label(&a)?,
+        "ARG" => inst_arg(&a)?,
+        "WORKDIR" | "USER" | "STOPSIGNAL" | "MAINTAINER" => inst_single_value(&a)?,
+        "EXPOSE" => inst_expose(&a)?,
+        "VOLUME" => inst_volume(&a)?,
+        "ENTRYPOINT" | "CMD" => inst_cmd_or_entrypoint(&a)?,
+        "SHELL" => inst_shell(&a)?,
+        "HEALTHCHECK" => inst_healthcheck(&a)?,
+        "ONBUILD" => inst_onbuild(&a, lines, &mut next)?,
         _ => unreachable!("keywords are listed"),
     };
     Ok((
@@ -696,6 +499,362 @@ fn instruction(
         },
         next,
     ))
+}
+
+fn inst_from(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        ..
+    } = *a;
+    let platform = flags.value("platform");
+    flags.done(l, &["platform"])?;
+    a.need("an image")?;
+    let words = words_at(args, args_at);
+    Ok(match words.as_slice() {
+        [(image, _)] => Inst::From {
+            image: image.clone(),
+            alias: None,
+            platform,
+        },
+        [(image, _), (as_, _), (name, _)] if as_.eq_ignore_ascii_case("as") => Inst::From {
+            image: image.clone(),
+            alias: Some(name.clone()),
+            platform,
+        },
+        _ => return Err(l.err(args_at, "expected FROM [--platform=P] IMAGE [AS NAME]")),
+    })
+}
+
+fn inst_run(a: &Args<'_>, heredocs: Vec<Heredoc>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        rest_start,
+        ..
+    } = *a;
+    let mut mounts = Vec::new();
+    for (v, at) in flags.values("mount") {
+        mounts.push(parse_mount(&v).map_err(|m| l.err(at, m))?);
+    }
+    let network = flags.value("network");
+    if let Some(n) = &network
+        && !matches!(n.as_str(), "default" | "none" | "host")
+    {
+        return Err(l.err(
+            rest_start,
+            format!("--network={n}: expected default, none or host"),
+        ));
+    }
+    let security = flags.value("security");
+    flags.done(l, &["mount", "network", "security"])?;
+    if heredocs.is_empty() {
+        a.need("a command")?;
+    }
+    Ok(Inst::Run {
+        cmd: command(args).map_err(|m| l.err(args_at, m))?,
+        mounts,
+        network,
+        security,
+        heredocs,
+    })
+}
+
+fn inst_copy_or_add(a: &Args<'_>, heredocs: Vec<Heredoc>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        rest_start,
+        keyword,
+        ..
+    } = *a;
+    let allowed: &[&str] = if keyword == "COPY" {
+        &["from", "chown", "chmod", "link", "parents", "exclude"]
+    } else {
+        &["chown", "chmod", "checksum", "link", "keep-git-dir"]
+    };
+    let from = flags.value("from");
+    let chown = flags.value("chown");
+    let chmod = flags.value("chmod");
+    let checksum = flags.value("checksum");
+    let link = flags.bool("link").map_err(|(m, at)| l.err(at, m))?;
+    let parents = flags.bool("parents").map_err(|(m, at)| l.err(at, m))?;
+    let keep_git_dir = flags.bool("keep-git-dir").map_err(|(m, at)| l.err(at, m))?;
+    let exclude: Vec<String> = flags
+        .values("exclude")
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
+    if let Some(m) = &chmod
+        && !(m.len() <= 4 && !m.is_empty() && m.chars().all(|c| ('0'..='7').contains(&c)))
+    {
+        return Err(l.err(
+            rest_start,
+            format!("--chmod={m}: expected an octal mode like 0755"),
+        ));
+    }
+    flags.done(l, allowed)?;
+    a.need("a source and a destination")?;
+    let mut paths = path_list(args, args_at).map_err(|m| l.err(args_at, m))?;
+    if paths.len() < 2 && heredocs.is_empty() {
+        return Err(l.err(
+            args_at,
+            format!("{keyword} needs at least one source and a destination"),
+        ));
+    }
+    let (dst, _) = paths.pop().expect("two or more");
+    let srcs: Vec<String> = paths.into_iter().map(|(p, _)| p).collect();
+    Ok(if keyword == "COPY" {
+        Inst::Copy {
+            srcs,
+            dst,
+            from,
+            chown,
+            chmod,
+            link,
+            parents,
+            exclude,
+            heredocs,
+        }
+    } else {
+        Inst::Add {
+            srcs,
+            dst,
+            chown,
+            chmod,
+            checksum,
+            link,
+            keep_git_dir,
+            heredocs,
+        }
+    })
+}
+
+fn inst_env_or_label(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        keyword,
+        escape,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("KEY=VALUE")?;
+    let pairs = key_values(l, args, args_at, escape, keyword == "ENV")?;
+    Ok(if keyword == "ENV" {
+        Inst::Env(pairs)
+    } else {
+        Inst::Label(pairs)
+    })
+}
+
+fn inst_arg(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        escape,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("a name")?;
+    let mut out = Vec::new();
+    for (w, at) in shell_words(l, args, args_at, escape, true)? {
+        match w.split_once('=') {
+            Some((k, v)) => {
+                check_name(l, k, at)?;
+                out.push((k.to_string(), Some(v.to_string())));
+            }
+            None => {
+                check_name(l, &w, at)?;
+                out.push((w, None));
+            }
+        }
+    }
+    Ok(Inst::Arg(out))
+}
+
+fn inst_single_value(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        keyword,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("a value")?;
+    let v = args.trim().to_string();
+    Ok(match keyword {
+        "WORKDIR" => Inst::Workdir(v),
+        "USER" => Inst::User(v),
+        "STOPSIGNAL" => Inst::StopSignal(v),
+        _ => Inst::Maintainer(v),
+    })
+}
+
+fn inst_expose(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("a port")?;
+    Ok(Inst::Expose(
+        words_at(args, args_at)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect(),
+    ))
+}
+
+fn inst_volume(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("a path")?;
+    Ok(Inst::Volume(
+        path_list(args, args_at)
+            .map_err(|m| l.err(args_at, m))?
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect(),
+    ))
+}
+
+fn inst_cmd_or_entrypoint(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        keyword,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("a command")?;
+    let cmd = command(args).map_err(|m| l.err(args_at, m))?;
+    Ok(if keyword == "CMD" {
+        Inst::Cmd(cmd)
+    } else {
+        Inst::Entrypoint(cmd)
+    })
+}
+
+fn inst_shell(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    Ok(match command(args).map_err(|m| l.err(args_at, m))? {
+        Cmd::Exec(v) if !v.is_empty() => Inst::Shell(v),
+        _ => {
+            return Err(l.err(
+                args_at,
+                "SHELL takes a JSON array, e.g. [\"/bin/bash\", \"-c\"]",
+            ));
+        }
+    })
+}
+
+fn inst_healthcheck(a: &Args<'_>) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        ..
+    } = *a;
+    let options: Vec<(String, String)> = [
+        "interval",
+        "timeout",
+        "start-period",
+        "start-interval",
+        "retries",
+    ]
+    .iter()
+    .filter_map(|k| flags.value(k).map(|v| (k.to_string(), v)))
+    .collect();
+    flags.done(
+        l,
+        &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
+    )?;
+    // The first word is the type; the rest is the command (BuildKit's
+    // order of checks and its messages).
+    let a = args.trim();
+    let (typ, rest) = a.split_once(char::is_whitespace).unwrap_or((a, ""));
+    let rest_at = args_at + (args.len() - args.trim_start().len()) + typ.len();
+    if typ.is_empty() {
+        return Err(l.err(args_at, "HEALTHCHECK requires at least one argument"));
+    }
+    Ok(match typ.to_ascii_uppercase().as_str() {
+        "NONE" if rest.trim().is_empty() => Inst::Healthcheck(None),
+        "NONE" => return Err(l.err(rest_at, "HEALTHCHECK NONE takes no arguments")),
+        "CMD" => {
+            let cmd = command(rest).map_err(|m| l.err(rest_at, m))?;
+            if matches!(&cmd, Cmd::Shell(c) if c.is_empty())
+                || matches!(&cmd, Cmd::Exec(v) if v.is_empty())
+            {
+                return Err(l.err(rest_at, "Missing command after HEALTHCHECK CMD"));
+            }
+            Inst::Healthcheck(Some(Healthcheck { cmd, options }))
+        }
+        _ => {
+            return Err(l.err(
+                args_at,
+                format!("Unknown type {typ:?} in HEALTHCHECK (try CMD)"),
+            ));
+        }
+    })
+}
+
+fn inst_onbuild(a: &Args<'_>, lines: &[&str], next: &mut usize) -> Result<Inst, ParseError> {
+    let Args {
+        l,
+        flags,
+        args,
+        args_at,
+        escape,
+        ..
+    } = *a;
+    flags.done(l, &[])?;
+    a.need("an instruction")?;
+    let inner = Logical {
+        text: args.to_string(),
+        pieces: vec![(0, l.pos(args_at).0, l.pos(args_at).1)],
+        first: l.first.clone(),
+        line: l.line,
+    };
+    let (i, n) = instruction(&inner, lines, *next, escape, true)?;
+    *next = n;
+    Ok(Inst::Onbuild(Box::new(i)))
 }
 
 /// The heredoc markers of an instruction's line, in order, as (name,
