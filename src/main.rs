@@ -581,7 +581,8 @@ fn build(a: BuildArgs) -> Result<()> {
         secrets: read_secrets(&a.secrets)?,
         threads: jobs,
     };
-    let progress = Progress::auto(a.quiet);
+    // CI: set by CI services; their logs get lines, not bars.
+    let progress = Progress::auto(a.quiet, std::env::var_os("CI").is_some());
     let report = imgbuild::build(&req, &store, &client, &progress)?;
     if a.def.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report).expect("json"));

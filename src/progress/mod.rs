@@ -66,11 +66,12 @@ pub enum Bar {
 }
 
 impl Progress {
-    /// Bars when stderr is a terminal, plain lines otherwise.
-    pub fn auto(quiet: bool) -> Progress {
+    /// Bars when stderr is a terminal outside CI (`ci`: the command line
+    /// passes whether `CI` is set), plain lines otherwise.
+    pub fn auto(quiet: bool, ci: bool) -> Progress {
         if quiet {
             Progress::Quiet
-        } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
+        } else if std::io::stderr().is_terminal() && !ci {
             Progress::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
         } else {
             Progress::Lines
