@@ -303,6 +303,9 @@ fn main() {
         imgbuild::sandbox_helper_main();
     }
     let cli = Cli::parse();
+    // IMGBUILD_USERNS, IMGBUILD_SANDBOX_HELPER, IMGBUILD_NO_OVERLAY: how RUN
+    // steps run (see SandboxOptions::from_env).
+    imgbuild::configure_sandbox(imgbuild::SandboxOptions::from_env());
     let (format, res) = match cli.cmd {
         Cmd::Build(a) => (a.def.format, build(a)),
         Cmd::Plan(a) => (a.format, plan_cmd(a)),

@@ -35,4 +35,6 @@ pub use build::{
 };
 pub use load::{Source, load};
 pub use push::{parse_layout_ref, push};
-pub use tools::{doctor, export_dockerfile, prune, sandbox_helper_main};
+pub use tools::{
+    SandboxOptions, configure_sandbox, doctor, export_dockerfile, prune, sandbox_helper_main,
+};

@@ -3,15 +3,25 @@
 //! store pruning.
 
 use crate::error::Result;
+pub use crate::sandbox::SandboxOptions;
 use crate::spec::Definition;
 use crate::store::{PruneReport, Store};
 
 /// The RUN sandbox's own process. A program that links imgbuild and builds
 /// RUN steps must call this first thing in `main` when its first argument
 /// is `__sandbox` (the sandbox starts the current executable with it, or
-/// `IMGBUILD_SANDBOX_HELPER`); it does not return.
+/// [`SandboxOptions::helper`]); it does not return.
 pub fn sandbox_helper_main() -> ! {
     crate::sandbox::child::main()
+}
+
+/// Sets how this process runs RUN steps (user namespace, sandbox
+/// program, overlay or copy); call it before the first build. False when
+/// the options were set or used already (they stay as they were). Without
+/// it, steps run with [`SandboxOptions::default`]; the command line passes
+/// [`SandboxOptions::from_env`].
+pub fn configure_sandbox(options: SandboxOptions) -> bool {
+    crate::sandbox::configure(options)
 }
 
 /// Which uv Python layers use and where it comes from, and the default

@@ -172,10 +172,55 @@ pub fn can_execute(p: &Platform) -> bool {
     })
 }
 
+/// How RUN steps run, for the whole process (the user namespace is
+/// chosen once per process): set with
+/// [`configure_sandbox`](crate::configure_sandbox) before the first step;
+/// the default is what an empty environment gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxOptions {
+    /// The user namespace: `auto` (or empty: the caller's subordinate ids
+    /// when newuidmap/newgidmap can map them, else the caller alone),
+    /// `single` or `range` (insist on one).
+    pub userns: String,
+    /// The program started as the sandbox (with `__sandbox`); `None`: the
+    /// current executable.
+    pub helper: Option<PathBuf>,
+    /// Copy the layers below a step instead of mounting an overlay.
+    pub no_overlay: bool,
+}
+
+impl SandboxOptions {
+    /// Options from the process environment, read once:
+    /// `IMGBUILD_USERNS` (auto, single or range), `IMGBUILD_SANDBOX_HELPER`
+    /// (the sandbox program; empty counts as unset) and
+    /// `IMGBUILD_NO_OVERLAY` (`1`: copy instead of overlay).
+    pub fn from_env() -> SandboxOptions {
+        SandboxOptions {
+            userns: std::env::var("IMGBUILD_USERNS").unwrap_or_default(),
+            helper: std::env::var_os("IMGBUILD_SANDBOX_HELPER")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            no_overlay: std::env::var_os("IMGBUILD_NO_OVERLAY").is_some_and(|v| v == "1"),
+        }
+    }
+}
+
+static OPTIONS: std::sync::OnceLock<SandboxOptions> = std::sync::OnceLock::new();
+
+/// Sets the process's sandbox options; false when they were set (or used)
+/// already, which leaves them as they were.
+pub fn configure(options: SandboxOptions) -> bool {
+    OPTIONS.set(options).is_ok()
+}
+
+fn options() -> &'static SandboxOptions {
+    OPTIONS.get_or_init(SandboxOptions::default)
+}
+
 /// The user namespace steps run in: none as root; else the caller's
 /// subordinate ids (/etc/subuid, /etc/subgid) through newuidmap/newgidmap
-/// when available, else the caller alone. `IMGBUILD_USERNS=single|range`
-/// insists on one.
+/// when available, else the caller alone. [`SandboxOptions::userns`]
+/// `single` or `range` insists on one.
 pub fn mapping() -> Result<Mapping> {
     static M: std::sync::OnceLock<std::result::Result<Mapping, String>> =
         std::sync::OnceLock::new();
@@ -187,12 +232,12 @@ fn detect_mapping() -> std::result::Result<Mapping, String> {
     if uid == 0 {
         return Ok(Mapping::Root);
     }
-    let want = std::env::var("IMGBUILD_USERNS").unwrap_or_default();
+    let want = options().userns.as_str();
     if want == "single" {
         return Ok(Mapping::Single);
     }
     let range = subordinate_range(uid);
-    match (want.as_str(), range) {
+    match (want, range) {
         (_, Ok(m)) => Ok(m),
         ("range", Err(why)) => Err(format!("IMGBUILD_USERNS=range: {why}")),
         ("" | "auto", Err(_)) => Ok(Mapping::Single),
@@ -416,8 +461,8 @@ pub fn remove_tree(p: &Path) -> Result<()> {
 }
 
 fn helper_exe() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("IMGBUILD_SANDBOX_HELPER").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = &options().helper {
+        return Ok(p.clone());
     }
     std::env::current_exe().ctx(|| "finding the imgbuild binary for the sandbox".into())
 }
@@ -598,7 +643,7 @@ fn execute_in(
         )?;
         serde_json::from_value(v).map_err(|e| Error::Other(format!("the step's layer: {e}")))
     };
-    let no_overlay = std::env::var_os("IMGBUILD_NO_OVERLAY").is_some_and(|v| v == "1");
+    let no_overlay = options().no_overlay;
     if !no_overlay && OVERLAY.load(Ordering::Relaxed) != 2 {
         let (upper, work, merged) = (tmp.join("upper"), tmp.join("work"), tmp.join("merged"));
         for d in [&upper, &work, &merged] {
