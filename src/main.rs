@@ -217,11 +217,16 @@ impl RegistryArgs {
             (None, true) => return Err(Error::Usage("--password-stdin needs --username".into())),
             (None, false) => None,
         };
+        let base = imgbuild::registry::ClientOptions::from_env();
         imgbuild::registry::Client::new(imgbuild::registry::ClientOptions {
             insecure: self.insecure.clone(),
-            ca_certs: self.ca_cert.clone(),
+            http: imgbuild::HttpConfig {
+                ca_certs: self.ca_cert.clone(),
+                ..base.http
+            },
             credentials,
             credentials_for: registries,
+            docker_config: base.docker_config,
         })
     }
 }
@@ -327,7 +332,12 @@ fn main() {
                         Error::Registry { .. } => e,
                         other => Error::Registry {
                             message: other.to_string(),
-                            status: 0,
+                            status: imgbuild::RegistryStatus::new(
+                                imgbuild::RegistryErrorKind::Other,
+                                0,
+                                "",
+                                "",
+                            ),
                         },
                     };
                     (format, Err(e))
@@ -407,8 +417,14 @@ fn doctor(install_uv: bool, format: Format, cache_dir: Option<PathBuf>) -> Resul
     Ok(())
 }
 
+/// The store at `--cache-dir` (or its default), downloading with the
+/// environment's HTTP configuration (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the
+/// proxy variables).
 fn open_store(dir: &Option<PathBuf>) -> Result<Store> {
-    Store::open(&dir.clone().unwrap_or_else(store::default_root))
+    Ok(
+        Store::open(&dir.clone().unwrap_or_else(store::default_root))?
+            .with_http(imgbuild::HttpConfig::from_env()),
+    )
 }
 
 /// Where the definition comes from: PATH, `--definition FILE|-` (with

@@ -29,6 +29,8 @@ mod load;
 mod push;
 mod tools;
 
+pub use crate::error::{RegistryErrorKind, RegistryStatus};
+pub use crate::net::{HttpConfig, HttpProxy};
 pub use build::{
     BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest, Pushed, build,
     lock, plan,

@@ -890,9 +890,12 @@ fn download(url: &str, limit: u64) -> Result<Vec<u8>> {
         }
         match get_bytes(url, limit.saturating_add(1)) {
             Ok(bytes) => return Ok(bytes),
-            Err(
-                e @ (Error::Registry { status: 500.., .. } | Error::Other(_) | Error::Io { .. }),
-            ) => last = Some(e),
+            Err(e)
+                if matches!(e, Error::Other(_) | Error::Io { .. })
+                    || e.registry_status().is_some_and(|s| s.http >= 500) =>
+            {
+                last = Some(e)
+            }
             Err(e) => return Err(e),
         }
     }

@@ -1,52 +1,47 @@
-//! The HTTP stack every download and registry call goes through: one
-//! agent configuration (TLS roots from the system store plus extra CA
-//! files, timeouts, a host resolution cache), and plain downloads of URLs,
-//! `file://` URLs and local paths. Messages show URLs with their
-//! credentials removed ([`redact`]).
+//! The HTTP stack every download and registry call goes through: agents
+//! made from the caller's [`HttpConfig`] (TLS roots from the system store
+//! plus extra CA files, a proxy, timeouts, a host resolution cache), and
+//! plain downloads of URLs, `file://` URLs and local paths ([`Http`]).
+//! Messages show URLs with their credentials removed ([`redact`]).
 
+mod config;
 mod download;
 mod resolve;
 mod tls;
 mod url;
 
 pub use self::url::{local_path, redact};
-pub use download::{get_bytes, get_bytes_with, open};
+pub use config::{HttpConfig, HttpProxy};
+pub use download::{get_bytes, get_bytes_with};
 pub use resolve::CachedResolver;
 pub use tls::load_roots;
 
 use crate::error::{Error, Result};
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// How the HTTP agents are made: what a caller of the library may set
-/// instead of the process environment.
-#[derive(Clone, Debug, Default)]
-pub struct HttpConfig {
-    /// CA certificate files trusted besides the system's roots.
-    pub ca_certs: Vec<PathBuf>,
-    /// Whether certificates are verified (off only for hosts the user
-    /// named insecure).
-    pub skip_verify: bool,
-    /// Redirects followed (0: none).
-    pub max_redirects: u32,
-}
+/// Redirects a download follows.
+const DOWNLOAD_REDIRECTS: u32 = 10;
 
-/// An agent with the system's trust roots plus `config.ca_certs`, 30 s to
-/// connect and 120 s per stalled read or write, each host resolved once.
-/// HTTP status codes are answers, not errors.
-pub fn agent(config: &HttpConfig) -> Result<ureq::Agent> {
-    let roots = load_roots(&config.ca_certs)?;
+/// An agent with the roots and proxy of `config`, 30 s to connect and
+/// 120 s per stalled read or write, each host resolved once, following up
+/// to `max_redirects` redirects; certificates unchecked with
+/// `skip_verify` (only for hosts the user named insecure). HTTP status
+/// codes are answers, not errors.
+pub fn agent(config: &HttpConfig, skip_verify: bool, max_redirects: u32) -> Result<ureq::Agent> {
+    let roots = load_roots(config)?;
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
         .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .disable_verification(config.skip_verify)
+        .disable_verification(skip_verify)
         .build();
     let agent_config = ureq::Agent::config_builder()
         .tls_config(tls)
+        // Only the caller's proxy: ureq would read the environment itself.
+        .proxy(config.proxy.as_ref().map(|p| p.0.clone()))
         .http_status_as_error(false)
-        .max_redirects(config.max_redirects)
+        .max_redirects(max_redirects)
         // Downloads run 8 at a time per group, groups side by side: keep
         // their connections for reuse rather than connecting (and
         // resolving the host) again for each file.
@@ -64,18 +59,51 @@ pub fn agent(config: &HttpConfig) -> Result<ureq::Agent> {
     ))
 }
 
-/// The agent for downloads (package indexes, wheels, .debs, ADD URLs):
-/// made once per process from the system's roots.
-pub(crate) fn download_agent() -> Result<&'static ureq::Agent> {
-    static AGENT: OnceLock<std::result::Result<ureq::Agent, String>> = OnceLock::new();
-    AGENT
-        .get_or_init(|| {
-            agent(&HttpConfig {
-                max_redirects: 10,
-                ..HttpConfig::default()
+/// Downloads (package indexes, wheels, .debs, ADD URLs) with one
+/// configuration: the agent is made on first use, so a build that
+/// downloads nothing never loads the trust roots.
+#[derive(Debug)]
+pub struct Http {
+    config: HttpConfig,
+    agent: OnceLock<std::result::Result<ureq::Agent, String>>,
+}
+
+impl Http {
+    pub fn new(config: HttpConfig) -> Http {
+        Http {
+            config,
+            agent: OnceLock::new(),
+        }
+    }
+
+    /// What the agent is made from.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    pub(crate) fn agent(&self) -> Result<&ureq::Agent> {
+        self.agent
+            .get_or_init(|| {
+                agent(&self.config, false, DOWNLOAD_REDIRECTS).map_err(|e| e.to_string())
             })
-            .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|m| Error::Other(m.clone()))
+            .as_ref()
+            .map_err(|m| Error::Other(m.clone()))
+    }
+}
+
+impl Default for Http {
+    fn default() -> Http {
+        Http::new(HttpConfig::default())
+    }
+}
+
+/// The downloads of callers that are not given an [`Http`] yet (the
+/// free functions [`get_bytes`], [`get_bytes_with`]): configured
+/// from the process environment ([`HttpConfig::from_env`]) once. Code that
+/// has a store downloads through
+/// [`Store::http`](crate::store::Store::http) instead, which carries the
+/// caller's configuration.
+fn process_http() -> &'static Http {
+    static HTTP: OnceLock<Http> = OnceLock::new();
+    HTTP.get_or_init(|| Http::new(HttpConfig::from_env()))
 }

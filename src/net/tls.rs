@@ -1,15 +1,18 @@
-//! Trust roots: the system's store (`SSL_CERT_FILE`, `SSL_CERT_DIR`, else
-//! the distribution's bundle) plus CA files the user names.
+//! Trust roots: the system's store (the configuration's CA file and
+//! folder, else the distribution's bundle) plus CA files the user names.
 
+use super::HttpConfig;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// The system's roots and the certificates of `extra` (each must hold at
-/// least one PEM certificate).
-pub fn load_roots(extra: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+/// The system's roots (`config.system_ca_file`, else the distribution's
+/// bundle; plus `config.system_ca_dir`) and the certificates of
+/// `config.ca_certs` (each must hold at least one PEM certificate).
+pub fn load_roots(config: &HttpConfig) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let extra = &config.ca_certs;
     let mut files: Vec<PathBuf> = Vec::new();
-    match std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-        Some(f) => files.push(f.into()),
+    match &config.system_ca_file {
+        Some(f) => files.push(f.clone()),
         None => {
             for f in [
                 "/etc/ssl/certs/ca-certificates.crt",
@@ -23,7 +26,7 @@ pub fn load_roots(extra: &[PathBuf]) -> Result<Vec<ureq::tls::Certificate<'stati
             }
         }
     }
-    if let Some(dir) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty())
+    if let Some(dir) = &config.system_ca_dir
         && let Ok(rd) = std::fs::read_dir(dir)
     {
         for e in rd.flatten() {

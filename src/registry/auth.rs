@@ -6,7 +6,7 @@
 //! are never logged or printed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone)]
 pub struct Credentials {
@@ -86,8 +86,12 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
-/// Where Docker's config lives.
-pub fn docker_config_path() -> Option<PathBuf> {
+/// Where Docker's config lives, from the process environment:
+/// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json` (an empty
+/// `DOCKER_CONFIG` counts as unset); `None` without either. Read by
+/// [`ClientOptions::from_env`](super::ClientOptions::from_env), not when
+/// credentials are looked up.
+pub fn docker_config_from_env() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(d).join("config.json"));
     }
@@ -112,13 +116,11 @@ fn config_keys(registry: &str) -> Vec<String> {
     }
 }
 
-/// Looks up credentials for `registry` in Docker's config. Errors name the
-/// file or helper, never a secret.
-pub fn from_docker_config(registry: &str) -> Result<Option<Credentials>, String> {
-    let Some(path) = docker_config_path() else {
-        return Ok(None);
-    };
-    let Ok(text) = std::fs::read_to_string(&path) else {
+/// Looks up credentials for `registry` in Docker's config at `path` (a
+/// missing file holds none). Errors name the file or helper, never a
+/// secret.
+pub fn from_docker_config(path: &Path, registry: &str) -> Result<Option<Credentials>, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(None);
     };
     let cfg: serde_json::Value = serde_json::from_str(&text)

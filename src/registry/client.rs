@@ -4,7 +4,8 @@
 use super::auth::{self, Challenge, Credentials};
 use super::reference::Reference;
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, RegistryErrorKind, RegistryStatus, Result};
+use crate::net::HttpConfig;
 use crate::store::Store;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -22,15 +23,35 @@ const MAX_TRIES: u32 = 5;
 
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// How a [`Client`] reaches registries. The default trusts the
+/// distribution's CA bundle, uses no proxy and no stored credentials;
+/// [`ClientOptions::from_env`] is what the command line starts from.
 #[derive(Clone, Debug, Default)]
 pub struct ClientOptions {
     /// Hosts (`host[:port]`) that may be reached over plain HTTP.
     pub insecure: Vec<String>,
-    /// Extra CA certificates (PEM) to trust besides the system's.
-    pub ca_certs: Vec<PathBuf>,
+    /// Trust roots (and extra CA certificates, PEM) and proxy.
+    pub http: HttpConfig,
     /// Credentials given on the command line, for these registries (all when empty).
     pub credentials: Option<Credentials>,
     pub credentials_for: Vec<String>,
+    /// Docker's `config.json`, for stored credentials and credential
+    /// helpers (see [`auth::docker_config_from_env`]); `None`: none.
+    pub docker_config: Option<PathBuf>,
+}
+
+impl ClientOptions {
+    /// Options from the process environment, read once: the HTTP
+    /// configuration ([`HttpConfig::from_env`]: `SSL_CERT_FILE`,
+    /// `SSL_CERT_DIR`, the proxy variables) and Docker's config
+    /// ([`auth::docker_config_from_env`]: `DOCKER_CONFIG`, `HOME`).
+    pub fn from_env() -> ClientOptions {
+        ClientOptions {
+            http: HttpConfig::from_env(),
+            docker_config: auth::docker_config_from_env(),
+            ..ClientOptions::default()
+        }
+    }
 }
 
 struct HostState {
@@ -111,15 +132,30 @@ pub fn registry_error(registry: &str, repo: &str, what: &str, status: u16, body:
     };
     Error::Registry {
         message: format!("{registry}/{repo}: {what}: HTTP {status}{detail} ({hint})"),
-        status,
+        status: RegistryStatus::new(
+            RegistryErrorKind::from_http(status, &code),
+            status,
+            registry,
+            repo,
+        ),
     }
 }
 
-fn transport_error(host: &str, what: &str, e: &ureq::Error) -> Error {
+/// A registry failure of `kind` about `r`'s repository.
+fn failure(r: &Reference, kind: RegistryErrorKind, http: u16, message: String) -> Error {
     Error::Registry {
-        message: format!("{host}: {what}: {e}"),
-        status: 0,
+        message,
+        status: RegistryStatus::new(kind, http, &r.registry, &r.repository),
     }
+}
+
+fn transport_error(r: &Reference, what: &str, e: &ureq::Error) -> Error {
+    failure(
+        r,
+        RegistryErrorKind::Transport,
+        0,
+        format!("{}: {what}: {e}", r.registry),
+    )
 }
 
 fn retryable(e: &ureq::Error) -> bool {
@@ -134,7 +170,7 @@ fn retryable(e: &ureq::Error) -> bool {
 
 impl Client {
     pub fn new(opts: ClientOptions) -> Result<Client> {
-        for f in &opts.ca_certs {
+        for f in &opts.http.ca_certs {
             if !f.is_file() {
                 return Err(Error::input(f, "no such CA certificate file"));
             }
@@ -149,12 +185,7 @@ impl Client {
     fn agents(&self) -> Result<&(Agent, Agent)> {
         let made = self.agents.get_or_init(|| {
             let make = |skip_verify: bool| {
-                crate::net::agent(&crate::net::HttpConfig {
-                    ca_certs: self.opts.ca_certs.clone(),
-                    skip_verify,
-                    max_redirects: 5,
-                })
-                .map_err(|e| e.to_string())
+                crate::net::agent(&self.opts.http, skip_verify, 5).map_err(|e| e.to_string())
             };
             Ok((make(false)?, make(true)?))
         });
@@ -217,10 +248,12 @@ impl Client {
                 } else {
                     ""
                 };
-                return Err(Error::Registry {
-                    message: format!("{}: cannot reach the registry: {e}{hint}", r.registry),
-                    status: 0,
-                });
+                return Err(failure(
+                    r,
+                    RegistryErrorKind::Transport,
+                    0,
+                    format!("{}: cannot reach the registry: {e}{hint}", r.registry),
+                ));
             }
         };
         let state = Arc::new(Mutex::new(HostState {
@@ -242,10 +275,11 @@ impl Client {
         });
         let c = match explicit {
             Some(c) => Some(c),
-            None => auth::from_docker_config(&r.registry).map_err(|m| Error::Registry {
-                message: m,
-                status: 0,
-            })?,
+            None => match &self.opts.docker_config {
+                Some(path) => auth::from_docker_config(path, &r.registry)
+                    .map_err(|m| failure(r, RegistryErrorKind::Credentials, 0, m))?,
+                None => None,
+            },
         };
         st.creds = Some(c.clone());
         Ok(c)
@@ -272,11 +306,14 @@ impl Client {
                 {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let url =
-                    token_url(&realm, service.as_deref(), scopes).map_err(|m| Error::Registry {
-                        message: format!("{}: {m}", r.registry),
-                        status: 401,
-                    })?;
+                let url = token_url(&realm, service.as_deref(), scopes).map_err(|m| {
+                    failure(
+                        r,
+                        RegistryErrorKind::Protocol,
+                        401,
+                        format!("{}: {m}", r.registry),
+                    )
+                })?;
                 let creds = self.credentials(r, st)?;
                 let mut req = self.agent_for(r)?.get(&url);
                 if let Some(c) = &creds {
@@ -284,7 +321,7 @@ impl Client {
                 }
                 let resp = req
                     .call()
-                    .map_err(|e| transport_error(&r.registry, "getting a token", &e))?;
+                    .map_err(|e| transport_error(r, "getting a token", &e))?;
                 let status = resp.status().as_u16();
                 let body = resp
                     .into_body()
@@ -301,21 +338,26 @@ impl Client {
                         &String::from_utf8_lossy(&body),
                     ));
                 }
-                let v: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|_| Error::Registry {
-                        message: format!("{}: the token server answered no JSON", r.registry),
+                let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+                    failure(
+                        r,
+                        RegistryErrorKind::Protocol,
                         status,
-                    })?;
+                        format!("{}: the token server answered no JSON", r.registry),
+                    )
+                })?;
                 let token = v["token"]
                     .as_str()
                     .or(v["access_token"].as_str())
                     .unwrap_or_default()
                     .to_string();
                 if token.is_empty() {
-                    return Err(Error::Registry {
-                        message: format!("{}: the token server gave no token", r.registry),
+                    return Err(failure(
+                        r,
+                        RegistryErrorKind::Protocol,
                         status,
-                    });
+                        format!("{}: the token server gave no token", r.registry),
+                    ));
                 }
                 // Refresh a little before the token runs out.
                 let ttl = v["expires_in"].as_u64().unwrap_or(60).max(2);
@@ -414,7 +456,7 @@ impl Client {
                 }
                 Err(e) => {
                     return Err(transport_error(
-                        &r.registry,
+                        r,
                         &format!("{method} {}", redact_query(&url)),
                         &e,
                     ));
@@ -497,24 +539,24 @@ impl Client {
         if let Some(want) = r.digest
             && want != digest
         {
-            return Err(Error::Registry {
-                message: format!(
-                    "{r}: the manifest received hashes to {digest}, not the digest asked for"
-                ),
-                status: 200,
-            });
+            return Err(failure(
+                r,
+                RegistryErrorKind::Protocol,
+                200,
+                format!("{r}: the manifest received hashes to {digest}, not the digest asked for"),
+            ));
         }
         if let Some(h) = resp
             .header("docker-content-digest")
             .and_then(Digest::parse_oci)
             && h != digest
         {
-            return Err(Error::Registry {
-                message: format!(
-                    "{r}: the manifest received hashes to {digest}, but the registry says {h}"
-                ),
-                status: 200,
-            });
+            return Err(failure(
+                r,
+                RegistryErrorKind::Protocol,
+                200,
+                format!("{r}: the manifest received hashes to {digest}, but the registry says {h}"),
+            ));
         }
         let mt = resp
             .header("content-type")
@@ -585,14 +627,18 @@ impl Client {
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = reader.read(&mut buf).map_err(|e| Error::Registry {
-                message: format!(
-                    "{}/{}: downloading blob {}: {e}",
-                    r.registry,
-                    r.repository,
-                    d.short()
-                ),
-                status: 0,
+            let n = reader.read(&mut buf).map_err(|e| {
+                failure(
+                    r,
+                    RegistryErrorKind::Transport,
+                    0,
+                    format!(
+                        "{}/{}: downloading blob {}: {e}",
+                        r.registry,
+                        r.repository,
+                        d.short()
+                    ),
+                )
             })?;
             if n == 0 {
                 break;
@@ -603,13 +649,15 @@ impl Client {
         }
         let got = Digest::from_hasher(h);
         if got != *d {
-            return Err(Error::Registry {
-                message: format!(
+            return Err(failure(
+                r,
+                RegistryErrorKind::Protocol,
+                200,
+                format!(
                     "{}/{}: blob {d} arrived with digest {got}; nothing was stored",
                     r.registry, r.repository
                 ),
-                status: 200,
-            });
+            ));
         }
         store.commit_blob(tmp, d)
     }
@@ -618,9 +666,13 @@ impl Client {
     fn upload_url(&self, r: &Reference, location: &str) -> Result<String> {
         let host = self.host(r)?;
         let base = host.lock().unwrap_or_else(|e| e.into_inner()).base.clone();
-        resolve_location(&base, location).map_err(|m| Error::Registry {
-            message: format!("{}/{}: {m}", r.registry, r.repository),
-            status: 202,
+        resolve_location(&base, location).map_err(|m| {
+            failure(
+                r,
+                RegistryErrorKind::Protocol,
+                202,
+                format!("{}/{}: {m}", r.registry, r.repository),
+            )
         })
     }
 
@@ -953,6 +1005,65 @@ pub fn urlencode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_errors_keep_their_message_and_say_what_kind() {
+        let e = registry_error(
+            "r.example",
+            "team/app",
+            "getting manifest v1",
+            404,
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "r.example/team/app: getting manifest v1: HTTP 404: MANIFEST_UNKNOWN manifest unknown (check the repository and tag)"
+        );
+        assert_eq!(
+            e.registry_status(),
+            Some(&RegistryStatus::new(
+                RegistryErrorKind::NotFound,
+                404,
+                "r.example",
+                "team/app"
+            ))
+        );
+        for (status, body, kind, hint) in [
+            (
+                401,
+                "",
+                RegistryErrorKind::Unauthorized,
+                "check the credentials",
+            ),
+            (403, "", RegistryErrorKind::Denied, "lack permission"),
+            (429, "", RegistryErrorKind::RateLimited, "rate limited"),
+            (413, "", RegistryErrorKind::TooLarge, "body size limit"),
+            (
+                502,
+                "not json",
+                RegistryErrorKind::Unavailable,
+                "try again later",
+            ),
+            (
+                400,
+                r#"{"errors":[{"code":"NAME_UNKNOWN","message":"no such repository"}]}"#,
+                RegistryErrorKind::NotFound,
+                "check the repository and tag",
+            ),
+            (
+                400,
+                "",
+                RegistryErrorKind::Http,
+                "see the registry's message",
+            ),
+        ] {
+            let e = registry_error("r.example", "team/app", "pushing", status, body);
+            let st = e.registry_status().unwrap();
+            assert_eq!((st.kind, st.http), (kind, status), "{e}");
+            assert!(e.to_string().contains(hint), "{e}");
+            assert_eq!(e.exit_code(), crate::error::exit::REGISTRY);
+        }
+    }
 
     #[test]
     fn urlencode_keeps_only_unreserved_characters() {

@@ -10,7 +10,8 @@ pub use client::{Client, ClientOptions};
 pub use reference::Reference;
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+pub use crate::error::RegistryErrorKind;
+use crate::error::{Error, RegistryStatus, Result};
 use crate::oci::Platform;
 use crate::oci::types::*;
 use crate::store::Store;
@@ -30,10 +31,22 @@ fn platform_matches(p: &PlatformJson, want: &Platform) -> bool {
         && (want.variant.is_none() || p.variant == want.variant)
 }
 
+/// A registry failure of `kind` about `r`'s repository.
+fn failure(r: &Reference, kind: RegistryErrorKind, http: u16, message: String) -> Error {
+    Error::Registry {
+        message,
+        status: RegistryStatus::new(kind, http, &r.registry, &r.repository),
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(r: &Reference, what: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Registry {
-        message: format!("{r}: {what} is not valid: {e}"),
-        status: 200,
+    serde_json::from_slice(bytes).map_err(|e| {
+        failure(
+            r,
+            RegistryErrorKind::Protocol,
+            200,
+            format!("{r}: {what} is not valid: {e}"),
+        )
     })
 }
 
@@ -45,9 +58,13 @@ pub fn resolve(
     r: &Reference,
     platforms: &[Platform],
 ) -> Result<Vec<RemoteImage>> {
-    let (bytes, mt, digest) = client.get_manifest(r)?.ok_or_else(|| Error::Registry {
-        message: format!("{r}: not found (check the repository and tag)"),
-        status: 404,
+    let (bytes, mt, digest) = client.get_manifest(r)?.ok_or_else(|| {
+        failure(
+            r,
+            RegistryErrorKind::NotFound,
+            404,
+            format!("{r}: not found (check the repository and tag)"),
+        )
     })?;
     let is_index = mt == MT_INDEX || mt == MT_DOCKER_LIST;
     let index: Option<Index> = if is_index {
@@ -73,22 +90,26 @@ pub fn resolve(
                                     .map(|x| format!("{}/{}", x.os, x.architecture))
                             })
                             .collect();
-                        Error::Registry {
-                            message: format!("{r}: no {p} image (it has: {})", have.join(", ")),
-                            status: 404,
-                        }
+                        failure(
+                            r,
+                            RegistryErrorKind::NotFound,
+                            404,
+                            format!("{r}: no {p} image (it has: {})", have.join(", ")),
+                        )
                     })?;
                 let pinned = Reference {
                     digest: Some(d.digest),
                     tag: None,
                     ..r.clone()
                 };
-                let (b, _, dg) = client
-                    .get_manifest(&pinned)?
-                    .ok_or_else(|| Error::Registry {
-                        message: format!("{pinned}: listed in the index but not found"),
-                        status: 404,
-                    })?;
+                let (b, _, dg) = client.get_manifest(&pinned)?.ok_or_else(|| {
+                    failure(
+                        r,
+                        RegistryErrorKind::NotFound,
+                        404,
+                        format!("{pinned}: listed in the index but not found"),
+                    )
+                })?;
                 (b, dg)
             }
             None => (bytes.clone(), digest),
@@ -101,19 +122,23 @@ pub fn resolve(
             &store.read_blob(&manifest.config.digest)?,
         )?;
         if config.os != p.os || config.architecture != p.arch {
-            return Err(Error::Registry {
-                message: format!(
+            return Err(failure(
+                r,
+                RegistryErrorKind::Protocol,
+                200,
+                format!(
                     "{r}: the image is {}/{}, but {p} was asked for",
                     config.os, config.architecture
                 ),
-                status: 200,
-            });
+            ));
         }
         if manifest.layers.len() != config.rootfs.diff_ids.len() {
-            return Err(Error::Registry {
-                message: format!("{r}: manifest and config disagree on the number of layers"),
-                status: 200,
-            });
+            return Err(failure(
+                r,
+                RegistryErrorKind::Protocol,
+                200,
+                format!("{r}: manifest and config disagree on the number of layers"),
+            ));
         }
         out.push(RemoteImage {
             manifest_digest: m_digest,
@@ -269,9 +294,13 @@ pub fn push(
 
 /// A JSON description of an image in a registry (for `inspect`).
 pub fn describe(client: &Client, r: &Reference) -> Result<serde_json::Value> {
-    let (bytes, mt, digest) = client.get_manifest(r)?.ok_or_else(|| Error::Registry {
-        message: format!("{r}: not found (check the repository and tag)"),
-        status: 404,
+    let (bytes, mt, digest) = client.get_manifest(r)?.ok_or_else(|| {
+        failure(
+            r,
+            RegistryErrorKind::NotFound,
+            404,
+            format!("{r}: not found (check the repository and tag)"),
+        )
     })?;
     let doc: serde_json::Value = parse(r, "the manifest", &bytes)?;
     let mut out = serde_json::json!({"reference": r.to_string(), "media_type": mt, "digest": digest, "manifest": doc});

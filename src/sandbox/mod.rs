@@ -816,6 +816,7 @@ fn spawn(spec: &ChildSpec, st: &RunStep, cx: &RunContext) -> Result<Outcome> {
                 st.timeout.unwrap_or_default(),
                 tail_text()
             ),
+            exit: None,
         });
     }
     let code = status.code().unwrap_or(128);
@@ -838,6 +839,7 @@ fn spawn(spec: &ChildSpec, st: &RunStep, cx: &RunContext) -> Result<Outcome> {
                 cx.name,
                 tail_text()
             ),
+            exit: Some(code),
         });
     }
     Ok(Outcome::Done)

@@ -5,7 +5,7 @@
 use super::Store;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::net::{open, redact};
+use crate::net::redact;
 use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -63,13 +63,21 @@ pub fn fetch_url(
         }
         match fetch_once(store, location, expected.as_ref(), size, claim) {
             Ok(d) => return Ok((store.blob_path(&d), d)),
-            Err(
-                e @ (Error::Registry { status: 500.., .. } | Error::Other(_) | Error::Io { .. }),
-            ) => last = Some(e),
+            Err(e) if transient(&e) => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last.expect("at least one attempt"))
+}
+
+/// Worth another attempt: a server failure, a dropped connection, a read
+/// or write that failed.
+fn transient(e: &Error) -> bool {
+    match e {
+        Error::Registry { status, .. } => status.http >= 500,
+        Error::Other(_) | Error::Io { .. } => true,
+        _ => false,
+    }
 }
 
 fn fetch_once(
@@ -79,7 +87,7 @@ fn fetch_once(
     size: Option<u64>,
     claim: &str,
 ) -> Result<Digest> {
-    let (mut r, _) = open(location)?;
+    let (mut r, _) = store.http().open(location)?;
     let mut tmp = store.temp_file()?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];

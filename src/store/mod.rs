@@ -10,6 +10,7 @@ pub mod statcache;
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
+use crate::net::{Http, HttpConfig};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
@@ -25,13 +26,18 @@ pub struct LayerDesc {
     pub uncompressed_size: u64,
 }
 
+/// The local store, and how downloads into it are made ([`Store::http`]).
 pub struct Store {
     root: PathBuf,
     _lock: File,
+    http: Http,
 }
 
-/// The default store location: `$IMGBUILD_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/imgbuild`, else `~/.cache/imgbuild`.
+/// The default store location, from the process environment:
+/// `$IMGBUILD_CACHE_DIR`, else `$XDG_CACHE_HOME/imgbuild`, else
+/// `$HOME/.cache/imgbuild`, else `imgbuild-cache` in the temp folder
+/// (empty variables count as unset). For the command line and programs
+/// that want its default; nothing in the library calls it.
 pub fn default_root() -> PathBuf {
     if let Some(d) = std::env::var_os("IMGBUILD_CACHE_DIR").filter(|v| !v.is_empty()) {
         return PathBuf::from(d);
@@ -46,7 +52,9 @@ pub fn default_root() -> PathBuf {
 }
 
 impl Store {
-    /// Opens (creating) the store and holds a shared lock on it.
+    /// Opens (creating) the store and holds a shared lock on it. Downloads
+    /// use the default [`HttpConfig`] until [`Store::with_http`] says
+    /// otherwise.
     pub fn open(root: &Path) -> Result<Store> {
         Self::open_with(root, false)
     }
@@ -77,7 +85,20 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             _lock: lock,
+            http: Http::default(),
         })
+    }
+
+    /// The store with downloads into it (wheels, .debs, ADD URLs, package
+    /// indexes) made with `config`: its trust roots, CA files and proxy.
+    pub fn with_http(mut self, config: HttpConfig) -> Store {
+        self.http = Http::new(config);
+        self
+    }
+
+    /// How downloads are made.
+    pub fn http(&self) -> &Http {
+        &self.http
     }
 
     pub fn root(&self) -> &Path {
