@@ -8,11 +8,16 @@
 //! DEFINITION is an `imgbuild.toml` (or a folder holding one) with one
 //! image; REFERENCE is where it goes (`registry/repository:tag`; plain HTTP
 //! for loopback registries). Prints the build report as JSON.
+//!
+//! The program, not the library, decides what comes from the environment:
+//! here trust roots, proxy and Docker's credentials as the command line
+//! takes them ([`ClientOptions::from_env`], [`HttpConfig::from_env`]), and
+//! a registry failure is told apart by its kind.
 
 use imgbuild::progress::ProgressSink;
-use imgbuild::registry::{Client, ClientOptions, Reference};
+use imgbuild::registry::{Client, ClientOptions, Reference, RegistryErrorKind};
 use imgbuild::store::Store;
-use imgbuild::{BuildRequest, PlanRequest, Source};
+use imgbuild::{BuildRequest, Error, HttpConfig, PlanRequest, Source};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -41,6 +46,22 @@ fn main() {
     }
     if let Err(e) = run(&args) {
         eprintln!("error: {e}");
+        // What the registry said, for a person to act on.
+        if let Error::Registry { status, .. } = &e {
+            match status.kind {
+                RegistryErrorKind::Unauthorized | RegistryErrorKind::Denied => eprintln!(
+                    "hint: log in to {} with push rights for {} (Docker's config.json)",
+                    status.registry, status.repository
+                ),
+                RegistryErrorKind::RateLimited | RegistryErrorKind::Unavailable => {
+                    eprintln!("hint: {} is busy; run again later", status.registry)
+                }
+                RegistryErrorKind::Transport => {
+                    eprintln!("hint: check the network and the trust roots (SSL_CERT_FILE)")
+                }
+                _ => {}
+            }
+        }
         std::process::exit(e.exit_code());
     }
 }
@@ -51,10 +72,10 @@ fn run(args: &[String]) -> imgbuild::Result<()> {
         .get(2)
         .map(PathBuf::from)
         .unwrap_or_else(imgbuild::store::default_root);
-    let store = Store::open(&store_dir)?;
+    let store = Store::open(&store_dir)?.with_http(HttpConfig::from_env());
     let client = Client::new(ClientOptions {
         credentials_for: vec![target.registry.clone()],
-        ..ClientOptions::default()
+        ..ClientOptions::from_env()
     })?;
     let req = BuildRequest {
         output: None,
