@@ -1,5 +1,7 @@
 //! Where a locked artifact is fetched from, and its file name.
 
+use url::Url;
+
 use super::model::{ArtifactLocation, Source};
 use super::raw::RawArtifact;
 
@@ -11,8 +13,15 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// The last path segment of a URL (query and fragment removed), percent-decoded.
+/// The last path segment of a URL (query and fragment removed), percent-decoded: the URL
+/// standard's reading of it, as uv takes a wheel's name from its URL. Text that is not an
+/// absolute URL with a path falls back to what follows the last `/` before any `?` or `#`.
 pub(super) fn url_filename(url: &str) -> String {
+    if let Ok(parsed) = Url::parse(url)
+        && let Some(last) = parsed.path_segments().and_then(|mut s| s.next_back())
+    {
+        return percent_decode(last);
+    }
     let end = url.find(['?', '#']).unwrap_or(url.len());
     let path = &url[..end];
     percent_decode(path.rsplit('/').next().unwrap_or(path))
@@ -108,6 +117,21 @@ mod tests {
         );
         assert_eq!(join_path("../wheelhouse/", "x.whl"), "../wheelhouse/x.whl");
         assert_eq!(join_path(".", "x.whl"), "x.whl");
+    }
+
+    /// Malformed escapes and raw non-ASCII survive (and never panic), in URLs and in
+    /// text that is no URL at all.
+    #[test]
+    fn malformed_urls_keep_their_bytes() {
+        assert_eq!(url_filename("file:///x/%aé.whl"), "%aé.whl");
+        assert_eq!(url_filename("file:///x/%ff%.whl?q#f"), "\u{fffd}%.whl");
+        assert_eq!(url_filename("https://h/a/b%20c.whl"), "b c.whl");
+        assert_eq!(url_filename("https://h/a/é.whl"), "é.whl");
+        assert_eq!(url_filename("https://h/dir/"), "");
+        assert_eq!(url_filename("wheels/%aé.whl#x"), "%aé.whl");
+        assert_eq!(url_filename("é%"), "é%");
+        assert_eq!(url_filename(""), "");
+        assert_eq!(url_filename("mailto:%e9"), "mailto:\u{fffd}");
     }
 
     #[test]
