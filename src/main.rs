@@ -267,7 +267,8 @@ struct BuildArgs {
     /// Push the images to their registry (registry/name:tag of the definition, or --tag).
     #[arg(long)]
     push: bool,
-    /// Push under this reference instead (repeatable: several tags or registries).
+    /// Name the image (repeatable): the tags of the local output, and with
+    /// --push the references pushed to instead of the definition's.
     #[arg(long = "tag", short = 't')]
     tags: Vec<String>,
     /// Parallel uploads when pushing.
@@ -573,8 +574,9 @@ fn build(a: BuildArgs) -> Result<()> {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build_global();
-    let push = a.push || !a.tags.is_empty();
-    // With --push and no --output, nothing is written locally.
+    // As with `docker buildx build`: --tag names the image, only --push
+    // pushes. With --push and no --output, nothing is written locally.
+    let push = a.push;
     let output = match (&a.output, push) {
         (Some(o), _) => Some(Output::parse(o).map_err(Error::Usage)?),
         (None, false) => Some(Output::parse(output::DEFAULT).expect("valid")),
@@ -583,7 +585,15 @@ fn build(a: BuildArgs) -> Result<()> {
     let tags: Vec<Reference> = a
         .tags
         .iter()
-        .map(|t| Reference::parse(t).map_err(|m| Error::Usage(format!("--tag: {m}"))))
+        .map(|t| {
+            let r = Reference::parse(t).map_err(|m| Error::Usage(format!("--tag: {m}")))?;
+            match r.tag {
+                Some(_) if r.digest.is_none() => Ok(r),
+                _ => Err(Error::Usage(format!(
+                    "--tag {t}: a tag names a tagged reference (NAME:TAG), not a digest"
+                ))),
+            }
+        })
         .collect::<Result<_>>()?;
     let store = open_store(&a.def.cache_dir)?;
     let client = a

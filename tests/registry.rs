@@ -56,7 +56,7 @@ fn push_build(r: &Registry, ctx: &Path, cache: &Path, repo_tag: &str) -> Run {
         .cache(cache)
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/{repo_tag}", r.host())])
+        .args(&["--push", "--tag", &format!("{}/{repo_tag}", r.host())])
         .args(&reg_args(r));
     if let Some((_, pw)) = r.creds() {
         ib = ib.stdin(pw);
@@ -149,6 +149,7 @@ fn wrong_credentials_fail_clearly_without_leaking_them() {
         .cache(&t.path().join("cache"))
         .json()
         .args(&[
+            "--push",
             "--tag",
             &format!("{}/team/app:v1", r.host()),
             "--username",
@@ -180,7 +181,7 @@ fn tls_without_the_ca_is_refused() {
         .path_arg(t.path())
         .cache(&t.path().join("cache"))
         .json()
-        .args(&["--tag", &format!("{}/team/app:v1", r.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v1", r.host())])
         .run();
     assert_eq!(run.code, 6, "{run}");
 }
@@ -440,7 +441,7 @@ fn push_through_faults(faults: Vec<Fault>, big: usize) -> (Proxy, Registry, Valu
         .cache(&t.path().join("cache"))
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/team/app:v1", proxy.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v1", proxy.host())])
         .run();
     assert_eq!(run.code, 0, "{run}");
     let v = run.json();
@@ -511,6 +512,7 @@ fn an_expired_token_is_refreshed_mid_push() {
         .json()
         .arg("-q")
         .args(&[
+            "--push",
             "--tag",
             &format!("{}/team/app:v1", proxy.host()),
             "--username",
@@ -548,7 +550,7 @@ fn a_failing_push_never_tags_an_incomplete_image() {
         .cache(&cache)
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/team/app:v1", proxy.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v1", proxy.host())])
         .run();
     assert_eq!(run.code, 6, "{run}");
     assert!(
@@ -563,7 +565,7 @@ fn a_failing_push_never_tags_an_incomplete_image() {
         .cache(&cache)
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/team/app:v1", proxy.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v1", proxy.host())])
         .run()
         .ok()
         .json();
@@ -588,7 +590,7 @@ fn docker_media_types_on_request() {
         .cache(&t.path().join("cache"))
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/team/app:v1", r.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v1", r.host())])
         .run()
         .ok();
     let v = run.json();
@@ -611,7 +613,7 @@ fn docker_media_types_on_request() {
         .path_arg(t.path())
         .cache(&t.path().join("cache"))
         .json()
-        .args(&["--tag", &format!("{}/team/app:v2", r.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v2", r.host())])
         .run();
     assert_eq!(bad.code, 2, "{bad}");
 }
@@ -654,7 +656,7 @@ fn credentials_come_from_docker_config_and_credential_helpers() {
             .cache(&t.path().join("cache"))
             .json()
             .arg("-q")
-            .args(&["--tag", &format!("{}/team/app:{tag}", r.host())])
+            .args(&["--push", "--tag", &format!("{}/team/app:{tag}", r.host())])
             .env("DOCKER_CONFIG", cfg_dir.to_str().unwrap());
         if let Some(p) = path_env {
             b = b.env("PATH", p);
@@ -704,7 +706,7 @@ fn several_tags_and_registries_in_one_run_and_insecure_tls() {
         .cache(&t.path().join("cache"))
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/team/app:v1", a.host())])
+        .args(&["--push", "--tag", &format!("{}/team/app:v1", a.host())])
         .args(&["--tag", &format!("{}/team/app:stable", a.host())])
         .args(&["--tag", &format!("{}/mirror/app:v1", b.host())])
         .args(&["--insecure-registry", &b.host()])
@@ -811,7 +813,7 @@ fn dockerfile_copy_from_a_registry_image() {
         .oci_out(&out)
         .json()
         .arg("-q")
-        .args(&["--tag", &format!("{}/team/copied:v1", r.host())])
+        .args(&["--push", "--tag", &format!("{}/team/copied:v1", r.host())])
         .run();
     assert_eq!(run.code, 0, "{run}");
     let mut a = vec!["copy".to_string()];
@@ -891,4 +893,93 @@ fn the_library_example_builds_and_pushes() {
         digest,
         "the same image as the command line's"
     );
+}
+
+/// `-t` names the image as with `docker buildx build`: the layout carries
+/// every tag (and the full name), a docker-archive lists them as its
+/// repository tags, and nothing reaches the registry without `--push`.
+#[test]
+fn a_tag_names_the_output_and_pushes_nothing_without_push() {
+    require_tool("skopeo", "skopeo");
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    project(t.path(), 1000, "");
+    let before = r.access_log().len();
+    let names = [
+        format!("{}/team/app:v1", r.host()),
+        format!("{}/team/app:stable", r.host()),
+    ];
+    let out = t.path().join("out");
+    let v = ib(&["build"])
+        .path_arg(t.path())
+        .cache(&t.path().join("cache"))
+        .oci_out(&out)
+        .json()
+        .arg("-q")
+        .args(&["-t", &names[0], "--tag", &names[1]])
+        .run()
+        .ok()
+        .json();
+    let digest = v["images"][0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(v["images"][0]["reference"], names[0].as_str(), "{v}");
+    assert_eq!(v["images"][0]["pushed"], serde_json::json!([]), "{v}");
+    let index: Value = serde_json::from_slice(&fs::read(out.join("index.json")).unwrap()).unwrap();
+    let tagged: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let a = &m["annotations"];
+            assert_eq!(m["digest"], digest.as_str());
+            (
+                a["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .unwrap()
+                    .into(),
+                a["io.containerd.image.name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tagged,
+        [
+            ("v1".to_string(), names[0].clone()),
+            ("stable".to_string(), names[1].clone())
+        ]
+    );
+    for tag in ["v1", "stable"] {
+        let m = skopeo_json(&["inspect", &format!("oci:{}:{tag}", out.display())]);
+        assert_eq!(m["Digest"], digest.as_str(), "{m}");
+    }
+    // A docker-archive names the image by every tag.
+    let archive = t.path().join("app.tar");
+    ib(&["build"])
+        .path_arg(t.path())
+        .cache(&t.path().join("cache"))
+        .args(&["--output", &format!("docker-archive:{}", archive.display())])
+        .arg("-q")
+        .args(&["-t", &names[0], "-t", &names[1]])
+        .run()
+        .ok();
+    let m = skopeo_json(&[
+        "inspect",
+        &format!("docker-archive:{}:{}", archive.display(), names[1]),
+    ]);
+    assert_eq!(m["Layers"].as_array().unwrap().len(), 2, "{m}");
+    assert_eq!(
+        r.access_log().len(),
+        before,
+        "no request without --push:\n{}",
+        r.log_tail(20)
+    );
+    // A digest is no name.
+    let bad = ib(&["build"])
+        .path_arg(t.path())
+        .cache(&t.path().join("cache"))
+        .args(&[
+            "-t",
+            &format!("{}/team/app@sha256:{}", r.host(), "a".repeat(64)),
+        ])
+        .run();
+    assert_eq!(bad.code, 2, "{bad}");
 }

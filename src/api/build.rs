@@ -150,7 +150,10 @@ pub struct BuildRequest {
     /// Push each selected image to `registry/name:tag` of the definition,
     /// or to `tags` when given.
     pub push: bool,
-    /// References to push to instead (one image).
+    /// The names of the (one) selected image, as `docker buildx build -t`:
+    /// the references it is pushed to with `push`, and the names the local
+    /// output carries (layout tags, an archive's repository tags). Naming
+    /// never pushes by itself.
     pub tags: Vec<Reference>,
     /// Parallel uploads.
     pub push_jobs: usize,
@@ -243,7 +246,7 @@ pub fn build(
 ) -> Result<BuildReport> {
     let t0 = Instant::now();
     let out = req.output.as_ref();
-    let push = req.push || !req.tags.is_empty();
+    let push = req.push;
     let plan = plan(&req.plan, store, out, Some(client))?;
     if let Some((path, lock, true)) = &plan.debian_lock {
         lock.save(path)?;
@@ -266,6 +269,7 @@ pub fn build(
         .filter(|&i| is_result(i))
         .collect();
     let targets = push_targets(&plan, &selected, push, &req.tags)?;
+    let names = output_names(&plan, &selected, &req.tags)?;
     let skip = up_to_date(&plan, &targets, push && out.is_none(), client)?;
     let mut warnings = Vec::new();
     for (i, img) in plan.images.iter().enumerate() {
@@ -320,7 +324,11 @@ pub fn build(
         let mut written = None;
         if let Some(out) = out {
             let target = out.for_image(&built.id);
-            report.bytes_written += output::write(&target, store, built)?.bytes_written;
+            let stats = match &names[i] {
+                Some(refs) => output::write_named(&target, store, built, refs)?,
+                None => output::write(&target, store, built)?,
+            };
+            report.bytes_written += stats.bytes_written;
             written = Some(target.display());
         }
         let mut pushed = Vec::new();
@@ -355,10 +363,14 @@ pub fn build(
                 });
             }
         }
+        let (reference, tag) = match names[i].as_ref().and_then(|n| n.first()) {
+            Some(r) => (r.to_string(), r.tag.clone().unwrap_or_default()),
+            None => (built.reference.clone(), built.tag.clone()),
+        };
         report.images.push(ImageReport::Built {
             name: built.id.clone(),
-            reference: built.reference.clone(),
-            tag: built.tag.clone(),
+            reference,
+            tag,
             output: written,
             digest: built.top.digest,
             media_type: built.top.media_type.clone(),
@@ -432,6 +444,27 @@ fn push_targets(
         targets[i] = vec![Reference::parse(&img.reference()).map_err(Error::Usage)?];
     }
     Ok(targets)
+}
+
+/// The names `--tag` gives the one selected image's local output; None
+/// where an image keeps its definition's name.
+fn output_names(
+    plan: &Plan,
+    selected: &[usize],
+    tags: &[Reference],
+) -> Result<Vec<Option<Vec<Reference>>>> {
+    let mut names = vec![None; plan.images.len()];
+    if tags.is_empty() {
+        return Ok(names);
+    }
+    if selected.len() != 1 {
+        return Err(Error::Usage(format!(
+            "--tag names one image, but {} images are selected: pick one with --image",
+            selected.len()
+        )));
+    }
+    names[selected[0]] = Some(tags.to_vec());
+    Ok(names)
 }
 
 /// `tag = "auto"`: an image every target already holds with every platform

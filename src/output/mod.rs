@@ -9,6 +9,7 @@ pub use image::{ImageOut, LayerOut, PlatformOut};
 use crate::error::{Error, IoContext, Result};
 use crate::layer::tar::{Entry, EntryKind, TarWriter};
 use crate::oci::types::*;
+use crate::registry::Reference;
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::fs;
@@ -117,12 +118,53 @@ pub struct WriteStats {
 }
 
 pub fn write(out: &Output, store: &Store, img: &ImageOut) -> Result<WriteStats> {
+    write_named(out, store, img, &[])
+}
+
+/// [`write`] under the given names instead of the image's own (`--tag`):
+/// a layout gets one tag per name (with the full name in
+/// `io.containerd.image.name`, as BuildKit's OCI exporter writes it), a
+/// docker archive lists every name in its repository tags.
+pub fn write_named(
+    out: &Output,
+    store: &Store,
+    img: &ImageOut,
+    names: &[Reference],
+) -> Result<WriteStats> {
+    let tops = tagged_as(img, names);
+    let repo_tags: Vec<String> = if names.is_empty() {
+        vec![img.reference.clone()]
+    } else {
+        names.iter().map(|r| r.to_string()).collect()
+    };
     match out {
-        Output::Layout(dir) => write_layout(dir, store, img),
-        Output::OciArchive(f) => write_archive(f, store, img, false),
-        Output::DockerArchive(f) => write_archive(f, store, img, true),
+        Output::Layout(dir) => write_layout(dir, store, img, &tops),
+        Output::OciArchive(f) => write_archive(f, store, img, &tops, None),
+        Output::DockerArchive(f) => write_archive(f, store, img, &tops, Some(&repo_tags)),
     }
 }
+
+/// The image's top descriptor once per name it is written under.
+fn tagged_as(img: &ImageOut, names: &[Reference]) -> Vec<Descriptor> {
+    if names.is_empty() {
+        return vec![tagged(img)];
+    }
+    names
+        .iter()
+        .map(|r| {
+            let mut top = img.top.clone();
+            top.annotations = Some(BTreeMap::from([
+                (ANN_REF_NAME.to_string(), r.tag.clone().unwrap_or_default()),
+                (ANN_IMAGE_NAME.to_string(), r.to_string()),
+            ]));
+            top
+        })
+        .collect()
+}
+
+/// The full name of a tagged image in an index, as containerd and BuildKit
+/// write it.
+const ANN_IMAGE_NAME: &str = "io.containerd.image.name";
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -135,7 +177,12 @@ fn tagged(img: &ImageOut) -> Descriptor {
     top
 }
 
-fn write_layout(dir: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats> {
+fn write_layout(
+    dir: &Path,
+    store: &Store,
+    img: &ImageOut,
+    tops: &[Descriptor],
+) -> Result<WriteStats> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).ctx(|| format!("creating {}", blobs.display()))?;
     let layout_file = dir.join("oci-layout");
@@ -175,10 +222,15 @@ fn write_layout(dir: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
             annotations: None,
         },
     };
-    index
-        .manifests
-        .retain(|d| d.annotations.as_ref().and_then(|a| a.get(ANN_REF_NAME)) != Some(&img.tag));
-    index.manifests.push(tagged(img));
+    let ref_name = |d: &Descriptor| {
+        d.annotations
+            .as_ref()
+            .and_then(|a| a.get(ANN_REF_NAME))
+            .cloned()
+    };
+    let replaced: Vec<Option<String>> = tops.iter().map(ref_name).collect();
+    index.manifests.retain(|d| !replaced.contains(&ref_name(d)));
+    index.manifests.extend(tops.iter().cloned());
     atomic_write(&dir.join("index.json"), &to_bytes(&index))?;
     Ok(stats)
 }
@@ -222,7 +274,15 @@ fn dir_entry(path: &str) -> Entry {
     }
 }
 
-fn write_archive(dest: &Path, store: &Store, img: &ImageOut, docker: bool) -> Result<WriteStats> {
+/// An oci-archive, or with `repo_tags` a docker-archive naming the image so.
+fn write_archive(
+    dest: &Path,
+    store: &Store,
+    img: &ImageOut,
+    tops: &[Descriptor],
+    repo_tags: Option<&[String]>,
+) -> Result<WriteStats> {
+    let docker = repo_tags.is_some();
     if docker && img.platforms.len() > 1 {
         return Err(Error::Usage(format!(
             "a docker-archive holds one platform, but {} is built for {}; use oci-archive or build one platform",
@@ -252,26 +312,30 @@ fn write_archive(dest: &Path, store: &Store, img: &ImageOut, docker: bool) -> Re
     let index = Index {
         schema_version: 2,
         media_type: Some(MT_INDEX.into()),
-        manifests: vec![tagged(img)],
+        manifests: tops.to_vec(),
         annotations: None,
     };
     small.push(("index.json".into(), to_bytes(&index)));
-    if docker {
+    if let Some(repo_tags) = repo_tags {
         let p = &img.platforms[0];
         let manifest = serde_json::json!([{
             "Config": format!("blobs/sha256/{}", p.config_digest.hex()),
-            "RepoTags": [img.reference],
+            "RepoTags": repo_tags,
             "Layers": p.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
         }]);
         small.push((
             "manifest.json".into(),
             serde_json::to_vec(&manifest).expect("json"),
         ));
-        let (repo, tag) = img
-            .reference
-            .rsplit_once(':')
-            .expect("references carry a tag");
-        let repositories = serde_json::json!({ repo: { tag: p.layers.last().map(|l| l.digest.hex()).unwrap_or_default() } });
+        let top_layer = p.layers.last().map(|l| l.digest.hex()).unwrap_or_default();
+        let mut repositories = serde_json::Map::new();
+        for name in repo_tags {
+            let (repo, tag) = name.rsplit_once(':').expect("references carry a tag");
+            let tags = repositories
+                .entry(repo.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            tags[tag] = serde_json::Value::String(top_layer.clone());
+        }
         small.push((
             "repositories".into(),
             serde_json::to_vec(&repositories).expect("json"),

@@ -167,7 +167,7 @@ class ImgbuildImageBuilder:
                 ]
             cmd += ["--platform", platforms, "--format", "json", *_registry_args()]
             if not dry_run:
-                cmd += ["--tag", uri, "-q", *_secret_args(image)]
+                cmd += ["--push", "--tag", uri, "-q", *_secret_args(image)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise ImageBuildError(
