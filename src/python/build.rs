@@ -80,7 +80,7 @@ pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> R
             let uv = uv::ensure(store, pb.index.as_deref())?;
             let tmp = tempfile::Builder::new()
                 .prefix("wheel-")
-                .tempdir_in(store.root().join("tmp"))
+                .tempdir_in(store.tmp_dir())
                 .ctx(|| "making a build folder".into())?;
             let wheel =
                 uv::build_project_wheel(&uv, store, &pb.dir, tmp.path(), pb.index.as_deref())?;
@@ -116,7 +116,7 @@ fn build_sdist(
     let uv = uv::ensure(store, None)?;
     let dir = tempfile::Builder::new()
         .prefix("sdist-")
-        .tempdir_in(store.root().join("tmp"))
+        .tempdir_in(store.tmp_dir())
         .ctx(|| "making a build folder".into())?;
     // uv recognises an sdist by its file name.
     let named = dir.path().join(filename);

@@ -499,7 +499,7 @@ pub fn execute(store: &Store, st: &RunStep, cx: &RunContext) -> Result<LayerDesc
     .map_err(|e| Error::Other(format!("the root filesystem's path: {e}")))?;
     let tmp = tempfile::Builder::new()
         .prefix("run-")
-        .tempdir_in(store.root().join("tmp"))
+        .tempdir_in(store.tmp_dir())
         .ctx(|| "creating a temp folder".into())?;
     let result = execute_in(store, st, cx, &lower, tmp.path(), map);
     crate::util::fs::make_removable(tmp.path());

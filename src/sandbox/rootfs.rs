@@ -78,7 +78,7 @@ pub fn materialize_keeping(
     }
     let tmp = tempfile::Builder::new()
         .prefix("rootfs-")
-        .tempdir_in(store.root().join("tmp"))
+        .tempdir_in(store.tmp_dir())
         .ctx(|| "creating a temp folder".into())?;
     let root = tmp.path().join("root");
     // The longest cached prefix.

@@ -1,9 +1,16 @@
 //! The local content-addressed store: blobs by digest, the step cache
 //! (step key → layer descriptor), the stat cache and build records.
 //!
-//! Every write is a temp file in `tmp/` renamed into place, so readers never
-//! see partial files. Builds hold a shared lock on `lock`; `cache prune` takes
+//! Every write is a temp file renamed into place, so readers never see
+//! partial files. Builds hold a shared lock on `lock`; `cache prune` takes
 //! it exclusively, so it never deletes what a running build is using.
+//!
+//! Temp files and folders live in a folder of their own per open store
+//! (`tmp/s-<random>/`), held by an exclusive lock on `tmp/s-<random>.lock`
+//! for as long as the store is open. The kernel drops that lock when the
+//! process ends, however it ends, so opening the store removes the temp
+//! folders of killed builds (the lock can be taken) and never those of
+//! running ones.
 
 pub mod fetch;
 pub mod statcache;
@@ -31,6 +38,16 @@ pub struct Store {
     root: PathBuf,
     _lock: File,
     http: Http,
+    /// This open store's temp folder, and the lock that says it is in use.
+    tmp: PathBuf,
+    _tmp_lock: File,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.tmp);
+        let _ = fs::remove_file(self.tmp.with_extension("lock"));
+    }
 }
 
 /// The default store location, from the process environment:
@@ -82,11 +99,22 @@ impl Store {
             lock.lock_shared()
         }
         .ctx(|| format!("locking {}", root.join("lock").display()))?;
+        let tmp_root = root.join("tmp");
+        sweep_dead_sessions(&tmp_root);
+        let (tmp, tmp_lock) = new_session(&tmp_root)?;
         Ok(Store {
             root: root.to_path_buf(),
             _lock: lock,
             http: Http::default(),
+            tmp,
+            _tmp_lock: tmp_lock,
         })
+    }
+
+    /// This open store's temp folder (on the store's file system, removed
+    /// when the store is dropped or, after a kill, by the next open).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
     }
 
     /// The store with downloads into it (wheels, .debs, ADD URLs, package
@@ -118,13 +146,8 @@ impl Store {
         tempfile::Builder::new()
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .prefix("tmp-")
-            .tempfile_in(self.root.join("tmp"))
-            .ctx(|| {
-                format!(
-                    "creating a temp file in {}",
-                    self.root.join("tmp").display()
-                )
-            })
+            .tempfile_in(&self.tmp)
+            .ctx(|| format!("creating a temp file in {}", self.tmp.display()))
     }
 
     /// Renames a finished temp file into place as blob `d`.
@@ -264,9 +287,18 @@ impl Store {
             report.blobs_removed += 1;
             report.bytes_freed += size;
         }
-        // Temp files, and the folders of RUN steps a killed build left.
+        // Temp files and RUN steps' folders a killed build left (older
+        // versions put them straight in tmp/; this store's own folder and
+        // its lock stay).
         for e in read_dir(&self.root.join("tmp"))? {
-            let _ = remove_tree(&e.path());
+            let p = e.path();
+            if p == self.tmp || p == self.tmp.with_extension("lock") {
+                continue;
+            }
+            let size = tree_size(&p);
+            if remove_tree(&p).is_ok() || !p.exists() {
+                report.bytes_freed += size;
+            }
         }
         for e in read_dir(&self.root.join("stat"))? {
             if old(&e.path()) {
@@ -308,6 +340,88 @@ fn collect_digests(v: &serde_json::Value, keep: &mut std::collections::HashSet<D
         serde_json::Value::Object(o) => o.values().for_each(|x| collect_digests(x, keep)),
         _ => {}
     }
+}
+
+/// Removes the temp folders of stores whose process has ended: their lock
+/// can be taken. Best effort: what cannot be removed now (files of a RUN
+/// step's subordinate ids, for an unprivileged user) is left for `cache
+/// prune`.
+fn sweep_dead_sessions(tmp_root: &Path) {
+    let Ok(rd) = fs::read_dir(tmp_root) else {
+        return;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "lock") {
+            continue;
+        }
+        let Ok(f) = File::options().read(true).write(true).open(&p) else {
+            continue;
+        };
+        if f.try_lock().is_ok() {
+            let dir = p.with_extension("");
+            crate::util::fs::make_removable(&dir);
+            if fs::remove_dir_all(&dir).is_ok() || !dir.exists() {
+                let _ = fs::remove_file(&p);
+            }
+        }
+    }
+}
+
+/// A new temp folder for this open store, and the held lock that marks it
+/// in use.
+fn new_session(tmp_root: &Path) -> Result<(PathBuf, File)> {
+    fs::create_dir_all(tmp_root).ctx(|| format!("creating {}", tmp_root.display()))?;
+    loop {
+        let name = format!("s-{:016x}", rand_u64());
+        let lock_path = tmp_root.join(format!("{name}.lock"));
+        let lock = match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&lock_path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(format!("creating {}", lock_path.display()), e)),
+        };
+        lock.lock()
+            .ctx(|| format!("locking {}", lock_path.display()))?;
+        let dir = tmp_root.join(&name);
+        fs::create_dir(&dir).ctx(|| format!("creating {}", dir.display()))?;
+        return Ok((dir, lock));
+    }
+}
+
+/// A random number for temp folder names.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// The bytes of the files under `p` (not following links).
+fn tree_size(p: &Path) -> u64 {
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| tree_size(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn read_dir(p: &Path) -> Result<Vec<fs::DirEntry>> {
