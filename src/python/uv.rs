@@ -10,7 +10,9 @@
 
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
-use crate::python::markers::{Marker, MarkerEnv, MarkerValue, MarkerVar, Specifiers, Version};
+use crate::python::markers::{Marker, MarkerEnv, MarkerValue, MarkerVar};
+use crate::python::pep440::{Specifiers, Version};
+use crate::python::pep508::Requirement;
 use crate::python::tags::{self, Arch, Target, WheelName};
 use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -973,7 +975,8 @@ fn toml_string(s: &str) -> String {
 fn requirements_pyproject(req: &ResolveRequest) -> Result<String> {
     let (major, env_marker) = python_environment(&req.python)?;
     for r in &req.requirements {
-        parse_pep508(r).map_err(|e| Error::Usage(format!("Python requirement `{r}`: {e}")))?;
+        Requirement::parse(r)
+            .map_err(|e| Error::Usage(format!("Python requirement `{r}`: {e}")))?;
     }
     let mut s = String::new();
     s.push_str("[project]\nname = \"imgbuild-requirements\"\nversion = \"0\"\n");
@@ -1215,7 +1218,7 @@ fn read_requirements(
             continue;
         }
         let requirement = strip_requirement_options(line).map_err(|m| err(line_no, m))?;
-        let parsed = parse_pep508(&requirement).map_err(|m| {
+        let parsed = Requirement::parse(&requirement).map_err(|m| {
             err(
                 line_no,
                 format!("`{requirement}` is not a valid requirement: {m}"),
@@ -1581,108 +1584,6 @@ pub fn relock(uv: &Uv, project_dir: &Path) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PEP 508 requirements
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pep508 {
-    name: String,
-    extras: Vec<String>,
-    /// The version specifiers (parentheses removed); empty for any version.
-    spec: String,
-    /// The direct reference after `@`.
-    url: Option<String>,
-    marker: Option<String>,
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-}
-
-fn parse_pep508(input: &str) -> std::result::Result<Pep508, String> {
-    let s = input.trim();
-    let name_end = s.find(|c: char| !is_name_char(c)).unwrap_or(s.len());
-    let name = &s[..name_end];
-    if s.starts_with(['.', '/', '~']) || s[name_end..].starts_with(':') {
-        return Err("a bare path or URL needs a name: write `name @ …`".into());
-    }
-    if name.is_empty()
-        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
-    {
-        return Err(
-            "expected a distribution name first (a bare path or URL needs `name @ …`)".into(),
-        );
-    }
-    let mut rest = s[name_end..].trim_start();
-    let mut extras = Vec::new();
-    if let Some(r) = rest.strip_prefix('[') {
-        let end = r.find(']').ok_or("unclosed `[` in the extras")?;
-        for e in r[..end].split(',') {
-            let e = e.trim();
-            if e.is_empty() {
-                continue;
-            }
-            if !e.chars().all(is_name_char) {
-                return Err(format!("invalid extra name `{e}`"));
-            }
-            extras.push(e.to_string());
-        }
-        rest = r[end + 1..].trim_start();
-    }
-    let mut url = None;
-    let mut spec = String::new();
-    let marker_text;
-    if let Some(r) = rest.strip_prefix('@') {
-        let r = r.trim_start();
-        let end = r.find(char::is_whitespace).unwrap_or(r.len());
-        let u = &r[..end];
-        if u.is_empty() {
-            return Err("missing URL after `@`".into());
-        }
-        url = Some(u.to_string());
-        let after = r[end..].trim_start();
-        marker_text = match after.strip_prefix(';') {
-            Some(m) => Some(m),
-            None if after.is_empty() => None,
-            None => return Err(format!("unexpected `{after}` after the URL")),
-        };
-    } else {
-        let (v, m) = match rest.find(';') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-            None => (rest, None),
-        };
-        let mut v = v.trim();
-        if let Some(inner) = v.strip_prefix('(') {
-            v = inner
-                .strip_suffix(')')
-                .ok_or("unclosed `(` in the version specifiers")?
-                .trim();
-        }
-        if !v.is_empty() {
-            Specifiers::parse(v).map_err(|e| e.to_string())?;
-        }
-        spec = v.to_string();
-        marker_text = m;
-    }
-    let marker = match marker_text.map(str::trim) {
-        None => None,
-        Some("") => return Err("empty marker after `;`".into()),
-        Some(m) => {
-            Marker::parse(m).map_err(|e| e.to_string())?;
-            Some(m.to_string())
-        }
-    };
-    Ok(Pep508 {
-        name: name.to_string(),
-        extras,
-        spec,
-        url,
-        marker,
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Lock freshness
 // ---------------------------------------------------------------------------------------------
 
@@ -1711,8 +1612,8 @@ fn req_from_pep508(
     role: &str,
     extra: Option<&str>,
 ) -> std::result::Result<Req, String> {
-    let p = parse_pep508(text).map_err(|e| format!("`{text}` cannot be parsed: {e}"))?;
-    let marker = match (p.marker, extra) {
+    let p = Requirement::parse(text).map_err(|e| format!("`{text}` cannot be parsed: {e}"))?;
+    let marker = match (p.marker_text, extra) {
         (m, None) => m,
         (None, Some(e)) => Some(format!("extra == '{}'", normalize(e))),
         (Some(m), Some(e)) => Some(format!("({m}) and extra == '{}'", normalize(e))),
@@ -1722,7 +1623,7 @@ fn req_from_pep508(
         role: role.to_string(),
         name: normalize(&p.name),
         extras: p.extras.iter().map(|e| normalize(e)).collect(),
-        spec: p.spec,
+        spec: p.specifiers_text,
         direct: p.url,
         marker,
     })
@@ -3578,36 +3479,6 @@ esac
     }
 
     // --- PEP 508 ------------------------------------------------------------------------------
-
-    #[test]
-    fn pep508_parsing() {
-        let p = parse_pep508("Foo_Bar[Ex1, ex2] (>=1.0, <2) ; python_version < '3.11'").unwrap();
-        assert_eq!(p.name, "Foo_Bar");
-        assert_eq!(p.extras, vec!["Ex1", "ex2"]);
-        assert_eq!(p.spec, ">=1.0, <2");
-        assert_eq!(p.url, None);
-        assert_eq!(p.marker.as_deref(), Some("python_version < '3.11'"));
-        let p = parse_pep508("pkg@ https://h.example/p.whl ; sys_platform == 'linux'").unwrap();
-        assert_eq!(p.url.as_deref(), Some("https://h.example/p.whl"));
-        assert_eq!(p.marker.as_deref(), Some("sys_platform == 'linux'"));
-        assert_eq!(parse_pep508("a").unwrap().spec, "");
-        assert_eq!(parse_pep508("a==1.*").unwrap().spec, "==1.*");
-        for bad in [
-            "",
-            "-a",
-            "a b",
-            "a[x",
-            "a @",
-            "a @ https://h/x extra",
-            "a (>=1",
-            "a >=",
-            "a;",
-            "a; bogus == 1",
-            "a[x y]",
-        ] {
-            assert!(parse_pep508(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn specifier_equivalence() {
