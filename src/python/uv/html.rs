@@ -76,7 +76,9 @@ pub(super) fn decode_entities(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let Some(semi) = rest[..rest.len().min(10)].find(';') else {
+        // `;` is ASCII, so the byte search needs no character boundary.
+        let window = &rest.as_bytes()[..rest.len().min(10)];
+        let Some(semi) = window.iter().position(|&b| b == b';') else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -108,4 +110,33 @@ pub(super) fn decode_entities(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn character_references() {
+        assert_eq!(
+            decode_entities("a &amp; b &lt;&#x41;&#66;&gt;"),
+            "a & b <AB>"
+        );
+        assert_eq!(decode_entities("&bogus; & &#xZZ;"), "&bogus; & &#xZZ;");
+        // A multibyte character where the reference's ten bytes end.
+        assert_eq!(decode_entities("&abcdefgh€;x"), "&abcdefgh€;x");
+        assert_eq!(decode_entities("&#x€€€€;"), "&#x€€€€;");
+    }
+
+    #[test]
+    fn tags_and_attributes() {
+        let text = "<a href='x>y' data-yanked>label</a>";
+        assert_eq!(tag_end(text, 0), Some(25));
+        let attrs = attributes(&text[2..25]);
+        assert_eq!(attrs.get("href"), Some(&Some("x>y".to_string())));
+        assert_eq!(attrs.get("data-yanked"), Some(&None));
+        let attrs = attributes(" é=\"ü\" x=é");
+        assert_eq!(attrs.get("é"), Some(&Some("ü".to_string())));
+        assert_eq!(attrs.get("x"), Some(&Some("é".to_string())));
+    }
 }

@@ -191,6 +191,9 @@ mod tests {
         assert_eq!(percent_decode("a%+Fb"), "a%+Fb");
         assert_eq!(percent_decode("a%zz%4"), "a%zz%4");
         assert_eq!(percent_decode("a%ff"), "a\u{fffd}");
+        // A `%` and one hex digit before a multibyte character.
+        assert_eq!(percent_decode("uv-%aé.whl"), "uv-%aé.whl");
+        assert_eq!(percent_decode("%é%"), "%é%");
     }
 
     #[test]
