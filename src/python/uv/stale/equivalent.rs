@@ -116,112 +116,155 @@ pub(super) fn markers_equivalent(
     for m in [&ma, &mb].into_iter().flatten() {
         collect_literals(m, &mut lits);
     }
-    // Python versions: the interpreter axis (python_version follows it).
-    let mut pythons: BTreeSet<String> = ["2.7.18", "3.0.0", "3.12.0", "4.0.0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut strings: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
-    let mut extras: BTreeSet<String> = BTreeSet::new();
-    let mut groups: BTreeSet<String> = BTreeSet::new();
-    for (var, lit) in &lits {
-        match var {
-            MarkerVar::PythonVersion
-            | MarkerVar::PythonFullVersion
-            | MarkerVar::ImplementationVersion => {
-                let base = lit.trim().trim_end_matches(".*");
-                if Version::parse(lit.trim()).is_ok() {
-                    pythons.insert(lit.trim().to_string());
+    let axes = Axes::from_literals(&lits, python);
+    if axes.combinations() > 50_000 {
+        return false;
+    }
+    axes.all_agree(&ma, &mb)
+}
+
+/// The values markers are evaluated on: Python versions, the string
+/// variables' values, and the extras and groups (each also absent).
+struct Axes {
+    /// The interpreter axis (python_version follows it).
+    pythons: BTreeSet<String>,
+    strings: Vec<(&'static str, Vec<String>)>,
+    extras: Vec<Option<String>>,
+    groups: Vec<Option<String>>,
+}
+
+impl Axes {
+    fn from_literals(lits: &[(MarkerVar, String)], python: Option<&Specifiers>) -> Axes {
+        let mut pythons: BTreeSet<String> = ["2.7.18", "3.0.0", "3.12.0", "4.0.0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut strings: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+        let mut extras: BTreeSet<String> = BTreeSet::new();
+        let mut groups: BTreeSet<String> = BTreeSet::new();
+        for (var, lit) in lits {
+            match var {
+                MarkerVar::PythonVersion
+                | MarkerVar::PythonFullVersion
+                | MarkerVar::ImplementationVersion => python_neighbours(lit, &mut pythons),
+                MarkerVar::Extra | MarkerVar::Extras => {
+                    extras.insert(normalize(lit));
                 }
-                if let Ok(v) = Version::parse(base) {
-                    let r = v.release();
-                    let (maj, min, pat) = (r[0], r.get(1).copied().unwrap_or(0), r.get(2).copied());
-                    for mm in [min.saturating_sub(1), min, min + 1] {
-                        let p = pat.unwrap_or(0);
-                        for pp in [0, p.saturating_sub(1), p, p + 1, 99] {
-                            pythons.insert(format!("{maj}.{mm}.{pp}"));
-                        }
-                    }
+                MarkerVar::DependencyGroups => {
+                    groups.insert(normalize(lit));
+                }
+                other => {
+                    strings.entry(other.name()).or_default().insert(lit.clone());
                 }
             }
-            MarkerVar::Extra | MarkerVar::Extras => {
-                extras.insert(normalize(lit));
+        }
+        if let Some(range) = python {
+            pythons.retain(|p| Version::parse(p).is_ok_and(|v| range.contains(&v)));
+        }
+        let or_absent = |set: BTreeSet<String>| -> Vec<Option<String>> {
+            std::iter::once(None)
+                .chain(set.into_iter().map(Some))
+                .collect()
+        };
+        Axes {
+            pythons,
+            strings: strings
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.insert("imgbuild-other".into());
+                    (k, v.into_iter().collect())
+                })
+                .collect(),
+            extras: or_absent(extras),
+            groups: or_absent(groups),
+        }
+    }
+
+    fn combinations(&self) -> usize {
+        let mut total = self.pythons.len() * self.extras.len() * self.groups.len();
+        for (_, vals) in &self.strings {
+            total = total.saturating_mul(vals.len());
+        }
+        total
+    }
+
+    /// Whether `a` and `b` agree on every combination.
+    fn all_agree(&self, a: &Option<Marker>, b: &Option<Marker>) -> bool {
+        let mut idx = vec![0usize; self.strings.len()];
+        loop {
+            if !self.agree_on_strings(&idx, a, b) {
+                return false;
             }
-            MarkerVar::DependencyGroups => {
-                groups.insert(normalize(lit));
-            }
-            other => {
-                strings.entry(other.name()).or_default().insert(lit.clone());
+            // Next combination of the string axes.
+            let mut k = 0;
+            loop {
+                if k == idx.len() {
+                    return true;
+                }
+                idx[k] += 1;
+                if idx[k] < self.strings[k].1.len() {
+                    break;
+                }
+                idx[k] = 0;
+                k += 1;
             }
         }
     }
-    if let Some(range) = python {
-        pythons.retain(|p| Version::parse(p).is_ok_and(|v| range.contains(&v)));
-    }
-    let string_axes: Vec<(&'static str, Vec<String>)> = strings
-        .into_iter()
-        .map(|(k, mut v)| {
-            v.insert("imgbuild-other".into());
-            (k, v.into_iter().collect())
-        })
-        .collect();
-    let extra_opts: Vec<Option<String>> = std::iter::once(None)
-        .chain(extras.into_iter().map(Some))
-        .collect();
-    let group_opts: Vec<Option<String>> = std::iter::once(None)
-        .chain(groups.into_iter().map(Some))
-        .collect();
-    let mut total = pythons.len() * extra_opts.len() * group_opts.len();
-    for (_, vals) in &string_axes {
-        total = total.saturating_mul(vals.len());
-    }
-    if total > 50_000 {
-        return false;
-    }
-    let eval = |m: &Option<Marker>, env: &MarkerEnv, e: &[&str], g: &[&str]| {
-        m.as_ref().is_none_or(|m| m.evaluate(env, e, g))
-    };
-    let mut idx = vec![0usize; string_axes.len()];
-    loop {
-        for py in &pythons {
+
+    /// Whether `a` and `b` agree for the string values picked by `idx`, on
+    /// every Python, extra and group.
+    fn agree_on_strings(&self, idx: &[usize], a: &Option<Marker>, b: &Option<Marker>) -> bool {
+        let eval = |m: &Option<Marker>, env: &MarkerEnv, e: &[&str], g: &[&str]| {
+            m.as_ref().is_none_or(|m| m.evaluate(env, e, g))
+        };
+        for py in &self.pythons {
             let mut env = MarkerEnv::for_target(py, "x86_64");
-            for ((name, vals), &i) in string_axes.iter().zip(&idx) {
-                let v = vals[i].clone();
-                match *name {
-                    "implementation_name" => env.implementation_name = v,
-                    "os_name" => env.os_name = v,
-                    "platform_machine" => env.platform_machine = v,
-                    "platform_python_implementation" => env.platform_python_implementation = v,
-                    "platform_release" => env.platform_release = v,
-                    "platform_system" => env.platform_system = v,
-                    "platform_version" => env.platform_version = v,
-                    "sys_platform" => env.sys_platform = v,
-                    _ => {}
-                }
+            for ((name, vals), &i) in self.strings.iter().zip(idx) {
+                set_string_var(&mut env, name, vals[i].clone());
             }
-            for e in &extra_opts {
+            for e in &self.extras {
                 let e: Vec<&str> = e.iter().map(String::as_str).collect();
-                for g in &group_opts {
+                for g in &self.groups {
                     let g: Vec<&str> = g.iter().map(String::as_str).collect();
-                    if eval(&ma, &env, &e, &g) != eval(&mb, &env, &e, &g) {
+                    if eval(a, &env, &e, &g) != eval(b, &env, &e, &g) {
                         return false;
                     }
                 }
             }
         }
-        // Next combination of the string axes.
-        let mut k = 0;
-        loop {
-            if k == idx.len() {
-                return true;
+        true
+    }
+}
+
+/// A version literal and the Python versions around it.
+fn python_neighbours(lit: &str, pythons: &mut BTreeSet<String>) {
+    let base = lit.trim().trim_end_matches(".*");
+    if Version::parse(lit.trim()).is_ok() {
+        pythons.insert(lit.trim().to_string());
+    }
+    if let Ok(v) = Version::parse(base) {
+        let r = v.release();
+        let (maj, min, pat) = (r[0], r.get(1).copied().unwrap_or(0), r.get(2).copied());
+        for mm in [min.saturating_sub(1), min, min + 1] {
+            let p = pat.unwrap_or(0);
+            for pp in [0, p.saturating_sub(1), p, p + 1, 99] {
+                pythons.insert(format!("{maj}.{mm}.{pp}"));
             }
-            idx[k] += 1;
-            if idx[k] < string_axes[k].1.len() {
-                break;
-            }
-            idx[k] = 0;
-            k += 1;
         }
+    }
+}
+
+fn set_string_var(env: &mut MarkerEnv, name: &str, v: String) {
+    match name {
+        "implementation_name" => env.implementation_name = v,
+        "os_name" => env.os_name = v,
+        "platform_machine" => env.platform_machine = v,
+        "platform_python_implementation" => env.platform_python_implementation = v,
+        "platform_release" => env.platform_release = v,
+        "platform_system" => env.platform_system = v,
+        "platform_version" => env.platform_version = v,
+        "sys_platform" => env.sys_platform = v,
+        _ => {}
     }
 }
 

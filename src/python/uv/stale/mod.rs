@@ -241,58 +241,21 @@ pub fn lock_staleness(pyproject: &Path, lock_text: &str) -> Option<String> {
         }
     }
     let workspace_root = pyproject.parent().unwrap_or(Path::new("."));
+    let ws = Workspace {
+        root: workspace_root,
+        packages: &packages,
+        python,
+    };
     for member in &members {
         if root.name.as_deref() == Some(member.as_str()) {
             continue;
         }
-        let Some((_, rel)) = packages.iter().find_map(|p| {
-            let n = p.get("name").and_then(|n| n.as_str()).map(normalize)?;
-            (n == *member).then(|| source_path(p)).flatten()
-        }) else {
-            out.push(format!(
-                "uv.lock lists workspace member `{member}` without a source folder"
-            ));
-            continue;
-        };
-        let prefix = format!("workspace member `{member}`: ");
-        let file = workspace_root.join(rel).join("pyproject.toml");
-        let declared = match std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot be read: {e}"))
-            .and_then(|t| read_declared(&t))
-        {
-            Ok(d) => d,
-            Err(e) => {
-                out.push(format!("{prefix}{}: {e}", file.display()));
-                continue;
-            }
-        };
-        match &declared.name {
-            Some(n) if n == member => {}
-            _ => {
-                out.push(format!(
-                    "{prefix}{} does not declare project `{member}`",
-                    file.display()
-                ));
-                continue;
-            }
+        if let Some(declared) = compare_member(&ws, member, &mut out) {
+            requires_python.extend(declared.requires_python.iter().cloned());
         }
-        compare_project(&prefix, &declared, member, &packages, rel, python, &mut out);
-        requires_python.extend(declared.requires_python.iter().cloned());
     }
-    if !requires_python.is_empty()
-        && let Some(locked) = lock.get("requires-python").and_then(|v| v.as_str())
-    {
-        let declared = requires_python.join(", ");
-        if !specs_equivalent(&declared, locked) {
-            let whose = if requires_python.len() > 1 {
-                "the workspace's pyproject.toml files have"
-            } else {
-                "pyproject.toml has"
-            };
-            out.push(format!(
-                "requires-python differs: {whose} `{declared}`, uv.lock has `{locked}`"
-            ));
-        }
+    if let Some(locked) = lock.get("requires-python").and_then(|v| v.as_str()) {
+        compare_requires_python(&requires_python, locked, &mut out);
     }
     let locked_manifest = |k: &str| lock_reqs(manifest.and_then(|m| m.get(k)), "");
     for (key, what) in [
@@ -303,6 +266,74 @@ pub fn lock_staleness(pyproject: &Path, lock_text: &str) -> Option<String> {
         let declared = root.manifest.get(key).cloned().unwrap_or_default();
         compare_reqs(what, &declared, &locked_manifest(key), &root_ctx, &mut out);
     }
+    summarise(out)
+}
+
+/// What a workspace member's check needs from the lock.
+struct Workspace<'a> {
+    root: &'a Path,
+    packages: &'a [&'a toml::Table],
+    python: Option<&'a Specifiers>,
+}
+
+/// Checks one workspace member's pyproject.toml against its lock entry;
+/// returns what it declares when it could be read and names `member`.
+fn compare_member(ws: &Workspace<'_>, member: &str, out: &mut Vec<String>) -> Option<Declared> {
+    let Some((_, rel)) = ws.packages.iter().find_map(|p| {
+        let n = p.get("name").and_then(|n| n.as_str()).map(normalize)?;
+        (n == *member).then(|| source_path(p)).flatten()
+    }) else {
+        out.push(format!(
+            "uv.lock lists workspace member `{member}` without a source folder"
+        ));
+        return None;
+    };
+    let prefix = format!("workspace member `{member}`: ");
+    let file = ws.root.join(rel).join("pyproject.toml");
+    let declared = match std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot be read: {e}"))
+        .and_then(|t| read_declared(&t))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(format!("{prefix}{}: {e}", file.display()));
+            return None;
+        }
+    };
+    match &declared.name {
+        Some(n) if n == member => {}
+        _ => {
+            out.push(format!(
+                "{prefix}{} does not declare project `{member}`",
+                file.display()
+            ));
+            return None;
+        }
+    }
+    compare_project(&prefix, &declared, member, ws.packages, rel, ws.python, out);
+    Some(declared)
+}
+
+/// The `requires-python` of the root and members, together, against the lock's.
+fn compare_requires_python(requires_python: &[String], locked: &str, out: &mut Vec<String>) {
+    if requires_python.is_empty() {
+        return;
+    }
+    let declared = requires_python.join(", ");
+    if !specs_equivalent(&declared, locked) {
+        let whose = if requires_python.len() > 1 {
+            "the workspace's pyproject.toml files have"
+        } else {
+            "pyproject.toml has"
+        };
+        out.push(format!(
+            "requires-python differs: {whose} `{declared}`, uv.lock has `{locked}`"
+        ));
+    }
+}
+
+/// The first five differences, and how many more there are.
+fn summarise(out: Vec<String>) -> Option<String> {
     if out.is_empty() {
         return None;
     }
