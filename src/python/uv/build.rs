@@ -1,8 +1,8 @@
 //! Building wheels with uv: a project's (in a build environment kept in the
 //! store) and an sdist's (pure Python only).
 
-use super::Uv;
 use super::run::{failure, run_uv, uv_command};
+use super::{Env, Uv, process_env};
 use crate::digest::KeyHasher;
 use crate::error::{Error, IoContext, Result};
 use crate::python::tags::WheelName;
@@ -17,9 +17,10 @@ fn uv_build(
     source: &Path,
     out_dir: &Path,
     index: Option<&str>,
+    env: Env<'_>,
     what: &dyn Fn() -> String,
 ) -> Result<PathBuf> {
-    uv_build_with(uv, source, out_dir, index, None, what)
+    uv_build_with(uv, source, out_dir, index, None, env, what)
 }
 
 /// `uv build --wheel`, isolated, or with `python` (a prepared build
@@ -30,6 +31,7 @@ fn uv_build_with(
     out_dir: &Path,
     index: Option<&str>,
     python: Option<&Path>,
+    env: Env<'_>,
     what: &dyn Fn() -> String,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out_dir).ctx(|| format!("creating {}", out_dir.display()))?;
@@ -56,7 +58,7 @@ fn uv_build_with(
         cmd.arg("--no-build-isolation").arg("--python").arg(py);
     }
     cmd.arg(&source_abs);
-    if let Some(epoch) = std::env::var_os("SOURCE_DATE_EPOCH") {
+    if let Some(epoch) = env("SOURCE_DATE_EPOCH") {
         cmd.env("SOURCE_DATE_EPOCH", epoch);
     }
     let out = run_uv(cmd, what)?;
@@ -90,7 +92,7 @@ pub fn build_wheel(
     out_dir: &Path,
     index: Option<&str>,
 ) -> Result<PathBuf> {
-    uv_build(uv, project_dir, out_dir, index, &|| {
+    uv_build(uv, project_dir, out_dir, index, &process_env, &|| {
         format!("building a wheel of {}", project_dir.display())
     })
 }
@@ -120,11 +122,19 @@ pub fn build_project_wheel(
                 .collect::<Option<Vec<String>>>()
         });
     let Some(mut requires) = requires else {
-        return uv_build(uv, project_dir, out_dir, index, &what);
+        return uv_build(uv, project_dir, out_dir, index, &process_env, &what);
     };
     requires.sort();
     let python = build_env(uv, store, &requires, index)?;
-    uv_build_with(uv, project_dir, out_dir, index, Some(&python), &what)
+    uv_build_with(
+        uv,
+        project_dir,
+        out_dir,
+        index,
+        Some(&python),
+        &process_env,
+        &what,
+    )
 }
 
 /// The interpreter of a build environment holding `requires`, made on first use.
@@ -178,7 +188,7 @@ pub fn build_sdist_wheel(
     index: Option<&str>,
     package: &str,
 ) -> Result<PathBuf> {
-    let wheel = uv_build(uv, sdist, out_dir, index, &|| {
+    let wheel = uv_build(uv, sdist, out_dir, index, &process_env, &|| {
         format!(
             "building a wheel of {package} from its source ({})",
             sdist.display()

@@ -1,30 +1,22 @@
 //! The configured default package index: uv's and pip's environment
 //! variables, pip's config files, then the host pip's built-in default.
 
+use super::{Env, env_var};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The default package index URL from configuration: `UV_DEFAULT_INDEX`,
 /// `UV_INDEX_URL`, `PIP_INDEX_URL`, pip's config files, then the host pip's
-/// built-in default. `None` if nothing is configured.
-pub fn default_index() -> Option<String> {
-    default_index_source().map(|(url, _)| url)
-}
-
-/// Like [`default_index`], with where it came from (`UV_DEFAULT_INDEX`, a
-/// config file's path, or `pip's built-in default`).
-pub fn default_index_source() -> Option<(String, String)> {
-    let env = |k: &str| std::env::var(k).ok();
-    index_from_config(&env, &pip_config_files(&env))
+/// built-in default; with where it came from (the variable's name, a config
+/// file's path, or `pip's built-in default`). `None` if nothing is configured.
+pub(super) fn index_source(env: Env<'_>) -> Option<(String, String)> {
+    index_from_config(env, &pip_config_files(env))
         .or_else(|| pip_builtin_index().map(|u| (u, "pip's built-in default".to_string())))
 }
 
-fn index_from_config(
-    env: &dyn Fn(&str) -> Option<String>,
-    files: &[PathBuf],
-) -> Option<(String, String)> {
+fn index_from_config(env: Env<'_>, files: &[PathBuf]) -> Option<(String, String)> {
     for var in ["UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"] {
-        if let Some(v) = env(var)
+        if let Some(v) = env_var(env, var)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
         {
@@ -44,16 +36,18 @@ fn index_from_config(
 /// pip's config files, most significant first: `$PIP_CONFIG_FILE`, the user's
 /// (`$XDG_CONFIG_HOME/pip/pip.conf`, `~/.pip/pip.conf`), then the system's.
 /// `PIP_CONFIG_FILE=/dev/null` turns them all off, as in pip.
-fn pip_config_files(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+fn pip_config_files(env: Env<'_>) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if let Some(f) = env("PIP_CONFIG_FILE").filter(|v| !v.is_empty()) {
+    if let Some(f) = env_var(env, "PIP_CONFIG_FILE").filter(|v| !v.is_empty()) {
         if f == "/dev/null" {
             return out;
         }
         out.push(PathBuf::from(f));
     }
-    let home = env("HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let xdg = env("XDG_CONFIG_HOME")
+    let home = env_var(env, "HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let xdg = env_var(env, "XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".config")));
@@ -117,6 +111,7 @@ fn pip_builtin_index() -> Option<String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::ffi::OsString;
 
     #[test]
     fn index_from_environment_and_pip_config() {
@@ -135,7 +130,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let env = |k: &str| vars.get(k).map(|v| v.to_string());
+        let env = |k: &str| vars.get(k).map(OsString::from);
         assert_eq!(
             index_from_config(&env, std::slice::from_ref(&conf)),
             Some((
@@ -163,7 +158,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let env = |k: &str| vars.get(k).map(|v| v.to_string());
+        let env = |k: &str| vars.get(k).map(OsString::from);
         assert_eq!(
             pip_config_files(&env),
             [
@@ -175,7 +170,7 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
-        let off = |k: &str| (k == "PIP_CONFIG_FILE").then(|| "/dev/null".to_string());
+        let off = |k: &str| (k == "PIP_CONFIG_FILE").then(|| OsString::from("/dev/null"));
         assert!(pip_config_files(&off).is_empty());
     }
 

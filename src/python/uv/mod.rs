@@ -36,13 +36,30 @@ mod stale;
 mod testutil;
 
 pub use build::{build_project_wheel, build_sdist_wheel, relock};
-pub use config::{default_index, default_index_source};
 pub use install::install_into_store;
 pub use requirements::parse_requirements_file;
 pub use resolve::{ResolveRequest, lock_requirements};
 pub use stale::lock_staleness;
 
 use run::{output_retrying, tail};
+
+/// Looks up one environment variable. The uv code reads the process
+/// environment only through one of these: each public entry point passes
+/// [`process_env`] down to the steps that need a variable (`IMGBUILD_UV`,
+/// `PATH`, the index and pip config-file variables, the resolution variables,
+/// a requirements file's `${VAR}`s, `SOURCE_DATE_EPOCH`), and tests pass
+/// their own.
+type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// This process's environment: the one place the uv code reads it.
+fn process_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
+}
+
+/// `name`'s value when it is set and Unicode, as `std::env::var(name).ok()`.
+fn env_var(env: Env<'_>, name: &str) -> Option<String> {
+    env(name)?.into_string().ok()
+}
 
 /// Where the uv in use was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,16 +195,13 @@ fn parse_version_output(s: &str) -> Option<String> {
 /// The uv to use, installing it into the store from `index` (or the
 /// configured default index) when none is found.
 pub fn ensure(store: &Store, index: Option<&str>) -> Result<Uv> {
-    if let Some(uv) = locate(
-        store.root(),
-        std::env::var_os("IMGBUILD_UV"),
-        std::env::var_os("PATH"),
-    )? {
+    let env: Env<'_> = &process_env;
+    if let Some(uv) = locate(store.root(), env("IMGBUILD_UV"), env("PATH"))? {
         return Ok(uv);
     }
     let index = match index {
         Some(i) => Some(i.to_string()),
-        None => default_index(),
+        None => config::index_source(env).map(|(url, _)| url),
     };
     let how = "install uv and put it on PATH, set IMGBUILD_UV to its path, or set \
                UV_DEFAULT_INDEX to a package index URL so imgbuild can install uv into its store";
@@ -211,11 +225,8 @@ pub fn ensure(store: &Store, index: Option<&str>) -> Result<Uv> {
 /// uv and the package index as this machine is set up, for `doctor`-style
 /// reports (index credentials removed).
 pub fn describe(store: &Store) -> serde_json::Value {
-    let found = locate(
-        store.root(),
-        std::env::var_os("IMGBUILD_UV"),
-        std::env::var_os("PATH"),
-    );
+    let env: Env<'_> = &process_env;
+    let found = locate(store.root(), env("IMGBUILD_UV"), env("PATH"));
     let uv = match found {
         Ok(Some(uv)) => serde_json::json!({
             "found": true,
@@ -230,7 +241,7 @@ pub fn describe(store: &Store) -> serde_json::Value {
         }),
         Err(e) => serde_json::json!({ "found": false, "error": e.to_string() }),
     };
-    let index = match default_index_source() {
+    let index = match config::index_source(env) {
         Some((url, via)) => serde_json::json!({
             "url": crate::net::redact(&url),
             "configured_via": via,

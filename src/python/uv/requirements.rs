@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 use super::resolve::ResolveRequest;
+use super::{Env, env_var, process_env};
 use crate::error::{Error, Result};
 use crate::python::pep508::Requirement;
 use std::path::{Path, PathBuf};
@@ -43,23 +44,35 @@ impl RequirementsFile {
 pub fn parse_requirements_file(path: &Path) -> Result<RequirementsFile> {
     let mut out = RequirementsFile::default();
     let mut stack = Vec::new();
-    let env = |k: &str| std::env::var(k).ok();
-    read_requirements(path, &mut out, &mut stack, &env)?;
+    read_requirements(path, &mut out, &mut stack, &process_env)?;
     Ok(out)
+}
+
+/// One file being read: where it is, for includes and messages.
+struct Reading<'a> {
+    path: &'a Path,
+    dir: &'a Path,
+    env: Env<'a>,
+}
+
+impl Reading<'_> {
+    fn err(&self, line: usize, m: String) -> Error {
+        Error::input(self.path, format!("line {line}: {m}"))
+    }
 }
 
 fn read_requirements(
     path: &Path,
     out: &mut RequirementsFile,
     stack: &mut Vec<PathBuf>,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: Env<'_>,
 ) -> Result<()> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
     let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     stack.push(canon);
     let dir = path.parent().unwrap_or(Path::new("."));
-    let err = |line: usize, m: String| Error::input(path, format!("line {line}: {m}"));
+    let file = Reading { path, dir, env };
     for (line_no, raw) in logical_lines(&text) {
         let line = expand_env(&strip_comment(&raw), env);
         let line = line.trim();
@@ -67,111 +80,135 @@ fn read_requirements(
             continue;
         }
         if line.starts_with('-') {
-            let toks: Vec<&str> = line.split_whitespace().collect();
-            let mut i = 0;
-            while i < toks.len() {
-                let tok = toks[i];
-                let (flag, inline) = split_option(tok);
-                let value = |i: &mut usize| -> Result<String> {
-                    if let Some(v) = inline {
-                        return Ok(v.to_string());
-                    }
-                    *i += 1;
-                    toks.get(*i)
-                        .map(|v| v.to_string())
-                        .ok_or_else(|| err(line_no, format!("`{flag}` needs a value")))
-                };
-                match flag {
-                    "-r" | "--requirement" => {
-                        let v = value(&mut i)?;
-                        if v.contains("://") {
-                            return Err(err(
-                                line_no,
-                                format!("`{flag} {v}`: only local files can be included"),
-                            ));
-                        }
-                        let inc = dir.join(&v);
-                        let inc_canon = std::fs::canonicalize(&inc).unwrap_or(inc.clone());
-                        if stack.contains(&inc_canon) {
-                            return Err(err(
-                                line_no,
-                                format!("`{flag} {v}` includes a file that includes this one"),
-                            ));
-                        }
-                        if !inc.is_file() {
-                            return Err(err(
-                                line_no,
-                                format!("`{flag} {v}`: {} does not exist", inc.display()),
-                            ));
-                        }
-                        read_requirements(&inc, out, stack, env)?;
-                    }
-                    "-i" | "--index-url" => out.index_url = Some(value(&mut i)?),
-                    "--extra-index-url" => {
-                        let v = value(&mut i)?;
-                        if !out.extra_index_urls.contains(&v) {
-                            out.extra_index_urls.push(v);
-                        }
-                    }
-                    "--pre" if inline.is_none() => out.pre = true,
-                    "-e" | "--editable" => {
-                        return Err(err(
-                            line_no,
-                            "editable requirements (`-e`) are not supported in images; use a \
-                             `uv_project` layer for a local project"
-                                .into(),
-                        ));
-                    }
-                    "-c" | "--constraint" => {
-                        return Err(err(
-                            line_no,
-                            "constraints files (`-c`) are not supported; pin the versions in the \
-                             requirements instead"
-                                .into(),
-                        ));
-                    }
-                    "-f" | "--find-links" | "--no-index" => {
-                        return Err(err(
-                            line_no,
-                            format!(
-                                "`{flag}` is not supported; use `--index-url` or \
-                                 `--extra-index-url` with a package index"
-                            ),
-                        ));
-                    }
-                    _ => {
-                        return Err(err(
-                            line_no,
-                            format!(
-                                "option `{tok}` is not supported (supported: -r, -i/--index-url, \
-                                 --extra-index-url, --pre, and --hash after a requirement)"
-                            ),
-                        ));
-                    }
-                }
-                i += 1;
-            }
-            continue;
-        }
-        let requirement = strip_requirement_options(line).map_err(|m| err(line_no, m))?;
-        let parsed = Requirement::parse(&requirement).map_err(|m| {
-            err(
-                line_no,
-                format!("`{requirement}` is not a valid requirement: {m}"),
-            )
-        })?;
-        let requirement = match &parsed.url {
-            Some(u) => match absolute_reference(u, dir) {
-                Some(abs) => requirement.replacen(u.as_str(), &abs, 1),
-                None => requirement,
-            },
-            None => requirement,
-        };
-        if !out.requirements.contains(&requirement) {
-            out.requirements.push(requirement);
+            read_option_line(&file, line_no, line, out, stack)?;
+        } else {
+            read_requirement_line(&file, line_no, line, out)?;
         }
     }
     stack.pop();
+    Ok(())
+}
+
+/// A line of options: `-r`, `-i`, `--extra-index-url`, `--pre`; others are
+/// errors that say what to do instead.
+fn read_option_line(
+    file: &Reading<'_>,
+    line_no: usize,
+    line: &str,
+    out: &mut RequirementsFile,
+    stack: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let err = |m: String| file.err(line_no, m);
+    let toks: Vec<&str> = line.split_whitespace().collect();
+    let mut i = 0;
+    while i < toks.len() {
+        let tok = toks[i];
+        let (flag, inline) = split_option(tok);
+        let value = |i: &mut usize| -> Result<String> {
+            if let Some(v) = inline {
+                return Ok(v.to_string());
+            }
+            *i += 1;
+            toks.get(*i)
+                .map(|v| v.to_string())
+                .ok_or_else(|| err(format!("`{flag}` needs a value")))
+        };
+        match flag {
+            "-r" | "--requirement" => {
+                let v = value(&mut i)?;
+                include(file, line_no, flag, &v, out, stack)?;
+            }
+            "-i" | "--index-url" => out.index_url = Some(value(&mut i)?),
+            "--extra-index-url" => {
+                let v = value(&mut i)?;
+                if !out.extra_index_urls.contains(&v) {
+                    out.extra_index_urls.push(v);
+                }
+            }
+            "--pre" if inline.is_none() => out.pre = true,
+            _ => return Err(err(unsupported_option(flag, tok))),
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// `-r FILE`: reads `v` (relative to the including file) into `out`.
+fn include(
+    file: &Reading<'_>,
+    line_no: usize,
+    flag: &str,
+    v: &str,
+    out: &mut RequirementsFile,
+    stack: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let err = |m: String| file.err(line_no, m);
+    if v.contains("://") {
+        return Err(err(format!(
+            "`{flag} {v}`: only local files can be included"
+        )));
+    }
+    let inc = file.dir.join(v);
+    let inc_canon = std::fs::canonicalize(&inc).unwrap_or(inc.clone());
+    if stack.contains(&inc_canon) {
+        return Err(err(format!(
+            "`{flag} {v}` includes a file that includes this one"
+        )));
+    }
+    if !inc.is_file() {
+        return Err(err(format!(
+            "`{flag} {v}`: {} does not exist",
+            inc.display()
+        )));
+    }
+    read_requirements(&inc, out, stack, file.env)
+}
+
+/// Why an option is refused, and what to do instead.
+fn unsupported_option(flag: &str, tok: &str) -> String {
+    match flag {
+        "-e" | "--editable" => "editable requirements (`-e`) are not supported in images; use a \
+                                `uv_project` layer for a local project"
+            .into(),
+        "-c" | "--constraint" => "constraints files (`-c`) are not supported; pin the versions \
+                                  in the requirements instead"
+            .into(),
+        "-f" | "--find-links" | "--no-index" => format!(
+            "`{flag}` is not supported; use `--index-url` or `--extra-index-url` with a package \
+             index"
+        ),
+        _ => format!(
+            "option `{tok}` is not supported (supported: -r, -i/--index-url, \
+             --extra-index-url, --pre, and --hash after a requirement)"
+        ),
+    }
+}
+
+/// A requirement line: `--hash` options dropped, checked as PEP 508, a local
+/// path after `@` made absolute; added unless already listed.
+fn read_requirement_line(
+    file: &Reading<'_>,
+    line_no: usize,
+    line: &str,
+    out: &mut RequirementsFile,
+) -> Result<()> {
+    let requirement = strip_requirement_options(line).map_err(|m| file.err(line_no, m))?;
+    let parsed = Requirement::parse(&requirement).map_err(|m| {
+        file.err(
+            line_no,
+            format!("`{requirement}` is not a valid requirement: {m}"),
+        )
+    })?;
+    let requirement = match &parsed.url {
+        Some(u) => match absolute_reference(u, file.dir) {
+            Some(abs) => requirement.replacen(u.as_str(), &abs, 1),
+            None => requirement,
+        },
+        None => requirement,
+    };
+    if !out.requirements.contains(&requirement) {
+        out.requirements.push(requirement);
+    }
     Ok(())
 }
 
@@ -226,7 +263,7 @@ fn strip_comment(line: &str) -> String {
 
 /// `${NAME}` (uppercase letters, digits, `_`) → its value, as pip does; unset
 /// variables are left as written.
-fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+fn expand_env(line: &str, env: Env<'_>) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(i) = rest.find("${") {
@@ -239,7 +276,7 @@ fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
                         .bytes()
                         .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
             {
-                match env(&after[..end]) {
+                match env_var(env, &after[..end]) {
                     Some(v) => out.push_str(&v),
                     None => out.push_str(&rest[i..i + 3 + end]),
                 }
@@ -300,11 +337,12 @@ fn absolute_reference(reference: &str, dir: &Path) -> Option<String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::ffi::OsString;
 
     fn parse_with_env(path: &Path, vars: &[(&str, &str)]) -> Result<RequirementsFile> {
-        let vars: HashMap<String, String> = vars
+        let vars: HashMap<String, OsString> = vars
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
             .collect();
         let env = move |k: &str| vars.get(k).cloned();
         let mut out = RequirementsFile::default();
@@ -372,7 +410,7 @@ mod tests {
     fn requirements_file_env_expansion() {
         assert_eq!(
             expand_env("https://${USER_X}:${MISSING}@h/${lower}", &|k| {
-                (k == "USER_X").then(|| "me".to_string())
+                (k == "USER_X").then(|| OsString::from("me"))
             }),
             "https://me:${MISSING}@h/${lower}"
         );

@@ -1,8 +1,8 @@
 //! Resolving a list of requirements into a `uv.lock` kept in the store, once
 //! per request key.
 
-use super::Uv;
 use super::run::{failure, redact_text, run_uv, uv_command};
+use super::{Env, Uv, env_var, process_env};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
 use crate::python::pep508::Requirement;
@@ -42,12 +42,12 @@ const RESOLUTION_ENV: &[&str] = &[
 /// The store key of a resolution: the request, uv's version and the
 /// environment variables that steer uv's resolver. The key's version (the
 /// `1` in `pylock`) changes whenever the project written for uv does.
-pub fn request_key(req: &ResolveRequest, uv_version: &str) -> Digest {
-    let env: Vec<(String, Option<String>)> = RESOLUTION_ENV
+fn request_key(req: &ResolveRequest, uv_version: &str, env: Env<'_>) -> Digest {
+    let values: Vec<(String, Option<String>)> = RESOLUTION_ENV
         .iter()
-        .map(|k| (k.to_string(), std::env::var(k).ok()))
+        .map(|k| (k.to_string(), env_var(env, k)))
         .collect();
-    key_with_env(req, uv_version, &env)
+    key_with_env(req, uv_version, &values)
 }
 
 fn key_with_env(
@@ -187,9 +187,19 @@ fn describe_requirements(reqs: &[String]) -> String {
 /// whose root project `imgbuild-requirements` is virtual). A resolution is
 /// done once per key; later calls return the stored lock.
 pub fn lock_requirements(uv: &Uv, store: &Store, req: &ResolveRequest) -> Result<PathBuf> {
+    lock_requirements_in(uv, store, req, &process_env)
+}
+
+/// [`lock_requirements`] with the environment passed in.
+fn lock_requirements_in(
+    uv: &Uv,
+    store: &Store,
+    req: &ResolveRequest,
+    env: Env<'_>,
+) -> Result<PathBuf> {
     check_extra_args(&req.extra_args)?;
     let pyproject = requirements_pyproject(req)?;
-    let key = request_key(req, &uv.version);
+    let key = request_key(req, &uv.version, env);
     let dir = store.root().join("pylocks").join(key.hex());
     let lock_path = dir.join("uv.lock");
     if lock_path.is_file() {
@@ -279,7 +289,7 @@ mod tests {
             store
                 .root()
                 .join("pylocks")
-                .join(request_key(&req, "0.0.1").hex())
+                .join(request_key(&req, "0.0.1", &process_env).hex())
                 .join("uv.lock")
         );
         let text = std::fs::read_to_string(&lock).unwrap();
