@@ -2,10 +2,20 @@
 //! a lock becomes, per platform, an install set, a wheel per package, and
 //! layers grouped so that a lock update changes few of them.
 //!
-//! Nothing is downloaded here: step keys come from the lock's hashes (and,
-//! for the project itself, from its source files), so `plan` stays offline.
+//! No wheel is downloaded here: step keys come from the lock's hashes (and,
+//! for the project itself, from its source files).
+//!
+//! One download stays in planning: when neither the base's config
+//! (`PYTHON_VERSION`) nor a native Debian lock names the base's Python, the
+//! layers of a registry base are fetched to find its interpreter (and libc),
+//! because which wheels install — and so every Python step's key — depends
+//! on them. The answer is cached in the store per base manifest digest, so
+//! it happens once per base; the layers fetched then are the ones a RUN
+//! step or a local output needs anyway.
 
-use super::{Action, Env, Step};
+use super::common::{ImageCx, LayerCx};
+use super::config::config_key;
+use super::{Action, BasePlan, Env, Step, apply_config, config_value};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, Location, Result};
 use crate::layer::compress::GZIP_CHUNK;
@@ -18,6 +28,7 @@ use crate::python::lock::{self, ArtifactLocation, Lock, Resolved, Source, SyncOp
 use crate::python::markers::{MarkerEnv, normalize_name};
 use crate::python::tags::{self, Arch, TagIndex, Target};
 use crate::python::uv;
+use crate::sandbox::DEFAULT_PATH;
 use crate::spec::{LayerKind, PipOptions};
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -581,6 +592,88 @@ pub struct Planned {
     pub venv_env: Option<Vec<(String, String)>>,
 }
 
+/// The steps of a Python layer entry: the base's interpreter found first
+/// (once per image), then the layer's wheels planned; the first entry that
+/// makes the venv also puts it on the image's environment.
+pub(super) fn plan_entry(
+    cx: &ImageCx,
+    lc: &LayerCx,
+    cfg: &mut ImageConfig,
+    py: &mut PyState,
+) -> Result<Vec<Step>> {
+    let (env, img, done, base) = (cx.env, cx.img, cx.done, cx.base);
+    let l = &*lc.layer;
+    if py.envs.is_none()
+        && let BasePlan::Image(bi) = base
+        && let Some(be) = &done[*bi].py_envs
+    {
+        let b = &done[*bi];
+        py.envs = Some(
+            img.platforms
+                .iter()
+                .map(|p| {
+                    let i = b.platforms.iter().position(|x| x == p).unwrap_or(0);
+                    be[i].clone()
+                })
+                .collect(),
+        );
+    }
+    if py.envs.is_none() {
+        let layers = match super::debian::native_packages(env, img, done, base) {
+            Some(v) => BaseLayers::Debian(v),
+            None => super::base::base_layers(env, done, base, &img.platforms),
+        };
+        py.envs = Some(detect(
+            env,
+            img.python.as_deref(),
+            &layers,
+            cx.base_configs,
+            &img.platforms,
+            &l.loc,
+        )?);
+    }
+    let envs = py.envs.as_ref().expect("set above");
+    let skeleton = cfg.env_get("VIRTUAL_ENV") != Some(img.venv.as_str());
+    let planned = plan_layer(
+        env,
+        l,
+        &img.venv,
+        &img.platforms,
+        envs,
+        skeleton,
+        cx.rules,
+        &env.o.python,
+    )?;
+    let mut steps = planned.steps;
+    if let Some(mut vars) = planned.venv_env {
+        let bin = format!("{}/bin", img.venv);
+        match cfg.env_get("PATH") {
+            None => vars[1].1 = format!("{bin}:{DEFAULT_PATH}"),
+            // Already on PATH (Flyte's header puts it there): kept once.
+            Some(p) if p.split(':').any(|d| d == bin) => {
+                vars.truncate(1);
+            }
+            Some(_) => {}
+        }
+        let kind = LayerKind::Env(vars);
+        apply_config(cfg, &kind);
+        let mut opts = BTreeMap::new();
+        opts.insert("value".into(), config_value(&kind));
+        steps.push(Step {
+            name: format!("env {} (the venv)", config_value(&kind)),
+            loc: l.loc.clone(),
+            key: config_key(&kind),
+            action: Action::Config(kind),
+            cached: None,
+            why: vec![],
+            notes: vec![],
+            options: opts,
+            platform: None,
+        });
+    }
+    Ok(steps)
+}
+
 /// Plans one Python layer entry for every platform.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plan_layer(
@@ -936,7 +1029,7 @@ fn step_key(
         )?;
         files::key_entries(&mut k, &c.entries);
         for e in &c.entries {
-            files.insert(e.path.to_string(), super::fingerprint(e));
+            files.insert(e.path.to_string(), super::copy::fingerprint(e));
         }
     }
     Ok((k.finish(), files))

@@ -1,0 +1,160 @@
+//! What the builders of the step kinds share: the layers built so far,
+//! the image a step is put on, and the layers below it.
+
+use super::BuildOptions;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::oci::types::{Descriptor, ImageConfig};
+use crate::output::{ImageOut, LayerOut};
+use crate::plan::{BasePlan, ImagePlan, Plan, Step};
+use crate::registry::Reference;
+use crate::store::{LayerDesc, Store};
+use std::collections::BTreeMap;
+
+/// The layers this build made, by step key (two steps with one key are
+/// built once), and how many and how big they are.
+#[derive(Default)]
+pub(super) struct Built {
+    map: BTreeMap<Digest, LayerDesc>,
+    pub count: usize,
+    pub bytes: u64,
+}
+
+impl Built {
+    pub fn get(&self, key: &Digest) -> Option<&LayerDesc> {
+        self.map.get(key)
+    }
+
+    /// A layer built for step `key`: recorded in the store for the step,
+    /// counted, and remembered for another image with the same step.
+    pub fn keep(&mut self, store: &Store, key: Digest, d: LayerDesc) -> Result<LayerDesc> {
+        store.step_put(&key, &d)?;
+        self.count += 1;
+        self.bytes += d.size;
+        self.map.insert(key, d.clone());
+        Ok(d)
+    }
+
+    /// Layers built (and already recorded) in parallel.
+    pub fn extend(&mut self, layers: Vec<(Digest, LayerDesc)>) {
+        for (key, d) in layers {
+            self.count += 1;
+            self.bytes += d.size;
+            self.map.insert(key, d);
+        }
+    }
+}
+
+/// One platform's image as its steps are put on it.
+pub(super) struct Stack {
+    pub cfg: ImageConfig,
+    pub layers: Vec<Descriptor>,
+    pub outs: Vec<LayerOut>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What a step built in order reads besides the stack below it.
+pub(super) struct StepCx<'a, 'b> {
+    pub store: &'a Store,
+    pub plan: &'a Plan,
+    pub o: &'a BuildOptions<'b>,
+    pub img: &'a ImagePlan,
+    /// The images assembled so far (indexed like `plan.images`).
+    pub images: &'a [Option<ImageOut>],
+    /// The registry image at the bottom of this one, where missing base
+    /// layers come from.
+    pub base_ref: Option<&'a Reference>,
+    /// How many of the stack's layers are the base's.
+    pub base_count: usize,
+}
+
+impl StepCx<'_, '_> {
+    /// Every layer below a step must be in the store (a base image's
+    /// layers may still be in its registry).
+    pub fn fetch_missing(&self, layers: &[Descriptor], label: &str) -> Result<()> {
+        for l in layers {
+            if !self.store.has_blob(&l.digest) {
+                match (self.base_ref, self.o.client) {
+                    (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, self.store)?,
+                    _ => {
+                        return Err(Error::Other(format!(
+                            "{label}: layer {} below the step is not in the store",
+                            l.digest
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `--chown=NAME`: the ids in the /etc/passwd and /etc/group the
+    /// layers below leave.
+    pub fn owner_below(
+        &self,
+        name: &str,
+        layers: &[Descriptor],
+        label: &str,
+    ) -> Result<crate::oci::Owner> {
+        self.fetch_missing(layers, label)?;
+        let refs: Vec<(Digest, &str)> = layers
+            .iter()
+            .map(|l| (l.digest, l.media_type.as_str()))
+            .collect();
+        let files =
+            crate::layer::read::read_stored_files(self.store, &refs, &["etc/passwd", "etc/group"])?;
+        let text = |f: &str| {
+            String::from_utf8_lossy(files.get(f).map(Vec::as_slice).unwrap_or_default())
+                .into_owned()
+        };
+        crate::layer::read::resolve_owner(name, &text("etc/passwd"), &text("etc/group"))
+            .map_err(|m| Error::Other(format!("--chown={name}: {m}")))
+    }
+}
+
+/// The registry image at the bottom of an image, if any.
+pub(super) fn image_base_ref(base: &BasePlan, images: &[Option<ImageOut>]) -> Option<Reference> {
+    match base {
+        BasePlan::Remote { reference, .. } => Some(reference.clone()),
+        BasePlan::Image(bi) => images[*bi].as_ref().and_then(|b| b.base_ref.clone()),
+        _ => None,
+    }
+}
+
+/// An error of a step's own making, placed at the step's definition.
+pub(super) fn at_step(e: Error, s: &Step) -> Error {
+    match e {
+        Error::Other(m) => Error::InputAt {
+            loc: Box::new(s.loc.clone()),
+            message: m,
+        },
+        other => other,
+    }
+}
+
+/// A step name cut to a line's worth, for progress labels.
+pub(super) fn short(name: &str) -> String {
+    const MAX: usize = 60;
+    // A script of several lines (a heredoc) shows as one.
+    let name = name.trim().replace('\n', " ⏎ ");
+    if name.chars().count() <= MAX {
+        return name;
+    }
+    let cut: String = name.chars().take(MAX - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn long_step_names_are_cut_to_a_line() {
+        assert_eq!(short("  echo hi\n"), "echo hi");
+        assert_eq!(short("a\nb"), "a ⏎ b");
+        let long = "x".repeat(100);
+        let s = short(&long);
+        assert_eq!(s.chars().count(), 60);
+        assert!(s.ends_with('…'));
+    }
+}

@@ -1,0 +1,202 @@
+//! Files layers. Most come with their files collected by planning; a
+//! download with a checksum or a local archive is fetched or unpacked here
+//! first and then collected from the store exactly as planning collects
+//! the store's files, so the layer's bytes do not depend on which of the
+//! two did it. Owned layers (`--chown`) are built on the layers below.
+
+use super::BuildOptions;
+use super::common::{Stack, StepCx, at_step};
+use crate::error::{Error, Result};
+use crate::layer::files::{self, CollectOptions, Collected, FileEntry};
+use crate::layer::ignore::IgnoreRules;
+use crate::oci::types::Descriptor;
+use crate::plan::{Action, Chown, Fetch, Plan, Step};
+use crate::progress::Task;
+use crate::store::{LayerDesc, Store};
+use std::borrow::Cow;
+
+/// A files layer that reads nothing below it; returns it with its number
+/// of files and the progress bar to finish.
+pub(super) fn build(
+    plan: &Plan,
+    store: &Store,
+    o: &BuildOptions,
+    step: &Step,
+    label: &str,
+) -> Result<(LayerDesc, usize, Box<dyn Task>)> {
+    let (entries, bytes) = entries(plan, store, o, step, label)?;
+    let bar = o.progress.start(label, bytes);
+    let d = files::write_layer(
+        store,
+        &entries,
+        plan.options.compression,
+        o.threads,
+        plan.options.source_date_epoch,
+        &|n| bar.set(n),
+    )?;
+    Ok((d, entries.len(), bar))
+}
+
+/// A files layer with an owner: a name is looked up in the layers below,
+/// and the folders above the files that they lack are made with it.
+pub(super) fn build_owned(
+    cx: &StepCx,
+    s: &Step,
+    chown: &Chown,
+    stack: &Stack,
+) -> Result<LayerDesc> {
+    let (entries, _) = entries(cx.plan, cx.store, cx.o, s, &s.name)?;
+    let mut entries = entries.into_owned();
+    let owner = match chown {
+        Chown::Ids(ids) => *ids,
+        Chown::Name(n) => {
+            let ids = cx
+                .owner_below(n, &stack.layers, &s.name)
+                .map_err(|e| at_step(e, s))?;
+            for e in entries.iter_mut() {
+                e.uid = ids.uid;
+                e.gid = ids.gid;
+            }
+            ids
+        }
+    };
+    write_owned(cx, entries, owner, &stack.layers, &s.name)
+}
+
+/// Writes a layer whose files have an owner (`--chown`): the folders
+/// above them that the layers below lack are made with that owner, as
+/// docker and buildah make them.
+pub(super) fn write_owned(
+    cx: &StepCx,
+    mut entries: Vec<FileEntry>,
+    owner: crate::oci::Owner,
+    layers: &[Descriptor],
+    label: &str,
+) -> Result<LayerDesc> {
+    let store = cx.store;
+    let above = files::folders_above(&entries);
+    if !above.is_empty() {
+        cx.fetch_missing(layers, label)?;
+        let index = layers
+            .iter()
+            .map(|l| crate::layer::read::LayerIndex::cached(store, &l.digest, &l.media_type))
+            .collect::<Result<Vec<_>>>()?;
+        for f in crate::layer::read::missing_folders(&index, &above) {
+            entries.push(FileEntry::folder(&f, 0o755, owner.uid, owner.gid));
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    files::write_layer(
+        store,
+        &entries,
+        cx.plan.options.compression,
+        cx.o.threads,
+        cx.plan.options.source_date_epoch,
+        &|_| {},
+    )
+}
+
+/// A files step's entries and their size: as planned, or fetched first.
+fn entries<'s>(
+    plan: &Plan,
+    store: &Store,
+    o: &BuildOptions,
+    step: &'s Step,
+    label: &str,
+) -> Result<(Cow<'s, [FileEntry]>, u64)> {
+    let Action::Files {
+        entries,
+        bytes,
+        fetch,
+        ..
+    } = &step.action
+    else {
+        unreachable!("a files step")
+    };
+    let Some(f) = fetch else {
+        return Ok((Cow::Borrowed(entries.as_slice()), *bytes));
+    };
+    let note = |n: &str| o.progress.line(&format!("{label}: note: {n}"));
+    let c = fetched(plan, store, f, &note).map_err(|e| match e {
+        // Placed at the layer, as planning places its input errors.
+        Error::Input { path, message } => Error::InputAt {
+            loc: Box::new(step.loc.clone()),
+            message: format!("{}: {message}", path.display()),
+        },
+        other => other,
+    })?;
+    Ok((Cow::Owned(c.entries), c.bytes))
+}
+
+/// Downloads or unpacks a fetched source into the store and collects its
+/// files there.
+fn fetched(plan: &Plan, store: &Store, f: &Fetch, note: &dyn Fn(&str)) -> Result<Collected> {
+    let no_rules = IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
+    let options = |owner, chmod| CollectOptions {
+        context: store.root(),
+        rules: &no_rules,
+        owner,
+        chmod,
+        stat: plan.store_stat(),
+        exclude: &[],
+    };
+    match f {
+        Fetch::Url {
+            url,
+            sha,
+            dst,
+            chown,
+            mode,
+        } => {
+            let (path, _) =
+                crate::store::fetch::fetch_url(store, url, Some(*sha), None, "--checksum")?;
+            files::collect_file(&path, dst, &options(*chown, Some(*mode)))
+        }
+        Fetch::Archive {
+            path,
+            sha,
+            dst,
+            chown,
+        } => {
+            // The key names the bytes planning hashed: an archive changed
+            // since is not unpacked under their name.
+            let now = files::hash_file(path)?;
+            if now != *sha {
+                return Err(Error::input(
+                    path,
+                    format!("changed during the build (planned as {sha}, now {now})"),
+                ));
+            }
+            let u = crate::layer::archive::unpack(store, path, sha)?;
+            let mut c = files::collect_folder(&u.root, dst, false, &options(None, None))?;
+            // The archive's owners and modes, not the unpacked copy's.
+            let prefix = if dst.is_empty() {
+                String::new()
+            } else {
+                format!("{dst}/")
+            };
+            for e in c.entries.iter_mut() {
+                let rel = e.path.strip_prefix(&prefix).unwrap_or(e.path.as_bytes());
+                if let Some(m) = std::str::from_utf8(rel).ok().and_then(|r| u.meta.get(r)) {
+                    if !matches!(e.kind, files::FileKind::Symlink(_)) {
+                        e.mode = m.mode;
+                    }
+                    e.uid = m.uid;
+                    e.gid = m.gid;
+                }
+                if let Some(o) = chown {
+                    e.uid = o.uid;
+                    e.gid = o.gid;
+                }
+            }
+            if !u.skipped.is_empty() {
+                note(&format!(
+                    "{} device or fifo entries of the archive are not kept (e.g. {})",
+                    u.skipped.len(),
+                    u.skipped[0]
+                ));
+            }
+            Ok(c)
+        }
+    }
+}
