@@ -84,7 +84,10 @@ impl Default for PlanOptions {
         PlanOptions {
             compression: Compression::Gzip,
             no_default_ignore: false,
-            source_date_epoch: source_date_epoch_from_env(),
+            // The caller says (the CLI reads SOURCE_DATE_EPOCH with
+            // `source_date_epoch_from_env`); nothing here reads the
+            // environment.
+            source_date_epoch: 0,
             only: Vec::new(),
             profile: None,
             exclude: Vec::new(),
@@ -97,6 +100,8 @@ impl Default for PlanOptions {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` from the environment, else 0: for the command line,
+/// which passes it on in its request. Planning itself never calls it.
 pub fn source_date_epoch_from_env() -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
