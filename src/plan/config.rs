@@ -204,3 +204,45 @@ pub fn final_config(img: &ImagePlan, pi: usize) -> ImageConfig {
     }
     cfg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(vars: &[&str]) -> ImageConfig {
+        let mut c = ImageConfig::default();
+        c.config.env = Some(vars.iter().map(|s| s.to_string()).collect());
+        c
+    }
+
+    #[test]
+    fn env_values_expand_from_the_config() {
+        let c = with_env(&["A=1", "PATH=/bin"]);
+        assert_eq!(expand_env("$A-${A}", &c), "1-1");
+        assert_eq!(expand_env("${PATH}:/x \\$A", &c), "/bin:/x $A");
+        assert_eq!(expand_env("$NONE.", &c), ".");
+        assert_eq!(expand_env("${A", &c), "${A");
+    }
+
+    #[test]
+    fn config_keys_are_typed() {
+        let one = LayerKind::Env(vec![("A".into(), "1 B=2".into())]);
+        let two = LayerKind::Env(vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+        assert_ne!(config_key(&one), config_key(&two));
+        assert_ne!(
+            config_key(&LayerKind::User("x".into())),
+            config_key(&LayerKind::Workdir("x".into()))
+        );
+    }
+
+    #[test]
+    fn a_new_entrypoint_drops_the_cmd() {
+        let mut c = ImageConfig::default();
+        apply_config(&mut c, &LayerKind::Cmd(vec!["sh".into()]));
+        apply_config(&mut c, &LayerKind::Entrypoint(vec!["app".into()]));
+        assert_eq!(c.config.cmd, None);
+        apply_config(&mut c, &LayerKind::Workdir("srv".into()));
+        apply_config(&mut c, &LayerKind::Workdir("../opt".into()));
+        assert_eq!(c.config.working_dir.as_deref(), Some("/opt"));
+    }
+}

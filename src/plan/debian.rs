@@ -3,6 +3,11 @@
 //! layers, the dpkg state, and `dpkg --configure` in the sandbox for the
 //! maintainer scripts the state does not stand in for. The `.deb` files
 //! are fetched by execution; the keys come from the lock's hashes.
+//!
+//! Making the lock (none yet, or one for another request) downloads the
+//! signed package indices here: the lock is what every key of the base is
+//! computed from. `--locked` forbids it, and a lock that matches is used
+//! as it is.
 
 use super::common::ImageCx;
 use super::{Action, BasePlan, DebianStep, Env, ImagePlan, PlanOptions, Step, run};

@@ -19,8 +19,10 @@
 //!
 //! `common.rs` holds what they share. Planning computes keys: it reads the
 //! context's files and the lock, but it leaves fetching and unpacking to
-//! execution wherever a key can be had without them (see `add.rs` and
-//! `python.rs` for the two exceptions and why).
+//! execution wherever a key can be had without them. Where it cannot, the
+//! download stays here, and the module says why: `add.rs` (a URL without a
+//! checksum), `python.rs` (a registry base's Python), `debian.rs` (the
+//! signed indices, when the lock must be made again).
 
 mod add;
 mod base;
