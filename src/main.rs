@@ -699,7 +699,23 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
                 (_, Some(_)) => "hit",
                 (_, None) => "miss",
             };
+            // ADD of an archive or a checksummed URL is fetched when built:
+            // its files are not known yet.
+            let fetched_later = match &s.action {
+                Action::Files {
+                    fetch: Some(f),
+                    bytes,
+                    ..
+                } => Some(match f.as_ref() {
+                    plan::Fetch::Archive { .. } => {
+                        format!(" ({} archive, unpacked when built)", human(*bytes))
+                    }
+                    plan::Fetch::Url { .. } => " (downloaded when built)".to_string(),
+                }),
+                _ => None,
+            };
             let (files, bytes) = match &s.action {
+                Action::Files { fetch: Some(_), .. } => (None, None),
                 Action::Files { entries, bytes, .. } => (Some(entries.len()), Some(*bytes)),
                 Action::Python(pl) => (Some(pl.artifacts.len()), Some(pl.bytes)),
                 Action::Debian(d) => (
@@ -709,8 +725,9 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
                 Action::Config(_) | Action::Run(_) | Action::CopyFrom(_) => (None, None),
             };
             if a.format == Format::Text {
-                let size = match (files, bytes) {
-                    (Some(f), Some(b)) => format!(" ({f} entries, {})", human(b)),
+                let size = match (files, bytes, &fetched_later) {
+                    (_, _, Some(later)) => later.clone(),
+                    (Some(f), Some(b), _) => format!(" ({f} entries, {})", human(b)),
                     _ => String::new(),
                 };
                 println!(
