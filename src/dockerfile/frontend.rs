@@ -507,10 +507,9 @@ fn stage_layers(
     scope: &mut Scope,
     implicit: &mut Vec<Stage>,
 ) -> Result<Vec<Layer>> {
-    let (o, file, esc) = (cx.o, cx.file, cx.esc);
+    let (file, esc) = (cx.file, cx.esc);
     let mut layers: Vec<Layer> = Vec::new();
     for &i in &cx.heads[si].body {
-        let here = |field: &str| loc(file, i, field);
         let at = |field: &str, kind: LayerKind| Layer {
             loc: loc(file, i, field),
             kind,
@@ -629,267 +628,8 @@ fn stage_layers(
                     },
                 ));
             }
-            Inst::Copy {
-                srcs,
-                dst,
-                from,
-                chown,
-                chmod,
-                heredocs,
-                parents,
-                exclude,
-                ..
-            } => {
-                if *parents || !exclude.is_empty() {
-                    return Err(unsupported(file, i, "COPY --parents or --exclude"));
-                }
-                if !heredocs.is_empty() {
-                    // `COPY <<EOF /path`: each heredoc is a file (named
-                    // after its delimiter under a destination folder).
-                    if from.is_some() {
-                        return Err(bad(file, i, "--from cannot copy heredocs"));
-                    }
-                    let (owner, mode, owner_name) =
-                        owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
-                    let dst = ex(dst)?;
-                    if heredocs.len() > 1 && !dst.ends_with('/') {
-                        return Err(bad(
-                            file,
-                            i,
-                            format!(
-                                "with several heredocs the destination must end with /: {dst:?}"
-                            ),
-                        ));
-                    }
-                    for h in heredocs {
-                        let content = if h.expand {
-                            ex(&h.content)?
-                        } else {
-                            h.content.clone()
-                        };
-                        let target = if dst.ends_with('/') {
-                            format!("{dst}{}", h.name)
-                        } else {
-                            dst.clone()
-                        };
-                        layers.push(at(
-                            "COPY",
-                            named(
-                                LayerKind::Inline {
-                                    content,
-                                    dst: target,
-                                    chown: owner,
-                                    chmod: mode,
-                                },
-                                &owner_name,
-                            ),
-                        ));
-                    }
-                    continue;
-                }
-                if let Some(f) = from {
-                    let image = match from_stage(file, esc, i, f, &cx.heads)? {
-                        Some(d) if d >= si => {
-                            return Err(bad(
-                                file,
-                                i,
-                                format!(
-                                    "--from={f}: stage {} is not before this one; COPY --from reads an earlier stage",
-                                    cx.heads[d].id
-                                ),
-                            ));
-                        }
-                        Some(d) => cx.heads[d].id.clone(),
-                        None => {
-                            // An image: a stage of its own with no instructions.
-                            let base = if f.starts_with("oci:") {
-                                crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
-                            } else if f.eq_ignore_ascii_case("scratch") {
-                                return Err(bad(file, i, "--from=scratch has no files"));
-                            } else {
-                                crate::registry::Reference::parse(f).map_err(|e| {
-                                    bad(file, i, format!("--from={f}: no stage is named so and it is no image reference: {e}"))
-                                })?;
-                                Base::Ref(f.clone())
-                            };
-                            match implicit.iter().find(|s| s.base == base) {
-                                Some(s) => s.id.clone(),
-                                None => {
-                                    let id = format!("copy-from-{}", implicit.len());
-                                    implicit.push(Stage {
-                                        id: id.clone(),
-                                        base,
-                                        loc: here("COPY"),
-                                        layers: Vec::new(),
-                                        platform: None,
-                                    });
-                                    id
-                                }
-                            }
-                        }
-                    };
-                    let (owner, chmod, owner_name) =
-                        owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
-                    let mut abs_srcs = Vec::new();
-                    for s in srcs {
-                        let s = ex(s)?;
-                        if has_wildcards(&s) {
-                            let comp = s.rsplit('/').next().unwrap_or_default();
-                            ComponentGlob::new(comp)
-                                .map_err(|e| bad(file, i, format!("{s:?}: {e}")))?;
-                        }
-                        abs_srcs.push(if s.starts_with('/') {
-                            s
-                        } else {
-                            format!("/{s}")
-                        });
-                    }
-                    let dst = ex(dst)?;
-                    if abs_srcs.len() > 1 && !dst.ends_with('/') {
-                        return Err(bad(
-                            file,
-                            i,
-                            format!(
-                                "with several sources the destination must end with /: {dst:?}"
-                            ),
-                        ));
-                    }
-                    layers.push(at(
-                        "COPY",
-                        named(
-                            LayerKind::CopyFrom {
-                                image,
-                                srcs: abs_srcs,
-                                dst,
-                                chown: owner,
-                                chmod,
-                            },
-                            &owner_name,
-                        ),
-                    ));
-                    continue;
-                }
-                let kinds = copy_layers(
-                    o,
-                    file,
-                    i,
-                    srcs,
-                    &ex(dst)?,
-                    chown.as_deref(),
-                    chmod.as_deref(),
-                    &ex,
-                    &cx.rules,
-                )?;
-                for k in kinds {
-                    layers.push(at("COPY", k));
-                }
-            }
-            Inst::Add {
-                srcs,
-                dst,
-                chown,
-                chmod,
-                checksum,
-                heredocs,
-                ..
-            } => {
-                if !heredocs.is_empty() {
-                    return Err(unsupported(file, i, "ADD with heredocs"));
-                }
-                let dst = ex(dst)?;
-                let (owner, mode, owner_name) =
-                    owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
-                let mut plain: Vec<String> = Vec::new();
-                let mut kinds: Vec<LayerKind> = Vec::new();
-                let several = srcs.len() > 1;
-                for raw in srcs {
-                    let s = ex(raw)?;
-                    let lower = s.to_ascii_lowercase();
-                    if lower.starts_with("git@") || lower.ends_with(".git") {
-                        return Err(unsupported(file, i, "ADD of a git repository"));
-                    }
-                    if lower.starts_with("http://") || lower.starts_with("https://") {
-                        if several && !dst.ends_with('/') {
-                            return Err(bad(
-                                file,
-                                i,
-                                format!(
-                                    "with several sources the destination must end with /: {dst:?}"
-                                ),
-                            ));
-                        }
-                        kinds.push(named(
-                            LayerKind::AddUrl {
-                                url: s.clone(),
-                                dst: dst.clone(),
-                                chown: owner,
-                                chmod: mode,
-                                checksum: match checksum {
-                                    Some(c) => Some(ex(c)?),
-                                    None => None,
-                                },
-                            },
-                            &owner_name,
-                        ));
-                        continue;
-                    }
-                    if lower.contains("://") {
-                        return Err(bad(
-                            file,
-                            i,
-                            format!("{s}: only http and https URLs can be added"),
-                        ));
-                    }
-                    if checksum.is_some() {
-                        return Err(bad(file, i, "--checksum applies to URLs only"));
-                    }
-                    // A local tar archive (by content, as docker) is unpacked.
-                    let rel = s
-                        .trim_start_matches("./")
-                        .trim_start_matches('/')
-                        .to_string();
-                    let path = o.context.join(&rel);
-                    if !has_wildcards(&rel)
-                        && !rel.split('/').any(|p| p == "..")
-                        && path.is_file()
-                        && crate::layer::archive::is_archive(&path)
-                    {
-                        if mode.is_some() {
-                            return Err(bad(
-                                file,
-                                i,
-                                "--chmod does not apply to an unpacked archive",
-                            ));
-                        }
-                        kinds.push(named(
-                            LayerKind::AddArchive {
-                                src: rel,
-                                dst: dst.clone(),
-                                chown: owner,
-                            },
-                            &owner_name,
-                        ));
-                        continue;
-                    }
-                    plain.push(raw.clone());
-                }
-                if !plain.is_empty() {
-                    kinds.extend(copy_layers(
-                        o,
-                        file,
-                        i,
-                        &plain,
-                        &dst,
-                        chown.as_deref(),
-                        chmod.as_deref(),
-                        &ex,
-                        &cx.rules,
-                    )?);
-                }
-                for k in kinds {
-                    layers.push(at("ADD", k));
-                }
-            }
+            Inst::Copy { .. } => copy_instruction(cx, si, i, scope, implicit, &mut layers)?,
+            Inst::Add { .. } => add_instruction(cx, i, scope, &mut layers)?,
             Inst::Maintainer(m) => layers.push(at(
                 "MAINTAINER",
                 LayerKind::Labels(vec![("maintainer".into(), m.clone())]),
@@ -947,6 +687,309 @@ fn stage_layers(
         }
     }
     Ok(layers)
+}
+
+/// The layers of one `COPY` instruction.
+fn copy_instruction(
+    cx: &Cx,
+    si: usize,
+    i: &Instruction,
+    scope: &mut Scope,
+    implicit: &mut Vec<Stage>,
+    layers: &mut Vec<Layer>,
+) -> Result<()> {
+    let (o, file, esc) = (cx.o, cx.file, cx.esc);
+    let here = |field: &str| loc(file, i, field);
+    let at = |field: &str, kind: LayerKind| Layer {
+        loc: loc(file, i, field),
+        kind,
+    };
+    let ex = |s: &str| -> Result<String> {
+        expand(s, esc, &|k| scope.lookup(k)).map_err(|m| bad(file, i, m))
+    };
+    let Inst::Copy {
+        srcs,
+        dst,
+        from,
+        chown,
+        chmod,
+        heredocs,
+        parents,
+        exclude,
+        ..
+    } = &i.inst
+    else {
+        unreachable!("COPY instructions only");
+    };
+    if *parents || !exclude.is_empty() {
+        return Err(unsupported(file, i, "COPY --parents or --exclude"));
+    }
+    if !heredocs.is_empty() {
+        // `COPY <<EOF /path`: each heredoc is a file (named
+        // after its delimiter under a destination folder).
+        if from.is_some() {
+            return Err(bad(file, i, "--from cannot copy heredocs"));
+        }
+        let (owner, mode, owner_name) =
+            owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
+        let dst = ex(dst)?;
+        if heredocs.len() > 1 && !dst.ends_with('/') {
+            return Err(bad(
+                file,
+                i,
+                format!("with several heredocs the destination must end with /: {dst:?}"),
+            ));
+        }
+        for h in heredocs {
+            let content = if h.expand {
+                ex(&h.content)?
+            } else {
+                h.content.clone()
+            };
+            let target = if dst.ends_with('/') {
+                format!("{dst}{}", h.name)
+            } else {
+                dst.clone()
+            };
+            layers.push(at(
+                "COPY",
+                named(
+                    LayerKind::Inline {
+                        content,
+                        dst: target,
+                        chown: owner,
+                        chmod: mode,
+                    },
+                    &owner_name,
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(f) = from {
+        let image = match from_stage(file, esc, i, f, &cx.heads)? {
+            Some(d) if d >= si => {
+                return Err(bad(
+                    file,
+                    i,
+                    format!(
+                        "--from={f}: stage {} is not before this one; COPY --from reads an earlier stage",
+                        cx.heads[d].id
+                    ),
+                ));
+            }
+            Some(d) => cx.heads[d].id.clone(),
+            None => {
+                // An image: a stage of its own with no instructions.
+                let base = if f.starts_with("oci:") {
+                    crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
+                } else if f.eq_ignore_ascii_case("scratch") {
+                    return Err(bad(file, i, "--from=scratch has no files"));
+                } else {
+                    crate::registry::Reference::parse(f).map_err(|e| {
+                        bad(
+                            file,
+                            i,
+                            format!(
+                                "--from={f}: no stage is named so and it is no image reference: {e}"
+                            ),
+                        )
+                    })?;
+                    Base::Ref(f.clone())
+                };
+                match implicit.iter().find(|s| s.base == base) {
+                    Some(s) => s.id.clone(),
+                    None => {
+                        let id = format!("copy-from-{}", implicit.len());
+                        implicit.push(Stage {
+                            id: id.clone(),
+                            base,
+                            loc: here("COPY"),
+                            layers: Vec::new(),
+                            platform: None,
+                        });
+                        id
+                    }
+                }
+            }
+        };
+        let (owner, chmod, owner_name) =
+            owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
+        let mut abs_srcs = Vec::new();
+        for s in srcs {
+            let s = ex(s)?;
+            if has_wildcards(&s) {
+                let comp = s.rsplit('/').next().unwrap_or_default();
+                ComponentGlob::new(comp).map_err(|e| bad(file, i, format!("{s:?}: {e}")))?;
+            }
+            abs_srcs.push(if s.starts_with('/') {
+                s
+            } else {
+                format!("/{s}")
+            });
+        }
+        let dst = ex(dst)?;
+        if abs_srcs.len() > 1 && !dst.ends_with('/') {
+            return Err(bad(
+                file,
+                i,
+                format!("with several sources the destination must end with /: {dst:?}"),
+            ));
+        }
+        layers.push(at(
+            "COPY",
+            named(
+                LayerKind::CopyFrom {
+                    image,
+                    srcs: abs_srcs,
+                    dst,
+                    chown: owner,
+                    chmod,
+                },
+                &owner_name,
+            ),
+        ));
+        return Ok(());
+    }
+    let kinds = copy_layers(
+        o,
+        file,
+        i,
+        srcs,
+        &ex(dst)?,
+        chown.as_deref(),
+        chmod.as_deref(),
+        &ex,
+        &cx.rules,
+    )?;
+    for k in kinds {
+        layers.push(at("COPY", k));
+    }
+    Ok(())
+}
+
+/// The layers of one `ADD` instruction.
+fn add_instruction(
+    cx: &Cx,
+    i: &Instruction,
+    scope: &mut Scope,
+    layers: &mut Vec<Layer>,
+) -> Result<()> {
+    let (o, file, esc) = (cx.o, cx.file, cx.esc);
+    let at = |field: &str, kind: LayerKind| Layer {
+        loc: loc(file, i, field),
+        kind,
+    };
+    let ex = |s: &str| -> Result<String> {
+        expand(s, esc, &|k| scope.lookup(k)).map_err(|m| bad(file, i, m))
+    };
+    let Inst::Add {
+        srcs,
+        dst,
+        chown,
+        chmod,
+        checksum,
+        heredocs,
+        ..
+    } = &i.inst
+    else {
+        unreachable!("ADD instructions only");
+    };
+    if !heredocs.is_empty() {
+        return Err(unsupported(file, i, "ADD with heredocs"));
+    }
+    let dst = ex(dst)?;
+    let (owner, mode, owner_name) =
+        owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
+    let mut plain: Vec<String> = Vec::new();
+    let mut kinds: Vec<LayerKind> = Vec::new();
+    let several = srcs.len() > 1;
+    for raw in srcs {
+        let s = ex(raw)?;
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("git@") || lower.ends_with(".git") {
+            return Err(unsupported(file, i, "ADD of a git repository"));
+        }
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            if several && !dst.ends_with('/') {
+                return Err(bad(
+                    file,
+                    i,
+                    format!("with several sources the destination must end with /: {dst:?}"),
+                ));
+            }
+            kinds.push(named(
+                LayerKind::AddUrl {
+                    url: s.clone(),
+                    dst: dst.clone(),
+                    chown: owner,
+                    chmod: mode,
+                    checksum: match checksum {
+                        Some(c) => Some(ex(c)?),
+                        None => None,
+                    },
+                },
+                &owner_name,
+            ));
+            return Ok(());
+        }
+        if lower.contains("://") {
+            return Err(bad(
+                file,
+                i,
+                format!("{s}: only http and https URLs can be added"),
+            ));
+        }
+        if checksum.is_some() {
+            return Err(bad(file, i, "--checksum applies to URLs only"));
+        }
+        // A local tar archive (by content, as docker) is unpacked.
+        let rel = s
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_string();
+        let path = o.context.join(&rel);
+        if !has_wildcards(&rel)
+            && !rel.split('/').any(|p| p == "..")
+            && path.is_file()
+            && crate::layer::archive::is_archive(&path)
+        {
+            if mode.is_some() {
+                return Err(bad(
+                    file,
+                    i,
+                    "--chmod does not apply to an unpacked archive",
+                ));
+            }
+            kinds.push(named(
+                LayerKind::AddArchive {
+                    src: rel,
+                    dst: dst.clone(),
+                    chown: owner,
+                },
+                &owner_name,
+            ));
+            return Ok(());
+        }
+        plain.push(raw.clone());
+    }
+    if !plain.is_empty() {
+        kinds.extend(copy_layers(
+            o,
+            file,
+            i,
+            &plain,
+            &dst,
+            chown.as_deref(),
+            chmod.as_deref(),
+            &ex,
+            &cx.rules,
+        )?);
+    }
+    for k in kinds {
+        layers.push(at("ADD", k));
+    }
+    Ok(())
 }
 
 /// HEALTHCHECK as the config's Healthcheck (durations in nanoseconds).
