@@ -319,6 +319,7 @@ impl Marker {
             input,
             tokens,
             pos: 0,
+            depth: 0,
         };
         let marker = parser.parse_or()?;
         if let Some(tok) = parser.tokens.get(parser.pos) {
@@ -623,7 +624,14 @@ struct Parser<'a> {
     input: &'a str,
     tokens: Vec<Token>,
     pos: usize,
+    /// How many `(` are open: bounded, so hostile input cannot exhaust the
+    /// stack (parsing, evaluating and dropping all recurse per level).
+    depth: usize,
 }
+
+/// The deepest nesting of parentheses a marker may have; real markers use
+/// two or three levels.
+const MAX_DEPTH: usize = 64;
 
 impl Parser<'_> {
     fn error(&self, position: usize, message: impl Into<String>) -> MarkerError {
@@ -677,8 +685,16 @@ impl Parser<'_> {
     fn parse_atom(&mut self) -> Result<Marker, MarkerError> {
         if self.peek() == Some(&TokKind::LParen) {
             let open = self.here();
+            if self.depth == MAX_DEPTH {
+                return Err(self.error(
+                    open,
+                    format!("parentheses nested more than {MAX_DEPTH} deep"),
+                ));
+            }
             self.pos += 1;
+            self.depth += 1;
             let inner = self.parse_or()?;
+            self.depth -= 1;
             if self.peek() != Some(&TokKind::RParen) {
                 let at = self.here();
                 return Err(self.error(
@@ -955,6 +971,23 @@ mod tests {
         let m = Marker::parse("'docs' not in dependency_groups").unwrap();
         assert!(m.evaluate(&env, &[], &[]));
         assert!(!m.evaluate(&env, &[], &["docs"]));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let ok = format!("{}python_version >= '3'{}", "(".repeat(64), ")".repeat(64));
+        assert!(Marker::parse(&ok).is_ok());
+        for n in [65, 50_000] {
+            let deep = format!("{}python_version >= '3'{}", "(".repeat(n), ")".repeat(n));
+            let e = Marker::parse(&deep).unwrap_err();
+            assert!(e.message.contains("nested more than 64 deep"), "{e:?}");
+            assert_eq!(e.position, 64);
+        }
+        let chain = format!(
+            "{}python_version >= '3'",
+            "(python_version >= '3' and ".repeat(100)
+        );
+        assert!(Marker::parse(&chain).is_err());
     }
 
     #[test]
