@@ -7,7 +7,7 @@ pub mod client;
 pub mod reference;
 
 pub use client::{Client, ClientOptions};
-pub use reference::Reference;
+pub use reference::{MAX_NAME, Reference};
 
 use crate::digest::Digest;
 pub use crate::error::RegistryErrorKind;

@@ -18,11 +18,27 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
+/// The longest registry-and-repository name (Docker's reference grammar).
+pub const MAX_NAME: usize = 255;
+/// The longest reference: a name, `:` and a 128-character tag, `@` and a
+/// sha256 digest.
+const MAX_REFERENCE: usize = MAX_NAME + 1 + 128 + 1 + 71;
+
 impl Reference {
     pub fn parse(s: &str) -> Result<Reference, String> {
         let s = s.trim();
         if s.is_empty() {
             return Err("empty image reference".into());
+        }
+        // A reference is a name of at most 255 characters (as Docker's
+        // reference grammar limits it), a tag of at most 128 and a digest:
+        // a longer string is refused before it is quoted in any message.
+        if s.len() > MAX_REFERENCE {
+            return Err(format!(
+                "{:?}…: an image reference is at most {MAX_REFERENCE} characters, not {}",
+                s.chars().take(40).collect::<String>(),
+                s.len()
+            ));
         }
         if s.contains("://") {
             return Err(format!(
@@ -47,6 +63,13 @@ impl Reference {
             && !valid_tag(t)
         {
             return Err(format!("{s:?}: tag {t:?} is not valid"));
+        }
+        if name.len() > MAX_NAME {
+            return Err(format!(
+                "{:?}…: a repository name with its registry is at most {MAX_NAME} characters, not {}",
+                name.chars().take(40).collect::<String>(),
+                name.len()
+            ));
         }
         let (registry, repository) = match name.split_once('/') {
             Some((first, path))
@@ -165,6 +188,19 @@ mod tests {
             r.tag,
             r.digest.map(|d| d.hex()[..4].to_string()),
         )
+    }
+
+    #[test]
+    fn names_are_bounded_and_never_quoted_whole() {
+        let at_limit = format!("reg.example:5000/{}", "a".repeat(MAX_NAME - 17));
+        assert_eq!(at_limit.len(), MAX_NAME);
+        assert!(Reference::parse(&format!("{at_limit}:v1")).is_ok());
+        let over = format!("reg.example:5000/{}", "a".repeat(MAX_NAME - 16));
+        let e = Reference::parse(&over).unwrap_err();
+        assert!(e.contains("at most 255 characters, not 256"), "{e}");
+        let huge = format!("app{}", "a".repeat(100 << 20));
+        let e = Reference::parse(&huge).unwrap_err();
+        assert!(e.len() < 200, "{}", &e[..200]);
     }
 
     #[test]

@@ -641,6 +641,17 @@ fn parse_image(
     }
     let (nt, _) = pick("name");
     let name = nt.str("name")?.unwrap_or_else(|| id.to_string());
+    if name.len() > crate::registry::MAX_NAME {
+        return Err(nt.err(
+            "name",
+            nt.get("name"),
+            format!(
+                "repository name of {} characters: names are at most {}",
+                name.len(),
+                crate::registry::MAX_NAME
+            ),
+        ));
+    }
     if !valid_repo(&name) {
         return Err(nt.err("name", nt.get("name"), format!("repository name {name:?} must be lowercase letters, digits and separators (., _, -, /)")));
     }

@@ -328,6 +328,18 @@ fn json_errors_have_positions_too() {
 }
 
 #[test]
+fn a_repository_name_longer_than_a_reference_allows_is_refused() {
+    let e = err_text(&format!(
+        "[images.app]\nbase = \"scratch\"\nname = \"{}\"\n",
+        "a".repeat(300)
+    ));
+    assert!(
+        e.contains("images.app.name: repository name of 300 characters: names are at most 255"),
+        "{e}"
+    );
+}
+
+#[test]
 fn durations_and_their_limits() {
     assert_eq!(parse_duration("90"), Ok(90));
     assert_eq!(parse_duration(" 10m "), Ok(600));
