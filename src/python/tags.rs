@@ -129,7 +129,7 @@ impl WheelName {
         }
         Ok(WheelName {
             filename: base.to_string(),
-            name: normalize(name),
+            name: crate::python::names::normalize_name(name),
             version: version.to_string(),
             build,
             tags,
@@ -141,24 +141,6 @@ impl fmt::Display for WheelName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.filename)
     }
-}
-
-/// PEP 503 name normalization (kept local so this module stands alone).
-fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_sep {
-                out.push('-');
-                in_sep = true;
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-            in_sep = false;
-        }
-    }
-    out
 }
 
 /// CPU architecture of the image.

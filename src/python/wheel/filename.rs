@@ -1,24 +1,8 @@
 //! Wheel file names (`name-ver(-build)?-py-abi-plat.whl`) and project names.
 
-use super::version::parse_version;
+use super::version::is_version;
 
-/// PEP 503 normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_sep {
-                out.push('-');
-            }
-            in_sep = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_sep = false;
-        }
-    }
-    out
-}
+pub use crate::python::names::normalize_name;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct WheelFilename {
@@ -62,7 +46,7 @@ pub(super) fn parse_wheel_filename(filename: &str) -> Result<WheelFilename, Stri
             ));
         }
     }
-    if parse_version(parts[1]).is_none() {
+    if !is_version(parts[1]) {
         return Err(format!("invalid version {:?}", parts[1]));
     }
     Ok(WheelFilename {
