@@ -536,6 +536,7 @@ pub fn write_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::testutil::{layer_names, raw};
 
     #[test]
     fn dst_resolution() {
@@ -549,24 +550,6 @@ mod tests {
 
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
-
-    fn raw(dir: &Path, name: &[u8]) -> PathBuf {
-        dir.join(OsStr::from_bytes(name))
-    }
-
-    /// (path, link target) bytes of every entry of a gzip layer.
-    fn layer_names(store: &Store, d: &LayerDesc) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let blob = store.read_blob(&d.digest).unwrap();
-        let mut ar = ::tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
-        ar.entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let link = e.link_name_bytes().map(|l| l.into_owned());
-                (e.path_bytes().into_owned(), link)
-            })
-            .collect()
-    }
 
     #[test]
     fn names_that_are_not_utf8_are_copied_as_their_bytes() {

@@ -7,3 +7,5 @@ pub mod ignore;
 pub mod path;
 pub mod read;
 pub mod tar;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -608,6 +608,7 @@ fn write(store: &Store, out: &BTreeMap<TarPath, DEntry>, o: &DiffOptions) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::testutil::{layer_names, raw};
 
     fn file(ino: Option<(u64, u64)>) -> DEntry {
         DEntry {
@@ -649,10 +650,6 @@ mod tests {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
 
-    fn raw(dir: &Path, name: &[u8]) -> PathBuf {
-        dir.join(OsStr::from_bytes(name))
-    }
-
     fn opts(lower: &Path) -> DiffOptions<'_> {
         DiffOptions {
             lower,
@@ -662,20 +659,6 @@ mod tests {
             compression: Compression::Gzip,
             threads: 1,
         }
-    }
-
-    /// (path, link target) bytes of every entry of a gzip layer.
-    fn layer_names(store: &Store, d: &LayerDesc) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let blob = store.read_blob(&d.digest).unwrap();
-        let mut ar = ::tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
-        ar.entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let link = e.link_name_bytes().map(|l| l.into_owned());
-                (e.path_bytes().into_owned(), link)
-            })
-            .collect()
     }
 
     #[test]
