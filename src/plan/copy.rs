@@ -77,7 +77,7 @@ pub(super) fn plan_folder(
     else {
         unreachable!("a source_folder layer")
     };
-    let (context, o) = (cx.env.context, cx.env.o);
+    let context = cx.env.context;
     let src_path = context.join(src);
     let src_path = src_path.canonicalize().unwrap_or(src_path);
     let src_name = src_path
@@ -97,14 +97,7 @@ pub(super) fn plan_folder(
         &src_path,
         &layer_dst,
         derived,
-        &CollectOptions {
-            context,
-            rules: cx.rules,
-            owner: *chown,
-            chmod: *chmod,
-            stat: cx.env.stat,
-            exclude: &o.exclude,
-        },
+        &context_options(cx, *chown, *chmod),
     )
     .map_err(|e| lc.at(e))?;
     let mut opts = BTreeMap::new();
@@ -125,6 +118,23 @@ pub(super) fn plan_folder(
     ))
 }
 
+/// How the context's files are read for a layer with `owner` and `chmod`:
+/// under the image's ignore rules, never the output or the store.
+fn context_options<'a>(
+    cx: &'a ImageCx,
+    owner: Option<crate::oci::Owner>,
+    chmod: Option<u32>,
+) -> CollectOptions<'a> {
+    CollectOptions {
+        context: cx.env.context,
+        rules: cx.rules,
+        owner,
+        chmod,
+        stat: cx.env.stat,
+        exclude: &cx.env.o.exclude,
+    }
+}
+
 /// `source_file`: one file of the context at `dst`.
 pub(super) fn plan_file(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Step> {
     let LayerKind::SourceFile {
@@ -136,7 +146,7 @@ pub(super) fn plan_file(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result
     else {
         unreachable!("a source_file layer")
     };
-    let (context, o) = (cx.env.context, cx.env.o);
+    let context = cx.env.context;
     let src_path = context.join(src);
     let fname = Path::new(src)
         .file_name()
@@ -150,19 +160,8 @@ pub(super) fn plan_file(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result
             message: format!("destination {dst:?} is the root folder"),
         });
     }
-    let c = files::collect_file(
-        &src_path,
-        &layer_dst,
-        &CollectOptions {
-            context,
-            rules: cx.rules,
-            owner: *chown,
-            chmod: *chmod,
-            stat: cx.env.stat,
-            exclude: &o.exclude,
-        },
-    )
-    .map_err(|e| lc.at(e))?;
+    let c = files::collect_file(&src_path, &layer_dst, &context_options(cx, *chown, *chmod))
+        .map_err(|e| lc.at(e))?;
     let mut opts = BTreeMap::new();
     opts.insert("src".into(), src.clone());
     opts.insert("dst".into(), format!("/{layer_dst}"));
