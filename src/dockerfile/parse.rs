@@ -1611,6 +1611,17 @@ mod tests {
             heredocs: vec![],
         };
         let env = |k: &str, v: &str| Inst::Env(vec![(k.into(), v.into())]);
+        let copy = |src: &str, from: Option<&str>, chown: Option<&str>| Inst::Copy {
+            srcs: vec![src.into()],
+            dst: "/b".into(),
+            from: from.map(Into::into),
+            chown: chown.map(Into::into),
+            chmod: None,
+            link: false,
+            parents: false,
+            exclude: vec![],
+            heredocs: vec![],
+        };
         let rows: Vec<(&str, Inst)> = vec![
             // A continued line keeps its leading whitespace.
             ("RUN echo hello\\\n  world\n", run("echo hello  world")),
@@ -1632,34 +1643,11 @@ mod tests {
                 env("C", "trailing\\backslash\\"),
             ),
             // `--` ends the flags.
-            (
-                "COPY -- --odd /b\n",
-                Inst::Copy {
-                    srcs: vec!["--odd".into()],
-                    dst: "/b".into(),
-                    from: None,
-                    chown: None,
-                    chmod: None,
-                    link: false,
-                    parents: false,
-                    exclude: vec![],
-                    heredocs: vec![],
-                },
-            ),
+            ("COPY -- --odd /b\n", copy("--odd", None, None)),
             // Quotes inside a flag's value.
             (
                 "COPY --chown=\"app:app\" --from='build stage' a /b\n",
-                Inst::Copy {
-                    srcs: vec!["a".into()],
-                    dst: "/b".into(),
-                    from: Some("build stage".into()),
-                    chown: Some("app:app".into()),
-                    chmod: None,
-                    link: false,
-                    parents: false,
-                    exclude: vec![],
-                    heredocs: vec![],
-                },
+                copy("a", Some("build stage"), Some("app:app")),
             ),
             // `<<` in quotes or in a JSON string is no heredoc.
             ("RUN echo \"<<EOF\"\n", run("echo \"<<EOF\"")),
