@@ -78,7 +78,10 @@ pub enum Mapping {
 pub fn main() -> ! {
     // The step dies with the imgbuild that started it, however that ends
     // (Ctrl-C, kill, a timeout).
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes two integers and touches no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        std::process::exit(fail(&os_err("dying with imgbuild (prctl)")));
+    }
     let mut input = Vec::new();
     let code = match std::io::stdin().read_to_end(&mut input) {
         Err(e) => fail(&format!("reading the step: {e}")),
@@ -88,7 +91,10 @@ pub fn main() -> ! {
                 // The command gets no stdin.
                 if let Ok(null) = std::fs::File::open("/dev/null") {
                     use std::os::fd::AsRawFd;
-                    unsafe { libc::dup2(null.as_raw_fd(), 0) };
+                    // SAFETY: both are open descriptors of this process.
+                    if unsafe { libc::dup2(null.as_raw_fd(), 0) } == -1 {
+                        std::process::exit(fail(&os_err("giving the step no stdin")));
+                    }
                 }
                 match run(&spec) {
                     Ok(c) => c,
@@ -117,17 +123,26 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
     if spec.map == Mapping::Root {
         return inside(spec);
     }
+    // SAFETY: geteuid and getegid take nothing and cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let (r1, w1) = pipe()?;
     let (r2, w2) = pipe()?;
+    // SAFETY: the helper has one thread (it has only read its stdin), so
+    // the child may run any code after fork.
     match unsafe { libc::fork() } {
         -1 => Err(os_err("fork")),
         0 => {
+            // SAFETY: integers only.
+            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+                std::process::exit(fail(&os_err("dying with imgbuild (prctl)")));
+            }
+            // SAFETY: the parent's pipe ends in this process, closed once;
+            // closing a pipe end cannot lose data.
             unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 libc::close(r1);
                 libc::close(w2);
             }
+            // SAFETY: integers only.
             if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
                 let e = os_err("creating a user namespace");
                 std::process::exit(fail(&e));
@@ -138,6 +153,7 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
                 std::process::exit(fail("the id maps were not written"));
             }
             // Root of the namespace from here on.
+            // SAFETY: integers only.
             if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0
             {
                 std::process::exit(fail(&os_err("becoming root in the user namespace")));
@@ -149,6 +165,7 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
             std::process::exit(code)
         }
         pid => {
+            // SAFETY: the child's pipe ends in this process, closed once.
             unsafe {
                 libc::close(w1);
                 libc::close(r2);
@@ -158,6 +175,8 @@ fn run(spec: &ChildSpec) -> Result<i32, String> {
             }
             let maps = write_maps(pid, uid, gid, spec.map);
             if let Err(e) = maps {
+                // SAFETY: integers only. Its result does not matter: the
+                // child is reaped below whether it was still alive or not.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 wait(pid);
                 return Err(format!("writing the user namespace's id maps: {e}"));
@@ -228,13 +247,18 @@ fn inside(spec: &ChildSpec) -> Result<i32, String> {
 
 fn pipe() -> Result<(i32, i32), String> {
     let mut fds = [0i32; 2];
+    // SAFETY: fds is the array of two descriptors pipe2 fills.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(os_err("pipe"));
     }
     Ok((fds[0], fds[1]))
 }
 
+/// Writes one byte and closes `fd`. A failed write needs no check here: the
+/// reader then sees the end of the pipe and fails with its own message.
 fn write_byte(fd: i32) {
+    // SAFETY: a one-byte buffer for a one-byte write to a pipe end this
+    // process owns, closed once.
     unsafe {
         libc::write(fd, b"1".as_ptr() as *const libc::c_void, 1);
         libc::close(fd);
@@ -243,7 +267,10 @@ fn write_byte(fd: i32) {
 
 fn read_byte(fd: i32) -> bool {
     let mut b = [0u8; 1];
+    // SAFETY: a one-byte buffer for a one-byte read from a pipe end this
+    // process owns, closed once.
     let n = unsafe { libc::read(fd, b.as_mut_ptr() as *mut libc::c_void, 1) };
+    // SAFETY: as above.
     unsafe { libc::close(fd) };
     n == 1
 }
@@ -252,6 +279,7 @@ fn read_byte(fd: i32) -> bool {
 fn wait(pid: i32) -> i32 {
     let mut status = 0;
     loop {
+        // SAFETY: status is a live int for waitpid to fill.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {
             break;
@@ -275,15 +303,20 @@ fn namespaces(spec: &ChildSpec) -> Result<i32, String> {
     if !spec.network {
         flags |= libc::CLONE_NEWNET;
     }
+    // SAFETY: integers only.
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(os_err("creating namespaces"));
     }
     mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(|e| format!("making mounts private: {e}"))?;
+    // SAFETY: one thread (see `run`), so the child may run any code.
     match unsafe { libc::fork() } {
         -1 => Err(os_err("fork")),
         0 => {
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            // SAFETY: integers only.
+            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+                std::process::exit(fail(&os_err("dying with imgbuild (prctl)")));
+            }
             let e = init(spec);
             std::process::exit(fail(&e))
         }
@@ -302,6 +335,8 @@ fn mount(
     let d = cstr(dst.as_ref().as_os_str().as_bytes());
     let t = fstype.map(cstr);
     let o = data.map(cstr);
+    // SAFETY: each pointer is a NUL-terminated string alive for the call,
+    // or null where mount(2) allows it.
     let r = unsafe {
         libc::mount(
             s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
@@ -373,6 +408,9 @@ fn init(spec: &ChildSpec) -> String {
             let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
             envp.push(std::ptr::null());
             let prog = resolve_program(&spec.argv[0], &spec.env);
+            // SAFETY: argv and envp are null-terminated arrays of pointers
+            // into CStrings that outlive the call; execve returns only on
+            // failure, reported below.
             unsafe { libc::execve(prog.as_ptr(), argp.as_ptr(), envp.as_ptr()) };
             os_err(&format!("running {}", spec.argv[0]))
         }
@@ -493,11 +531,15 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
         let _ = bind(Path::new("/sys"), &root.join("sys"), true);
     }
     let h = cstr(&spec.hostname);
-    unsafe { libc::sethostname(h.as_ptr(), spec.hostname.len()) };
+    // SAFETY: h holds the name's bytes, the length given.
+    if unsafe { libc::sethostname(h.as_ptr(), spec.hostname.len()) } != 0 {
+        return Err(os_err("setting the hostname"));
+    }
     // Into the root: pivot_root with the old root stacked beneath, then
     // detach it.
     std::env::set_current_dir(&root).map_err(|e| format!("chdir {}: {e}", root.display()))?;
     let dot = cstr(".");
+    // SAFETY: dot is a NUL-terminated string alive for both calls.
     if unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } != 0 {
         return Err(os_err("pivot_root"));
     }
@@ -511,12 +553,18 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
         std::fs::create_dir_all(cwd).map_err(|e| format!("creating the workdir {cwd}: {e}"))?;
         if uid != 0 {
             let c = cstr(cwd);
-            unsafe { libc::chown(c.as_ptr(), uid, gid) };
+            // SAFETY: c is a NUL-terminated path alive for the call. With
+            // only uid 0 mapped the chown cannot succeed; the change of user
+            // below then fails with the message that says what to do.
+            if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 && spec.map != Mapping::Single {
+                return Err(os_err(&format!("giving the workdir {cwd} to {uid}:{gid}")));
+            }
         }
     }
     std::env::set_current_dir(cwd).map_err(|e| format!("workdir {cwd}: {e}"))?;
     if uid != 0 || gid != 0 {
         let n = groups.len();
+        // SAFETY: groups holds n gids; the rest are integers.
         if spec.map != Mapping::Single && unsafe { libc::setgroups(n, groups.as_ptr()) } != 0 {
             return Err(os_err("setgroups"));
         }
@@ -527,7 +575,11 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
                 std::io::Error::last_os_error()
             ));
         }
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        // Changing ids clears the parent-death signal: set it again.
+        // SAFETY: integers only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(os_err("dying with imgbuild (prctl)"));
+        }
     }
     Ok(home)
 }

@@ -74,6 +74,7 @@ impl DiffOptions<'_> {
             (m.uid() as u64, m.gid() as u64)
         } else {
             // Only the caller is mapped (to root) in the step's namespace.
+            // SAFETY: geteuid and getegid take nothing and cannot fail.
             let (u, g) = unsafe { (libc::geteuid(), libc::getegid()) };
             (
                 if m.uid() == u { 0 } else { m.uid() as u64 },

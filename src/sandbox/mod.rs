@@ -228,6 +228,7 @@ pub fn mapping() -> Result<Mapping> {
 }
 
 fn detect_mapping() -> std::result::Result<Mapping, String> {
+    // SAFETY: geteuid takes nothing and cannot fail.
     let uid = unsafe { libc::geteuid() };
     if uid == 0 {
         return Ok(Mapping::Root);

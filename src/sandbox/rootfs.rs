@@ -392,6 +392,7 @@ fn clone_tree(src: &Path, dst: &Path) -> io::Result<()> {
             fs::hard_link(&s, &d)?;
         }
     }
+    // SAFETY: geteuid takes nothing and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         lchown(dst, m.uid() as u64, m.gid() as u64)?;
     }
