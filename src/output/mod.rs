@@ -121,7 +121,7 @@ pub fn write(out: &Output, store: &Store, img: &ImageOut) -> Result<WriteStats> 
     write_named(out, store, img, &[])
 }
 
-/// [`write`] under the given names instead of the image's own (`--tag`):
+/// [`write()`] under the given names instead of the image's own (`--tag`):
 /// a layout gets one tag per name (with the full name in
 /// `io.containerd.image.name`, as BuildKit's OCI exporter writes it), a
 /// docker archive lists every name in its repository tags.
