@@ -931,7 +931,7 @@ fn add_instruction(
                 },
                 &owner_name,
             ));
-            return Ok(());
+            continue;
         }
         if lower.contains("://") {
             return Err(bad(
@@ -969,7 +969,7 @@ fn add_instruction(
                 },
                 &owner_name,
             ));
-            return Ok(());
+            continue;
         }
         plain.push(raw.clone());
     }
