@@ -1118,3 +1118,62 @@ cmd = ["--worker"]
         "from-bind\n"
     );
 }
+
+/// Stages that do not read each other run their RUN steps at the same
+/// time: each records when its step started and ended, and the two spans
+/// overlap. A step both stages share (same base, same command) is built
+/// once; the last stage copies from both.
+#[test]
+fn independent_stages_run_at_the_same_time() {
+    let Some(base) = base("independent_stages_run_at_the_same_time") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    let span = |name: &str| {
+        format!("RUN date +%s%N > /{name}.start && sleep 3 && date +%s%N > /{name}.end")
+    };
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{base}:latest AS common\n\
+             RUN echo shared > /shared\n\
+             FROM common AS a\n\
+             RUN echo same-in-both > /both\n\
+             {}\n\
+             FROM common AS b\n\
+             RUN echo same-in-both > /both\n\
+             {}\n\
+             FROM common\n\
+             COPY --from=a /a.start /a.end /spans/\n\
+             COPY --from=b /b.start /b.end /spans/\n",
+            span("a"),
+            span("b"),
+            base = base.display()
+        ),
+    );
+    let out = t.path().join("out");
+    let r = build_df(&ctx, &t.path().join("store"), &out, &["-j", "2"]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    let ns = |f: &str| -> u128 {
+        fs::read_to_string(root.join("spans").join(f))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (a0, a1, b0, b1) = (ns("a.start"), ns("a.end"), ns("b.start"), ns("b.end"));
+    assert!(
+        a0 < b1 && b0 < a1,
+        "the two stages' steps overlap: a {a0}..{a1}, b {b0}..{b1}"
+    );
+    // The step both stages have is one layer, built once.
+    let v: Value = r.json();
+    assert_eq!(
+        v["layers_built"].as_u64(),
+        Some(6),
+        "shared, both (once), a's and b's spans, two copies: {v}"
+    );
+}

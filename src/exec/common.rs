@@ -10,38 +10,67 @@ use crate::plan::{BasePlan, ImagePlan, Plan, Step};
 use crate::registry::Reference;
 use crate::store::{LayerDesc, Store};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// The layers this build made, by step key (two steps with one key are
-/// built once), and how many and how big they are.
+/// built once), and how many and how big they are. Shared by the images
+/// built at the same time: each step key has its own lock, held while the
+/// step is built, so a second image with the same step waits and takes
+/// the first one's layer.
 #[derive(Default)]
 pub(super) struct Built {
+    inner: Mutex<BuiltLayers>,
+    building: Mutex<BTreeMap<Digest, Arc<Mutex<()>>>>,
+}
+
+#[derive(Default)]
+struct BuiltLayers {
     map: BTreeMap<Digest, LayerDesc>,
-    pub count: usize,
-    pub bytes: u64,
+    count: usize,
+    bytes: u64,
 }
 
 impl Built {
-    pub fn get(&self, key: &Digest) -> Option<&LayerDesc> {
-        self.map.get(key)
+    fn layers(&self) -> std::sync::MutexGuard<'_, BuiltLayers> {
+        // A worker that panicked left whole entries only.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, key: &Digest) -> Option<LayerDesc> {
+        self.layers().map.get(key).cloned()
+    }
+
+    /// The lock of step `key`: whoever holds it builds the step.
+    pub fn key_lock(&self, key: &Digest) -> Arc<Mutex<()>> {
+        let mut b = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        b.entry(*key).or_default().clone()
     }
 
     /// A layer built for step `key`: recorded in the store for the step,
     /// counted, and remembered for another image with the same step.
-    pub fn keep(&mut self, store: &Store, key: Digest, d: LayerDesc) -> Result<LayerDesc> {
+    pub fn keep(&self, store: &Store, key: Digest, d: LayerDesc) -> Result<LayerDesc> {
         store.step_put(&key, &d)?;
-        self.count += 1;
-        self.bytes += d.size;
-        self.map.insert(key, d.clone());
+        let mut l = self.layers();
+        l.count += 1;
+        l.bytes += d.size;
+        l.map.insert(key, d.clone());
         Ok(d)
     }
 
     /// Layers built (and already recorded) in parallel.
-    pub fn extend(&mut self, layers: Vec<(Digest, LayerDesc)>) {
+    pub fn extend(&self, layers: Vec<(Digest, LayerDesc)>) {
+        let mut l = self.layers();
         for (key, d) in layers {
-            self.count += 1;
-            self.bytes += d.size;
-            self.map.insert(key, d);
+            l.count += 1;
+            l.bytes += d.size;
+            l.map.insert(key, d);
         }
+    }
+
+    /// How many layers were built, and their compressed bytes.
+    pub fn totals(&self) -> (usize, u64) {
+        let l = self.layers();
+        (l.count, l.bytes)
     }
 }
 

@@ -78,7 +78,7 @@ pub(super) fn build(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<Buil
     let is_late = |&(ii, si): &(usize, usize)| matches!(&plan.images[ii].steps[si].action, Action::Debian(d) if d.state);
     let early: Vec<(usize, usize)> = todo.iter().copied().filter(|s| !is_late(s)).collect();
     let late: Vec<(usize, usize)> = todo.iter().copied().filter(is_late).collect();
-    let mut built = Built::default();
+    let built = Built::default();
     built.extend(early.par_iter().map(build_one).collect::<Result<_>>()?);
     built.extend(late.par_iter().map(build_one).collect::<Result<_>>()?);
     Ok(built)

@@ -251,6 +251,15 @@ impl Step {
         )
     }
 
+    /// The other images of the plan (by index) this step reads: the
+    /// source of a copy.
+    pub fn reads_images(&self) -> Vec<usize> {
+        match &self.action {
+            Action::CopyFrom(cf) => vec![cf.source],
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether the step belongs to platform `pi`'s image.
     pub fn applies_to(&self, pi: usize) -> bool {
         self.platform.is_none_or(|p| p == pi)
