@@ -8,9 +8,17 @@
 #   cold     imgbuild with an empty store; buildah with storage holding only
 #            the base. Both run every step.
 #   source   one source file changed, then a build with warm caches.
+#   stages   a Dockerfile with two independent stages, each one CPU-bound
+#            RUN of about 3 s (a Python loop of SPIN additions), and a last
+#            stage copying from both, against the same Dockerfile with one
+#            such stage: with the stages at the same time the two-stage
+#            build takes about as long as the one-stage build. buildah runs
+#            with --jobs 2. The commands change every repetition (cache
+#            misses); both tools' stores already hold the base.
 #
 # Environment (defaults in brackets):
 #   BENCH_DIR [/tmp/imgbuild-dfbench]  REPEAT [3]  SKIP_BUILD [0]
+#   SCENARIOS ["cold source stages"]  SPIN [30000000]
 #   BASE_LAYOUT [the tests' cached base under target/test-cache]
 #   IMGBUILD [target/release/imgbuild]  RESULTS [benches/dockerfile-results.md]
 set -euo pipefail
@@ -19,6 +27,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/imgbuild-dfbench}
 REPEAT=${REPEAT:-3}
 SKIP_BUILD=${SKIP_BUILD:-0}
+SPIN=${SPIN:-30000000}
+SCENARIOS=${SCENARIOS:-cold source stages}
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 IMGBUILD=${IMGBUILD:-$REPO/target/release/imgbuild}
 RESULTS=${RESULTS:-$REPO/benches/dockerfile-results.md}
 BASE_LAYOUT=${BASE_LAYOUT:-$REPO/target/test-cache/debian-python-base-bookworm-python3-v1}
@@ -53,7 +64,7 @@ now_ns() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 median() {
     printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR % 2) printf "%.3f\n", a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+        END { if (NR == 0) { print "-"; exit } if (NR % 2) printf "%.3f\n", a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 run_imgbuild() {
     "$IMGBUILD" build -f "$CTX/Dockerfile" "$CTX" --build-arg "$BASE_ARG" \
@@ -64,7 +75,7 @@ run_buildah() {
         -f "$CTX/Dockerfile" "$CTX" >"$BENCH_DIR/logs/$1.log" 2>&1
 }
 declare -A T=()
-timed() { # ROW NAME CMD
+timed() { # ROW NAME CMD [ARGS]
     local row=$1 name=$2 t0 t1
     shift 2
     sync
@@ -74,19 +85,53 @@ timed() { # ROW NAME CMD
     T[$row]+="$(secs "$t0" "$t1") "
     log "$name: $(secs "$t0" "$t1") s"
 }
-for i in $(seq 1 "$REPEAT"); do
+has cold && for i in $(seq 1 "$REPEAT"); do
     rm -rf "$CACHE_I"
     timed cold_i "cold-imgbuild-$i" run_imgbuild
     fresh_buildah
     timed cold_b "cold-buildah-$i" run_buildah
 done
-for i in $(seq 1 "$REPEAT"); do
+has source && for i in $(seq 1 "$REPEAT"); do
     printf 'print("edit %s")\n' "$i" >"$CTX/src/app/__main__.py"
     timed src_i "source-imgbuild-$i" run_imgbuild
     timed src_b "source-buildah-$i" run_buildah
 done
-CI_=$(median ${T[cold_i]}); CB=$(median ${T[cold_b]}); SI=$(median ${T[src_i]}); SB=$(median ${T[src_b]})
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", a / b }'; }
+# stages: one Dockerfile with two independent CPU-bound stages, one with one.
+stages_dockerfile() { # DIR REP STAGES...
+    local dir=$1 rep=$2 s
+    shift 2
+    mkdir -p "$dir"
+    {
+        echo 'ARG BASE'
+        for s in "$@"; do
+            echo "FROM \${BASE} AS $s"
+            echo "RUN python3 -c 'exec(\"x=0\\nfor i in range($SPIN): x+=i\")' && echo $s $rep > /$s"
+        done
+        echo 'FROM ${BASE}'
+        for s in "$@"; do echo "COPY --from=$s /$s /"; done
+    } >"$dir/Dockerfile"
+}
+run_stages_imgbuild() { # DIR LOG
+    "$IMGBUILD" build -f "$1/Dockerfile" "$1" --build-arg "$BASE_ARG" \
+        --cache-dir "$CACHE_I" --output "oci:$BENCH_DIR/out-stages" -q >"$BENCH_DIR/logs/$2.log" 2>&1
+}
+run_stages_buildah() { # DIR LOG
+    bah bud --isolation chroot --layers --jobs 2 --build-arg "$BASE_ARG" -t stages:latest \
+        -f "$1/Dockerfile" "$1" >"$BENCH_DIR/logs/$2.log" 2>&1
+}
+has stages && stages_dockerfile "$BENCH_DIR/warm" 0 a
+has stages && fresh_buildah && run_stages_imgbuild "$BENCH_DIR/warm" stages-warmup # the base's root filesystem, once
+has stages && for i in $(seq 1 "$REPEAT"); do
+    stages_dockerfile "$BENCH_DIR/one-$i" "$i" a
+    stages_dockerfile "$BENCH_DIR/two-$i" "$i" a b
+    timed one_i "stages-one-imgbuild-$i" run_stages_imgbuild "$BENCH_DIR/one-$i"
+    timed two_i "stages-two-imgbuild-$i" run_stages_imgbuild "$BENCH_DIR/two-$i"
+    timed one_b "stages-one-buildah-$i" run_stages_buildah "$BENCH_DIR/one-$i"
+    timed two_b "stages-two-buildah-$i" run_stages_buildah "$BENCH_DIR/two-$i"
+done
+O_I=$(median ${T[one_i]:-}); W_I=$(median ${T[two_i]:-}); O_B=$(median ${T[one_b]:-}); W_B=$(median ${T[two_b]:-})
+CI_=$(median ${T[cold_i]:-}); CB=$(median ${T[cold_b]:-}); SI=$(median ${T[src_i]:-}); SB=$(median ${T[src_b]:-})
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") printf "-"; else printf "%.1f×", a / b }'; }
 REPORT=$(cat <<EOM
 # Dockerfile builds: imgbuild vs buildah bud
 
@@ -98,8 +143,12 @@ REPORT=$(cat <<EOM
 | --- | ---: | ---: | ---: | ---: |
 | cold (empty caches, base in store) | $CI_ | $CB | $(ratio "$CB" "$CI_") | ≥ 2× |
 | one source file changed, warm caches | $SI | $SB | $(ratio "$SB" "$SI") | ≥ 10× |
+| one stage, one CPU-bound RUN (~3 s) | $O_I | $O_B | $(ratio "$O_B" "$O_I") | |
+| two independent such stages + a stage copying from both | $W_I | $W_B | $(ratio "$W_B" "$W_I") | |
 
-Runs (s): cold imgbuild ${T[cold_i]}/ buildah ${T[cold_b]}; source imgbuild ${T[src_i]}/ buildah ${T[src_b]}
+Two stages over one stage (1.0× = the stages fully at the same time, 2.0× = one after the other): imgbuild $(ratio "$W_I" "$O_I"), buildah --jobs 2 $(ratio "$W_B" "$O_B").
+
+Runs (s): cold imgbuild ${T[cold_i]:-}/ buildah ${T[cold_b]:-}; source imgbuild ${T[src_i]:-}/ buildah ${T[src_b]:-}; one stage imgbuild ${T[one_i]:-}/ buildah ${T[one_b]:-}; two stages imgbuild ${T[two_i]:-}/ buildah ${T[two_b]:-}
 EOM
 )
 printf '%s\n' "$REPORT" | tee "$RESULTS"
