@@ -606,3 +606,74 @@ fn uv_project_for_two_platforms_shares_pure_python_layers() {
     assert_eq!((machine.as_str(), sum.as_str()), ("x86_64", "45"));
     assert!(locked["numpy"].contains(&numpy), "{numpy} vs {locked:?}");
 }
+
+/// A uv project whose dependencies come from a folder of wheels beside it
+/// (`find-links` on disk, and a flat index of `format = "flat"`): uv's lock
+/// names the folder as a relative registry and lists its wheels by name,
+/// without hashes. Each wheel is read from that folder once (not from
+/// `wheels/wheels/`), named by its bytes, installed, and imports.
+#[test]
+fn uv_project_with_wheels_from_a_local_folder() {
+    if !pybase::python_tools_present("uv_project_with_wheels_from_a_local_folder") {
+        return;
+    }
+    let base = pybase::debian_python_base();
+    let tmp = TempDir::new().expect("temp dir");
+    for (case, uv_config) in [
+        (
+            "find-links",
+            "[tool.uv]\nfind-links = [\"./wheels\"]\nno-index = true\n",
+        ),
+        (
+            "flat-index",
+            "[[tool.uv.index]]\nname = \"local\"\nurl = \"./wheels\"\nformat = \"flat\"\ndefault = true\n",
+        ),
+    ] {
+        let proj = tmp.path().join(case);
+        support::pyfix::write_wheel(
+            &proj.join("wheels"),
+            &support::pyfix::WheelSpec::pure("localpkg", "1.0"),
+        );
+        write(
+            &proj,
+            "pyproject.toml",
+            &format!(
+                "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\n\
+                 dependencies = [\"localpkg\"]\n\n{uv_config}"
+            ),
+        );
+        write(
+            &proj,
+            "imgbuild.toml",
+            &format!(
+                "[images.app]\nbase = \"oci:{}:latest\"\ntag = \"latest\"\n\n\
+                 [[images.app.layers]]\nuv_project = \"pyproject.toml\"\n",
+                base.display()
+            ),
+        );
+        run(Command::new("uv")
+            .args(["lock", "--quiet"])
+            .current_dir(&proj)
+            .env("UV_PYTHON_DOWNLOADS", "never"));
+        let lock = fs::read_to_string(proj.join("uv.lock")).unwrap();
+        assert!(
+            lock.contains("source = { registry = \"wheels\" }") && !lock.contains("hash = "),
+            "{case}: uv locks the folder as a relative registry, without hashes:\n{lock}"
+        );
+        let out = tmp.path().join(format!("{case}-out"));
+        build(&proj, &tmp.path().join(format!("{case}-cache")), &out);
+        let root = umoci_unpack(&out, "latest", &tmp.path().join(format!("{case}-bundle")));
+        assert_eq!(
+            in_root(
+                &root,
+                &[
+                    "/opt/venv/bin/python",
+                    "-c",
+                    "import localpkg; print(localpkg.__version__)"
+                ]
+            ),
+            "1.0\n",
+            "{case}"
+        );
+    }
+}

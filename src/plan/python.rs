@@ -873,7 +873,7 @@ fn select(input: &LockInput, pe: &PyEnv, p: &Platform, loc: &Location) -> Result
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for r in &set {
-        match artifact_for(input, r, &index) {
+        match artifact_for(input, r, &index).map_err(|e| input_err(loc, e))? {
             Some(a) => out.push(a),
             None => missing.push(r),
         }
@@ -913,21 +913,18 @@ fn select(input: &LockInput, pe: &PyEnv, p: &Platform, loc: &Location) -> Result
     Ok(out)
 }
 
-fn artifact_for(input: &LockInput, r: &Resolved, index: &TagIndex) -> Option<PyArtifact> {
+fn artifact_for(
+    input: &LockInput,
+    r: &Resolved,
+    index: &TagIndex,
+) -> std::result::Result<Option<PyArtifact>, String> {
     let version = r.version.clone().unwrap_or_default();
+    // Paths are relative to the project; a local registry's are already
+    // joined to its folder by the lock reader.
     let resolve = |loc: &ArtifactLocation| -> String {
         match loc {
             ArtifactLocation::Url(u) => u.clone(),
             ArtifactLocation::Path(p) => input.root_dir.join(p).display().to_string(),
-        }
-    };
-    // A local registry holds wheels by relative path too.
-    let resolve_in_source = |loc: &ArtifactLocation| -> String {
-        match (&r.source, loc) {
-            (Source::Registry(reg), ArtifactLocation::Path(p)) if r.source.is_local_registry() => {
-                input.root_dir.join(reg).join(p).display().to_string()
-            }
-            _ => resolve(loc),
         }
     };
     let direct = |location: &str| -> Option<String> {
@@ -940,39 +937,70 @@ fn artifact_for(input: &LockInput, r: &Resolved, index: &TagIndex) -> Option<PyA
             }),
         }
     };
+    // uv records no hash for a file of a local folder (a find-links or
+    // flat index on disk): its bytes, read now, name it.
+    let hash = |locked: &Option<String>,
+                size: Option<u64>,
+                loc: &ArtifactLocation,
+                at: &str|
+     -> std::result::Result<Option<(String, Option<u64>)>, String> {
+        match (locked, loc) {
+            (Some(h), _) => Ok(Some((h.clone(), size))),
+            (None, ArtifactLocation::Path(_)) => {
+                let bytes = std::fs::read(at)
+                    .map_err(|e| format!("{} {version}: reading {at}: {e}", r.name))?;
+                Ok(Some((
+                    crate::digest::hex_sha256(&bytes),
+                    Some(bytes.len() as u64),
+                )))
+            }
+            (None, ArtifactLocation::Url(_)) => Ok(None),
+        }
+    };
     if let Some(i) = index.best_index(r.wheels.iter().map(|w| &w.wheel)) {
         let w = &r.wheels[i];
-        let location = resolve_in_source(&w.location);
-        return Some(PyArtifact {
+        let location = resolve(&w.location);
+        let Some((sha256, size)) = hash(&w.sha256, w.size, &w.location, &location)? else {
+            return Ok(None);
+        };
+        return Ok(Some(PyArtifact {
             name: r.name.clone(),
             version,
             filename: w.filename.clone(),
             direct_url: direct(&location),
             location,
-            sha256: w.sha256.clone()?,
-            size: w.size,
+            sha256,
+            size,
             sdist: false,
-        });
+        }));
     }
-    let s = r.sdist.as_ref()?;
-    let location = match &s.location {
-        Some(l) => resolve_in_source(l),
-        None => match &r.source {
-            Source::Url { url, .. } => url.clone(),
-            _ => return None,
+    let Some(s) = r.sdist.as_ref() else {
+        return Ok(None);
+    };
+    let (location, sha256, size) = match &s.location {
+        Some(l) => {
+            let location = resolve(l);
+            let Some((sha256, size)) = hash(&s.sha256, s.size, l, &location)? else {
+                return Ok(None);
+            };
+            (location, sha256, size)
+        }
+        None => match (&r.source, &s.sha256) {
+            (Source::Url { url, .. }, Some(h)) => (url.clone(), h.clone(), s.size),
+            _ => return Ok(None),
         },
     };
     let filename = location.rsplit('/').next().unwrap_or(&location).to_string();
-    Some(PyArtifact {
+    Ok(Some(PyArtifact {
         name: r.name.clone(),
         version,
         filename,
         direct_url: direct(&location),
         location,
-        sha256: s.sha256.clone()?,
-        size: s.size,
+        sha256,
+        size,
         sdist: true,
-    })
+    }))
 }
 
 /// The step key of a Python layer: the format, the venv and interpreter, every
