@@ -1,7 +1,13 @@
 //! Root filesystems for RUN steps: the layers below a step applied in order
 //! into a folder (OCI whiteouts and opaque folders, hardlinks, symlinks,
-//! modes, owners, `security.capability`), safely against hostile layers,
-//! and cached by chain key in the store.
+//! modes, owners, `security.capability`, sparse files), safely against
+//! hostile layers, and cached by chain key in the store.
+//!
+//! Sparse files come in GNU tar's old format (type `S`, expanded by the tar
+//! crate) and in its PAX formats 0.0, 0.1 and 1.0 (the map in PAX records
+//! or at the start of the data, the real name in `GNU.sparse.name`), read
+//! here: the crate would show a PAX sparse file under its stand-in name
+//! with the raw map in it.
 
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
@@ -199,7 +205,11 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
     let entries = ar.entries().map_err(|e| e.to_string())?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("reading the layer: {e}"))?;
-        let raw_path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let sparse = pax_sparse(&mut entry)?;
+        let raw_path = match &sparse {
+            Some(s) => PathBuf::from(OsStr::from_bytes(&s.name)),
+            None => entry.path().map_err(|e| e.to_string())?.into_owned(),
+        };
         let comps = clean(&raw_path)?;
         let Some((name, parent)) = comps.split_last() else {
             continue; // the root itself
@@ -256,7 +266,7 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
                     mtime,
                 });
             }
-            T::Regular | T::Continuous | T::Link | T::Symlink | T::Fifo => {
+            T::Regular | T::Continuous | T::GNUSparse | T::Link | T::Symlink | T::Fifo => {
                 if existing.is_some() {
                     remove_any(&target).map_err(err)?;
                 }
@@ -317,7 +327,13 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
                             .create_new(true)
                             .open(&target)
                             .map_err(err)?;
-                        io::copy(&mut entry, &mut f).map_err(err)?;
+                        match &sparse {
+                            Some(s) => write_sparse(&mut entry, s, &mut f)
+                                .map_err(|e| format!("{}: sparse file: {e}", raw_path.display()))?,
+                            None => {
+                                io::copy(&mut entry, &mut f).map_err(err)?;
+                            }
+                        }
                     }
                 }
                 if own {
@@ -353,6 +369,131 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
         }
     }
     Ok(skipped)
+}
+
+/// A file stored sparse in one of GNU tar's PAX formats.
+struct PaxSparse {
+    /// Its real name (the entry's own is a stand-in but in format 0.0).
+    name: Vec<u8>,
+    /// Its real size.
+    size: u64,
+    /// (offset, length) of each stored piece, in order; `None` for format
+    /// 1.0, where the map starts the entry's data.
+    map: Option<Vec<(u64, u64)>>,
+}
+
+/// The PAX sparse records of an entry, if any.
+fn pax_sparse<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+) -> std::result::Result<Option<PaxSparse>, String> {
+    let Ok(Some(exts)) = entry.pax_extensions() else {
+        return Ok(None);
+    };
+    let (mut name, mut size, mut major, mut map_text) = (None, None, None, None);
+    let (mut offsets, mut lengths) = (Vec::new(), Vec::new());
+    let num = |v: &[u8], key: &str| -> std::result::Result<u64, String> {
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| format!("sparse file: {key} is not a number"))
+    };
+    for ext in exts {
+        let ext = ext.map_err(|e| format!("reading the layer: {e}"))?;
+        let v = ext.value_bytes();
+        match ext.key_bytes() {
+            b"GNU.sparse.name" => name = Some(v.to_vec()),
+            b"GNU.sparse.realsize" | b"GNU.sparse.size" => size = Some(num(v, "its size")?),
+            b"GNU.sparse.major" => major = Some(num(v, "GNU.sparse.major")?),
+            b"GNU.sparse.map" => map_text = Some(v.to_vec()),
+            b"GNU.sparse.offset" => offsets.push(num(v, "GNU.sparse.offset")?),
+            b"GNU.sparse.numbytes" => lengths.push(num(v, "GNU.sparse.numbytes")?),
+            _ => {}
+        }
+    }
+    if size.is_none() && major.is_none() && map_text.is_none() && offsets.is_empty() {
+        return Ok(None);
+    }
+    // Format 0.0 keeps the real name in the header.
+    let name = match name {
+        Some(n) => n,
+        None => entry.path_bytes().into_owned(),
+    };
+    let size = size.ok_or("sparse file without its real size")?;
+    let map = if major == Some(1) {
+        None
+    } else if let Some(text) = map_text {
+        let nums: Vec<u64> = text
+            .split(|b| *b == b',')
+            .map(|n| num(n, "GNU.sparse.map"))
+            .collect::<std::result::Result<_, _>>()?;
+        if !nums.len().is_multiple_of(2) {
+            return Err("sparse file: GNU.sparse.map has an odd count".into());
+        }
+        Some(nums.chunks(2).map(|c| (c[0], c[1])).collect())
+    } else if offsets.len() == lengths.len() {
+        Some(offsets.into_iter().zip(lengths).collect())
+    } else {
+        return Err("sparse file: GNU.sparse.offset and numbytes do not pair".into());
+    };
+    Ok(Some(PaxSparse { name, size, map }))
+}
+
+/// Writes a PAX sparse entry's pieces at their offsets in `f` (holes stay
+/// holes), the file `s.size` long.
+fn write_sparse<R: Read>(r: &mut R, s: &PaxSparse, f: &mut File) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let map = match &s.map {
+        Some(m) => m.clone(),
+        None => {
+            // Format 1.0: decimal lines (count, then offset and length of
+            // each piece), padded to a 512-byte block.
+            let mut read = 0u64;
+            let mut line = || -> io::Result<u64> {
+                let mut digits = Vec::new();
+                let mut b = [0u8; 1];
+                loop {
+                    r.read_exact(&mut b)?;
+                    read += 1;
+                    if b[0] == b'\n' {
+                        break;
+                    }
+                    if !b[0].is_ascii_digit() || digits.len() > 20 {
+                        return Err(bad("a malformed sparse map"));
+                    }
+                    digits.push(b[0]);
+                }
+                std::str::from_utf8(&digits)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| bad("a malformed sparse map"))
+            };
+            let n = line()?;
+            if n > 1 << 20 {
+                return Err(bad("a sparse map of too many pieces"));
+            }
+            let mut m = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let off = line()?;
+                let len = line()?;
+                m.push((off, len));
+            }
+            let pad = (512 - read % 512) % 512;
+            io::copy(&mut r.take(pad), &mut io::sink())?;
+            m
+        }
+    };
+    for (off, len) in map {
+        if off.checked_add(len).is_none_or(|end| end > s.size) {
+            return Err(bad("a sparse piece beyond the file's size"));
+        }
+        f.seek(SeekFrom::Start(off))?;
+        let copied = io::copy(&mut r.take(len), f)?;
+        if copied != len {
+            return Err(bad("the layer ends inside a sparse piece"));
+        }
+    }
+    f.set_len(s.size)
 }
 
 /// Creates the missing folders of `p` (already resolved inside `root`).
@@ -434,6 +575,89 @@ pub fn copy_tree(src: &Path, dst: &Path, own: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sparse files as GNU tar writes them, in its old format and its
+    /// three PAX formats, come out whole under their real names.
+    #[test]
+    fn sparse_files_in_every_gnu_format() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir_all(src.join("d")).unwrap();
+        let mut want = vec![0u8; (3 << 20) + 3];
+        want[1 << 20..(1 << 20) + 6].copy_from_slice(b"middle");
+        want[3 << 20..].copy_from_slice(b"end");
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = File::create(src.join("d/sparse")).unwrap();
+            f.seek(SeekFrom::Start(1 << 20)).unwrap();
+            f.write_all(b"middle").unwrap();
+            f.seek(SeekFrom::Start(3 << 20)).unwrap();
+            f.write_all(b"end").unwrap();
+        }
+        fs::write(src.join("d/plain"), b"plain").unwrap();
+        for (name, args) in [
+            ("gnu", &["--format=gnu"][..]),
+            ("pax-1.0", &["--format=pax", "--sparse-version=1.0"][..]),
+            ("pax-0.1", &["--format=pax", "--sparse-version=0.1"][..]),
+            ("pax-0.0", &["--format=pax", "--sparse-version=0.0"][..]),
+        ] {
+            let archive = t.path().join(format!("{name}.tar"));
+            let ok = std::process::Command::new("tar")
+                .arg("--sparse")
+                .args(args)
+                .arg("-cf")
+                .arg(&archive)
+                .args(["-C", src.to_str().unwrap(), "d"])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{name}: GNU tar made the archive");
+            let bytes = fs::read(&archive).unwrap();
+            assert!(
+                name == "gnu" || bytes.windows(10).any(|w| w == b"GNU.sparse"),
+                "{name}: the archive holds a PAX sparse file"
+            );
+            let root = t.path().join(format!("root-{name}"));
+            fs::create_dir(&root).unwrap();
+            apply_tar(&root, &bytes[..], false).unwrap();
+            let got = fs::read(root.join("d/sparse")).unwrap();
+            assert_eq!(got.len(), want.len(), "{name}: the real size");
+            assert!(
+                got == want,
+                "{name}: the pieces at their offsets, zeros between"
+            );
+            assert_eq!(fs::read(root.join("d/plain")).unwrap(), b"plain", "{name}");
+            let names: Vec<String> = fs::read_dir(root.join("d"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names.len(), 2, "{name}: no stand-in names: {names:?}");
+        }
+    }
+
+    /// A PAX sparse map that points beyond the file, or data that ends
+    /// inside a piece, is an error, not a short or huge file.
+    #[test]
+    fn broken_sparse_maps_are_refused() {
+        let s = PaxSparse {
+            name: b"f".to_vec(),
+            size: 10,
+            map: Some(vec![(8, 5)]),
+        };
+        let t = tempfile::tempdir().unwrap();
+        let mut f = File::create(t.path().join("f")).unwrap();
+        let e = write_sparse(&mut &b"hello"[..], &s, &mut f).unwrap_err();
+        assert!(e.to_string().contains("beyond the file"), "{e}");
+        let s = PaxSparse {
+            map: Some(vec![(0, 8)]),
+            ..s
+        };
+        let e = write_sparse(&mut &b"hello"[..], &s, &mut f).unwrap_err();
+        assert!(e.to_string().contains("ends inside"), "{e}");
+        let s = PaxSparse { map: None, ..s };
+        let e = write_sparse(&mut &b"2\nx\n"[..], &s, &mut f).unwrap_err();
+        assert!(e.to_string().contains("malformed"), "{e}");
+    }
 
     fn tar_of(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
