@@ -92,6 +92,44 @@ impl Error {
         }
     }
 
+    /// The same failure (the same kind and exit code), its message led by
+    /// `what` (what was being done when it happened).
+    pub fn within(self, what: &str) -> Error {
+        let lead = |m: String| format!("{what}: {m}");
+        match self {
+            Error::Definition { loc, message } => Error::Definition {
+                loc,
+                message: lead(message),
+            },
+            Error::Usage(m) => Error::Usage(lead(m)),
+            Error::Input { path, message } => Error::Input {
+                path,
+                message: lead(message),
+            },
+            Error::InputAt { loc, message } => Error::InputAt {
+                loc,
+                message: lead(message),
+            },
+            Error::Unsupported { what: w, hint } => Error::Unsupported {
+                what: lead(w),
+                hint,
+            },
+            Error::Io { context, source } => Error::Io {
+                context: lead(context),
+                source,
+            },
+            Error::Registry { message, status } => Error::Registry {
+                message: lead(message),
+                status,
+            },
+            Error::Step { message, exit } => Error::Step {
+                message: lead(message),
+                exit,
+            },
+            Error::Other(m) => Error::Other(lead(m)),
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             context: context.into(),

@@ -896,6 +896,22 @@ fn hash_mismatch_fails_and_writes_nothing() {
     assert_eq!(installed(tree), set(&["good", "tampered"]));
 }
 
+/// A wheel the installer refuses (a file that would land outside the
+/// venv) stops the build as a bad input (exit 3) naming the wheel, and no
+/// image is written.
+#[test]
+fn a_refused_wheel_is_a_bad_input() {
+    let w = World::new(&[AMD64]);
+    let lw = w.publish(&WheelSpec::pure("evil", "1.0").file("../../../../tmp/evil", b"x"));
+    let pkg = LockedPackage::new("evil", "1.0", &w.index()).wheel(lw);
+    let root = RootProject::new("proj").dep(Req::new("evil"));
+    let def = w.app(&[AMD64], "", &root, &[pkg]);
+    let r = w.build_fails(&def, "out");
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("evil-1.0-py3-none-any.whl"), "{r}");
+    assert!(!w.path("out").join("index.json").exists());
+}
+
 /// Wheels of a local flat index (`source = { registry = "../wheelhouse" }`,
 /// `path = …`) are read from disk, relative to the project: no server.
 #[test]

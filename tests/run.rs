@@ -658,6 +658,11 @@ fn hostile_base_layers_cannot_write_outside_the_root() {
                 b"",
             )]),
         ),
+        ("truncated", {
+            let mut t = raw_tar(&[("big", tar::EntryType::Regular, "", &[7u8; 4000])]);
+            t.truncate(2048);
+            t
+        }),
     ];
     for (name, layer) in cases {
         let layout = t.path().join(format!("base-{name}"));
@@ -679,12 +684,26 @@ fn hostile_base_layers_cannot_write_outside_the_root() {
         assert_ne!(r.code, 0, "{r}");
         assert_eq!(list_files(&outside), Vec::<String>::new(), "{name}: {r}");
         assert!(!Path::new("/tmp/pwned3").exists());
-        if name != "symlinks" {
+        if name == "truncated" {
+            assert_eq!(r.code, 3, "a corrupt base layer is a bad input: {r}");
+            assert!(r.stdout.contains("layer sha256:"), "{r}");
+        } else if name != "symlinks" {
             assert!(
                 r.stdout.contains("climbs out of the root"),
                 "{name}: refused with a reason\n{r}"
             );
+            assert_eq!(
+                r.code, 3,
+                "{name}: a hostile base layer is a bad input: {r}"
+            );
         } else {
+            // The base has no /bin/sh: the step says so.
+            assert_eq!(r.code, 7, "{r}");
+            assert!(
+                r.stdout
+                    .contains("cannot run /bin/sh: it is not in the image"),
+                "{r}"
+            );
             // Followed inside the root instead.
             let roots: Vec<_> = fs::read_dir(store.join("rootfs"))
                 .unwrap()

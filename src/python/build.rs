@@ -50,7 +50,7 @@ pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> R
                     let Some(a) = todo.get(i) else { break };
                     let r = crate::store::fetch::fetch_file(store, &a.location, &a.sha256, a.size)
                         .map_err(|e| {
-                            Error::Other(format!("{} {} ({}): {e}", a.name, a.version, a.filename))
+                            e.within(&format!("{} {} ({})", a.name, a.version, a.filename))
                         });
                     results.lock().expect("not poisoned").push((i, r));
                 }
@@ -155,8 +155,10 @@ pub fn build_layer(
     let install =
         |path: &PathBuf, filename: &str, extras: &InstallExtras| -> Result<Vec<LayerFile>> {
             let f = std::fs::File::open(path).ctx(|| format!("reading {}", path.display()))?;
+            // A wheel the installer refuses (a RECORD that does not match,
+            // a path out of the venv) is a bad input, named by its file.
             let w = install_wheel_with(std::io::BufReader::new(f), filename, &t, extras)
-                .map_err(|e| Error::Other(e.to_string()))?;
+                .map_err(|e| Error::input(path, e.to_string()))?;
             for warning in &w.warnings {
                 tracing_warn(&format!("{filename}: {warning}"));
             }

@@ -24,6 +24,8 @@ pub const SETUP_FAILED: i32 = 125;
 pub const MARK: &str = "imgbuild-sandbox:";
 /// Said after [`MARK`] when overlayfs cannot be mounted here.
 pub const NO_OVERLAY: &str = "overlay unavailable";
+/// The start of the message when the step's program is not in the image.
+pub const NO_PROGRAM: &str = "not in the image";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bind {
@@ -412,7 +414,13 @@ fn init(spec: &ChildSpec) -> String {
             // into CStrings that outlive the call; execve returns only on
             // failure, reported below.
             unsafe { libc::execve(prog.as_ptr(), argp.as_ptr(), envp.as_ptr()) };
-            os_err(&format!("running {}", spec.argv[0]))
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::NotFound {
+                // The program, or the interpreter its `#!` line names.
+                format!("{NO_PROGRAM}: {}", prog.to_string_lossy())
+            } else {
+                format!("running {}: {e}", spec.argv[0])
+            }
         }
     }
 }

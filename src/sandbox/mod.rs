@@ -827,6 +827,22 @@ fn spawn(spec: &ChildSpec, st: &RunStep, cx: &RunContext) -> Result<Outcome> {
         if e.starts_with(child::NO_OVERLAY) {
             return Ok(Outcome::NoOverlay);
         }
+        if let Some(prog) = e.strip_prefix(child::NO_PROGRAM) {
+            let prog = prog.trim_start_matches(": ");
+            let hint = if st.argv.len() == 3 && st.argv[1] == "-c" && st.argv[0] == prog {
+                " (a command in shell form runs under it: give the command as a list \
+                 (exec form), or build on a base that has a shell)"
+            } else {
+                ""
+            };
+            return Err(Error::Step {
+                message: format!(
+                    "{}: {}: cannot run {prog}: it is not in the image (or the interpreter its #! line names is not){hint}",
+                    cx.loc, cx.name
+                ),
+                exit: Some(127),
+            });
+        }
         return Err(Error::Other(format!(
             "{}: {}: the sandbox could not start: {e}",
             cx.loc, cx.name

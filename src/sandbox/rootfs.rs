@@ -108,8 +108,13 @@ pub fn materialize_keeping(
         let r =
             crate::layer::read::decompress(io::BufReader::with_capacity(1 << 20, f), &l.media_type)
                 .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
-        apply_tar(&root, r, own)
-            .map_err(|e| Error::Other(format!("applying layer {}: {e}", l.digest)))?;
+        apply_tar(&root, r, own).map_err(|e| match e {
+            ApplyError::Layer(m) => Error::input(&blob, format!("layer {}: {m}", l.digest)),
+            ApplyError::Write(p, source) => Error::Io {
+                context: format!("applying layer {} at {p}", l.digest),
+                source,
+            },
+        })?;
     }
     fs::rename(&root, &dest).ctx(|| format!("storing {}", dest.display()))?;
     Ok(dest)
@@ -189,6 +194,48 @@ fn join(root: &Path, comps: &[OsString]) -> PathBuf {
     p
 }
 
+/// Why a layer could not be applied.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The layer itself: a truncated or malformed tar, a path out of the
+    /// root, a link to nothing.
+    Layer(String),
+    /// Writing the root filesystem failed (a full disk, no permission).
+    Write(String, io::Error),
+}
+
+impl ApplyError {
+    /// A failed file operation on `path`: the writer's fault when the
+    /// system says so (no space, no permission, read-only), else the
+    /// layer's (what it asked for cannot be made).
+    fn at(path: &Path, e: io::Error) -> ApplyError {
+        use io::ErrorKind as K;
+        match e.kind() {
+            K::StorageFull
+            | K::QuotaExceeded
+            | K::PermissionDenied
+            | K::ReadOnlyFilesystem
+            | K::OutOfMemory => ApplyError::Write(path.display().to_string(), e),
+            _ => ApplyError::Layer(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+impl From<String> for ApplyError {
+    fn from(m: String) -> ApplyError {
+        ApplyError::Layer(m)
+    }
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Layer(m) => write!(f, "{m}"),
+            ApplyError::Write(p, e) => write!(f, "{p}: {e}"),
+        }
+    }
+}
+
 struct DirMeta {
     path: PathBuf,
     mode: u32,
@@ -196,7 +243,11 @@ struct DirMeta {
 }
 
 /// Applies one layer's tar stream onto `root`.
-pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<Skipped, String> {
+pub fn apply_tar<R: Read>(
+    root: &Path,
+    r: R,
+    own: bool,
+) -> std::result::Result<Skipped, ApplyError> {
     let mut ar = tar::Archive::new(r);
     let mut skipped = Skipped::default();
     // Paths this layer wrote: an opaque marker hides only lower layers.
@@ -216,14 +267,14 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
         };
         let kind = entry.header().entry_type();
         let parent_real =
-            resolve_in_root(root, parent).map_err(|e| format!("{}: {e}", raw_path.display()))?;
+            resolve_in_root(root, parent).map_err(|e| ApplyError::at(&raw_path, e))?;
         let name_b = name.as_bytes();
         if name_b == b".wh..wh..opq" {
             if let Ok(rd) = fs::read_dir(&parent_real) {
                 for e in rd.flatten() {
                     let p = e.path();
                     if !created.contains(&p) {
-                        remove_any(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                        remove_any(&p).map_err(|e| ApplyError::at(&p, e))?;
                     }
                 }
             }
@@ -231,11 +282,11 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
         }
         if let Some(hidden) = name_b.strip_prefix(b".wh.") {
             let p = parent_real.join(OsStr::from_bytes(hidden));
-            remove_any(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            remove_any(&p).map_err(|e| ApplyError::at(&p, e))?;
             continue;
         }
         if !parent_real.is_dir() {
-            mkdir_p(root, &parent_real).map_err(|e| format!("{}: {e}", raw_path.display()))?;
+            mkdir_p(root, &parent_real).map_err(|e| ApplyError::at(&raw_path, e))?;
         }
         let target = parent_real.join(name);
         let header = entry.header().clone();
@@ -244,7 +295,7 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
         let gid = header.gid().unwrap_or(0);
         let mtime = header.mtime().unwrap_or(0) as i64;
         let existing = fs::symlink_metadata(&target).ok();
-        let err = |e: io::Error| format!("{}: {e}", raw_path.display());
+        let err = |e: io::Error| ApplyError::at(&raw_path, e);
         use tar::EntryType as T;
         match kind {
             T::Directory => {
@@ -281,7 +332,9 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
                             .into_owned();
                         let lc = clean(&link)?;
                         let Some((lname, lparent)) = lc.split_last() else {
-                            return Err(format!("{}: hardlink to the root", raw_path.display()));
+                            return Err(
+                                format!("{}: hardlink to the root", raw_path.display()).into()
+                            );
                         };
                         let src = resolve_in_root(root, lparent).map_err(err)?.join(lname);
                         let m = fs::symlink_metadata(&src).map_err(|e| {
@@ -296,7 +349,8 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
                                 "{}: hardlink to a folder {}",
                                 raw_path.display(),
                                 link.display()
-                            ));
+                            )
+                            .into());
                         }
                         fs::hard_link(&src, &target).map_err(err)?;
                         created.insert(target);
@@ -364,8 +418,8 @@ pub fn apply_tar<R: Read>(root: &Path, r: R, own: bool) -> std::result::Result<S
         let mode = if own { d.mode } else { d.mode | 0o700 };
         if fs::symlink_metadata(&d.path).is_ok_and(|m| m.is_dir()) {
             fs::set_permissions(&d.path, fs::Permissions::from_mode(mode))
-                .map_err(|e| format!("{}: {e}", d.path.display()))?;
-            set_mtime(&d.path, d.mtime).map_err(|e| format!("{}: {e}", d.path.display()))?;
+                .map_err(|e| ApplyError::at(&d.path, e))?;
+            set_mtime(&d.path, d.mtime).map_err(|e| ApplyError::at(&d.path, e))?;
         }
     }
     Ok(skipped)
@@ -763,7 +817,10 @@ mod tests {
         // A plain climb is refused.
         let bad = tar_of(&[("../outside/evil", T::Regular, "", b"x")]);
         let e = apply_tar(&root, &bad[..], false).unwrap_err();
-        assert!(e.contains("climbs out"), "{e}");
+        assert!(
+            matches!(&e, ApplyError::Layer(m) if m.contains("climbs out")),
+            "the layer's fault: {e}"
+        );
         // Symlinks (absolute and relative) are followed inside the root only.
         let abs = outside.to_str().unwrap().to_string();
         let l = tar_of(&[
@@ -782,7 +839,7 @@ mod tests {
         );
         assert!(root.join("evil2").is_file());
         // The hardlink's target resolves inside the root, where it is missing.
-        let e = r.unwrap_err();
+        let e = r.unwrap_err().to_string();
         assert!(e.contains("climbs out") || e.contains("missing"), "{e}");
     }
 
