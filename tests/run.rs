@@ -566,6 +566,47 @@ fn secrets_stay_out_of_layers_keys_logs_and_output() {
     assert_nothing_left(&store, "");
 }
 
+/// A step that prints its secrets and fails: the values are masked in its
+/// output on stderr and in the failure's message in the JSON result.
+#[test]
+fn secrets_a_failing_step_prints_are_masked() {
+    let Some(base) = base("secrets_a_failing_step_prints_are_masked") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let file_secret = "file-secret-VALUE-77aa";
+    let env_secret = "env-secret-VALUE-55bb";
+    let secret_file = write(t.path(), "tok.txt", &format!("{file_secret}\n"));
+    let def = write_def(
+        &t.path().join("def"),
+        &base,
+        "[[images.t.layers]]\ncommands = [\"cat /run/secrets/tok; echo \\\"token=$TOKEN\\\"; exit 3\"]\nsecret_mounts = [\"tok\", \"tok2,env=TOKEN\"]\n",
+    );
+    for json in [false, true] {
+        let mut cmd = ib(&["build"])
+            .path_arg(&def)
+            .cache(&t.path().join("store"))
+            .oci_out(&t.path().join("out"))
+            .arg("--secret")
+            .arg(format!("id=tok,src={}", secret_file.display()))
+            .args(&["--secret", "id=tok2,env=MY_SECRET"])
+            .env("MY_SECRET", env_secret);
+        if json {
+            cmd = cmd.json();
+        }
+        let r = cmd.run();
+        assert_eq!(r.code, 7, "{r}");
+        for s in [file_secret, env_secret] {
+            assert!(
+                !r.stdout.contains(s) && !r.stderr.contains(s),
+                "{s} shown:\n{r}"
+            );
+        }
+        let shown = if json { &r.stdout } else { &r.stderr };
+        assert!(shown.contains("token=****"), "masked, not dropped:\n{r}");
+    }
+}
+
 /// A layer tar whose names are written raw (the tar crate's builder would
 /// refuse `..`).
 fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {

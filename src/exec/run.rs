@@ -29,7 +29,11 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
     let t = Instant::now();
     let progress = o.progress;
     let prefix = label.to_string();
-    let output = move |line: &str| progress.line(&format!("{prefix} | {line}"));
+    // A step may print a secret it was given: hidden in its output and in
+    // the message of its failure.
+    let masker = crate::util::mask::Masker::new(o.secrets.values().map(Vec::as_slice));
+    let out_masker = masker.clone();
+    let output = move |line: &str| progress.line(&format!("{prefix} | {}", out_masker.mask(line)));
     let rcx = crate::sandbox::RunContext {
         name: label,
         loc: &loc,
@@ -44,7 +48,13 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
         source_date_epoch: plan.options.source_date_epoch,
         output: &output,
     };
-    let d = crate::sandbox::execute(store, rs, &rcx)?;
+    let d = crate::sandbox::execute(store, rs, &rcx).map_err(|e| match e {
+        crate::error::Error::Step { message, exit } => crate::error::Error::Step {
+            message: masker.mask(&message),
+            exit,
+        },
+        other => other,
+    })?;
     bar.finish(&format!(
         "ran in {:.2}s, {} → {}",
         t.elapsed().as_secs_f64(),
