@@ -125,3 +125,55 @@ fn a_killed_builds_temp_files_go_with_the_next_command_and_a_running_ones_stay()
         .run()
         .ok();
 }
+
+/// A tmpfs of `mib` MiB at `dir`, gone when the value is dropped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn new(dir: &Path, mib: usize) -> SmallFs {
+        mkdirs(dir);
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount a {mib} MiB tmpfs at {}", dir.display());
+        SmallFs(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A store on a full disk: the build fails as an I/O failure of the store
+/// (exit 5), not as a source file that changed.
+#[test]
+fn a_full_store_is_an_io_failure_of_the_store() {
+    assert!(
+        is_root(),
+        "run the tests as root (they mount a small tmpfs)"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("proj");
+    big_project(&proj, 8, 7);
+    let small = SmallFs::new(&t.path().join("small"), 4);
+    let r = ib(&["build"])
+        .path_arg(&proj)
+        .cache(&small.0.join("store"))
+        .oci_out(&t.path().join("out"))
+        .json()
+        .run();
+    assert_eq!(r.code, 5, "{r}");
+    let v = r.json();
+    assert_eq!(v["error"]["kind"], "io", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("store") && msg.contains("No space left on device"),
+        "names the store and the cause: {msg}"
+    );
+    assert!(!msg.contains("changed during the build"), "{msg}");
+}

@@ -469,10 +469,16 @@ pub fn commit_layer(
     tw: LayerTar,
     compression: Compression,
 ) -> Result<LayerDesc> {
-    let lw = tw.finish().ctx(|| "writing the layer".into())?;
-    let (w, written) = lw.finish().ctx(|| "compressing the layer".into())?;
+    let into = || {
+        format!(
+            "writing the layer into the store {}",
+            store.root().display()
+        )
+    };
+    let lw = tw.finish().ctx(into)?;
+    let (w, written) = lw.finish().ctx(into)?;
     w.into_inner()
-        .map_err(|e| Error::io("writing the layer", e.into_error()))?;
+        .map_err(|e| Error::io(into(), e.into_error()))?;
     store.commit_blob(tmp, &written.digest)?;
     Ok(LayerDesc {
         digest: written.digest,
@@ -510,13 +516,30 @@ pub fn write_layer(
             gid: e.gid,
             mtime,
         };
-        tw.append_header(&header)
-            .ctx(|| "writing the layer".into())?;
+        tw.append_header(&header).ctx(|| {
+            format!(
+                "writing the layer into the store {}",
+                store.root().display()
+            )
+        })?;
         if let FileKind::File { size, .. } = e.kind {
             let mut f = File::open(&e.src)
                 .map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
-            tw.append_data(&mut f, size, &mut buf)
-                .map_err(|err| Error::input(&e.src, format!("changed during the build: {err}")))?;
+            tw.append_data(&mut f, size, &mut buf).map_err(|err| {
+                // Writing the layer into the store failed (a full disk), or
+                // reading the source did (it shrank while read).
+                if writer_fault(&err) {
+                    Error::io(
+                        format!(
+                            "writing the layer into the store {}",
+                            store.root().display()
+                        ),
+                        err,
+                    )
+                } else {
+                    Error::input(&e.src, format!("changed during the build: {err}"))
+                }
+            })?;
             let after = f
                 .metadata()
                 .map_err(|err| Error::input(&e.src, err.to_string()))?;
@@ -531,6 +554,16 @@ pub fn write_layer(
         }
     }
     commit_layer(store, tmp, tw, compression)
+}
+
+/// Whether an error while copying into a layer is the writer's: the
+/// store's file system is full, over quota or read-only.
+fn writer_fault(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::FileTooLarge
+    )
 }
 
 #[cfg(test)]
