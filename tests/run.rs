@@ -629,6 +629,12 @@ fn raw_tar(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
 
 /// An OCI layout with one uncompressed layer, tagged `latest`.
 fn layout_with_layer(dir: &Path, layer: &[u8]) {
+    layout_claiming(dir, layer, None);
+}
+
+/// [`layout_with_layer`] whose config names `diff_id` (when given) as the
+/// layer's, whatever its bytes are.
+fn layout_claiming(dir: &Path, layer: &[u8], diff_id: Option<&str>) {
     let blobs = dir.join("blobs/sha256");
     mkdirs(&blobs);
     let put = |bytes: &[u8]| -> String {
@@ -637,10 +643,13 @@ fn layout_with_layer(dir: &Path, layer: &[u8]) {
         format!("sha256:{h}")
     };
     let layer_d = put(layer);
+    let claimed = diff_id
+        .map(str::to_string)
+        .unwrap_or_else(|| layer_d.clone());
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["PATH=/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_d]},
+        "rootfs": {"type": "layers", "diff_ids": [claimed]},
     }))
     .unwrap();
     let config_d = put(&config);
@@ -657,6 +666,44 @@ fn layout_with_layer(dir: &Path, layer: &[u8]) {
         "mediaType": MT_MANIFEST, "digest": manifest_d, "size": manifest.len(),
         "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
     fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A base whose config names a diff_id its layer does not have is refused
+/// (exit 3) before a step runs on it, also when a root filesystem made
+/// from a layer that does have that diff_id is cached.
+#[test]
+fn base_layers_must_match_their_diff_ids() {
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let honest = raw_tar(&[("honest", tar::EntryType::Regular, "", b"h")]);
+    let liar = raw_tar(&[("liar", tar::EntryType::Regular, "", b"l")]);
+    let honest_id = format!("sha256:{}", sha256_hex(&honest));
+    let build = |name: &str, layer: &[u8], claim: Option<&str>| {
+        let layout = t.path().join(format!("base-{name}"));
+        layout_claiming(&layout, layer, claim);
+        let def = write_def(
+            &t.path().join(format!("def-{name}")),
+            &layout,
+            "[[images.t.layers]]\ncommands = [\"true\"]\n",
+        );
+        ib(&["build"])
+            .path_arg(&def)
+            .cache(&store)
+            .oci_out(&t.path().join(format!("out-{name}")))
+            .json()
+            .run()
+    };
+    // The honest base's root filesystem is made (and kept); it has no
+    // shell, so its step cannot run.
+    let r = build("honest", &honest, None);
+    assert_eq!(r.code, 7, "{r}");
+    // The liar claims the honest layer's diff_id.
+    let r = build("liar", &liar, Some(&honest_id));
+    assert_eq!(r.code, 3, "{r}");
+    assert!(
+        r.stdout.contains(&format!("not the diff_id {honest_id}")),
+        "{r}"
+    );
 }
 
 #[test]

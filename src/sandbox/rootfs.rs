@@ -22,7 +22,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// Version of the extraction rules; part of every chain key.
-const ROOTFS_FORMAT: u32 = 1;
+const ROOTFS_FORMAT: u32 = 2;
 
 /// One layer below a step.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -33,14 +33,33 @@ pub struct LayerRef {
 }
 
 /// The key of the filesystem these layers make, in this order. `own`:
-/// whether owners were applied (only root can).
+/// whether owners were applied (only root can). Each layer counts by its
+/// blob and its diff_id: a config that claims another layer's diff_id
+/// gets a key of its own (and fails the diff_id check when extracted),
+/// never the other layer's cached tree.
 pub fn chain_key(layers: &[LayerRef], own: bool) -> Digest {
     let mut k = KeyHasher::new("rootfs", ROOTFS_FORMAT);
     k.u64(own as u64).u64(layers.len() as u64);
     for l in layers {
-        k.digest(&l.diff_id);
+        k.digest(&l.digest).digest(&l.diff_id);
     }
     k.finish()
+}
+
+/// Reads through, hashing what it reads (a layer's uncompressed bytes,
+/// for its diff_id).
+struct Hashing<R> {
+    inner: R,
+    hash: sha2::Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// What extracting one layer met that the root filesystem leaves out.
@@ -108,13 +127,33 @@ pub fn materialize_keeping(
         let r =
             crate::layer::read::decompress(io::BufReader::with_capacity(1 << 20, f), &l.media_type)
                 .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
-        apply_tar(&root, r, own).map_err(|e| match e {
+        let mut hashing = Hashing {
+            inner: r,
+            hash: sha2::Sha256::default(),
+        };
+        apply_tar(&root, &mut hashing, own).map_err(|e| match e {
             ApplyError::Layer(m) => Error::input(&blob, format!("layer {}: {m}", l.digest)),
             ApplyError::Write(p, source) => Error::Io {
                 context: format!("applying layer {} at {p}", l.digest),
                 source,
             },
         })?;
+        // The rest of the stream (the tar's end blocks), then the check
+        // that the bytes are the ones the image's config names.
+        io::copy(&mut hashing, &mut io::sink())
+            .map_err(|e| Error::input(&blob, format!("layer {}: {e}", l.digest)))?;
+        let diff_id = Digest::from_hasher(hashing.hash);
+        if diff_id != l.diff_id {
+            return Err(Error::input(
+                &blob,
+                format!(
+                    "layer {}: its content is {}, not the diff_id {} the image's config names",
+                    l.digest,
+                    diff_id.oci(),
+                    l.diff_id.oci()
+                ),
+            ));
+        }
     }
     fs::rename(&root, &dest).ctx(|| format!("storing {}", dest.display()))?;
     Ok(dest)
