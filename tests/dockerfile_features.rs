@@ -242,15 +242,26 @@ RUN --mount=type=bind,from=data,target=/mnt/all ls /mnt/all/d > /listing.txt
     let v = build_df(&ctx, &store, &out, &[]).ok().json();
     let root = umoci_unpack(&out, "latest", &t.path().join("b1"));
     assert_eq!(fs::read_to_string(root.join("bound.txt")).unwrap(), "one\n");
-    assert_eq!(fs::read_to_string(root.join("cached.txt")).unwrap(), "one\n");
-    assert_eq!(fs::read_to_string(root.join("listing.txt")).unwrap(), "v.txt\n");
+    assert_eq!(
+        fs::read_to_string(root.join("cached.txt")).unwrap(),
+        "one\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("listing.txt")).unwrap(),
+        "v.txt\n"
+    );
     assert!(!root.join("mnt/d/v.txt").exists(), "the mount is no layer");
     assert!(!root.join("cache/new").exists(), "the cache is no layer");
     let states = layer_cache_states(&v);
-    assert!(states.iter().filter(|s| *s == "miss").count() >= 3, "{states:?}");
+    assert!(
+        states.iter().filter(|s| *s == "miss").count() >= 3,
+        "{states:?}"
+    );
 
     // Same stage content: every step hits.
-    let v = build_df(&ctx, &store, &t.path().join("out2"), &[]).ok().json();
+    let v = build_df(&ctx, &store, &t.path().join("out2"), &[])
+        .ok()
+        .json();
     let states = layer_cache_states(&v);
     assert!(!states.iter().any(|s| s == "miss"), "{states:?}");
 
@@ -259,7 +270,10 @@ RUN --mount=type=bind,from=data,target=/mnt/all ls /mnt/all/d > /listing.txt
     let out3 = t.path().join("out3");
     let v = build_df(&ctx, &store, &out3, &[]).ok().json();
     let states = layer_cache_states(&v);
-    assert!(states.iter().filter(|s| *s == "miss").count() >= 2, "{states:?}");
+    assert!(
+        states.iter().filter(|s| *s == "miss").count() >= 2,
+        "{states:?}"
+    );
     let root = umoci_unpack(&out3, "latest", &t.path().join("b3"));
     assert_eq!(fs::read_to_string(root.join("bound.txt")).unwrap(), "two\n");
     assert_eq!(
@@ -306,7 +320,17 @@ fn run_mount_ssh_forwards_the_agent() {
     let key = t.path().join("id_ed25519");
     tool(
         "ssh-keygen",
-        &["-q", "-t", "ed25519", "-N", "", "-C", "test-key", "-f", key.to_str().unwrap()],
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "test-key",
+            "-f",
+            key.to_str().unwrap(),
+        ],
     );
     let st = std::process::Command::new("ssh-add")
         .arg(&key)
@@ -388,6 +412,9 @@ print(os.environ["SSH_AUTH_SOCK"], body[0], struct.unpack(">I", body[1:5])[0], b
     assert_eq!(r.code, 2, "{r}");
     let v: Value = r.json();
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("Dockerfile:2") && msg.contains("--ssh deploy="), "{msg}");
+    assert!(
+        msg.contains("Dockerfile:2") && msg.contains("--ssh deploy="),
+        "{msg}"
+    );
     drop(agent);
 }

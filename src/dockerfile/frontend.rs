@@ -515,7 +515,30 @@ fn stage_layers(
 ) -> Result<Vec<Layer>> {
     let (file, esc) = (cx.file, cx.esc);
     let mut layers: Vec<Layer> = Vec::new();
-    for &i in &cx.heads[si].body {
+    // `FROM <a stage with ONBUILD>`: its triggers run first, as if written
+    // right after FROM, and the child's config does not keep them.
+    let h = &cx.heads[si];
+    let triggers: Vec<&Instruction> = match h.parent {
+        Some(p) => cx.heads[p]
+            .body
+            .iter()
+            .filter_map(|i| match &i.inst {
+                Inst::Onbuild(inner) => Some(inner.as_ref()),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if !triggers.is_empty() {
+        layers.push(Layer {
+            loc: h.loc.clone(),
+            kind: LayerKind::DockerConfig {
+                field: "OnBuild".into(),
+                value: serde_json::Value::Null,
+            },
+        });
+    }
+    for &i in triggers.iter().chain(&h.body) {
         let at = |field: &str, kind: LayerKind| Layer {
             loc: loc(file, i, field),
             kind,
