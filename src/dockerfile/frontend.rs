@@ -645,14 +645,14 @@ fn stage_layers(
                     no_source_date_epoch: true,
                     ..Default::default()
                 };
-                for (n, m) in mounts.iter().enumerate() {
+                for m in mounts {
                     let from = match m.get("from") {
                         Some(f) if m.kind == "bind" || m.kind == "cache" => {
                             Some(from_image(cx, si, i, f, "RUN --mount", implicit)?)
                         }
                         _ => None,
                     };
-                    mount_option(file, i, m, n, from, &scope.workdir, &mut run)?;
+                    mount_option(file, i, m, from, &scope.workdir, &mut run)?;
                 }
                 layers.push(at(
                     "RUN",
@@ -1205,7 +1205,6 @@ fn mount_option(
     file: &Path,
     i: &Instruction,
     m: &Mount,
-    n: usize,
     from: Option<String>,
     workdir: &str,
     run: &mut RunOptions,
@@ -1259,7 +1258,8 @@ fn mount_option(
                 id: m.get("id").unwrap_or("default").to_string(),
                 target: match target {
                     Some(t) => abs(t),
-                    None => format!("/run/buildkit/ssh_agent.{n}"),
+                    // BuildKit numbers the ssh mounts of a step from 0.
+                    None => format!("/run/buildkit/ssh_agent.{}", run.ssh_mounts.len()),
                 },
                 required,
             });

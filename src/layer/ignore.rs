@@ -266,7 +266,7 @@ impl IgnoreRules {
             let rel = match dst.is_empty() {
                 true => p.as_str(),
                 false => match p.strip_prefix(dst) {
-                    Some(r) if r.is_empty() => return true,
+                    Some("") => return true,
                     Some(r) if r.starts_with('/') => &r[1..],
                     _ => return true,
                 },

@@ -330,7 +330,7 @@ fn run_mounts_from_and_ssh_translate() {
         vec![
             crate::spec::SshMount {
                 id: "default".into(),
-                target: "/run/buildkit/ssh_agent.2".into(),
+                target: "/run/buildkit/ssh_agent.0".into(),
                 required: false
             },
             crate::spec::SshMount {
