@@ -205,10 +205,14 @@ fn exclude_and_mount_errors_name_the_line() {
     write(
         &ctx,
         "Dockerfile",
-        "FROM scratch AS a\nFROM scratch\nRUN --mount=type=bind,from=later,target=/m true\nFROM scratch AS later\n",
+        "FROM scratch AS a\nFROM scratch AS main\nRUN --mount=type=bind,from=later,target=/m true\nFROM scratch AS later\n",
     );
-    let r = build_df(&ctx, &store, &t.path().join("o2"), &["--target", "1"]);
-    assert_ne!(r.code, 0, "{r}");
+    let r = build_df(&ctx, &store, &t.path().join("o2"), &["--target", "main"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stdout.contains("Dockerfile:3") && r.stdout.contains("not before"),
+        "{r}"
+    );
 }
 
 /// `RUN --mount=type=bind,from=STAGE` sees the stage's files; `type=cache,

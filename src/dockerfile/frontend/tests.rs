@@ -351,8 +351,8 @@ fn run_mounts_from_and_ssh_translate() {
     let e = err("FROM scratch\nCOPY --exclude=[z-a] f.txt /x\n", None);
     assert!(e.contains("Dockerfile:2") && e.contains("--exclude"), "{e}");
     let e = err(
-        "FROM scratch\nRUN --mount=type=bind,from=later,target=/m true\nFROM scratch AS later\n",
-        Some("0"),
+        "FROM scratch AS first\nRUN --mount=type=bind,from=later,target=/m true\nFROM scratch AS later\n",
+        Some("first"),
     );
     assert!(
         e.contains("Dockerfile:2") && e.contains("not before"),
