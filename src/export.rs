@@ -125,6 +125,7 @@ fn stage(out: &mut String, def: &Definition, img: &ImageDef, o: &ExportOptions) 
                 copy_contents_only,
                 chown,
                 chmod,
+                ..
             } => {
                 let dst = if !copy_contents_only && (dst == "." || dst == "./") {
                     let name = Path::new(src)

@@ -288,6 +288,10 @@ struct BuildArgs {
     /// (repeatable). Values never enter layers, cache keys, logs or output.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     secrets: Vec<String>,
+    /// An SSH agent for RUN steps' ssh mounts: `default` ($SSH_AUTH_SOCK) or
+    /// ID=SOCKET (repeatable). Never part of cache keys or output.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -608,6 +612,7 @@ fn build(a: BuildArgs) -> Result<()> {
         push_jobs: a.push_jobs,
         docker_media_types: a.media_types == "docker",
         secrets: read_secrets(&a.secrets)?,
+        ssh: read_ssh(&a.ssh)?,
         threads: jobs,
     };
     // CI: set by CI services; their logs get lines, not bars.
@@ -862,6 +867,38 @@ fn exists_cmd(a: ExistsArgs) -> Result<bool> {
         .collect::<Result<Vec<_>>>()?;
     let client = a.registry.client(vec![r.registry.clone()])?;
     imgbuild::registry::exists(&client, &r, &platforms)
+}
+
+/// `--ssh default|ID[=SOCKET[,SOCKET…]]` (docker buildx's form): an agent
+/// socket per id; `default`, or an id without a path, is $SSH_AUTH_SOCK.
+/// Only the first socket of a list is forwarded; key files are refused.
+fn read_ssh(args: &[String]) -> Result<std::collections::BTreeMap<String, std::path::PathBuf>> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = std::collections::BTreeMap::new();
+    for a in args {
+        let (id, paths) = a.split_once('=').unwrap_or((a.as_str(), ""));
+        if id.is_empty() {
+            return Err(Error::Usage(format!(
+                "--ssh {a}: expected default or ID=SOCKET"
+            )));
+        }
+        let path = match paths.split(',').find(|p| !p.is_empty()) {
+            Some(p) => std::path::PathBuf::from(p),
+            None => std::env::var_os("SSH_AUTH_SOCK")
+                .map(std::path::PathBuf::from)
+                .ok_or_else(|| Error::Usage(format!("--ssh {a}: $SSH_AUTH_SOCK is not set")))?,
+        };
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Error::Usage(format!("--ssh {a}: {}: {e}", path.display())))?;
+        if !meta.file_type().is_socket() {
+            return Err(Error::Usage(format!(
+                "--ssh {a}: {} is no socket (only agent sockets are forwarded, not key files)",
+                path.display()
+            )));
+        }
+        out.insert(id.to_string(), path);
+    }
+    Ok(out)
 }
 
 /// `--secret id=ID,src=FILE` / `id=ID,env=VAR` (docker buildx's form).

@@ -161,6 +161,8 @@ pub struct BuildRequest {
     pub docker_media_types: bool,
     /// Secret values by id, for RUN steps' secret mounts.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// SSH agent sockets by id, for RUN steps' ssh mounts.
+    pub ssh: BTreeMap<String, std::path::PathBuf>,
     /// Compression workers per layer.
     pub threads: usize,
 }
@@ -177,6 +179,7 @@ impl BuildRequest {
             push_jobs: 4,
             docker_media_types: false,
             secrets: BTreeMap::new(),
+            ssh: BTreeMap::new(),
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -295,6 +298,7 @@ pub fn build(
             skip: skip.clone(),
             docker_media_types: req.docker_media_types,
             secrets: req.secrets.clone(),
+            ssh: req.ssh.clone(),
         },
     )?;
     let mut report = BuildReport {

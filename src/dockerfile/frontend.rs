@@ -30,9 +30,15 @@
 //! with `--checksum`; RUN heredocs become the step's script; `FROM
 //! --platform` pins a stage to one platform. VOLUME, STOPSIGNAL, SHELL
 //! (later RUN steps use it), HEALTHCHECK and ONBUILD set the config.
-//! `COPY <<EOF` writes the heredoc as a file. Refused with the
-//! instruction's line: ADD of git repositories, `--parents`/`--exclude`,
-//! `--mount` `from=`, `--security`.
+//! `COPY <<EOF` writes the heredoc as a file. `COPY --exclude` patterns
+//! (`.dockerignore` syntax) match paths relative to each source (a file by
+//! its name); `COPY --parents` keeps each source's path (after a `/./` in
+//! it, else from the context's or the stage's root) under the destination;
+//! `--link` changes nothing, imgbuild's layers never depend on the ones
+//! below. `RUN --mount=type=bind|cache,from=` reads a folder of an earlier
+//! stage or an image (read-only, or as a new cache's first content);
+//! `--mount=type=ssh` forwards the agent given with `--ssh`. Refused with
+//! the instruction's line: ADD of git repositories, `--security`.
 
 use super::expand::expand;
 use super::parse::{Cmd, Healthcheck, Inst, Instruction, Mount, parse};
@@ -509,7 +515,30 @@ fn stage_layers(
 ) -> Result<Vec<Layer>> {
     let (file, esc) = (cx.file, cx.esc);
     let mut layers: Vec<Layer> = Vec::new();
-    for &i in &cx.heads[si].body {
+    // `FROM <a stage with ONBUILD>`: its triggers run first, as if written
+    // right after FROM, and the child's config does not keep them.
+    let h = &cx.heads[si];
+    let triggers: Vec<&Instruction> = match h.parent {
+        Some(p) => cx.heads[p]
+            .body
+            .iter()
+            .filter_map(|i| match &i.inst {
+                Inst::Onbuild(inner) => Some(inner.as_ref()),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if !triggers.is_empty() {
+        layers.push(Layer {
+            loc: h.loc.clone(),
+            kind: LayerKind::DockerConfig {
+                field: "OnBuild".into(),
+                value: serde_json::Value::Null,
+            },
+        });
+    }
+    for &i in triggers.iter().chain(&h.body) {
         let at = |field: &str, kind: LayerKind| Layer {
             loc: loc(file, i, field),
             kind,
@@ -617,7 +646,13 @@ fn stage_layers(
                     ..Default::default()
                 };
                 for m in mounts {
-                    mount_option(file, i, m, &scope.workdir, &mut run)?;
+                    let from = match m.get("from") {
+                        Some(f) if m.kind == "bind" || m.kind == "cache" => {
+                            Some(from_image(cx, si, i, f, "RUN --mount", implicit)?)
+                        }
+                        _ => None,
+                    };
+                    mount_option(file, i, m, from, &scope.workdir, &mut run)?;
                 }
                 layers.push(at(
                     "RUN",
@@ -699,7 +734,6 @@ fn copy_instruction(
     layers: &mut Vec<Layer>,
 ) -> Result<()> {
     let (o, file, esc) = (cx.o, cx.file, cx.esc);
-    let here = |field: &str| loc(file, i, field);
     let at = |field: &str, kind: LayerKind| Layer {
         loc: loc(file, i, field),
         kind,
@@ -721,8 +755,12 @@ fn copy_instruction(
     else {
         unreachable!("COPY instructions only");
     };
-    if *parents || !exclude.is_empty() {
-        return Err(unsupported(file, i, "COPY --parents or --exclude"));
+    let mut exclude_pats = Vec::new();
+    for e in exclude {
+        let e = ex(e)?;
+        IgnoreRules::from_patterns([&e])
+            .map_err(|m| bad(file, i, format!("--exclude={e}: {m}")))?;
+        exclude_pats.push(e);
     }
     if !heredocs.is_empty() {
         // `COPY <<EOF /path`: each heredoc is a file (named
@@ -767,52 +805,7 @@ fn copy_instruction(
         return Ok(());
     }
     if let Some(f) = from {
-        let image = match from_stage(file, esc, i, f, &cx.heads)? {
-            Some(d) if d >= si => {
-                return Err(bad(
-                    file,
-                    i,
-                    format!(
-                        "--from={f}: stage {} is not before this one; COPY --from reads an earlier stage",
-                        cx.heads[d].id
-                    ),
-                ));
-            }
-            Some(d) => cx.heads[d].id.clone(),
-            None => {
-                // An image: a stage of its own with no instructions.
-                let base = if f.starts_with("oci:") {
-                    crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
-                } else if f.eq_ignore_ascii_case("scratch") {
-                    return Err(bad(file, i, "--from=scratch has no files"));
-                } else {
-                    crate::registry::Reference::parse(f).map_err(|e| {
-                        bad(
-                            file,
-                            i,
-                            format!(
-                                "--from={f}: no stage is named so and it is no image reference: {e}"
-                            ),
-                        )
-                    })?;
-                    Base::Ref(f.clone())
-                };
-                match implicit.iter().find(|s| s.base == base) {
-                    Some(s) => s.id.clone(),
-                    None => {
-                        let id = format!("copy-from-{}", implicit.len());
-                        implicit.push(Stage {
-                            id: id.clone(),
-                            base,
-                            loc: here("COPY"),
-                            layers: Vec::new(),
-                            platform: None,
-                        });
-                        id
-                    }
-                }
-            }
-        };
+        let image = from_image(cx, si, i, f, "COPY --from", implicit)?;
         let (owner, chmod, owner_name) =
             owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
         let mut abs_srcs = Vec::new();
@@ -829,7 +822,7 @@ fn copy_instruction(
             });
         }
         let dst = ex(dst)?;
-        if abs_srcs.len() > 1 && !dst.ends_with('/') {
+        if abs_srcs.len() > 1 && !dst.ends_with('/') && !*parents {
             return Err(bad(
                 file,
                 i,
@@ -845,6 +838,8 @@ fn copy_instruction(
                     dst,
                     chown: owner,
                     chmod,
+                    exclude: exclude_pats,
+                    parents: *parents,
                 },
                 &owner_name,
             ),
@@ -861,11 +856,73 @@ fn copy_instruction(
         chmod.as_deref(),
         &ex,
         &cx.rules,
+        &Filter {
+            exclude: &exclude_pats,
+            parents: *parents,
+        },
     )?;
     for k in kinds {
         layers.push(at("COPY", k));
     }
     Ok(())
+}
+
+/// The image `--from=F` of COPY or RUN --mount reads: an earlier stage,
+/// or an image (a stage of its own with no instructions, made once).
+fn from_image(
+    cx: &Cx,
+    si: usize,
+    i: &Instruction,
+    f: &str,
+    what: &str,
+    implicit: &mut Vec<Stage>,
+) -> Result<String> {
+    let (file, esc) = (cx.file, cx.esc);
+    Ok(match from_stage(file, esc, i, f, &cx.heads)? {
+        Some(d) if d >= si => {
+            return Err(bad(
+                file,
+                i,
+                format!(
+                    "--from={f}: stage {} is not before this one; {what} reads an earlier stage",
+                    cx.heads[d].id
+                ),
+            ));
+        }
+        Some(d) => cx.heads[d].id.clone(),
+        None => {
+            let base = if f.starts_with("oci:") {
+                crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
+            } else if f.eq_ignore_ascii_case("scratch") {
+                return Err(bad(file, i, "--from=scratch has no files"));
+            } else {
+                crate::registry::Reference::parse(f).map_err(|e| {
+                    bad(
+                        file,
+                        i,
+                        format!(
+                            "--from={f}: no stage is named so and it is no image reference: {e}"
+                        ),
+                    )
+                })?;
+                Base::Ref(f.to_string())
+            };
+            match implicit.iter().find(|s| s.base == base) {
+                Some(s) => s.id.clone(),
+                None => {
+                    let id = format!("copy-from-{}", implicit.len());
+                    implicit.push(Stage {
+                        id: id.clone(),
+                        base,
+                        loc: loc(file, i, &i.keyword),
+                        layers: Vec::new(),
+                        platform: None,
+                    });
+                    id
+                }
+            }
+        }
+    })
 }
 
 /// The layers of one `ADD` instruction.
@@ -984,6 +1041,10 @@ fn add_instruction(
             chmod.as_deref(),
             &ex,
             &cx.rules,
+            &Filter {
+                exclude: &[],
+                parents: false,
+            },
         )?);
     }
     for k in kinds {
@@ -1144,6 +1205,7 @@ fn mount_option(
     file: &Path,
     i: &Instruction,
     m: &Mount,
+    from: Option<String>,
     workdir: &str,
     run: &mut RunOptions,
 ) -> Result<()> {
@@ -1156,10 +1218,53 @@ fn mount_option(
         }
     };
     match m.kind.as_str() {
-        "cache" => {
-            if m.get("from").is_some() {
-                return Err(unsupported(file, i, "--mount=type=cache,from="));
+        "cache" | "bind" if from.is_some() => {
+            // A folder of another stage or image: read-only, or the
+            // first content of a cache.
+            let source = m.get("source").or(m.get("src")).unwrap_or("/");
+            let source = format!(
+                "/{}",
+                source.trim_start_matches("./").trim_start_matches('/')
+            );
+            if source.split('/').any(|p| p == "..") {
+                return Err(bad(
+                    file,
+                    i,
+                    format!("mount source {source:?} leaves the image's root"),
+                ));
             }
+            let target = abs(target.expect("checked by the parser"));
+            let cache = (m.kind == "cache")
+                .then(|| m.get("id").map(str::to_string).unwrap_or(target.clone()));
+            run.from_mounts.push(crate::spec::FromMount {
+                image: from.expect("matched"),
+                source,
+                target,
+                cache,
+            });
+        }
+        "ssh" => {
+            let required = match m.get("required") {
+                None => false,
+                Some(v) => parse_bool(v).ok_or_else(|| {
+                    bad(
+                        file,
+                        i,
+                        format!("--mount type=ssh: required={v} is no boolean"),
+                    )
+                })?,
+            };
+            run.ssh_mounts.push(crate::spec::SshMount {
+                id: m.get("id").unwrap_or("default").to_string(),
+                target: match target {
+                    Some(t) => abs(t),
+                    // BuildKit numbers the ssh mounts of a step from 0.
+                    None => format!("/run/buildkit/ssh_agent.{}", run.ssh_mounts.len()),
+                },
+                required,
+            });
+        }
+        "cache" => {
             run.cache_mounts
                 .push(abs(target.expect("checked by the parser")));
         }
@@ -1181,9 +1286,6 @@ fn mount_option(
             run.secret_mounts.push(s);
         }
         "bind" => {
-            if m.get("from").is_some() {
-                return Err(unsupported(file, i, "--mount=type=bind,from="));
-            }
             let src = m
                 .get("source")
                 .or(m.get("src"))
@@ -1211,6 +1313,40 @@ fn mount_option(
     Ok(())
 }
 
+/// `COPY --exclude` and `--parents`.
+struct Filter<'a> {
+    /// Patterns of paths left out, relative to each source.
+    exclude: &'a [String],
+    /// Each source keeps its path under the destination: from the
+    /// context's root, or from a `/./` in it.
+    parents: bool,
+}
+
+/// A source with `--parents`: the part of its path kept under the
+/// destination starts after a `/./` in it (BuildKit's pivot), else at the
+/// root. Returns (the path without the pivot, the length of the prefix
+/// that is not kept).
+fn parents_pivot(rel: &str) -> (String, usize) {
+    match rel.find("/./") {
+        Some(n) => (format!("{}/{}", &rel[..n], &rel[n + 3..]), n + 1),
+        None => (rel.to_string(), 0),
+    }
+}
+
+/// `dst` joined with a relative path kept by `--parents`.
+fn join_dst(dst: &str, kept: &str) -> String {
+    format!("{}/{kept}", dst.trim_end_matches('/'))
+}
+
+/// A mount option's boolean, as BuildKit reads it (Go's ParseBool).
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// COPY/ADD of context files: a folder's contents or a file, at `dst`.
 #[allow(clippy::too_many_arguments)]
 fn copy_layers(
@@ -1223,16 +1359,20 @@ fn copy_layers(
     chmod: Option<&str>,
     ex: &dyn Fn(&str) -> Result<String>,
     rules: &IgnoreRules,
+    filter: &Filter,
 ) -> Result<Vec<LayerKind>> {
     let (owner, chmod, owner_name) = owner_and_mode(file, i, chown, chmod, ex)?;
-    if srcs.len() > 1 && !dst.ends_with('/') {
+    let excluded = IgnoreRules::from_patterns(filter.exclude)
+        .map_err(|m| bad(file, i, format!("--exclude: {m}")))?;
+    if srcs.len() > 1 && !dst.ends_with('/') && !filter.parents {
         return Err(bad(
             file,
             i,
             format!("with several sources the destination must end with /: {dst:?}"),
         ));
     }
-    let mut rels: Vec<String> = Vec::new();
+    // (path in the context, the part of it kept under dst by --parents).
+    let mut rels: Vec<(String, Option<String>)> = Vec::new();
     for s in srcs {
         let s = ex(s)?;
         let rel = s.trim_start_matches("./").trim_start_matches('/');
@@ -1240,8 +1380,14 @@ fn copy_layers(
         if rel.split('/').any(|p| p == "..") {
             return Err(bad(file, i, format!("source {s:?} leaves the context")));
         }
+        let (rel, cut) = match filter.parents {
+            true => parents_pivot(rel),
+            false => (rel.to_string(), 0),
+        };
+        let rel = rel.as_str();
+        let kept = |r: &str| filter.parents.then(|| r[cut.min(r.len())..].to_string());
         if !has_wildcards(rel) {
-            rels.push(rel.to_string());
+            rels.push((rel.to_string(), kept(rel)));
             continue;
         }
         // Names in the context that .dockerignore keeps, as Docker matches.
@@ -1268,9 +1414,12 @@ fn copy_layers(
                 message: format!("{s:?} matches no file in the context"),
             });
         }
-        rels.extend(found);
+        rels.extend(found.into_iter().map(|f| {
+            let k = kept(&f);
+            (f, k)
+        }));
     }
-    if rels.len() > 1 && !dst.ends_with('/') {
+    if rels.len() > 1 && !dst.ends_with('/') && !filter.parents {
         return Err(bad(
             file,
             i,
@@ -1278,25 +1427,36 @@ fn copy_layers(
         ));
     }
     let mut out = Vec::new();
-    for rel in &rels {
+    for (rel, kept) in &rels {
         let rel = rel.as_str();
         let path = o.context.join(rel);
         let meta = std::fs::metadata(&path).map_err(|e| Error::InputAt {
             loc: Box::new(loc(file, i, &i.keyword)),
             message: format!("{}: {e}", path.display()),
         })?;
+        let here = match kept.as_deref() {
+            Some(k) if !k.is_empty() && k != "." => join_dst(dst, k),
+            Some(_) => format!("{}/", dst.trim_end_matches('/')),
+            None => dst.to_string(),
+        };
         if meta.is_dir() {
             out.push(LayerKind::SourceFolder {
                 src: rel.to_string(),
-                dst: dst.to_string(),
+                dst: here,
                 copy_contents_only: true,
                 chown: owner,
                 chmod,
+                exclude: filter.exclude.to_vec(),
             });
         } else {
+            // A file is matched by its name (the path relative to itself).
+            let name = rel.rsplit('/').next().unwrap_or(rel);
+            if !excluded.is_empty() && excluded.is_excluded(name) {
+                continue;
+            }
             out.push(LayerKind::SourceFile {
                 src: rel.to_string(),
-                dst: dst.to_string(),
+                dst: here,
                 chown: owner,
                 chmod,
             });

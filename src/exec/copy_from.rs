@@ -37,20 +37,21 @@ pub(super) fn build(cx: &StepCx, s: &Step, cf: &CopyFrom, stack: &Stack) -> Resu
     }
 }
 
-/// Files of another image's filesystem as a layer.
-fn copy_from(
+/// The root filesystem of another image of the build (one platform),
+/// its layers fetched when the store lacks them, made once and shared:
+/// callers must not change it.
+pub(super) fn source_root(
     store: &Store,
-    cf: &CopyFrom,
-    owner: Option<crate::oci::Owner>,
     source: &ImageOut,
+    platform: &str,
     o: &BuildOptions,
-) -> Result<Vec<files::FileEntry>> {
+) -> Result<std::path::PathBuf> {
     use crate::sandbox::rootfs;
     let sp = source
         .platforms
         .iter()
-        .find(|x| x.platform == cf.platform)
-        .ok_or_else(|| Error::Other(format!("image {} has no {}", source.id, cf.platform)))?;
+        .find(|x| x.platform == platform)
+        .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
     for l in &sp.layers {
         if !store.has_blob(&l.digest) {
             match (&source.base_ref, o.client) {
@@ -74,7 +75,19 @@ fn copy_from(
         })
         .collect();
     let own = crate::sandbox::mapping()? != crate::sandbox::child::Mapping::Single;
-    let root = rootfs::materialize(store, &refs, own)?;
+    rootfs::materialize(store, &refs, own)
+}
+
+/// Files of another image's filesystem as a layer.
+fn copy_from(
+    store: &Store,
+    cf: &CopyFrom,
+    owner: Option<crate::oci::Owner>,
+    source: &ImageOut,
+    o: &BuildOptions,
+) -> Result<Vec<files::FileEntry>> {
+    use crate::sandbox::rootfs;
+    let root = source_root(store, source, &cf.platform, o)?;
     let no_rules =
         crate::layer::ignore::IgnoreRules::from_patterns(Vec::<&str>::new()).expect("empty");
     let stat = crate::store::statcache::StatCache::load(store.root().join("tmp/copy-from.stat"));
@@ -87,11 +100,21 @@ fn copy_from(
         exclude: &[],
     };
     let mut entries: Vec<files::FileEntry> = Vec::new();
-    // Wildcards match names in the source image.
-    let mut srcs: Vec<String> = Vec::new();
+    let excluded = crate::layer::ignore::IgnoreRules::from_patterns(&cf.exclude)
+        .map_err(|e| Error::Other(format!("--exclude: {e}")))?;
+    // Wildcards match names in the source image; with --parents each
+    // source keeps the part of its path after a `/./` (else all of it).
+    let mut srcs: Vec<(String, Option<String>)> = Vec::new();
     for src in &cf.srcs {
-        if !crate::layer::ignore::has_wildcards(src) {
-            srcs.push(src.clone());
+        let (src, cut) = match (cf.parents, src.find("/./")) {
+            (true, Some(n)) => (format!("{}/{}", &src[..n], &src[n + 3..]), n + 1),
+            (true, None) => (src.clone(), 1),
+            (false, _) => (src.clone(), 0),
+        };
+        let kept = |s: &str| cf.parents.then(|| s[cut.min(s.len())..].to_string());
+        if !crate::layer::ignore::has_wildcards(&src) {
+            let k = kept(&src);
+            srcs.push((src, k));
             continue;
         }
         let list = |dir: &str| -> Option<Vec<String>> {
@@ -104,40 +127,56 @@ fn copy_from(
                     .collect(),
             )
         };
-        let found = crate::layer::ignore::expand_glob(src, &list).map_err(Error::Other)?;
+        let found = crate::layer::ignore::expand_glob(&src, &list).map_err(Error::Other)?;
         if found.is_empty() {
             return Err(Error::Other(format!(
                 "{src} matches no file in image {}",
                 source.id
             )));
         }
-        srcs.extend(found.into_iter().map(|f| format!("/{f}")));
+        for f in found {
+            let f = format!("/{f}");
+            let k = kept(&f);
+            srcs.push((f, k));
+        }
     }
-    for src in &srcs {
+    let several = srcs.len() > 1;
+    for (src, kept) in &srcs {
         let comps = rootfs::clean(std::path::Path::new(src)).map_err(Error::Other)?;
         let path = rootfs::resolve_in_root(&root, &comps)
             .map_err(|e| Error::Other(format!("{src} in image {}: {e}", source.id)))?;
         let meta = std::fs::metadata(&path)
             .map_err(|e| Error::Other(format!("{src} in image {}: {e}", source.id)))?;
-        let c = if meta.is_dir() {
-            files::collect_folder(&path, &cf.dst, false, &co)?
+        let join = |base: &str, rest: &str| match (base.is_empty(), rest.is_empty()) {
+            (_, true) => base.to_string(),
+            (true, false) => rest.to_string(),
+            (false, false) => format!("{base}/{rest}"),
+        };
+        let mut c = if meta.is_dir() {
+            let dst = match kept {
+                Some(k) => join(&cf.dst, k.trim_matches('/')),
+                None => cf.dst.clone(),
+            };
+            let mut c = files::collect_folder(&path, &dst, false, &co)?;
+            excluded.retain_below(&mut c.entries, &dst, |e| e.path.for_matching().into_owned());
+            c
         } else {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let dst = if cf.dst_dir || srcs.len() > 1 {
-                if cf.dst.is_empty() {
-                    name
-                } else {
-                    format!("{}/{name}", cf.dst)
-                }
-            } else {
-                cf.dst.clone()
+            // A file is matched by its name (its path relative to itself).
+            if !excluded.is_empty() && excluded.excludes_path(&name) {
+                continue;
+            }
+            let dst = match kept {
+                Some(k) => join(&cf.dst, k.trim_matches('/')),
+                None if cf.dst_dir || several => join(&cf.dst, &name),
+                None => cf.dst.clone(),
             };
             files::collect_file(&path, &dst, &co)?
         };
-        entries.extend(c.entries);
+        entries.append(&mut c.entries);
     }
     // Sorted, the last source winning a path.
     entries.reverse();

@@ -55,6 +55,8 @@ pub struct BuildOptions<'a> {
     pub docker_media_types: bool,
     /// Secret values by id, for RUN steps' secret mounts.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// SSH agent sockets by id, for RUN steps' ssh mounts (`--ssh`).
+    pub ssh: BTreeMap<String, std::path::PathBuf>,
 }
 
 pub struct BuildOut {

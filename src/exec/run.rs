@@ -2,11 +2,13 @@
 //! what it changes becomes the layer.
 
 use super::common::{Stack, StepCx, short};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::Step;
 use crate::progress::human;
 use crate::sandbox::RunStep;
+use crate::sandbox::rootfs;
 use crate::store::LayerDesc;
+use std::path::Path;
 use std::time::Instant;
 
 pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Result<LayerDesc> {
@@ -25,6 +27,34 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
             media_type: l.media_type.clone(),
         })
         .collect();
+    // Folders of other images: read-only binds, or the seeds of caches.
+    let mut ro_binds = Vec::new();
+    let mut cache_seeds = std::collections::BTreeMap::new();
+    for m in &rs.image_mounts {
+        let source = cx.images[m.image]
+            .as_ref()
+            .expect("a mounted image is built before its users");
+        let root = super::copy_from::source_root(store, source, &m.platform, o)?;
+        let comps = rootfs::clean(Path::new(&m.source)).map_err(Error::Other)?;
+        let path = rootfs::resolve_in_root(&root, &comps).map_err(|e| {
+            Error::Other(format!(
+                "{loc}: {label}: {} in image {}: {e}",
+                m.source, source.id
+            ))
+        })?;
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(Error::InputAt {
+                loc: Box::new(s.loc.clone()),
+                message: format!("{} is not in image {}", m.source, source.id),
+            });
+        }
+        match &m.cache {
+            Some(id) => {
+                cache_seeds.insert(id.clone(), path);
+            }
+            None => ro_binds.push((path, m.target.clone())),
+        }
+    }
     let bar = o.progress.start(label, 0);
     let t = Instant::now();
     let progress = o.progress;
@@ -47,6 +77,9 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
         threads: o.threads,
         source_date_epoch: plan.options.source_date_epoch,
         output: &output,
+        ro_binds,
+        cache_seeds,
+        ssh: &o.ssh,
     };
     let d = crate::sandbox::execute(store, rs, &rcx).map_err(|e| match e {
         crate::error::Error::Step { message, exit } => crate::error::Error::Step {

@@ -230,6 +230,51 @@ impl IgnoreRules {
             .any(|r| r.negated && r.matcher.could_match_below(&dir_slash))
     }
 
+    /// Whether `rel` is left out when a folder is copied under these rules
+    /// (as `COPY --exclude` does): the last pattern matching it decides,
+    /// else the decision for the nearest folder above it that a pattern
+    /// matches (a pattern that matches a folder leaves out what is below).
+    pub fn excludes_path(&self, rel: &str) -> bool {
+        let rel = normalize_rel(rel);
+        if rel.is_empty() || rel == "." {
+            return false;
+        }
+        let mut out = false;
+        let mut end = 0;
+        loop {
+            let next = rel[end..].find('/').map(|n| end + n);
+            let prefix = &rel[..next.unwrap_or(rel.len())];
+            if let Some(i) = self.last_match(prefix) {
+                out = !self.rules[i].negated;
+            }
+            match next {
+                Some(n) => end = n + 1,
+                None => return out,
+            }
+        }
+    }
+
+    /// Keeps the entries of a copied tree whose path (as `path` gives it,
+    /// relative to the layer) under `dst` (a layer path) the rules keep.
+    pub fn retain_below<T>(&self, entries: &mut Vec<T>, dst: &str, path: impl Fn(&T) -> String) {
+        if self.is_empty() {
+            return;
+        }
+        let dst = dst.trim_matches('/');
+        entries.retain(|e| {
+            let p = path(e);
+            let rel = match dst.is_empty() {
+                true => p.as_str(),
+                false => match p.strip_prefix(dst) {
+                    Some("") => return true,
+                    Some(r) if r.starts_with('/') => &r[1..],
+                    _ => return true,
+                },
+            };
+            !self.excludes_path(rel)
+        });
+    }
+
     /// The original pattern texts (whitespace-trimmed, `!` included), in order.
     pub fn patterns(&self) -> Vec<String> {
         self.rules.iter().map(|r| r.original.clone()).collect()

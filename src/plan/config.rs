@@ -85,6 +85,10 @@ pub fn apply_config(cfg: &mut ImageConfig, kind: &LayerKind) {
                 }
             }
             "StopSignal" => c.stop_signal = value.as_str().map(String::from),
+            // null: the triggers ran (a child of the image), none are kept.
+            "OnBuild" if value.is_null() => {
+                c.extra.remove("OnBuild");
+            }
             "OnBuild" => {
                 let list = c
                     .extra

@@ -73,6 +73,7 @@ pub(super) fn plan_folder(
         copy_contents_only,
         chown,
         chmod,
+        exclude,
     } = &lc.layer.kind
     else {
         unreachable!("a source_folder layer")
@@ -93,13 +94,21 @@ pub(super) fn plan_folder(
         dst.clone()
     };
     let layer_dst = files::resolve_dst(&workdir(cfg), &dst_eff);
-    let c = files::collect_folder(
+    let mut c = files::collect_folder(
         &src_path,
         &layer_dst,
         derived,
         &context_options(cx, *chown, *chmod),
     )
     .map_err(|e| lc.at(e))?;
+    // `COPY --exclude`: patterns relative to the folder.
+    let excluded = IgnoreRules::from_patterns(exclude).map_err(|e| Error::Definition {
+        loc: Box::new(lc.layer.loc.clone()),
+        message: format!("exclude pattern: {e}"),
+    })?;
+    excluded.retain_below(&mut c.entries, &layer_dst, |e| {
+        e.path.for_matching().into_owned()
+    });
     let mut opts = BTreeMap::new();
     opts.insert("src".into(), src.clone());
     opts.insert("dst".into(), format!("/{layer_dst}"));
@@ -107,6 +116,9 @@ pub(super) fn plan_folder(
     opts.insert("chown".into(), format!("{chown:?}"));
     opts.insert("chmod".into(), format!("{chmod:?}"));
     opts.insert("ignore".into(), cx.ignore_desc.to_string());
+    if !exclude.is_empty() {
+        opts.insert("exclude".into(), exclude.join(" "));
+    }
     let notes = collect_notes(&c, cx.ignore_desc, ignore_noted);
     Ok(files_step(
         cx,

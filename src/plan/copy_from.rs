@@ -19,6 +19,8 @@ pub(super) fn plan(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Vec<
         dst,
         chown,
         chmod,
+        exclude,
+        parents,
     } = &lc.layer.kind
     else {
         unreachable!("a copy from an image")
@@ -61,6 +63,11 @@ pub(super) fn plan(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Vec<
             .u64(o.compression.level() as u64)
             .u64(GZIP_CHUNK as u64)
             .u64(o.source_date_epoch);
+        k.u64(exclude.len() as u64);
+        for e in exclude {
+            k.str(e);
+        }
+        k.bool(*parents);
         lc.key_owner(&mut k);
         let step_key = k.finish();
         let mut options = BTreeMap::new();
@@ -69,6 +76,12 @@ pub(super) fn plan(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Vec<
             options.insert("chown".into(), n.clone());
         }
         options.insert("src".into(), srcs.join(" "));
+        if !exclude.is_empty() {
+            options.insert("exclude".into(), exclude.join(" "));
+        }
+        if *parents {
+            options.insert("parents".into(), "true".into());
+        }
         options.insert("dst".into(), format!("/{layer_dst}"));
         let name = format!(
             "copy --from={image} {} → /{layer_dst}{}",
@@ -91,6 +104,8 @@ pub(super) fn plan(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Vec<
                 chmod: *chmod,
                 platform: src_p.to_string(),
                 owner_name: owner_name.clone(),
+                exclude: exclude.clone(),
+                parents: *parents,
             })),
             key: step_key,
             cached: cx.env.store.step_get(&step_key),

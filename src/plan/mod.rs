@@ -219,6 +219,10 @@ pub struct CopyFrom {
     pub platform: String,
     /// `--chown=NAME`: looked up in the layers below when built.
     pub owner_name: Option<String>,
+    /// `--exclude` patterns, relative to each source.
+    pub exclude: Vec<String>,
+    /// `--parents`: each source keeps its path under `dst`.
+    pub parents: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -369,12 +373,19 @@ pub fn plan(
                 .expect("bases resolved at load");
             visit(def, bi, order);
         }
-        // Images files are copied from come first too.
+        // Images files are copied or mounted from come first too.
         for l in &def.images[i].layers {
-            if let LayerKind::CopyFrom { image, .. } = l.kind.inner()
-                && let Some(si) = def.images.iter().position(|x| &x.id == image)
-            {
-                visit(def, si, order);
+            let from: Vec<&String> = match l.kind.inner() {
+                LayerKind::CopyFrom { image, .. } => vec![image],
+                LayerKind::Commands { run, .. } => {
+                    run.from_mounts.iter().map(|m| &m.image).collect()
+                }
+                _ => vec![],
+            };
+            for image in from {
+                if let Some(si) = def.images.iter().position(|x| &x.id == image) {
+                    visit(def, si, order);
+                }
             }
         }
         order.push(i);

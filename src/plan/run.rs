@@ -25,7 +25,7 @@ pub fn apt_script(packages: &[String]) -> String {
 /// The steps of a `commands` or `apt_packages` layer: one per command (or
 /// one for the group) and platform, each keyed by what it runs on.
 pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>> {
-    use crate::sandbox::{CacheMount, RUN_FORMAT, RunStep, SecretMount};
+    use crate::sandbox::{CacheMount, ImageMount, RUN_FORMAT, RunStep, SecretMount, SshSocket};
     let (env, img, o) = (cx.env, cx.img, cx.env.o);
     let (base_configs, base_chain) = (cx.base_configs, cx.base_chain);
     let (scripts, run, extra_env, caches): (
@@ -88,6 +88,27 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
         binds.push((path, dst.to_string()));
     }
     let bind_key = bind_key.finish();
+    // Folders of other images: the image must be planned first; its
+    // content key stands for what the folder holds.
+    let mut sources: Vec<usize> = Vec::new();
+    for m in &run.from_mounts {
+        let Some(si) = cx.done.iter().position(|p| p.id == m.image) else {
+            return Err(crate::error::Error::Definition {
+                loc: Box::new(l.loc.clone()),
+                message: format!("no image {:?} to mount from", m.image),
+            });
+        };
+        sources.push(si);
+    }
+    let ssh: Vec<SshSocket> = run
+        .ssh_mounts
+        .iter()
+        .map(|m| SshSocket {
+            id: m.id.clone(),
+            target: m.target.clone(),
+            required: m.required,
+        })
+        .collect();
     let mut out: Vec<Step> = Vec::new();
     for script in &scripts {
         for (pi, p) in img.platforms.iter().enumerate() {
@@ -105,6 +126,46 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
             }
             let chain = chain.finish();
             let mut caches = caches.clone();
+            let mut image_mounts = Vec::new();
+            for (m, &si) in run.from_mounts.iter().zip(&sources) {
+                let src_img = &cx.done[si];
+                // A stage pinned to one platform (`FROM --platform`) serves all.
+                let src_p = if src_img.platforms.contains(p) {
+                    p
+                } else if let [only] = src_img.platforms.as_slice() {
+                    only
+                } else {
+                    return Err(crate::error::Error::Definition {
+                        loc: Box::new(l.loc.clone()),
+                        message: format!("image {:?} is not built for {p}", m.image),
+                    });
+                };
+                // A cache seeded from another image is a cache of its own
+                // per seed: the seed's content key names it.
+                let cache = m.cache.as_ref().map(|id| {
+                    format!(
+                        "cache:{id}:from:{}:{src_p}:{}",
+                        src_img.content_key.hex(),
+                        m.source
+                    )
+                });
+                if let Some(id) = &cache {
+                    caches.push(CacheMount {
+                        id: id.clone(),
+                        target: m.target.clone(),
+                    });
+                }
+                image_mounts.push((
+                    src_img.content_key,
+                    ImageMount {
+                        image: si,
+                        platform: src_p.to_string(),
+                        source: m.source.clone(),
+                        target: m.target.clone(),
+                        cache,
+                    },
+                ));
+            }
             if matches!(l.kind, LayerKind::AptPackages { .. }) {
                 for t in ["/var/cache/apt", "/var/lib/apt/lists"] {
                     caches.push(CacheMount {
@@ -141,6 +202,8 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
                 tmpfs: run.tmpfs_mounts.clone(),
                 timeout: run.timeout.map(std::time::Duration::from_secs),
                 platform: p.clone(),
+                ssh: ssh.clone(),
+                image_mounts: image_mounts.iter().map(|(_, m)| m.clone()).collect(),
                 source_date_epoch: !run.no_source_date_epoch,
             };
             let mut k = KeyHasher::new("run", RUN_FORMAT);
@@ -166,6 +229,20 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
                 k.str(&c.id).str(&c.target);
             }
             k.digest(&bind_key);
+            // A read-only folder of another image: that image's content.
+            let ro: Vec<_> = image_mounts
+                .iter()
+                .filter(|(_, m)| m.cache.is_none())
+                .collect();
+            k.u64(ro.len() as u64);
+            for (ck, m) in ro {
+                k.digest(ck).str(&m.platform).str(&m.source).str(&m.target);
+            }
+            // SSH sockets by id and place only: never the host's path.
+            k.u64(rs.ssh.len() as u64);
+            for s in &rs.ssh {
+                k.str(&s.id).str(&s.target).bool(s.required);
+            }
             k.u64(rs.tmpfs.len() as u64);
             for t in &rs.tmpfs {
                 k.str(t);

@@ -80,6 +80,32 @@ impl SecretMount {
     }
 }
 
+/// An SSH agent socket a step reaches at `target`, from `--ssh ID=…`;
+/// `SSH_AUTH_SOCK` names the first one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshSocket {
+    pub id: String,
+    pub target: String,
+    /// Without a socket for `id`, fail (true) or run without it.
+    pub required: bool,
+}
+
+/// A folder of another image a step mounts (`--mount=…,from=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageMount {
+    /// The image, as its builder numbers them (the plan's index).
+    pub image: usize,
+    /// That image's platform to read.
+    pub platform: String,
+    /// Absolute path in that image.
+    pub source: String,
+    /// Absolute path in the step.
+    pub target: String,
+    /// `Some(id)`: the cache mount with this id starts as a copy of it;
+    /// `None`: mounted read-only.
+    pub cache: Option<String>,
+}
+
 /// What a RUN step runs, as planned.
 #[derive(Clone, Debug)]
 pub struct RunStep {
@@ -97,6 +123,11 @@ pub struct RunStep {
     pub tmpfs: Vec<String>,
     pub timeout: Option<Duration>,
     pub platform: Platform,
+    /// SSH agent sockets the step reaches (`--mount=type=ssh`).
+    pub ssh: Vec<SshSocket>,
+    /// Folders of other images the step mounts: the caller resolves them
+    /// into [`RunContext::ro_binds`] and [`RunContext::cache_seeds`].
+    pub image_mounts: Vec<ImageMount>,
     /// Whether the step gets `SOURCE_DATE_EPOCH` (the build's, when the
     /// image's env does not set it).
     pub source_date_epoch: bool,
@@ -121,6 +152,13 @@ pub struct RunContext<'a> {
     pub threads: usize,
     pub source_date_epoch: u64,
     pub output: &'a (dyn Fn(&str) + Sync),
+    /// Host folders or files the step sees read-only (a folder of another
+    /// image, for `--mount=type=bind,from=`), with where.
+    pub ro_binds: Vec<(PathBuf, String)>,
+    /// Folders a new cache mount (by id) starts as a copy of.
+    pub cache_seeds: BTreeMap<String, PathBuf>,
+    /// SSH agent sockets on the host, by id (`--ssh`).
+    pub ssh: &'a BTreeMap<String, PathBuf>,
 }
 
 /// Docker's default PATH, for images whose config has none.
@@ -513,6 +551,24 @@ pub fn execute(store: &Store, st: &RunStep, cx: &RunContext) -> Result<LayerDesc
     result
 }
 
+/// Fills a new cache folder with a copy of `seed` (its contents).
+fn seed_cache(seed: &Path, dir: &Path, own: bool) -> Result<()> {
+    let meta = std::fs::metadata(seed).ctx(|| format!("reading {}", seed.display()))?;
+    if !meta.is_dir() {
+        return Err(Error::Other(format!(
+            "a cache mount's source {} is no folder",
+            seed.display()
+        )));
+    }
+    let rd = std::fs::read_dir(seed).ctx(|| format!("reading {}", seed.display()))?;
+    for e in rd {
+        let e = e.ctx(|| format!("reading {}", seed.display()))?;
+        let to = dir.join(e.file_name());
+        rootfs::copy_tree(&e.path(), &to, own).ctx(|| format!("copying {}", e.path().display()))?;
+    }
+    Ok(())
+}
+
 fn execute_in(
     store: &Store,
     st: &RunStep,
@@ -539,7 +595,7 @@ fn execute_in(
             mount_points.push(f.into());
         }
     }
-    for (src, dst) in &st.binds {
+    for (src, dst) in st.binds.iter().chain(&cx.ro_binds) {
         binds.push(Bind {
             src: src.clone(),
             dst: dst.clone(),
@@ -563,9 +619,16 @@ fn execute_in(
             .root()
             .join("cache-mounts")
             .join(cache_dir_name(&c.id));
+        let fresh = !dir.exists();
         std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         // One step at a time per cache (apt and pip caches are not shareable).
         locks.push(store.lock_named(&dir)?);
+        // A new cache `from=` another image starts as a copy of its folder.
+        if let Some(seed) = cx.cache_seeds.get(&c.id)
+            && fresh
+        {
+            seed_cache(seed, &dir, own)?;
+        }
         // In use: `cache prune` ages caches by this time.
         crate::util::fs::touch(&dir);
         binds.push(Bind {
@@ -612,6 +675,33 @@ fn execute_in(
                 });
                 mount_points.push(target);
             }
+        }
+    }
+    for (n, s) in st.ssh.iter().enumerate() {
+        let Some(sock) = cx.ssh.get(&s.id) else {
+            if s.required {
+                return Err(Error::Usage(format!(
+                    "{}: {}: the step needs the SSH agent {:?} (pass --ssh {})",
+                    cx.loc,
+                    cx.name,
+                    s.id,
+                    if s.id == "default" {
+                        "default".to_string()
+                    } else {
+                        format!("{}=SOCKET", s.id)
+                    }
+                )));
+            }
+            continue;
+        };
+        binds.push(Bind {
+            src: sock.clone(),
+            dst: s.target.clone(),
+            readonly: false,
+        });
+        mount_points.push(s.target.clone());
+        if n == 0 {
+            set_env("SSH_AUTH_SOCK", &s.target);
         }
     }
     let mut spec = ChildSpec {

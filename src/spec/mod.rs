@@ -116,9 +116,38 @@ pub struct RunOptions {
     pub network: bool,
     /// Seconds.
     pub timeout: Option<u64>,
+    /// Folders of another image of the definition (Dockerfile `RUN
+    /// --mount=type=bind|cache,from=…`).
+    pub from_mounts: Vec<FromMount>,
+    /// SSH agent sockets forwarded to the step (`--mount=type=ssh`).
+    pub ssh_mounts: Vec<SshMount>,
     /// The step gets no `SOURCE_DATE_EPOCH` of imgbuild's own (a
     /// Dockerfile's RUN: BuildKit passes it only as a declared build arg).
     pub no_source_date_epoch: bool,
+}
+
+/// A folder of another image mounted into a RUN step: read-only (`bind`),
+/// or as a cache that starts as a copy of it (`cache`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FromMount {
+    /// The image (an id of the definition) the folder is read from.
+    pub image: String,
+    /// Absolute path in that image.
+    pub source: String,
+    /// Absolute path in the step.
+    pub target: String,
+    /// `Some(id)`: a cache mount with this id, seeded from the source.
+    pub cache: Option<String>,
+}
+
+/// An SSH agent socket forwarded to a RUN step: the socket given as
+/// `--ssh ID=…` appears at `target`, and `SSH_AUTH_SOCK` names it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SshMount {
+    pub id: String,
+    pub target: String,
+    /// Without `--ssh ID`, fail (true) or run without the socket.
+    pub required: bool,
 }
 
 /// `90`, `90s`, `10m`, `2h`, `7d` → seconds. A duration that does not fit
@@ -177,6 +206,9 @@ pub enum LayerKind {
         copy_contents_only: bool,
         chown: Option<Owner>,
         chmod: Option<u32>,
+        /// Patterns (`.dockerignore` syntax, relative to the folder) of
+        /// paths left out (Dockerfile `COPY --exclude`).
+        exclude: Vec<String>,
     },
     SourceFile {
         src: String,
@@ -237,6 +269,12 @@ pub enum LayerKind {
         dst: String,
         chown: Option<Owner>,
         chmod: Option<u32>,
+        /// Patterns of paths left out, relative to each source (`COPY
+        /// --exclude`).
+        exclude: Vec<String>,
+        /// `COPY --parents`: each source keeps its path (below a `/./`
+        /// in it, else from the root) under `dst`.
+        parents: bool,
     },
 }
 
@@ -1055,6 +1093,7 @@ fn parse_layer(src: &Source, path: &str, node: &Node) -> Result<Layer> {
             copy_contents_only: t.bool("copy_contents_only")?.unwrap_or(false),
             chown: parse_owner(&t, "chown")?,
             chmod: parse_mode(&t, "chmod")?,
+            exclude: Vec::new(),
         },
         "source_file" => LayerKind::SourceFile {
             src: req_str(kind_key)?,

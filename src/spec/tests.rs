@@ -90,6 +90,7 @@ fn parses_every_field() {
                 gid: 1000
             }),
             chmod: Some(0o755),
+            exclude: vec![],
         }
     );
     assert_eq!(

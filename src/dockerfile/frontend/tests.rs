@@ -257,3 +257,129 @@ fn workdir_is_kept_as_written() {
     }
     assert_eq!(seen, ["/app/", "/app/sub"]);
 }
+
+/// `FROM <a stage with ONBUILD>` runs the stage's triggers right after
+/// FROM, then clears them from the child's config.
+#[test]
+fn onbuild_triggers_of_a_stage_run_in_its_children() {
+    let def = translate(
+        "FROM scratch AS base\nONBUILD LABEL from=trigger\nONBUILD COPY f.txt /t.txt\nLABEL own=base\n\
+         FROM base\nLABEL child=yes\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    let child = image(&def, "stage-1");
+    let kinds: Vec<&LayerKind> = child.layers.iter().map(|l| &l.kind).collect();
+    assert!(matches!(
+        kinds[0],
+        LayerKind::DockerConfig { field, value } if field == "OnBuild" && value.is_null()
+    ));
+    assert_eq!(
+        labels(child),
+        vec![
+            ("from".to_string(), "trigger".to_string()),
+            ("child".to_string(), "yes".to_string())
+        ]
+    );
+    assert!(matches!(kinds[2], LayerKind::SourceFile { dst, .. } if dst == "/t.txt"));
+    // The stage itself keeps its triggers in its config, not run.
+    let base = image(&def, "base");
+    assert_eq!(labels(base), vec![("own".to_string(), "base".to_string())]);
+}
+
+/// `RUN --mount=…,from=` names the image it reads; ssh mounts get
+/// BuildKit's defaults; bad values name the line.
+#[test]
+fn run_mounts_from_and_ssh_translate() {
+    let def = translate(
+        "FROM scratch AS data\nCOPY f.txt /d/f.txt\nFROM scratch\n\
+         RUN --mount=type=bind,from=data,source=d,target=m --mount=type=cache,from=data,target=/c --mount=type=ssh --mount=type=ssh,id=git,target=/s,required=true true\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    let img = image(&def, "stage-1");
+    let run = img
+        .layers
+        .iter()
+        .find_map(|l| match &l.kind {
+            LayerKind::Commands { run, .. } => Some(run.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        run.from_mounts,
+        vec![
+            crate::spec::FromMount {
+                image: "data".into(),
+                source: "/d".into(),
+                target: "/m".into(),
+                cache: None
+            },
+            crate::spec::FromMount {
+                image: "data".into(),
+                source: "/".into(),
+                target: "/c".into(),
+                cache: Some("/c".into())
+            }
+        ]
+    );
+    assert_eq!(
+        run.ssh_mounts,
+        vec![
+            crate::spec::SshMount {
+                id: "default".into(),
+                target: "/run/buildkit/ssh_agent.0".into(),
+                required: false
+            },
+            crate::spec::SshMount {
+                id: "git".into(),
+                target: "/s".into(),
+                required: true
+            }
+        ]
+    );
+    let e = err(
+        "FROM scratch\nRUN --mount=type=ssh,required=maybe true\n",
+        None,
+    );
+    assert!(
+        e.contains("Dockerfile:2") && e.contains("required=maybe"),
+        "{e}"
+    );
+    let e = err("FROM scratch\nCOPY --exclude=[z-a] f.txt /x\n", None);
+    assert!(e.contains("Dockerfile:2") && e.contains("--exclude"), "{e}");
+    let e = err(
+        "FROM scratch AS first\nRUN --mount=type=bind,from=later,target=/m true\nFROM scratch AS later\n",
+        Some("first"),
+    );
+    assert!(
+        e.contains("Dockerfile:2") && e.contains("not before"),
+        "{e}"
+    );
+}
+
+/// `COPY --parents` keeps the path (after a `/./`); `--exclude` drops a
+/// file source by its name and passes patterns on for folders.
+#[test]
+fn copy_parents_and_exclude_translate() {
+    let def = translate(
+        "FROM scratch\nCOPY --parents ./f.txt /p/\nCOPY --exclude=*.txt f.txt /none/\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    let img = &def.images[0];
+    let files: Vec<String> = img
+        .layers
+        .iter()
+        .filter_map(|l| match &l.kind {
+            LayerKind::SourceFile { dst, .. } => Some(dst.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(files, vec!["/p/f.txt".to_string()]);
+    assert_eq!(parents_pivot("a/./b/c"), ("a/b/c".to_string(), 2));
+    assert_eq!(parents_pivot("a/b"), ("a/b".to_string(), 0));
+}
