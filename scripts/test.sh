@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. Installs the real servers and clients the tests use
 # (Debian's docker-registry, skopeo, umoci, mmdebstrap, openssl, htpasswd,
-# newuidmap, buildah) when
+# newuidmap, buildah, git, ssh-agent, tmux) when
 # missing, and uv (from its Python package, into target/test-tools/uv) when
 # there is no `uv` on PATH.
 set -euo pipefail
@@ -17,6 +17,9 @@ command -v curl >/dev/null || need+=(curl)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v buildah >/dev/null || need+=(buildah)
+command -v git >/dev/null || need+=(git)
+command -v ssh-agent >/dev/null || need+=(openssh-client)
+command -v tmux >/dev/null || need+=(tmux)
 UV_VERSION=0.13.9
 UV_VENV=$PWD/target/test-tools/uv
 if ! command -v uv >/dev/null && [[ ! -x $UV_VENV/bin/uv ]] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then

@@ -256,10 +256,11 @@ impl Step {
     }
 
     /// The other images of the plan (by index) this step reads: the
-    /// source of a copy.
+    /// source of a copy, the images a RUN step mounts folders of.
     pub fn reads_images(&self) -> Vec<usize> {
         match &self.action {
             Action::CopyFrom(cf) => vec![cf.source],
+            Action::Run(rs) => rs.image_mounts.iter().map(|m| m.image).collect(),
             _ => Vec::new(),
         }
     }
