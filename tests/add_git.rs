@@ -50,7 +50,54 @@ impl GitServer {
                 let Ok(conn) = conn else { continue };
                 let (root, l) = (root.clone(), l.clone());
                 std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(60)));
                     let _ = serve(conn, &root, &l);
+                });
+            }
+        });
+        GitServer { port, log, stop }
+    }
+
+    /// The same over HTTPS, with a certificate for 127.0.0.1 that the CA
+    /// `dir/ca.crt` (made here) signs.
+    fn start_tls(root: &Path, dir: &Path) -> GitServer {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        support::registry::make_tls(dir);
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("server.crt"))
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root, l, s) = (root.to_path_buf(), log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (root, l, config) = (root.clone(), l.clone(), config.clone());
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+                    let Ok(tls) = rustls::ServerConnection::new(config) else {
+                        return;
+                    };
+                    let _ = serve(rustls::StreamOwned::new(tls, conn), &root, &l);
                 });
             }
         });
@@ -84,9 +131,8 @@ impl Drop for GitServer {
 }
 
 /// Answers one request with `git http-backend`.
-fn serve(conn: TcpStream, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
-    let mut r = BufReader::new(conn.try_clone()?);
+fn serve(mut conn: impl Read + Write, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Result<()> {
+    let mut r = BufReader::new(&mut conn);
     let mut line = String::new();
     r.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -185,7 +231,8 @@ fn serve(conn: TcpStream, root: &Path, log: &Mutex<Vec<Hit>>) -> std::io::Result
             None => {}
         }
     }
-    let mut w = conn;
+    drop(r);
+    let w = &mut conn;
     write!(
         w,
         "HTTP/1.1 {status}\r\n{resp_headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -617,6 +664,48 @@ fn add_git_errors_name_the_line_and_the_ref() {
         &t.path().join("ok"),
     );
     assert_eq!(r.code, 0, "{r}");
+}
+
+/// Over HTTPS, git trusts the CA the build is given (`SSL_CERT_FILE`
+/// here) and nothing else.
+#[test]
+fn add_git_over_https_trusts_the_given_ca() {
+    let Some((t, _srv, _repo)) = setup("add_git_over_https_trusts_the_given_ca") else {
+        return;
+    };
+    let tls_dir = t.path().join("tls");
+    fs::create_dir_all(&tls_dir).unwrap();
+    let srv = GitServer::start_tls(&t.path().join("srv"), &tls_dir);
+    let url = srv.url("repo.git").replace("http://", "https://");
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM scratch\nADD {url}#dev:sub /s/\n"),
+    );
+    let run = |store: &str, out: &str, ca: Option<&Path>| {
+        let mut c = ib(&["build", "-f"])
+            .path_arg(&ctx.join("Dockerfile"))
+            .path_arg(&ctx)
+            .cache(&t.path().join(store))
+            .oci_out(&t.path().join(out))
+            .json()
+            .arg("-q");
+        if let Some(ca) = ca {
+            c = c.env("SSL_CERT_FILE", ca.to_str().unwrap());
+        }
+        c.run()
+    };
+    let untrusted = run("s1", "o1", None);
+    assert_eq!(untrusted.code, 6, "{untrusted}");
+    assert!(
+        message(&untrusted).contains("Dockerfile:2:1: ADD"),
+        "{untrusted}"
+    );
+    let r = run("s2", "o2", Some(&tls_dir.join("ca.crt")));
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&t.path().join("o2"), "latest", &t.path().join("b"));
+    assert_eq!(fs::read_to_string(root.join("s/dev.txt")).unwrap(), "dev\n");
 }
 
 /// Whether Debian's buildah takes `ADD <git repository>`; when it does,
