@@ -16,8 +16,9 @@
 //! BuildKit: the same commit checks out the same files on every machine),
 //! never prompts, speaks only http, https, git and ssh (submodules
 //! included), trusts the CA files of the [`HttpConfig`] when it names any
-//! (`GIT_SSL_CAINFO`), and uses the environment's proxy variables and
-//! `SSH_AUTH_SOCK`. Every message shows the repository's URL without the
+//! (`GIT_SSL_CAINFO`), goes through its proxy (the environment's proxy
+//! variables, which git reads itself, or one the caller set), and uses
+//! `SSH_AUTH_SOCK` for ssh (in batch mode). Every message shows the repository's URL without the
 //! credentials it may carry.
 
 use super::{HttpConfig, redact};
@@ -317,6 +318,24 @@ impl Git {
         ];
         if std::env::var_os("GIT_SSH_COMMAND").is_none() && std::env::var_os("GIT_SSH").is_none() {
             env.push(("GIT_SSH_COMMAND", "ssh -o BatchMode=yes".into()));
+        }
+        // A proxy the caller names (the environment's, git reads itself).
+        if let Some(p) = config.proxy.as_ref().map(|p| &p.0)
+            && !p.is_from_env()
+        {
+            let scheme = match p.protocol() {
+                ureq::ProxyProtocol::Https => "https",
+                _ => "http",
+            };
+            let auth = match (p.username(), p.password()) {
+                (Some(u), Some(pw)) => format!("{u}:{pw}@"),
+                (Some(u), None) => format!("{u}@"),
+                _ => String::new(),
+            };
+            let url = format!("{scheme}://{auth}{}:{}", p.host(), p.port());
+            env.push(("GIT_CONFIG_COUNT", "1".into()));
+            env.push(("GIT_CONFIG_KEY_0", "http.proxy".into()));
+            env.push(("GIT_CONFIG_VALUE_0", url.into()));
         }
         let mut ca = None;
         if !config.ca_certs.is_empty()

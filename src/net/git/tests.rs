@@ -140,3 +140,35 @@ fn pem_lines_are_64_characters() {
     );
     assert!(body.ends_with('\n'));
 }
+
+#[test]
+fn git_gets_the_callers_proxy_and_ca_bundle() {
+    let t = tempfile::tempdir().unwrap();
+    let get = |g: &Git, k: &str| {
+        g.env
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string_lossy().into_owned())
+    };
+    let plain = Git::new(&HttpConfig::default(), t.path()).unwrap();
+    assert_eq!(get(&plain, "GIT_SSL_CAINFO"), None, "git's own roots");
+    assert_eq!(get(&plain, "GIT_CONFIG_COUNT"), None);
+    assert_eq!(get(&plain, "GIT_TERMINAL_PROMPT").as_deref(), Some("0"));
+
+    let config = HttpConfig {
+        proxy: Some(super::super::HttpProxy::new("http://u:p@127.0.0.1:3128").unwrap()),
+        system_ca_file: Some(t.path().join("none.pem")),
+        ..HttpConfig::default()
+    };
+    let g = Git::new(&config, t.path()).unwrap();
+    assert_eq!(get(&g, "GIT_CONFIG_KEY_0").as_deref(), Some("http.proxy"));
+    assert_eq!(
+        get(&g, "GIT_CONFIG_VALUE_0").as_deref(),
+        Some("http://u:p@127.0.0.1:3128")
+    );
+    let bundle = get(&g, "GIT_SSL_CAINFO").expect("a bundle");
+    assert!(bundle.starts_with(t.path().to_str().unwrap()), "{bundle}");
+    assert!(Path::new(&bundle).is_file());
+    drop(g);
+    assert!(!Path::new(&bundle).exists(), "removed with the value");
+}
