@@ -708,6 +708,91 @@ fn add_git_over_https_trusts_the_given_ca() {
     assert_eq!(fs::read_to_string(root.join("s/dev.txt")).unwrap(), "dev\n");
 }
 
+/// Submodules are checked out too (their `.git` files removed), unless
+/// the URL says `submodules=false`; `git://` is served by `git daemon`.
+#[test]
+fn add_git_checks_out_submodules_and_speaks_git_protocol() {
+    let Some((t, srv, repo)) = setup("add_git_checks_out_submodules_and_speaks_git_protocol")
+    else {
+        return;
+    };
+    // A second repository, a submodule of the first at mod/.
+    let lib = t.path().join("lib");
+    fs::create_dir_all(&lib).unwrap();
+    git(&lib, &["init", "-q", "-b", "main"]);
+    write(&lib, "lib.txt", "lib\n");
+    git(&lib, &["add", "-A"]);
+    git(&lib, &["commit", "-q", "-m", "lib"]);
+    git(
+        &t.path().join("srv"),
+        &["clone", "-q", "--bare", lib.to_str().unwrap(), "lib.git"],
+    );
+    git(
+        &repo.work,
+        &["submodule", "add", "-q", &srv.url("lib.git"), "mod"],
+    );
+    git(&repo.work, &["commit", "-q", "-m", "submodule"]);
+    git(
+        &repo.work,
+        &["push", "-q", repo.bare.to_str().unwrap(), "main"],
+    );
+
+    let url = srv.url("repo.git");
+    let df = format!(
+        "FROM scratch\nADD {url}#main /with/\nADD {url}?branch=main&submodules=false /without/\n"
+    );
+    let ctx = t.path().join("ctx");
+    let r = build(&ctx, &df, &t.path().join("store"), &t.path().join("out"));
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&t.path().join("out"), "latest", &t.path().join("b"));
+    let tr = tree(&root);
+    assert_eq!(tr["with/mod/lib.txt"], (0o644, 0, "lib\n".into()));
+    assert!(!tr.contains_key("with/mod/.git"), "{:?}", tr.keys());
+    assert!(tr.contains_key("with/.gitmodules"));
+    assert_eq!(tr["without/mod"].2, "dir");
+    assert!(!tr.contains_key("without/mod/lib.txt"));
+
+    // git:// through git daemon on a free port.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut daemon = Command::new("git")
+        .args([
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", t.path().join("srv").display()),
+        ])
+        .arg(t.path().join("srv"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    // Ready when it accepts connections.
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let df = format!("FROM scratch\nADD git://127.0.0.1:{port}/repo.git#dev:sub /s/\n");
+    let r = build(
+        &ctx,
+        &df,
+        &t.path().join("store"),
+        &t.path().join("out-git"),
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&t.path().join("out-git"), "latest", &t.path().join("b2"));
+    assert_eq!(fs::read_to_string(root.join("s/dev.txt")).unwrap(), "dev\n");
+}
+
 /// Whether Debian's buildah takes `ADD <git repository>`; when it does,
 /// its tree and imgbuild's are the same.
 #[test]
