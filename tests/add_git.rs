@@ -557,6 +557,18 @@ fn add_git_is_reproducible_cached_and_rebuilt_on_a_new_commit() {
         fs::read_to_string(root.join("src/new.txt")).unwrap(),
         "new\n"
     );
+
+    // A full commit that no ref points at any more is fetched by itself.
+    let old = repo.head("main");
+    repo.commit_on_main("newer.txt", "newer\n");
+    let df = format!("FROM scratch\nADD {url}#{old} /src/\n");
+    let r5 = build(&ctx, &df, &t.path().join("store5"), &t.path().join("o5"));
+    assert_eq!(r5.code, 0, "{r5}");
+    assert_eq!(
+        layer_digests(&t.path().join("o5")),
+        d4,
+        "the same commit, the same layer"
+    );
 }
 
 /// Unknown refs, unreachable repositories, missing subdirs and checksums
