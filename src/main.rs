@@ -716,6 +716,7 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
                         format!(" ({} archive, unpacked when built)", human(*bytes))
                     }
                     plan::Fetch::Url { .. } => " (downloaded when built)".to_string(),
+                    plan::Fetch::Git { .. } => " (checked out when built)".to_string(),
                 }),
                 _ => None,
             };

@@ -218,9 +218,9 @@ fn dockerfile_errors_name_the_line() {
     let cases = [
         ("FROM scratch\nRUNN x\n", 2, "2:1: unknown instruction"),
         (
-            "FROM scratch\nADD git@example.com:team/repo.git /src\n",
-            4,
-            ":2:1: ADD: ADD of a git repository",
+            "FROM scratch\nADD git@example.com:team/repo.git?branch=a&tag=b /src\n",
+            2,
+            ":2:1: ADD: git@example.com:team/repo.git: only one of ref=, branch= and tag=",
         ),
         (
             "FROM scratch\nCOPY *.nothing /x/\n",

@@ -26,9 +26,10 @@
 //! stage's /etc/passwd and /etc/group when the layer is built; wildcards
 //! in sources match like Go's `filepath.Match` (context files under
 //! .dockerignore, or the source image's files); `ADD` unpacks a local tar
-//! archive (recognised by content) and downloads `http(s)` URLs, checked
-//! with `--checksum`; RUN heredocs become the step's script; `FROM
-//! --platform` pins a stage to one platform. VOLUME, STOPSIGNAL, SHELL
+//! archive (recognised by content), downloads `http(s)` URLs, checked
+//! with `--checksum`, and checks out git repositories (BuildKit's URL
+//! forms); RUN heredocs become the step's script; `FROM --platform` pins a
+//! stage to one platform. VOLUME, STOPSIGNAL, SHELL
 //! (later RUN steps use it), HEALTHCHECK and ONBUILD set the config.
 //! `COPY <<EOF` writes the heredoc as a file. `COPY --exclude` patterns
 //! (`.dockerignore` syntax) match paths relative to each source (a file by
@@ -38,7 +39,7 @@
 //! below. `RUN --mount=type=bind|cache,from=` reads a folder of an earlier
 //! stage or an image (read-only, or as a new cache's first content);
 //! `--mount=type=ssh` forwards the agent given with `--ssh`. Refused with
-//! the instruction's line: ADD of git repositories, `--security`.
+//! the instruction's line: `--security`.
 
 use super::expand::expand;
 use super::parse::{Cmd, Healthcheck, Inst, Instruction, Mount, parse};
@@ -946,6 +947,7 @@ fn add_instruction(
         chown,
         chmod,
         checksum,
+        keep_git_dir,
         heredocs,
         ..
     } = &i.inst
@@ -964,8 +966,23 @@ fn add_instruction(
     for raw in srcs {
         let s = ex(raw)?;
         let lower = s.to_ascii_lowercase();
-        if lower.starts_with("git@") || lower.ends_with(".git") {
-            return Err(unsupported(file, i, "ADD of a git repository"));
+        if crate::net::git::is_git_source(&s) {
+            let sum = match checksum {
+                Some(c) => Some(ex(c)?),
+                None => None,
+            };
+            let k = git_layer(
+                file,
+                i,
+                &s,
+                &dst,
+                several,
+                sum,
+                (owner, mode),
+                *keep_git_dir,
+            )?;
+            kinds.push(named(k, &owner_name));
+            continue;
         }
         if lower.starts_with("http://") || lower.starts_with("https://") {
             if several && !dst.ends_with('/') {
@@ -1051,6 +1068,42 @@ fn add_instruction(
         layers.push(at("ADD", k));
     }
     Ok(())
+}
+
+/// `ADD <git repository>`: the source and `--checksum` (already
+/// expanded) are checked here; the ref is resolved when the build is
+/// planned.
+#[allow(clippy::too_many_arguments)]
+fn git_layer(
+    file: &Path,
+    i: &Instruction,
+    src: &str,
+    dst: &str,
+    several: bool,
+    checksum: Option<String>,
+    (chown, chmod): (Option<Owner>, Option<u32>),
+    keep_git_dir: bool,
+) -> Result<LayerKind> {
+    if several && !dst.ends_with('/') {
+        return Err(bad(
+            file,
+            i,
+            format!("with several sources the destination must end with /: {dst:?}"),
+        ));
+    }
+    crate::net::git::GitSource::parse(src).map_err(|m| bad(file, i, m))?;
+    if let Some(c) = &checksum {
+        crate::net::git::check_checksum(c)
+            .map_err(|m| bad(file, i, format!("--checksum={c}: {m} for a git source")))?;
+    }
+    Ok(LayerKind::AddGit {
+        source: src.to_string(),
+        dst: dst.to_string(),
+        chown,
+        chmod,
+        checksum,
+        keep_git_dir,
+    })
 }
 
 /// HEALTHCHECK as the config's Healthcheck (durations in nanoseconds).

@@ -2,7 +2,9 @@
 //! download with a checksum or a local archive is fetched or unpacked here
 //! first and then collected from the store exactly as planning collects
 //! the store's files, so the layer's bytes do not depend on which of the
-//! two did it. Owned layers (`--chown`) are built on the layers below.
+//! two did it. A git commit is fetched and checked out here, once per
+//! store (`git/` in it), and collected with the modes git gives. Owned
+//! layers (`--chown`) are built on the layers below.
 
 use super::BuildOptions;
 use super::common::{Stack, StepCx, at_step};
@@ -123,6 +125,12 @@ fn entries<'s>(
             loc: Box::new(step.loc.clone()),
             message: format!("{}: {message}", path.display()),
         },
+        Error::Registry { message, status } if matches!(**f, Fetch::Git { .. }) => {
+            Error::Registry {
+                message: format!("{}: {message}", step.loc),
+                status,
+            }
+        }
         other => other,
     })?;
     Ok((Cow::Owned(c.entries), c.bytes))
@@ -151,6 +159,41 @@ fn fetched(plan: &Plan, store: &Store, f: &Fetch, note: &dyn Fn(&str)) -> Result
             let (path, _) =
                 crate::store::fetch::fetch_url(store, url, Some(*sha), None, "--checksum")?;
             files::collect_file(&path, dst, &options(*chown, Some(*mode)))
+        }
+        Fetch::Git {
+            src,
+            resolved,
+            keep_git_dir,
+            dst,
+            chown,
+            chmod,
+        } => {
+            let tree = git_tree(store, src, resolved, *keep_git_dir)?;
+            // The subdir: a folder inside the checkout (a symlink may not
+            // lead out of it).
+            let dir = std::fs::canonicalize(tree.join(&src.subdir))
+                .ok()
+                .filter(|d| d.starts_with(&tree) && d.is_dir())
+                .ok_or_else(|| {
+                    Error::input(
+                        src.display(),
+                        format!("no folder {:?} in commit {}", src.subdir, resolved.commit),
+                    )
+                })?;
+            let mut c = files::collect_folder(&dir, dst, false, &options(*chown, *chmod))?;
+            if chmod.is_none() {
+                // Git keeps only the executable bit: the modes it gives
+                // with umask 022, whatever this process's umask.
+                for e in c.entries.iter_mut() {
+                    e.mode = match e.kind {
+                        files::FileKind::Symlink(_) => e.mode,
+                        files::FileKind::Dir => 0o755,
+                        _ if e.mode & 0o100 != 0 => 0o755,
+                        _ => 0o644,
+                    };
+                }
+            }
+            Ok(c)
         }
         Fetch::Archive {
             path,
@@ -199,4 +242,50 @@ fn fetched(plan: &Plan, store: &Store, f: &Fetch, note: &dyn Fn(&str)) -> Result
             Ok(c)
         }
     }
+}
+
+/// The checkout of `r` in the store (`git/COMMIT-…/tree`), fetched first
+/// when no earlier build left it; returns its canonical path.
+fn git_tree(
+    store: &Store,
+    src: &crate::net::git::GitSource,
+    r: &crate::net::git::Resolved,
+    keep_git_dir: bool,
+) -> Result<std::path::PathBuf> {
+    let mut name = r.commit.clone();
+    if !src.submodules {
+        name.push_str("-nosub");
+    }
+    if keep_git_dir {
+        // .git holds the branch or tag: one checkout per ref.
+        let refname = r.refname.as_deref().unwrap_or("");
+        let h = crate::digest::Digest::of(refname.as_bytes());
+        name.push_str(&format!("-git-{}", &h.hex()[..12]));
+    }
+    let parent = store.root().join("git");
+    let done = parent.join(&name);
+    let canonical = |p: &std::path::Path| {
+        std::fs::canonicalize(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))
+    };
+    if done.join("tree").is_dir() {
+        crate::util::fs::touch(&done);
+        return canonical(&done.join("tree"));
+    }
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(format!("creating a folder in {}", parent.display()), e))?;
+    let git = crate::net::git::Git::new(store.http().config(), store.tmp_dir())?;
+    git.checkout(src, r, &tmp.path().join("tree"), keep_git_dir)?;
+    let fetched = tmp.keep();
+    if let Err(e) = std::fs::rename(&fetched, &done) {
+        let _ = std::fs::remove_dir_all(&fetched);
+        // Another build may have put the same commit there first.
+        if !done.join("tree").is_dir() {
+            return Err(Error::io(format!("keeping {}", done.display()), e));
+        }
+    }
+    canonical(&done.join("tree"))
 }

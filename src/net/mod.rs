@@ -3,9 +3,11 @@
 //! plus extra CA files, a proxy, timeouts, a host resolution cache), and
 //! plain downloads of URLs, `file://` URLs and local paths ([`Http`]).
 //! Messages show URLs with their credentials removed ([`redact`]).
+//! Git repositories are read with the host's git ([`git`]).
 
 mod config;
 mod download;
+pub mod git;
 mod resolve;
 mod tls;
 mod url;

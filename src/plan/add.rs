@@ -1,4 +1,4 @@
-//! `ADD` of a URL and of a local tar archive.
+//! `ADD` of a URL, of a local tar archive and of a git repository.
 //!
 //! A local archive is keyed by the digest of its bytes (with where it
 //! goes and who owns it): planning hashes the file and leaves unpacking to
@@ -10,6 +10,12 @@
 //! the content can name it, so planning downloads it to compute the key,
 //! as BuildKit does; the file is kept in the store and execution reads it
 //! from there.
+//!
+//! A git repository is keyed by the commit its ref names: planning asks
+//! the server with `git ls-remote` (a few bytes, no files), checks
+//! `--checksum` against the commit, and leaves the clone to execution,
+//! which fetches that one commit only when the layer is not cached. The
+//! same commit is a cache hit; a new commit on the branch, a new layer.
 
 use super::common::{ImageCx, LayerCx, workdir};
 use super::copy::{files_step, store_file};
@@ -18,6 +24,7 @@ use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, Result};
 use crate::layer::compress::GZIP_CHUNK;
 use crate::layer::files::{self, FILES_FORMAT};
+use crate::net::git::{Git, GitSource, Resolved};
 use crate::oci::Owner;
 use crate::oci::types::ImageConfig;
 use crate::spec::LayerKind;
@@ -50,16 +57,29 @@ pub enum Fetch {
         chown: Option<Owner>,
         mode: u32,
     },
+    /// A git commit, checked out (without `.git` unless `keep_git_dir`),
+    /// the folder `src.subdir` of it collected under `dst` with files
+    /// 0644 or 0755 and folders 0755 (as git gives them; `chmod` sets
+    /// one mode instead).
+    Git {
+        src: GitSource,
+        resolved: Resolved,
+        keep_git_dir: bool,
+        dst: String,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+    },
 }
 
 impl Fetch {
     /// What the step is made from, for the build record.
     pub fn record(&self) -> BTreeMap<String, String> {
-        let (dst, what, sha) = match self {
-            Fetch::Archive { dst, sha, .. } => (dst, "archive", sha),
-            Fetch::Url { dst, sha, .. } => (dst, "download", sha),
+        let (dst, what) = match self {
+            Fetch::Archive { dst, sha, .. } => (dst, format!("archive {}", sha.short())),
+            Fetch::Url { dst, sha, .. } => (dst, format!("download {}", sha.short())),
+            Fetch::Git { dst, resolved, .. } => (dst, format!("git {}", resolved.commit)),
         };
-        BTreeMap::from([(dst.clone(), format!("{what} {}", sha.short()))])
+        BTreeMap::from([(dst.clone(), what)])
     }
 }
 
@@ -102,7 +122,15 @@ pub(super) fn plan_url(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<
     match expected {
         Some(sha) => {
             opts_rest(&mut opts, &sha);
-            let mut k = fetched_key(cx, "add-url", &sha, &layer_dst, *chown);
+            let mut k = fetched_key(
+                cx,
+                "add-url",
+                &|k: &mut KeyHasher| {
+                    k.digest(&sha);
+                },
+                &layer_dst,
+                *chown,
+            );
             k.u64(mode as u64);
             lc.key_owner(&mut k);
             let action = Action::Files {
@@ -164,7 +192,15 @@ pub(super) fn plan_archive(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Res
         other => other,
     })?;
     let layer_dst = files::resolve_dst(&workdir(cfg), dst);
-    let mut k = fetched_key(cx, "add-archive", &sha, &layer_dst, *chown);
+    let mut k = fetched_key(
+        cx,
+        "add-archive",
+        &|k: &mut KeyHasher| {
+            k.digest(&sha);
+        },
+        &layer_dst,
+        *chown,
+    );
     lc.key_owner(&mut k);
     let mut opts = BTreeMap::new();
     opts.insert("src".into(), src.clone());
@@ -186,13 +222,113 @@ pub(super) fn plan_archive(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Res
     Ok(lc.step(cx, name, action, k.finish(), opts, vec![]))
 }
 
+/// `ADD <git repository>`: the ref resolved to a commit now, the
+/// checkout left to execution.
+pub(super) fn plan_git(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Step> {
+    let LayerKind::AddGit {
+        source,
+        dst,
+        chown,
+        chmod,
+        checksum,
+        keep_git_dir,
+    } = &lc.layer.kind
+    else {
+        unreachable!("an ADD of a git repository")
+    };
+    let loc = &lc.layer.loc;
+    let src = GitSource::parse(source).map_err(|message| Error::Definition {
+        loc: Box::new(loc.clone()),
+        message,
+    })?;
+    let store = cx.env.store;
+    let git = Git::new(store.http().config(), store.tmp_dir())?;
+    let resolved = git.resolve(&src).map_err(|e| fetch_at(lc, e))?;
+    let reference = src.reference.as_deref().unwrap_or("the default branch");
+    for (what, sum) in [
+        ("the URL's checksum", src.commit.as_ref()),
+        ("--checksum", checksum.as_ref()),
+    ] {
+        if let Some(sum) = sum
+            && !resolved.matches(sum)
+        {
+            return Err(Error::InputAt {
+                loc: Box::new(loc.clone()),
+                message: format!(
+                    "{}: {reference} is commit {}, {what} says {sum}",
+                    src.display(),
+                    resolved.commit
+                ),
+            });
+        }
+    }
+    let layer_dst = files::resolve_dst(&workdir(cfg), dst);
+    let source_key = |k: &mut KeyHasher| {
+        k.str(&resolved.commit)
+            .str(&src.subdir)
+            .bool(src.submodules)
+            .bool(*keep_git_dir);
+        // With .git kept, the branch or tag it has is part of the files.
+        if *keep_git_dir {
+            k.opt_str(resolved.refname.as_deref());
+        }
+    };
+    let mut k = fetched_key(cx, "add-git", &source_key, &layer_dst, *chown);
+    match chmod {
+        None => k.bool(false),
+        Some(m) => k.bool(true).u64(*m as u64),
+    };
+    lc.key_owner(&mut k);
+    let mut opts = BTreeMap::new();
+    opts.insert("git".into(), src.display());
+    opts.insert("commit".into(), resolved.commit.clone());
+    if let Some(r) = &resolved.refname {
+        opts.insert("ref".into(), r.clone());
+    }
+    opts.insert("keep_git_dir".into(), keep_git_dir.to_string());
+    opts.insert("dst".into(), format!("/{layer_dst}"));
+    opts.insert("chown".into(), format!("{chown:?}"));
+    opts.insert("chmod".into(), format!("{chmod:?}"));
+    let name = format!(
+        "add {} ({}) → /{layer_dst}",
+        src.display(),
+        &resolved.commit[..12.min(resolved.commit.len())]
+    );
+    let action = Action::Files {
+        entries: vec![],
+        bytes: 0,
+        chown: lc.chown.clone(),
+        fetch: Some(Box::new(Fetch::Git {
+            src,
+            resolved,
+            keep_git_dir: *keep_git_dir,
+            dst: layer_dst,
+            chown: *chown,
+            chmod: *chmod,
+        })),
+    };
+    Ok(lc.step(cx, name, action, k.finish(), opts, vec![]))
+}
+
+/// A fetch failure placed at the layer: a download failure keeps its
+/// kind (and exit code) with the location in front.
+fn fetch_at(lc: &LayerCx, e: Error) -> Error {
+    match e {
+        Error::Registry { message, status } => Error::Registry {
+            message: format!("{}: {message}", lc.layer.loc),
+            status,
+        },
+        other => lc.at(other),
+    }
+}
+
 /// The start of a fetched layer's key: how layers are written, what the
 /// files come from (by digest, never by path or URL), where they go and
 /// who owns them.
 fn fetched_key(
     cx: &ImageCx,
     kind: &str,
-    sha: &Digest,
+    source: &dyn Fn(&mut KeyHasher),
     dst: &str,
     chown: Option<Owner>,
 ) -> KeyHasher {
@@ -202,9 +338,9 @@ fn fetched_key(
         .str(o.compression.name())
         .u64(o.compression.level() as u64)
         .u64(GZIP_CHUNK as u64)
-        .u64(o.source_date_epoch)
-        .digest(sha)
-        .str(dst);
+        .u64(o.source_date_epoch);
+    source(&mut k);
+    k.str(dst);
     match chown {
         None => k.bool(false),
         Some(ow) => k.bool(true).u64(ow.uid).u64(ow.gid),

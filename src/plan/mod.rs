@@ -524,6 +524,7 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
             LayerKind::Inline { .. } => vec![copy::plan_inline(&cx, &lc, &cfg)?],
             LayerKind::AddUrl { .. } => vec![add::plan_url(&cx, &lc, &cfg)?],
             LayerKind::AddArchive { .. } => vec![add::plan_archive(&cx, &lc, &cfg)?],
+            LayerKind::AddGit { .. } => vec![add::plan_git(&cx, &lc, &cfg)?],
             _ => vec![config::plan(&cx, &lc, &mut cfg)],
         };
         steps.add(index, planned);

@@ -246,6 +246,19 @@ pub enum LayerKind {
         chmod: Option<u32>,
         checksum: Option<String>,
     },
+    /// Dockerfile `ADD <git repository>`: the files of the commit its ref
+    /// names (the folder a subdir names) under `dst`, without `.git`
+    /// unless `keep_git_dir`; `checksum` is a commit hash (or its start)
+    /// the ref must resolve to. `source` is the URL as written, fragment
+    /// and query included.
+    AddGit {
+        source: String,
+        dst: String,
+        chown: Option<Owner>,
+        chmod: Option<u32>,
+        checksum: Option<String>,
+        keep_git_dir: bool,
+    },
     /// Dockerfile `COPY <<EOF DST`: a file with this content (mode 0644
     /// unless `chmod`).
     Inline {
@@ -287,6 +300,7 @@ impl LayerKind {
             | LayerKind::SourceFile { chown, .. }
             | LayerKind::AddArchive { chown, .. }
             | LayerKind::AddUrl { chown, .. }
+            | LayerKind::AddGit { chown, .. }
             | LayerKind::Inline { chown, .. }
             | LayerKind::CopyFrom { chown, .. } => *chown,
             _ => None,
@@ -323,6 +337,7 @@ impl LayerKind {
             LayerKind::NamedOwner { inner, .. } => inner.key(),
             LayerKind::AddArchive { .. } => "add_archive",
             LayerKind::AddUrl { .. } => "add_url",
+            LayerKind::AddGit { .. } => "add_git",
             LayerKind::Inline { .. } => "inline",
         }
     }

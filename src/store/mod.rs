@@ -306,8 +306,8 @@ impl Store {
             }
         }
         // Python resolutions, base scans, build environments, RUN steps'
-        // root filesystems and cache mounts, unpacked ADD archives and COPY
-        // heredocs, layer indexes, by age (use refreshes most of them).
+        // root filesystems and cache mounts, unpacked ADD archives, git
+        // checkouts and COPY heredocs, layer indexes, by age (use refreshes most of them).
         for dir in [
             "pylocks",
             "pyenv",
@@ -315,6 +315,7 @@ impl Store {
             "rootfs",
             "cache-mounts",
             "archives",
+            "git",
             "inline",
             "layer-index",
             "debian-records",

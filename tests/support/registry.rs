@@ -636,7 +636,7 @@ pub fn repo_of(path: &str) -> Option<String> {
 /// Makes a CA, and a server certificate for IP:127.0.0.1 and DNS:localhost
 /// signed by it (EC P-256), in `root`; `root/certs.d/ca.crt` is a copy of
 /// the CA.
-fn make_tls(root: &Path) {
+pub fn make_tls(root: &Path) {
     let f = |n: &str| root.join(n).to_str().expect("utf-8").to_string();
     let ec = [
         "-newkey",
