@@ -55,6 +55,53 @@ pub struct FrontendOptions<'a> {
     /// Repository name and tag of the target image.
     pub name: String,
     pub tag: Tag,
+    /// `--build-context NAME=…`: replaces the stage or image called NAME
+    /// in `FROM` and `COPY --from`.
+    pub contexts: &'a BTreeMap<String, NamedContext>,
+}
+
+/// What a `--build-context` name stands for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NamedContext {
+    /// An image: a registry reference or a local OCI layout.
+    Image(Base),
+    /// A local folder: a stage holding its files (`COPY --from=NAME`,
+    /// `FROM NAME`).
+    Local(PathBuf),
+}
+
+/// The image id of a local folder context's stage.
+fn context_stage_id(name: &str) -> String {
+    format!("context-{}", name.to_ascii_lowercase())
+}
+
+/// The named context `name` stands for: the name as written (not case
+/// sensitive), else the same image reference once normalised
+/// (`alpine` = `docker.io/library/alpine:latest`).
+fn named_context<'c>(
+    contexts: &'c BTreeMap<String, NamedContext>,
+    name: &str,
+) -> Option<(&'c String, &'c NamedContext)> {
+    if let Some(hit) = contexts.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        return Some(hit);
+    }
+    let norm = |n: &str| {
+        crate::registry::Reference::parse(n)
+            .ok()
+            .map(|r| r.to_string())
+    };
+    let want = norm(name)?;
+    contexts
+        .iter()
+        .find(|(k, _)| norm(k).as_deref() == Some(want.as_str()))
+}
+
+/// The base a named context gives `FROM`.
+fn context_base(name: &str, c: &NamedContext) -> Base {
+    match c {
+        NamedContext::Image(b) => b.clone(),
+        NamedContext::Local(_) => Base::Image(context_stage_id(name)),
+    }
 }
 
 /// A stage as the file declares it, resolved whatever the target.
@@ -298,9 +345,13 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 (o.platforms.len() > 1 || p != platform).then_some(p)
             }
         };
-        // Only an earlier stage can be a base.
-        let parent = stage_named(&heads, &image);
-        let base = if image.eq_ignore_ascii_case("scratch") {
+        // Only an earlier stage can be a base; a named context wins over
+        // both a stage and an image of that name.
+        let named = named_context(o.contexts, &image);
+        let parent = stage_named(&heads, &image).filter(|_| named.is_none());
+        let base = if let Some((n, c)) = named {
+            context_base(n, c)
+        } else if image.eq_ignore_ascii_case("scratch") {
             Base::Scratch
         } else if let Some(pi) = parent {
             Base::Image(heads[pi].id.clone())
@@ -308,6 +359,12 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
             crate::spec::parse_base(&image).map_err(|m| bad(file, fi, m))?
         } else {
             Base::Ref(image.clone())
+        };
+        // A stage named like a context is replaced by it.
+        let (base, body, parent) = match alias.as_deref().and_then(|a| named_context(o.contexts, a))
+        {
+            Some((n, c)) => (context_base(n, c), Vec::new(), None),
+            None => (base, body, parent),
         };
         heads.push(Head {
             id: alias.clone().unwrap_or_else(|| format!("stage-{n}")),
@@ -424,7 +481,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         .collect();
     // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
     // context's .dockerignore, as with docker.
-    let images = match own_ignore(file) {
+    let mut images = match own_ignore(file) {
         None => images,
         Some(p) => {
             let p = std::fs::canonicalize(&p).unwrap_or(p);
@@ -443,6 +500,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 .collect()
         }
     };
+    local_context_stages(o, file, &mut images);
     let dir = file
         .parent()
         .map(Path::to_path_buf)
@@ -767,26 +825,30 @@ fn copy_instruction(
         return Ok(());
     }
     if let Some(f) = from {
-        let image = match from_stage(file, esc, i, f, &cx.heads)? {
-            Some(d) if d >= si => {
-                return Err(bad(
-                    file,
-                    i,
-                    format!(
-                        "--from={f}: stage {} is not before this one; COPY --from reads an earlier stage",
-                        cx.heads[d].id
-                    ),
-                ));
-            }
-            Some(d) => cx.heads[d].id.clone(),
-            None => {
-                // An image: a stage of its own with no instructions.
-                let base = if f.starts_with("oci:") {
-                    crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
-                } else if f.eq_ignore_ascii_case("scratch") {
-                    return Err(bad(file, i, "--from=scratch has no files"));
-                } else {
-                    crate::registry::Reference::parse(f).map_err(|e| {
+        let context = named_context(o.contexts, f).filter(|_| f.parse::<usize>().is_err());
+        let image = match context {
+            Some((n, NamedContext::Local(_))) => context_stage_id(n),
+            Some((_, NamedContext::Image(b))) => implicit_stage(implicit, b.clone(), here("COPY")),
+            None => match from_stage(file, esc, i, f, &cx.heads)? {
+                Some(d) if d >= si => {
+                    return Err(bad(
+                        file,
+                        i,
+                        format!(
+                            "--from={f}: stage {} is not before this one; COPY --from reads an earlier stage",
+                            cx.heads[d].id
+                        ),
+                    ));
+                }
+                Some(d) => cx.heads[d].id.clone(),
+                None => {
+                    // An image: a stage of its own with no instructions.
+                    let base = if f.starts_with("oci:") {
+                        crate::spec::parse_base(f).map_err(|m| bad(file, i, m))?
+                    } else if f.eq_ignore_ascii_case("scratch") {
+                        return Err(bad(file, i, "--from=scratch has no files"));
+                    } else {
+                        crate::registry::Reference::parse(f).map_err(|e| {
                         bad(
                             file,
                             i,
@@ -795,23 +857,11 @@ fn copy_instruction(
                             ),
                         )
                     })?;
-                    Base::Ref(f.clone())
-                };
-                match implicit.iter().find(|s| s.base == base) {
-                    Some(s) => s.id.clone(),
-                    None => {
-                        let id = format!("copy-from-{}", implicit.len());
-                        implicit.push(Stage {
-                            id: id.clone(),
-                            base,
-                            loc: here("COPY"),
-                            layers: Vec::new(),
-                            platform: None,
-                        });
-                        id
-                    }
+                        Base::Ref(f.clone())
+                    };
+                    implicit_stage(implicit, base, here("COPY"))
                 }
-            }
+            },
         };
         let (owner, chmod, owner_name) =
             owner_and_mode(file, i, chown.as_deref(), chmod.as_deref(), &ex)?;
@@ -866,6 +916,79 @@ fn copy_instruction(
         layers.push(at("COPY", k));
     }
     Ok(())
+}
+
+/// The stage of no instructions on `base` that `COPY --from` of an image
+/// reads (one per image).
+fn implicit_stage(implicit: &mut Vec<Stage>, base: Base, loc: Location) -> String {
+    if let Some(s) = implicit.iter().find(|s| s.base == base) {
+        return s.id.clone();
+    }
+    let id = format!("copy-from-{}", implicit.len());
+    implicit.push(Stage {
+        id: id.clone(),
+        base,
+        loc,
+        layers: Vec::new(),
+        platform: None,
+    });
+    id
+}
+
+/// The stages of the local folder contexts the images read: scratch with
+/// the folder's files (under its own `.dockerignore`), first in the list.
+fn local_context_stages(o: &FrontendOptions, file: &Path, images: &mut Vec<ImageDef>) {
+    let used = |id: &str| {
+        images.iter().any(|img| {
+            matches!(&img.base, Base::Image(b) if b == id)
+                || img
+                    .layers
+                    .iter()
+                    .any(|l| matches!(&l.kind, LayerKind::CopyFrom { image, .. } if image == id))
+        })
+    };
+    let mut stages = Vec::new();
+    for (name, c) in o.contexts {
+        let NamedContext::Local(dir) = c else {
+            continue;
+        };
+        let id = context_stage_id(name);
+        if !used(&id) {
+            continue;
+        }
+        let at = Location {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: format!("--build-context {name}"),
+        };
+        stages.push(ImageDef {
+            id: id.clone(),
+            loc: at.clone(),
+            base: Base::Scratch,
+            base_loc: at.clone(),
+            python: None,
+            registry: None,
+            name: id,
+            tag: Tag::Auto,
+            platforms: o.platforms.clone(),
+            venv: "/opt/venv".into(),
+            uv: false,
+            uv_loc: at.clone(),
+            layers: vec![Layer {
+                loc: at,
+                kind: LayerKind::SourceFolder {
+                    src: ".".into(),
+                    dst: "/".into(),
+                    copy_contents_only: true,
+                    chown: None,
+                    chmod: None,
+                },
+            }],
+            context: Some(dir.clone()),
+        });
+    }
+    images.splice(0..0, stages);
 }
 
 /// The layers of one `ADD` instruction.
@@ -1418,6 +1541,7 @@ pub fn expand_bases(def: &mut Definition) -> Result<()> {
             platforms: img.platforms.clone(),
             name: prefix.clone(),
             tag: Tag::Auto,
+            contexts: &BTreeMap::new(),
         })?;
         let n = sub.images.len();
         let target_id = sub.images.last().expect("at least the target").id.clone();
