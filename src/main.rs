@@ -733,7 +733,9 @@ fn build(a: BuildArgs) -> Result<()> {
         // As buildx: the image ID alone (nothing when the archive itself
         // goes to standard output).
         if !to_stdout && image_result {
-            println!("{}", image_id(&report)?);
+            for id in image_ids(&report) {
+                println!("{id}");
+            }
         }
         return Ok(());
     }
@@ -783,26 +785,31 @@ fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// The image ID buildx reports (`--iidfile`, `-q`): the config digest of a
-/// one-platform image, else the index's digest.
-fn image_id(report: &imgbuild::BuildReport) -> Result<String> {
-    let built: Vec<&ImageReport> = report
+/// The image ID buildx reports (`--iidfile`, `-q`) of each built image:
+/// the config digest of a one-platform image, else the index's digest.
+fn image_ids(report: &imgbuild::BuildReport) -> Vec<String> {
+    report
         .images
         .iter()
-        .filter(|i| matches!(i, ImageReport::Built { .. }))
-        .collect();
-    match built[..] {
-        [
+        .filter_map(|i| match i {
             ImageReport::Built {
                 digest, platforms, ..
-            },
-        ] => Ok(match &platforms[..] {
-            [p] => p.config_digest.to_string(),
-            _ => digest.to_string(),
-        }),
-        _ => Err(Error::Usage(format!(
-            "--iidfile and -q give one image's ID, but {} images were built: pick one with --image",
-            built.len()
+            } => Some(match &platforms[..] {
+                [p] => p.config_digest.to_string(),
+                _ => digest.to_string(),
+            }),
+            ImageReport::UpToDate { .. } => None,
+        })
+        .collect()
+}
+
+/// The one image ID `--iidfile` holds.
+fn image_id(report: &imgbuild::BuildReport) -> Result<String> {
+    match &image_ids(report)[..] {
+        [id] => Ok(id.clone()),
+        ids => Err(Error::Usage(format!(
+            "--iidfile holds one image's ID, but {} images were built: pick one with --image",
+            ids.len()
         ))),
     }
 }

@@ -67,6 +67,16 @@ impl OutputSpec {
             });
         }
         if !s.contains('=') {
+            // `WORD:…` reads as a mistyped output type rather than a folder
+            // (`./WORD:…` or type=local,dest= name such a folder).
+            if let Some((kind, _)) = s.split_once(':')
+                && !kind.is_empty()
+                && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            {
+                return Err(format!(
+                    "unknown output type {kind:?} (oci, oci-archive, docker-archive, or buildx's type=…; a folder named so is written ./{s})"
+                ));
+            }
             let output = match s {
                 "" => return Err("--output is empty".into()),
                 "-" => Output::Tar(PathBuf::from("-")),
@@ -627,10 +637,14 @@ mod tests {
                 .unwrap_err()
                 .contains("needs dest=")
         );
-        // As buildx: a value with no `=` is a folder, whatever it looks like.
+        assert!(
+            Output::parse("zip:x")
+                .unwrap_err()
+                .contains("unknown output type")
+        );
         assert_eq!(
-            Output::parse("zip:x").unwrap(),
-            Output::Local("zip:x".into())
+            Output::parse("./zip:x").unwrap(),
+            Output::Local("./zip:x".into())
         );
     }
 }
