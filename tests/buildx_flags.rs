@@ -240,6 +240,20 @@ fn output_registry_and_image_push_and_a_tag_alone_pushes_nothing() {
     for rt in ["team/app:v2", "other/app:v3"] {
         assert_eq!(r.skopeo_inspect(rt).unwrap()["Digest"], digest, "{rt}");
     }
+    // A label changes the config, and the pushed image is that one.
+    let out = format!("type=registry,name={}/team/app:v4", r.host());
+    let v = build(
+        &ctx,
+        &store,
+        &["--format", "json", "-o", &out, "--label", "pushed=yes"],
+    )
+    .ok()
+    .json();
+    let m = r.skopeo_inspect("team/app:v4").unwrap();
+    assert_eq!(m["Digest"], v["images"][0]["digest"], "{m}");
+    assert_ne!(m["Digest"], digest, "{m}");
+    assert_eq!(m["Labels"]["pushed"], "yes", "{m}");
+    assert_eq!(m["Labels"]["from.dockerfile"], "yes", "{m}");
 }
 
 #[test]
