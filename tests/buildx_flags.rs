@@ -606,6 +606,31 @@ fn build_contexts_replace_images_stages_and_add_folders() {
         fs::read_to_string(rootfs.join("e.txt")).unwrap(),
         "from folder\n"
     );
+    // A layout's image by digest too.
+    let d = Layout::new(&lay).tagged("v9")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out2 = t.path().join("out2");
+    build(
+        &ctx,
+        &t.path().join("store"),
+        &[
+            "-o",
+            &format!("oci:{}", s(&out2)),
+            "--build-context",
+            &format!("base=docker-image://{}/team/base:1", r.host()),
+            "--build-context",
+            &format!("builder=oci-layout://{}@{d}", s(&lay)),
+            "--build-context",
+            &format!("extra={}", s(&extra)),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        Layout::new(&out2).tagged("latest")["digest"],
+        Layout::new(&out).tagged("latest")["digest"]
+    );
     // Only for Dockerfiles, and only the kinds that exist here.
     let bad = build(
         &ctx,
