@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build images from a definition into an OCI layout or archive.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Show the steps of a build, their keys and whether they are cached.
     Plan(DefArgs),
     /// Show an image in an OCI layout (oci:DIR[:TAG]) or a registry (REF).
@@ -135,9 +135,15 @@ struct DefArgs {
     /// The Dockerfile stage to build (default: the last).
     #[arg(long)]
     target: Option<String>,
-    /// Platforms of a Dockerfile build, e.g. linux/amd64,linux/arm64 (default: this host's).
+    /// Platforms of a Dockerfile build, e.g. linux/amd64,linux/arm64, or
+    /// `local` (default: this host's); repeatable.
     #[arg(long = "platform", value_delimiter = ',')]
     platforms: Vec<String>,
+    /// A Dockerfile's named context (repeatable): NAME=PATH (a folder),
+    /// NAME=docker-image://REF or NAME=oci-layout://PATH[:TAG|@sha256:…];
+    /// it replaces the stage or image NAME in FROM and COPY --from.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    build_contexts: Vec<String>,
     /// The definition as a file (TOML or JSON), or - for standard input; replaces PATH.
     #[arg(long)]
     definition: Option<String>,
@@ -277,10 +283,40 @@ struct BuildArgs {
     /// Media types of the image's documents: oci (default) or docker (v2 schema 2).
     #[arg(long, default_value = "oci", value_parser = ["oci", "docker"])]
     media_types: String,
-    /// oci:DIR, oci-archive:FILE or docker-archive:FILE; `{image}` in the path
-    /// stands for the image name. Default: oci:imgbuild-out/{image}.
+    /// oci:DIR, oci-archive:FILE or docker-archive:FILE, or buildx's
+    /// type=oci|docker|image|registry|local|tar[,dest=…][,name=…][,push=…][,tar=…],
+    /// DIR (type=local) or - (type=tar to standard output); `{image}` in
+    /// the path stands for the image name. Default: oci:imgbuild-out/{image}.
     #[arg(long, short)]
-    output: Option<String>,
+    output: Vec<String>,
+    /// Refused: there is no Docker daemon to load into (use
+    /// --output type=docker,dest=FILE, then `docker load -i FILE`).
+    #[arg(long)]
+    load: bool,
+    /// A label on the image's config, KEY=VALUE (repeatable; over the
+    /// definition's or Dockerfile's).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// An annotation, [TYPE[,TYPE…][[PLATFORM]]:]KEY=VALUE with TYPE one of
+    /// manifest (default), index, manifest-descriptor, index-descriptor (repeatable).
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    annotations: Vec<String>,
+    /// Read no step from the cache (results are still stored).
+    #[arg(long)]
+    no_cache: bool,
+    /// Build these stages (or images) again, ignoring their cache (repeatable).
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
+    /// Resolve base image tags in the registry (always done: no resolution is cached).
+    #[arg(long)]
+    pull: bool,
+    /// Write the image ID (the config digest; the index digest for several
+    /// platforms) to this file.
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
+    /// Write buildx's build result metadata (containerimage.digest, …) as JSON to this file.
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long, short)]
     jobs: Option<usize>,
@@ -292,7 +328,7 @@ struct BuildArgs {
     /// ID=SOCKET (repeatable). Never part of cache keys or output.
     #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
     ssh: Vec<String>,
-    /// No progress on stderr.
+    /// No progress on stderr; print only the image ID on stdout (as buildx).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -317,7 +353,7 @@ fn main() {
     // steps run (see SandboxOptions::from_env).
     imgbuild::configure_sandbox(imgbuild::SandboxOptions::from_env());
     let (format, res) = match cli.cmd {
-        Cmd::Build(a) => (a.def.format, build(a)),
+        Cmd::Build(a) => (a.def.format, build(*a)),
         Cmd::Plan(a) => (a.format, plan_cmd(a)),
         Cmd::Lock(a) => (a.format, lock_cmd(a)),
         Cmd::Inspect(a) => (a.format, inspect(a)),
@@ -426,10 +462,15 @@ fn doctor(install_uv: bool, format: Format, cache_dir: Option<PathBuf>) -> Resul
 /// environment's HTTP configuration (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the
 /// proxy variables).
 fn open_store(dir: &Option<PathBuf>) -> Result<Store> {
-    Ok(
-        Store::open(&dir.clone().unwrap_or_else(store::default_root))?
-            .with_http(imgbuild::HttpConfig::from_env()),
-    )
+    open_store_trusting(dir, &[])
+}
+
+/// The store, its downloads (ADD of URLs and git repositories, wheels,
+/// Debian packages) also trusting the `--ca-cert` files.
+fn open_store_trusting(dir: &Option<PathBuf>, ca_certs: &[PathBuf]) -> Result<Store> {
+    let mut http = imgbuild::HttpConfig::from_env();
+    http.ca_certs.extend(ca_certs.iter().cloned());
+    Ok(Store::open(&dir.clone().unwrap_or_else(store::default_root))?.with_http(http))
 }
 
 /// Where the definition comes from: PATH, `--definition FILE|-` (with
@@ -462,9 +503,18 @@ fn source(path: &Path, definition: Option<&str>, context: Option<&Path>) -> Resu
 }
 
 fn parse_platforms(list: &[String]) -> Result<Vec<Platform>> {
-    list.iter()
-        .map(|p| Platform::parse(p).map_err(|m| Error::Usage(format!("--platform: {m}"))))
-        .collect()
+    let mut out: Vec<Platform> = Vec::new();
+    for p in list.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        // As buildx: `local` is this host's platform.
+        let p = match p {
+            "local" => Platform::host(),
+            _ => Platform::parse(p).map_err(|m| Error::Usage(format!("--platform: {m}")))?,
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The source of `plan`, `build` and `lock`.
@@ -504,13 +554,24 @@ fn def_source(a: &DefArgs) -> Result<Source> {
                 }
             }
         }
+        let mut contexts = std::collections::BTreeMap::new();
+        for c in &a.build_contexts {
+            let (name, ctx) = imgbuild::parse_build_context(c).map_err(Error::Usage)?;
+            contexts.insert(name, ctx);
+        }
         return Ok(Source::Dockerfile {
             file: file.clone(),
             context: a.path.clone(),
             build_args,
             target: a.target.clone(),
             platforms: parse_platforms(&a.platforms)?,
+            contexts,
         });
+    }
+    if !a.build_contexts.is_empty() {
+        return Err(Error::Usage(
+            "--build-context names a Dockerfile's FROM and COPY --from sources: it needs --file (a Dockerfile)".into(),
+        ));
     }
     source(&a.path, a.definition.as_deref(), a.context.as_deref())
 }
@@ -552,7 +613,7 @@ fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
 /// `imgbuild lock`: resolves every native Debian base again and writes
 /// imgbuild.lock.
 fn lock_cmd(a: DefArgs) -> Result<()> {
-    let store = open_store(&a.cache_dir)?;
+    let store = open_store_trusting(&a.cache_dir, &a.registry.ca_cert)?;
     let client = a.registry.client(Vec::new())?;
     let r = imgbuild::lock(&plan_request(&a)?, &store, &client)?;
     if a.format == Format::Json {
@@ -578,16 +639,38 @@ fn build(a: BuildArgs) -> Result<()> {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build_global();
+    if a.load {
+        return Err(Error::Usage(
+            "--load puts the image into a Docker daemon, and imgbuild runs without one: write it with --output type=docker,dest=FILE, then run `docker load -i FILE`".into(),
+        ));
+    }
     // As with `docker buildx build`: --tag names the image, only --push
-    // pushes. With --push and no --output, nothing is written locally.
-    let push = a.push;
-    let output = match (&a.output, push) {
-        (Some(o), _) => Some(Output::parse(o).map_err(Error::Usage)?),
-        (None, false) => Some(Output::parse(output::DEFAULT).expect("valid")),
-        (None, true) => None,
+    // (or an output with push=true, type=registry) pushes. With a push and
+    // no local output, nothing is written locally.
+    let mut push = a.push;
+    let mut names = a.tags.clone();
+    let mut local: Option<Output> = None;
+    for o in &a.output {
+        let spec = output::OutputSpec::parse(o).map_err(Error::Usage)?;
+        push |= spec.push;
+        names.extend(spec.names);
+        if let Some(out) = spec.output
+            && local.replace(out).is_some()
+        {
+            return Err(Error::Usage(
+                "several --output values write on this machine: give one (a registry output may come besides it)".into(),
+            ));
+        }
+    }
+    let image_only = !a.output.is_empty() && local.is_none();
+    let output = match local {
+        Some(o) => Some(o),
+        None if push || image_only => None,
+        None => Some(Output::parse(output::DEFAULT).expect("valid")),
     };
-    let tags: Vec<Reference> = a
-        .tags
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    let tags: Vec<Reference> = names
         .iter()
         .map(|t| {
             let r = Reference::parse(t).map_err(|m| Error::Usage(format!("--tag: {m}")))?;
@@ -599,13 +682,33 @@ fn build(a: BuildArgs) -> Result<()> {
             }
         })
         .collect::<Result<_>>()?;
-    let store = open_store(&a.def.cache_dir)?;
+    let labels = a
+        .labels
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some(("", _)) => Err(Error::Usage(format!("--label {kv:?}: the key is empty"))),
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            // Like docker: a bare key is a label with an empty value.
+            None => Ok((kv.clone(), String::new())),
+        })
+        .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
+    let annotations = a
+        .annotations
+        .iter()
+        .map(|s| imgbuild::Annotation::parse(s).map_err(Error::Usage))
+        .collect::<Result<Vec<_>>>()?;
+    let to_stdout = output.as_ref().is_some_and(Output::is_stdout);
+    let store = open_store_trusting(&a.def.cache_dir, &a.def.registry.ca_cert)?;
     let client = a
         .def
         .registry
         .client(tags.iter().map(|r| r.registry.clone()).collect())?;
     let req = BuildRequest {
-        plan: plan_request(&a.def)?,
+        plan: PlanRequest {
+            no_cache: a.no_cache,
+            no_cache_filter: a.no_cache_filter.clone(),
+            ..plan_request(&a.def)?
+        },
         output,
         push,
         tags,
@@ -614,18 +717,46 @@ fn build(a: BuildArgs) -> Result<()> {
         secrets: read_secrets(&a.secrets)?,
         ssh: read_ssh(&a.ssh)?,
         threads: jobs,
+        labels,
+        annotations,
     };
     // CI: set by CI services; their logs get lines, not bars.
     let progress = Progress::auto(a.quiet, std::env::var_os("CI").is_some());
     let report = imgbuild::build(&req, &store, &client, &progress)?;
+    let image_result = req.output.as_ref().is_none_or(|o| !o.is_filesystem()) || req.push;
+    if let Some(f) = &a.iidfile {
+        let id = image_id(&report)?;
+        write_file(f, id.as_bytes())?;
+    }
+    if let Some(f) = &a.metadata_file {
+        let v = metadata(&report, &names, image_result);
+        write_file(
+            f,
+            serde_json::to_string_pretty(&v).expect("json").as_bytes(),
+        )?;
+    }
     if a.def.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report).expect("json"));
         return Ok(());
     }
+    if a.quiet {
+        // As buildx: the image ID alone (nothing when the archive itself
+        // goes to standard output).
+        if !to_stdout && image_result {
+            for id in image_ids(&report) {
+                println!("{id}");
+            }
+        }
+        return Ok(());
+    }
+    let say = |line: String| match to_stdout {
+        true => eprintln!("{line}"),
+        false => println!("{line}"),
+    };
     for img in &report.images {
         match img {
             ImageReport::UpToDate { name, pushed, .. } => {
-                println!("{name} is up to date ({})", pushed.join(", "));
+                say(format!("{name} is up to date ({})", pushed.join(", ")));
             }
             ImageReport::Built {
                 reference,
@@ -646,10 +777,10 @@ fn build(a: BuildArgs) -> Result<()> {
                     .flat_map(|p| &p.layers)
                     .filter(|l| l.cache == "miss")
                     .count();
-                println!(
+                say(format!(
                     "{reference} → {} {digest} ({layers} layers, {built} built)",
                     dest.join(", ")
-                );
+                ));
             }
         }
     }
@@ -662,6 +793,89 @@ fn build(a: BuildArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The image ID buildx reports (`--iidfile`, `-q`) of each built image:
+/// the config digest of a one-platform image, else the index's digest.
+fn image_ids(report: &imgbuild::BuildReport) -> Vec<String> {
+    report
+        .images
+        .iter()
+        .filter_map(|i| match i {
+            ImageReport::Built {
+                digest, platforms, ..
+            } => Some(match &platforms[..] {
+                [p] => p.config_digest.to_string(),
+                _ => digest.to_string(),
+            }),
+            ImageReport::UpToDate { .. } => None,
+        })
+        .collect()
+}
+
+/// The one image ID `--iidfile` holds.
+fn image_id(report: &imgbuild::BuildReport) -> Result<String> {
+    match &image_ids(report)[..] {
+        [id] => Ok(id.clone()),
+        ids => Err(Error::Usage(format!(
+            "--iidfile holds one image's ID, but {} images were built: pick one with --image",
+            ids.len()
+        ))),
+    }
+}
+
+/// buildx's `--metadata-file` keys for each built image: flat for one
+/// image, by image name for several (as `buildx bake` writes them).
+/// `image_result`: the build made an image (not only a filesystem).
+fn metadata(
+    report: &imgbuild::BuildReport,
+    names: &[String],
+    image_result: bool,
+) -> serde_json::Value {
+    let mut per_image = serde_json::Map::new();
+    for img in &report.images {
+        let ImageReport::Built {
+            name,
+            digest,
+            media_type,
+            size,
+            platforms,
+            ..
+        } = img
+        else {
+            continue;
+        };
+        let mut m = serde_json::Map::new();
+        if image_result {
+            if let [p] = &platforms[..] {
+                m.insert(
+                    "containerimage.config.digest".into(),
+                    json!(p.config_digest.to_string()),
+                );
+            }
+            m.insert(
+                "containerimage.descriptor".into(),
+                json!({"mediaType": media_type, "digest": digest.to_string(), "size": size}),
+            );
+            m.insert("containerimage.digest".into(), json!(digest.to_string()));
+            if !names.is_empty() {
+                m.insert("image.name".into(), json!(names.join(",")));
+            }
+        }
+        per_image.insert(name.clone(), serde_json::Value::Object(m));
+    }
+    if per_image.len() == 1 {
+        return per_image.into_iter().next().expect("one").1;
+    }
+    serde_json::Value::Object(per_image)
+}
+
+/// Writes a small result file (`--iidfile`, `--metadata-file`) atomically.
+fn write_file(p: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = p.with_extension("imgbuild-tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, p))
+        .map_err(|e| Error::io(format!("writing {}", p.display()), e))
 }
 
 fn plan_cmd(a: DefArgs) -> Result<()> {

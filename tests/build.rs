@@ -1924,7 +1924,7 @@ fn text_output_names_reference_output_and_digest() {
     let ctx = small_context();
     let work = TempDir::new().unwrap();
     let out = work.path().join("o");
-    let r = ib(&["build", "-q"])
+    let r = ib(&["build"])
         .path_arg(ctx.path())
         .cache(&work.path().join("cache"))
         .oci_out(&out)

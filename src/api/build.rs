@@ -2,7 +2,9 @@
 //! a local output and/or pushed, with a report of what happened (the data
 //! the command line's JSON carries).
 
+use super::filesystem;
 use super::load::{Source, absolute, load};
+use super::mutate::{self, Annotation};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::exec::{self, BuildOptions};
@@ -38,6 +40,12 @@ pub struct PlanRequest {
     pub base_mirror: Option<String>,
     /// `mtime` of every file in a layer and the image's `created`.
     pub source_date_epoch: u64,
+    /// Read no step from the cache: every layer is built again (and
+    /// stored, so the next build hits).
+    pub no_cache: bool,
+    /// Build these images (a Dockerfile's stages) again, as `no_cache`
+    /// does for all.
+    pub no_cache_filter: Vec<String>,
 }
 
 impl PlanRequest {
@@ -54,6 +62,8 @@ impl PlanRequest {
             debian_sources: Vec::new(),
             base_mirror: None,
             source_date_epoch: 0,
+            no_cache: false,
+            no_cache_filter: Vec::new(),
         }
     }
 }
@@ -89,7 +99,29 @@ pub fn plan(
         source_date_epoch: req.source_date_epoch,
         debian_relock: false,
     };
-    plan::plan(def, store, options, client)
+    let mut plan = plan::plan(def, store, options, client)?;
+    for name in &req.no_cache_filter {
+        if !plan.images.iter().any(|i| i.id.eq_ignore_ascii_case(name)) {
+            let ids: Vec<&str> = plan.images.iter().map(|i| i.id.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "--no-cache-filter {name}: no stage or image is named so (there are: {})",
+                ids.join(", ")
+            )));
+        }
+    }
+    for img in &mut plan.images {
+        if req.no_cache
+            || req
+                .no_cache_filter
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&img.id))
+        {
+            for s in &mut img.steps {
+                s.cached = None;
+            }
+        }
+    }
+    Ok(plan)
 }
 
 /// What `lock` wrote.
@@ -165,6 +197,10 @@ pub struct BuildRequest {
     pub ssh: BTreeMap<String, std::path::PathBuf>,
     /// Compression workers per layer.
     pub threads: usize,
+    /// Labels added to the result image's config, over its own.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations on the result image's manifests, index and descriptors.
+    pub annotations: Vec<Annotation>,
 }
 
 impl BuildRequest {
@@ -183,6 +219,8 @@ impl BuildRequest {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            labels: BTreeMap::new(),
+            annotations: Vec::new(),
         }
     }
 }
@@ -219,6 +257,8 @@ pub enum ImageReport {
         /// The manifest's digest (one platform) or the index's (several).
         digest: Digest,
         media_type: String,
+        /// The size of that manifest or index.
+        size: u64,
         platforms: Vec<PlatformOut>,
         up_to_date: bool,
         pushed: Vec<Pushed>,
@@ -324,11 +364,25 @@ pub fn build(
         if !is_result(i) {
             continue;
         }
-        let built = res.images.iter().find(|x| x.id == img.id).expect("built");
+        let mut built = res
+            .images
+            .iter()
+            .find(|x| x.id == img.id)
+            .expect("built")
+            .clone();
+        mutate::apply(
+            store,
+            &mut built,
+            &req.labels,
+            &req.annotations,
+            req.docker_media_types,
+        )?;
+        let built = &built;
         let mut written = None;
         if let Some(out) = out {
             let target = out.for_image(&built.id);
             let stats = match &names[i] {
+                _ if target.is_filesystem() => filesystem::write(&target, store, built)?,
                 Some(refs) => output::write_named(&target, store, built, refs)?,
                 None => output::write(&target, store, built)?,
             };
@@ -378,6 +432,7 @@ pub fn build(
             output: written,
             digest: built.top.digest,
             media_type: built.top.media_type.clone(),
+            size: built.top.size,
             platforms: built.platforms.clone(),
             up_to_date: false,
             pushed,

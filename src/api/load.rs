@@ -2,6 +2,7 @@
 //! same model as JSON, from a file or text), a Dockerfile, or Flyte's image
 //! spec with the build folder the SDK prepared.
 
+pub use crate::dockerfile::frontend::NamedContext;
 use crate::error::{Error, Location, Result};
 use crate::oci::Platform;
 use crate::spec::{self, Definition, Input, Tag};
@@ -33,6 +34,8 @@ pub enum Source {
         target: Option<String>,
         /// Empty: this host's platform.
         platforms: Vec<Platform>,
+        /// `--build-context NAME=…` (see [`parse_build_context`]).
+        contexts: BTreeMap<String, NamedContext>,
     },
     /// Flyte's `ImageSpec` (JSON) and the build folder the SDK prepared.
     Flyte {
@@ -87,7 +90,17 @@ pub fn load(source: &Source, profile: Option<&str>) -> Result<Definition> {
             build_args,
             target,
             platforms,
-        } => return dockerfile(file, context, build_args, target.as_deref(), platforms),
+            contexts,
+        } => {
+            return dockerfile(
+                file,
+                context,
+                build_args,
+                target.as_deref(),
+                platforms,
+                contexts,
+            );
+        }
         Source::Flyte {
             spec,
             context,
@@ -105,6 +118,7 @@ fn dockerfile(
     build_args: &BTreeMap<String, String>,
     target: Option<&str>,
     platforms: &[Platform],
+    contexts: &BTreeMap<String, NamedContext>,
 ) -> Result<Definition> {
     let platforms = if platforms.is_empty() {
         vec![Platform::host()]
@@ -124,6 +138,7 @@ fn dockerfile(
         platforms,
         name,
         tag: Tag::Explicit("latest".into()),
+        contexts,
     })
 }
 
@@ -193,4 +208,86 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf()),
     }
+}
+
+/// One `--build-context` in buildx's form: `NAME=PATH` (a local folder),
+/// `NAME=docker-image://REF` or `NAME=oci-layout://PATH[:TAG|@sha256:…]`.
+/// Relative paths start at the current folder.
+pub fn parse_build_context(s: &str) -> std::result::Result<(String, NamedContext), String> {
+    let (name, value) = s
+        .split_once('=')
+        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        .ok_or_else(|| format!("--build-context {s:?} is not NAME=VALUE"))?;
+    let ctx = if let Some(r) = value.strip_prefix("docker-image://") {
+        crate::registry::Reference::parse(r).map_err(|m| format!("--build-context {s:?}: {m}"))?;
+        NamedContext::Image(spec::Base::Ref(r.to_string()))
+    } else if let Some(l) = value.strip_prefix("oci-layout://") {
+        oci_layout_context(s, l)?
+    } else if value.contains("://") || value.starts_with("target:") || value.starts_with("git@") {
+        return Err(format!(
+            "--build-context {s:?}: only a local folder, docker-image:// and oci-layout:// are supported (not URLs, git or bake targets)"
+        ));
+    } else {
+        let dir = absolute(Path::new(value));
+        if !dir.is_dir() {
+            return Err(format!(
+                "--build-context {s:?}: {} is not a folder",
+                dir.display()
+            ));
+        }
+        NamedContext::Local(dir)
+    };
+    Ok((name.to_string(), ctx))
+}
+
+/// `oci-layout://PATH[:TAG|@sha256:…]`: a layout image by tag (default
+/// `latest`) or by the digest of one of its manifests or indexes.
+fn oci_layout_context(s: &str, l: &str) -> std::result::Result<NamedContext, String> {
+    let (path, digest) = match l.split_once('@') {
+        Some((p, d)) => (p, Some(d)),
+        None => (l, None),
+    };
+    let (dir, tag) = match digest {
+        Some(_) => (PathBuf::from(path), None),
+        None => match path.rsplit_once(':') {
+            Some((d, t)) if !t.contains('/') => (PathBuf::from(d), Some(t.to_string())),
+            _ => (PathBuf::from(path), Some("latest".to_string())),
+        },
+    };
+    let dir = absolute(&dir);
+    let index = dir.join("index.json");
+    let tag = match digest {
+        None => tag,
+        Some(d) => {
+            let bytes = std::fs::read(&index)
+                .map_err(|e| format!("--build-context {s:?}: {}: {e}", index.display()))?;
+            let ix: crate::oci::types::Index = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("--build-context {s:?}: {}: {e}", index.display()))?;
+            let m = ix
+                .manifests
+                .iter()
+                .find(|m| m.digest.to_string() == d)
+                .ok_or_else(|| {
+                    format!("--build-context {s:?}: no image {d} in {}", index.display())
+                })?;
+            let name = m
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::oci::types::ANN_REF_NAME))
+                .ok_or_else(|| {
+                    format!(
+                        "--build-context {s:?}: {d} has no tag in {}; name it by tag",
+                        index.display()
+                    )
+                })?;
+            Some(name.clone())
+        }
+    };
+    if !index.is_file() {
+        return Err(format!(
+            "--build-context {s:?}: {} is not an OCI layout (no index.json)",
+            dir.display()
+        ));
+    }
+    Ok(NamedContext::Image(spec::Base::Layout { dir, tag }))
 }

@@ -25,7 +25,9 @@
 //! ```
 
 mod build;
+mod filesystem;
 mod load;
+mod mutate;
 mod push;
 mod tools;
 
@@ -35,7 +37,8 @@ pub use build::{
     BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest, Pushed, build,
     lock, plan,
 };
-pub use load::{Source, load};
+pub use load::{NamedContext, Source, load, parse_build_context};
+pub use mutate::{Annotation, AnnotationTarget};
 pub use push::{parse_layout_ref, push};
 pub use tools::{
     SandboxOptions, configure_sandbox, doctor, export_dockerfile, prune, sandbox_helper_main,

@@ -62,6 +62,53 @@ pub struct FrontendOptions<'a> {
     /// Repository name and tag of the target image.
     pub name: String,
     pub tag: Tag,
+    /// `--build-context NAME=…`: replaces the stage or image called NAME
+    /// in `FROM` and `COPY --from`.
+    pub contexts: &'a BTreeMap<String, NamedContext>,
+}
+
+/// What a `--build-context` name stands for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NamedContext {
+    /// An image: a registry reference or a local OCI layout.
+    Image(Base),
+    /// A local folder: a stage holding its files (`COPY --from=NAME`,
+    /// `FROM NAME`).
+    Local(PathBuf),
+}
+
+/// The image id of a local folder context's stage.
+fn context_stage_id(name: &str) -> String {
+    format!("context-{}", name.to_ascii_lowercase())
+}
+
+/// The named context `name` stands for: the name as written (not case
+/// sensitive), else the same image reference once normalised
+/// (`alpine` = `docker.io/library/alpine:latest`).
+fn named_context<'c>(
+    contexts: &'c BTreeMap<String, NamedContext>,
+    name: &str,
+) -> Option<(&'c String, &'c NamedContext)> {
+    if let Some(hit) = contexts.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        return Some(hit);
+    }
+    let norm = |n: &str| {
+        crate::registry::Reference::parse(n)
+            .ok()
+            .map(|r| r.to_string())
+    };
+    let want = norm(name)?;
+    contexts
+        .iter()
+        .find(|(k, _)| norm(k).as_deref() == Some(want.as_str()))
+}
+
+/// The base a named context gives `FROM`.
+fn context_base(name: &str, c: &NamedContext) -> Base {
+    match c {
+        NamedContext::Image(b) => b.clone(),
+        NamedContext::Local(_) => Base::Image(context_stage_id(name)),
+    }
 }
 
 /// A stage as the file declares it, resolved whatever the target.
@@ -305,9 +352,13 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 (o.platforms.len() > 1 || p != platform).then_some(p)
             }
         };
-        // Only an earlier stage can be a base.
-        let parent = stage_named(&heads, &image);
-        let base = if image.eq_ignore_ascii_case("scratch") {
+        // Only an earlier stage can be a base; a named context wins over
+        // both a stage and an image of that name.
+        let named = named_context(o.contexts, &image);
+        let parent = stage_named(&heads, &image).filter(|_| named.is_none());
+        let base = if let Some((n, c)) = named {
+            context_base(n, c)
+        } else if image.eq_ignore_ascii_case("scratch") {
             Base::Scratch
         } else if let Some(pi) = parent {
             Base::Image(heads[pi].id.clone())
@@ -315,6 +366,12 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
             crate::spec::parse_base(&image).map_err(|m| bad(file, fi, m))?
         } else {
             Base::Ref(image.clone())
+        };
+        // A stage named like a context is replaced by it.
+        let (base, body, parent) = match alias.as_deref().and_then(|a| named_context(o.contexts, a))
+        {
+            Some((n, c)) => (context_base(n, c), Vec::new(), None),
+            None => (base, body, parent),
         };
         heads.push(Head {
             id: alias.clone().unwrap_or_else(|| format!("stage-{n}")),
@@ -431,7 +488,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         .collect();
     // `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
     // context's .dockerignore, as with docker.
-    let images = match own_ignore(file) {
+    let mut images = match own_ignore(file) {
         None => images,
         Some(p) => {
             let p = std::fs::canonicalize(&p).unwrap_or(p);
@@ -450,6 +507,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
                 .collect()
         }
     };
+    local_context_stages(o, file, &mut images);
     let dir = file
         .parent()
         .map(Path::to_path_buf)
@@ -868,8 +926,9 @@ fn copy_instruction(
     Ok(())
 }
 
-/// The image `--from=F` of COPY or RUN --mount reads: an earlier stage,
-/// or an image (a stage of its own with no instructions, made once).
+/// The image `--from=F` of COPY or RUN --mount reads: a build context of
+/// that name (`--build-context`), an earlier stage, or an image (a stage of
+/// its own with no instructions, made once).
 fn from_image(
     cx: &Cx,
     si: usize,
@@ -879,6 +938,19 @@ fn from_image(
     implicit: &mut Vec<Stage>,
 ) -> Result<String> {
     let (file, esc) = (cx.file, cx.esc);
+    if f.parse::<usize>().is_err() {
+        match named_context(cx.o.contexts, f) {
+            Some((n, NamedContext::Local(_))) => return Ok(context_stage_id(n)),
+            Some((_, NamedContext::Image(b))) => {
+                return Ok(implicit_stage(
+                    implicit,
+                    b.clone(),
+                    loc(file, i, &i.keyword),
+                ));
+            }
+            None => {}
+        }
+    }
     Ok(match from_stage(file, esc, i, f, &cx.heads)? {
         Some(d) if d >= si => {
             return Err(bad(
@@ -908,22 +980,86 @@ fn from_image(
                 })?;
                 Base::Ref(f.to_string())
             };
-            match implicit.iter().find(|s| s.base == base) {
-                Some(s) => s.id.clone(),
-                None => {
-                    let id = format!("copy-from-{}", implicit.len());
-                    implicit.push(Stage {
-                        id: id.clone(),
-                        base,
-                        loc: loc(file, i, &i.keyword),
-                        layers: Vec::new(),
-                        platform: None,
-                    });
-                    id
-                }
-            }
+            implicit_stage(implicit, base, loc(file, i, &i.keyword))
         }
     })
+}
+
+/// The stage of no instructions on `base` that `COPY --from` of an image
+/// reads (one per image).
+fn implicit_stage(implicit: &mut Vec<Stage>, base: Base, loc: Location) -> String {
+    if let Some(s) = implicit.iter().find(|s| s.base == base) {
+        return s.id.clone();
+    }
+    let id = format!("copy-from-{}", implicit.len());
+    implicit.push(Stage {
+        id: id.clone(),
+        base,
+        loc,
+        layers: Vec::new(),
+        platform: None,
+    });
+    id
+}
+
+/// The stages of the local folder contexts the images read: scratch with
+/// the folder's files (under its own `.dockerignore`), first in the list.
+fn local_context_stages(o: &FrontendOptions, file: &Path, images: &mut Vec<ImageDef>) {
+    let used = |id: &str| {
+        images.iter().any(|img| {
+            matches!(&img.base, Base::Image(b) if b == id)
+                || img.layers.iter().any(|l| match l.kind.inner() {
+                    LayerKind::CopyFrom { image, .. } => image == id,
+                    LayerKind::Commands { run, .. } => {
+                        run.from_mounts.iter().any(|m| m.image == id)
+                    }
+                    _ => false,
+                })
+        })
+    };
+    let mut stages = Vec::new();
+    for (name, c) in o.contexts {
+        let NamedContext::Local(dir) = c else {
+            continue;
+        };
+        let id = context_stage_id(name);
+        if !used(&id) {
+            continue;
+        }
+        let at = Location {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: format!("--build-context {name}"),
+        };
+        stages.push(ImageDef {
+            id: id.clone(),
+            loc: at.clone(),
+            base: Base::Scratch,
+            base_loc: at.clone(),
+            python: None,
+            registry: None,
+            name: id,
+            tag: Tag::Auto,
+            platforms: o.platforms.clone(),
+            venv: "/opt/venv".into(),
+            uv: false,
+            uv_loc: at.clone(),
+            layers: vec![Layer {
+                loc: at,
+                kind: LayerKind::SourceFolder {
+                    src: ".".into(),
+                    dst: "/".into(),
+                    copy_contents_only: true,
+                    chown: None,
+                    chmod: None,
+                    exclude: Vec::new(),
+                },
+            }],
+            context: Some(dir.clone()),
+        });
+    }
+    images.splice(0..0, stages);
 }
 
 /// The layers of one `ADD` instruction.
@@ -1631,6 +1767,7 @@ pub fn expand_bases(def: &mut Definition) -> Result<()> {
             platforms: img.platforms.clone(),
             name: prefix.clone(),
             tag: Tag::Auto,
+            contexts: &BTreeMap::new(),
         })?;
         let n = sub.images.len();
         let target_id = sub.images.last().expect("at least the target").id.clone();

@@ -1,6 +1,10 @@
 //! Writing built images: OCI image layout folders, oci-archive and
-//! docker-archive tarballs. Blobs go first, the index (which names the
-//! image) last and atomically, so a reader never sees a half-written image.
+//! docker-archive tarballs (to a file or standard output). Blobs go first,
+//! the index (which names the image) last and atomically, so a reader never
+//! sees a half-written image. Also where `--output` is read, in imgbuild's
+//! `TYPE:PATH` spelling and in buildx's CSV form; the filesystem outputs
+//! buildx has (`type=local`, `type=tar`) are written by the build facade,
+//! which can unpack layers.
 
 pub mod image;
 
@@ -18,9 +22,31 @@ use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// An OCI image layout folder.
     Layout(PathBuf),
+    /// A tar of an OCI image layout; `-` is standard output.
     OciArchive(PathBuf),
+    /// A tarball `docker load` reads; `-` is standard output.
     DockerArchive(PathBuf),
+    /// The image's final filesystem in a folder (buildx's `type=local`);
+    /// one subfolder per platform (`linux_amd64`) when there are several.
+    Local(PathBuf),
+    /// The same filesystem as one tar file (buildx's `type=tar`); `-` is
+    /// standard output.
+    Tar(PathBuf),
+}
+
+/// One `--output` as buildx reads it: a local output, and/or the image
+/// names and whether to push them (`type=image`, `type=registry`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct OutputSpec {
+    /// Where the image is written on this machine; `None` for
+    /// `type=image`/`type=registry`.
+    pub output: Option<Output>,
+    /// `name=`: names the image carries (as `--tag` does).
+    pub names: Vec<String>,
+    /// `push=true` (or `type=registry`): push to the names.
+    pub push: bool,
 }
 
 pub const IMAGE_PLACEHOLDER: &str = "{image}";
@@ -28,35 +54,170 @@ pub const IMAGE_PLACEHOLDER: &str = "{image}";
 /// Where images go when no output is named: a layout per image.
 pub const DEFAULT: &str = "oci:imgbuild-out/{image}";
 
-impl Output {
-    pub fn parse(s: &str) -> std::result::Result<Output, String> {
-        // docker buildx's form: type=oci|docker|local-layout,dest=PATH.
-        if s.starts_with("type=") {
-            let mut kind = None;
-            let mut dest = None;
-            for part in s.split(',') {
-                match part.split_once('=') {
-                    Some(("type", v)) => kind = Some(v),
-                    Some(("dest", v)) => dest = Some(v),
-                    _ => return Err(format!("output {s:?}: only type= and dest= are understood")),
-                }
+/// The `TYPE:PATH` prefixes of imgbuild's own spelling.
+const PREFIXES: [&str; 3] = ["oci:", "oci-archive:", "docker-archive:"];
+
+impl OutputSpec {
+    /// Reads an `--output` value: imgbuild's `oci:DIR`, `oci-archive:FILE`,
+    /// `docker-archive:FILE`; buildx's CSV form `type=…,dest=…,name=…,
+    /// push=…,tar=…`; or buildx's shorthands (`-` for a tar of the
+    /// filesystem on standard output, any other value without `=` for a
+    /// folder of it).
+    pub fn parse(s: &str) -> std::result::Result<OutputSpec, String> {
+        if PREFIXES.iter().any(|p| s.starts_with(p)) {
+            return Output::parse_prefixed(s).map(|o| OutputSpec {
+                output: Some(o),
+                ..OutputSpec::default()
+            });
+        }
+        if !s.contains('=') {
+            // `WORD:…` reads as a mistyped output type rather than a folder
+            // (`./WORD:…` or type=local,dest= name such a folder).
+            if let Some((kind, _)) = s.split_once(':')
+                && !kind.is_empty()
+                && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            {
+                return Err(format!(
+                    "unknown output type {kind:?} (oci, oci-archive, docker-archive, or buildx's type=…; a folder named so is written ./{s})"
+                ));
             }
-            let make: fn(PathBuf) -> Output = match kind {
-                Some("oci") => Output::OciArchive,
-                Some("docker") => Output::DockerArchive,
-                Some("oci-layout") => Output::Layout,
+            let output = match s {
+                "" => return Err("--output is empty".into()),
+                "-" => Output::Tar(PathBuf::from("-")),
+                dir => Output::Local(PathBuf::from(dir)),
+            };
+            return Ok(OutputSpec {
+                output: Some(output),
+                ..OutputSpec::default()
+            });
+        }
+        let fields = csv_fields(s)?;
+        let mut kind = None;
+        let mut dest: Option<String> = None;
+        let mut spec = OutputSpec::default();
+        let mut tar = true;
+        let mut tar_given = false;
+        for f in &fields {
+            let Some((k, v)) = f.split_once('=') else {
+                return Err(format!("--output {s:?}: {f:?} is not KEY=VALUE"));
+            };
+            match k.trim().to_ascii_lowercase().as_str() {
+                "type" => kind = Some(v.to_string()),
+                "dest" => dest = Some(v.to_string()),
+                "name" => spec.names.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(String::from),
+                ),
+                "push" => spec.push = parse_bool(s, "push", v)?,
+                "tar" => {
+                    tar = parse_bool(s, "tar", v)?;
+                    tar_given = true;
+                }
                 other => {
                     return Err(format!(
-                        "output {s:?}: type={} is not one of oci (an oci-archive), docker (a docker-archive), oci-layout; use --push for a registry",
-                        other.unwrap_or("")
+                        "--output {s:?}: {other}= is not supported (understood: type, dest, name, push, tar)"
                     ));
                 }
-            };
-            let dest = dest
-                .filter(|d| !d.is_empty())
-                .ok_or_else(|| format!("output {s:?} has no dest="))?;
-            return Ok(make(PathBuf::from(dest)));
+            }
         }
+        let kind = kind.ok_or_else(|| format!("--output {s:?} has no type="))?;
+        let need_dest = |what: &str| {
+            dest.clone()
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| format!("--output {s:?}: type={kind} needs dest= ({what})"))
+        };
+        if tar_given && kind != "oci" {
+            return Err(format!(
+                "--output {s:?}: tar= is understood for type=oci only"
+            ));
+        }
+        if spec.push && !matches!(kind.as_str(), "image" | "registry") {
+            return Err(format!(
+                "--output {s:?}: push= is understood for type=image only"
+            ));
+        }
+        spec.output = match kind.as_str() {
+            "oci" if !tar => {
+                let d = need_dest("the layout folder")?;
+                if d == "-" {
+                    return Err(format!(
+                        "--output {s:?}: an OCI layout folder (tar=false) cannot go to standard output"
+                    ));
+                }
+                Some(Output::Layout(PathBuf::from(d)))
+            }
+            "oci" => Some(Output::OciArchive(PathBuf::from(need_dest("a file, or - for standard output")?))),
+            "oci-layout" => Some(Output::Layout(PathBuf::from(need_dest("the layout folder")?))),
+            "docker" => Some(Output::DockerArchive(PathBuf::from(dest.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
+                format!("--output {s:?}: type=docker without dest= loads the image into a Docker daemon, and imgbuild has none: give dest=FILE and run `docker load -i FILE`")
+            })?))),
+            "local" => {
+                let d = need_dest("a folder")?;
+                if d == "-" {
+                    return Err(format!(
+                        "--output {s:?}: type=local writes a folder and cannot go to standard output; use type=tar,dest=-"
+                    ));
+                }
+                Some(Output::Local(PathBuf::from(d)))
+            }
+            "tar" => Some(Output::Tar(PathBuf::from(need_dest("a file, or - for standard output")?))),
+            "image" => None,
+            "registry" => {
+                spec.push = true;
+                None
+            }
+            other => {
+                return Err(format!(
+                    "--output {s:?}: type={other} is not one of oci, docker, image, registry, local, tar"
+                ));
+            }
+        };
+        if spec.output.is_none() && dest.is_some() {
+            return Err(format!(
+                "--output {s:?}: type={kind} writes to a registry and takes no dest="
+            ));
+        }
+        Ok(spec)
+    }
+}
+
+/// The fields of a CSV line, as buildx reads `--output`: commas separate
+/// fields, a field in double quotes may hold commas (`"name=a,b"`), a
+/// doubled quote is a quote.
+fn csv_fields(s: &str) -> std::result::Result<Vec<String>, String> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(s.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match r.read_record(&mut rec) {
+        Ok(true) => Ok(rec.iter().map(String::from).collect()),
+        Ok(false) => Err("--output is empty".into()),
+        Err(e) => Err(format!("--output {s:?}: not a CSV line: {e}")),
+    }
+}
+
+fn parse_bool(s: &str, key: &str, v: &str) -> std::result::Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "t" => Ok(true),
+        "false" | "0" | "f" => Ok(false),
+        _ => Err(format!("--output {s:?}: {key}={v} is not true or false")),
+    }
+}
+
+impl Output {
+    /// An output that writes somewhere on this machine, in either spelling
+    /// (see [`OutputSpec::parse`]); `type=image`/`type=registry` are
+    /// refused here.
+    pub fn parse(s: &str) -> std::result::Result<Output, String> {
+        OutputSpec::parse(s)?.output.ok_or_else(|| {
+            format!("output {s:?} writes nothing on this machine; use --push for a registry")
+        })
+    }
+
+    fn parse_prefixed(s: &str) -> std::result::Result<Output, String> {
         let (kind, path) = s.split_once(':').ok_or_else(|| {
             format!(
                 "output {s:?} is not TYPE:PATH (oci:DIR, oci-archive:FILE, docker-archive:FILE)"
@@ -78,8 +239,22 @@ impl Output {
 
     pub fn path(&self) -> &Path {
         match self {
-            Output::Layout(p) | Output::OciArchive(p) | Output::DockerArchive(p) => p,
+            Output::Layout(p)
+            | Output::OciArchive(p)
+            | Output::DockerArchive(p)
+            | Output::Local(p)
+            | Output::Tar(p) => p,
         }
+    }
+
+    /// Whether it goes to standard output (`-`).
+    pub fn is_stdout(&self) -> bool {
+        !matches!(self, Output::Layout(_) | Output::Local(_)) && self.path() == Path::new("-")
+    }
+
+    /// Whether it holds the image's filesystem rather than the image.
+    pub fn is_filesystem(&self) -> bool {
+        matches!(self, Output::Local(_) | Output::Tar(_))
     }
 
     fn with_path(&self, p: PathBuf) -> Output {
@@ -87,6 +262,8 @@ impl Output {
             Output::Layout(_) => Output::Layout(p),
             Output::OciArchive(_) => Output::OciArchive(p),
             Output::DockerArchive(_) => Output::DockerArchive(p),
+            Output::Local(_) => Output::Local(p),
+            Output::Tar(_) => Output::Tar(p),
         }
     }
 
@@ -105,6 +282,8 @@ impl Output {
             Output::Layout(p) => ("oci", p),
             Output::OciArchive(p) => ("oci-archive", p),
             Output::DockerArchive(p) => ("docker-archive", p),
+            Output::Local(p) => ("local", p),
+            Output::Tar(p) => ("tar", p),
         };
         format!("{k}:{}", p.display())
     }
@@ -137,10 +316,35 @@ pub fn write_named(
     } else {
         names.iter().map(|r| r.to_string()).collect()
     };
+    let docker = matches!(out, Output::DockerArchive(_)).then_some(&repo_tags[..]);
     match out {
         Output::Layout(dir) => write_layout(dir, store, img, &tops),
-        Output::OciArchive(f) => write_archive(f, store, img, &tops, None),
-        Output::DockerArchive(f) => write_archive(f, store, img, &tops, Some(&repo_tags)),
+        Output::OciArchive(f) | Output::DockerArchive(f) if f == Path::new("-") => {
+            // Standard output: the whole archive, then copied out at once,
+            // so a failed build writes nothing there.
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() {
+                return Err(Error::Usage(format!(
+                    "{} would write an archive to the terminal: redirect standard output or give a file",
+                    out.display()
+                )));
+            }
+            let tmp = store.temp_file()?;
+            let stats = write_archive(tmp.path(), store, img, &tops, docker)?;
+            let mut f = fs::File::open(tmp.path()).ctx(|| "reading the archive back".into())?;
+            let mut stdout = std::io::stdout().lock();
+            std::io::copy(&mut f, &mut stdout)
+                .and_then(|_| stdout.flush())
+                .map_err(|e| Error::io("writing the archive to standard output", e))?;
+            Ok(stats)
+        }
+        Output::OciArchive(f) | Output::DockerArchive(f) => {
+            write_archive(f, store, img, &tops, docker)
+        }
+        Output::Local(_) | Output::Tar(_) => Err(Error::Usage(format!(
+            "{} holds the image's filesystem, which the build writes (not output::write)",
+            out.display()
+        ))),
     }
 }
 
@@ -153,10 +357,9 @@ fn tagged_as(img: &ImageOut, names: &[Reference]) -> Vec<Descriptor> {
         .iter()
         .map(|r| {
             let mut top = img.top.clone();
-            top.annotations = Some(BTreeMap::from([
-                (ANN_REF_NAME.to_string(), r.tag.clone().unwrap_or_default()),
-                (ANN_IMAGE_NAME.to_string(), r.to_string()),
-            ]));
+            let a = top.annotations.get_or_insert_with(BTreeMap::new);
+            a.insert(ANN_REF_NAME.to_string(), r.tag.clone().unwrap_or_default());
+            a.insert(ANN_IMAGE_NAME.to_string(), r.to_string());
             top
         })
         .collect()
@@ -170,10 +373,9 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 fn tagged(img: &ImageOut) -> Descriptor {
     let mut top = img.top.clone();
-    top.annotations = Some(BTreeMap::from([(
-        ANN_REF_NAME.to_string(),
-        img.tag.clone(),
-    )]));
+    top.annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(ANN_REF_NAME.to_string(), img.tag.clone());
     top
 }
 
@@ -401,11 +603,52 @@ mod tests {
                 .unwrap_err()
                 .contains("--push")
         );
-        assert!(Output::parse("type=oci").unwrap_err().contains("no dest="));
+        assert_eq!(Output::parse("out").unwrap(), Output::Local("out".into()));
+        assert_eq!(Output::parse("-").unwrap(), Output::Tar("-".into()));
+        assert_eq!(
+            Output::parse("type=oci,dest=lay,tar=false").unwrap(),
+            Output::Layout("lay".into())
+        );
+        assert_eq!(
+            Output::parse("type=local,dest=root").unwrap(),
+            Output::Local("root".into())
+        );
+        assert_eq!(
+            Output::parse("type=tar,dest=-").unwrap(),
+            Output::Tar("-".into())
+        );
+        let s = OutputSpec::parse("type=image,\"name=r/a:1,r/b:2\",push=true").unwrap();
+        assert_eq!((s.output, s.names.len(), s.push), (None, 2, true));
+        let s = OutputSpec::parse("type=registry,name=r/a:1").unwrap();
+        assert!(s.push);
+        assert!(
+            Output::parse("type=docker")
+                .unwrap_err()
+                .contains("docker load")
+        );
+        assert!(
+            Output::parse("type=local,dest=-")
+                .unwrap_err()
+                .contains("standard output")
+        );
+        assert!(
+            Output::parse("type=oci,dest=x,compression=zstd")
+                .unwrap_err()
+                .contains("compression=")
+        );
+        assert!(
+            Output::parse("type=oci")
+                .unwrap_err()
+                .contains("needs dest=")
+        );
         assert!(
             Output::parse("zip:x")
                 .unwrap_err()
                 .contains("unknown output type")
+        );
+        assert_eq!(
+            Output::parse("./zip:x").unwrap(),
+            Output::Local("./zip:x".into())
         );
     }
 }

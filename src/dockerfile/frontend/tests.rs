@@ -21,6 +21,7 @@ fn translate(text: &str, target: Option<&str>, args: &[(&str, &str)]) -> Result<
         platforms: vec![Platform::host()],
         name: "img".into(),
         tag: Tag::Auto,
+        contexts: &BTreeMap::new(),
     })
 }
 
