@@ -422,3 +422,67 @@ print(os.environ["SSH_AUTH_SOCK"], body[0], struct.unpack(">I", body[1:5])[0], b
     );
     drop(agent);
 }
+
+/// `FROM` an image whose config has ONBUILD triggers (here an OCI layout
+/// built by imgbuild) runs them right after FROM, in the child's context,
+/// and the child's config no longer lists them.
+#[test]
+fn onbuild_triggers_of_an_image_base_run_in_the_child() {
+    let Some(base) = base("onbuild_triggers_of_an_image_base_run_in_the_child") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let parent = t.path().join("parent");
+    write(
+        &parent,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest\n\
+             ONBUILD COPY app.txt /app/\n\
+             ONBUILD RUN echo \"triggered $(cat /app/app.txt)\" > /app/trigger\n\
+             RUN echo parent > /parent\n",
+            base.display()
+        ),
+    );
+    let parent_out = t.path().join("parent-out");
+    let r = build_df(&parent, &t.path().join("store"), &parent_out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let (_, pc) = Layout::new(&parent_out).image("latest");
+    assert_eq!(
+        pc["config"]["OnBuild"],
+        serde_json::json!([
+            "COPY app.txt /app/",
+            "RUN echo \"triggered $(cat /app/app.txt)\" > /app/trigger"
+        ]),
+        "the parent keeps its triggers"
+    );
+    let child = t.path().join("child");
+    write(&child, "app.txt", "child-context\n");
+    write(
+        &child,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest\nRUN cat /app/trigger > /seen\n",
+            parent_out.display()
+        ),
+    );
+    let out = t.path().join("child-out");
+    let r = build_df(&child, &t.path().join("store"), &out, &[]);
+    assert_eq!(r.code, 0, "{r}");
+    let root = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(root.join("seen")).unwrap(),
+        "triggered child-context\n",
+        "the triggers ran before the child's own steps, on the child's context"
+    );
+    assert_eq!(fs::read_to_string(root.join("parent")).unwrap(), "parent\n");
+    let (_, cc) = Layout::new(&out).image("latest");
+    assert!(
+        cc["config"]["OnBuild"].is_null()
+            || cc["config"]["OnBuild"]
+                .as_array()
+                .is_some_and(Vec::is_empty),
+        "the child does not pass them on: {}",
+        cc["config"]
+    );
+}

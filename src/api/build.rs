@@ -76,7 +76,41 @@ pub fn plan(
     output: Option<&Output>,
     client: Option<&Client>,
 ) -> Result<Plan> {
-    let def = load(&req.source, req.profile.as_deref())?;
+    // A Dockerfile stage on an image runs the image's ONBUILD triggers:
+    // its config is read from the layout or the registry.
+    let triggers = |base: &crate::spec::Base, p: &crate::oci::Platform| -> Result<Vec<String>> {
+        let config = match base {
+            crate::spec::Base::Layout { dir, tag } => {
+                crate::oci::layout::read_image(dir, tag.as_deref(), p)?.config
+            }
+            crate::spec::Base::Ref(r) => {
+                let Some(client) = client else {
+                    return Ok(Vec::new());
+                };
+                let reference = crate::registry::Reference::parse(r).map_err(Error::Usage)?;
+                let reference = plan::mirrored(reference, req.base_mirror.as_deref());
+                let images =
+                    crate::registry::resolve(client, store, &reference, std::slice::from_ref(p))?;
+                match images.into_iter().next() {
+                    Some(i) => i.config,
+                    None => return Ok(Vec::new()),
+                }
+            }
+            _ => return Ok(Vec::new()),
+        };
+        Ok(config
+            .config
+            .extra
+            .get("OnBuild")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    let def = super::load::load_with(&req.source, req.profile.as_deref(), Some(&triggers))?;
     let mut exclude = vec![absolute(store.root())];
     if let Some(out) = output {
         for img in &def.images {

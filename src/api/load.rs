@@ -64,6 +64,16 @@ impl Source {
 /// variants. Dockerfile bases (`base = { dockerfile = … }`) are expanded
 /// into images of the definition.
 pub fn load(source: &Source, profile: Option<&str>) -> Result<Definition> {
+    load_with(source, profile, None)
+}
+
+/// [`load`], a Dockerfile's image bases' ONBUILD triggers looked up with
+/// `triggers` (a build has registry access; loading alone does not).
+pub(crate) fn load_with(
+    source: &Source,
+    profile: Option<&str>,
+    triggers: Option<&crate::dockerfile::frontend::BaseTriggers>,
+) -> Result<Definition> {
     let mut def = match source {
         Source::Path { path, context } => {
             let mut def = spec::load(Input::Path(path), profile)?;
@@ -99,6 +109,7 @@ pub fn load(source: &Source, profile: Option<&str>) -> Result<Definition> {
                 target.as_deref(),
                 platforms,
                 contexts,
+                triggers,
             );
         }
         Source::Flyte {
@@ -119,6 +130,7 @@ fn dockerfile(
     target: Option<&str>,
     platforms: &[Platform],
     contexts: &BTreeMap<String, NamedContext>,
+    triggers: Option<&crate::dockerfile::frontend::BaseTriggers>,
 ) -> Result<Definition> {
     let platforms = if platforms.is_empty() {
         vec![Platform::host()]
@@ -139,6 +151,7 @@ fn dockerfile(
         name,
         tag: Tag::Explicit("latest".into()),
         contexts,
+        base_triggers: triggers,
     })
 }
 

@@ -65,7 +65,16 @@ pub struct FrontendOptions<'a> {
     /// `--build-context NAME=…`: replaces the stage or image called NAME
     /// in `FROM` and `COPY --from`.
     pub contexts: &'a BTreeMap<String, NamedContext>,
+    /// The ONBUILD triggers in the config of an image a stage is built on
+    /// (a registry image or an OCI layout), for the first platform; they
+    /// run right after the stage's FROM. `None`: not looked up (they stay
+    /// in the config).
+    pub base_triggers: Option<&'a BaseTriggers<'a>>,
 }
+
+/// Looks up the ONBUILD triggers of an image base: the instructions as the
+/// image's config lists them.
+pub type BaseTriggers<'a> = dyn Fn(&Base, &Platform) -> Result<Vec<String>> + 'a;
 
 /// What a `--build-context` name stands for.
 #[derive(Clone, Debug, PartialEq)]
@@ -577,6 +586,45 @@ fn stage_layers(
     // `FROM <a stage with ONBUILD>`: its triggers run first, as if written
     // right after FROM, and the child's config does not keep them.
     let h = &cx.heads[si];
+    // An image's triggers, read from its config: only for the stages the
+    // target reaches (this function is called for those alone).
+    let image_triggers: Vec<Instruction> = match (h.parent, &h.base, cx.o.base_triggers) {
+        (None, Base::Ref(_) | Base::Layout { .. }, Some(lookup)) => {
+            let platform = h
+                .platform
+                .clone()
+                .unwrap_or_else(|| cx.o.platforms[0].clone());
+            let texts = lookup(&h.base, &platform)?;
+            let mut parsed = Vec::new();
+            for (n, t) in texts.iter().enumerate() {
+                let mut df = parse(&format!("{t}\n")).map_err(|e| Error::InputAt {
+                    loc: Box::new(h.loc.clone()),
+                    message: format!(
+                        "the base image's ONBUILD trigger {} ({t:?}): {}",
+                        n + 1,
+                        e.message
+                    ),
+                })?;
+                for mut i in df.instructions.drain(..) {
+                    if matches!(i.inst, Inst::From { .. } | Inst::Onbuild(_)) {
+                        return Err(Error::InputAt {
+                            loc: Box::new(h.loc.clone()),
+                            message: format!(
+                                "the base image's ONBUILD trigger {t:?}: {} is not allowed in ONBUILD",
+                                i.keyword
+                            ),
+                        });
+                    }
+                    // Placed at the FROM line, where it runs.
+                    i.line = h.loc.line;
+                    i.end_line = h.loc.line;
+                    parsed.push(i);
+                }
+            }
+            parsed
+        }
+        _ => Vec::new(),
+    };
     let triggers: Vec<&Instruction> = match h.parent {
         Some(p) => cx.heads[p]
             .body
@@ -586,7 +634,7 @@ fn stage_layers(
                 _ => None,
             })
             .collect(),
-        None => Vec::new(),
+        None => image_triggers.iter().collect(),
     };
     if !triggers.is_empty() {
         layers.push(Layer {
@@ -1768,6 +1816,7 @@ pub fn expand_bases(def: &mut Definition) -> Result<()> {
             name: prefix.clone(),
             tag: Tag::Auto,
             contexts: &BTreeMap::new(),
+            base_triggers: None,
         })?;
         let n = sub.images.len();
         let target_id = sub.images.last().expect("at least the target").id.clone();

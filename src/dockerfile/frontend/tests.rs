@@ -22,6 +22,7 @@ fn translate(text: &str, target: Option<&str>, args: &[(&str, &str)]) -> Result<
         name: "img".into(),
         tag: Tag::Auto,
         contexts: &BTreeMap::new(),
+        base_triggers: None,
     })
 }
 
