@@ -399,9 +399,16 @@ fn write_layout(
         }
         let src = store.blob_path(&b.digest);
         if fs::hard_link(&src, &dest).is_err() {
-            let tmp = dir.join(format!(".tmp-{}", b.digest.hex()));
-            fs::copy(&src, &tmp).ctx(|| format!("copying {} into {}", b.digest, dir.display()))?;
-            fs::rename(&tmp, &dest).ctx(|| format!("writing {}", dest.display()))?;
+            // A temp file that goes with an error (a full disk leaves no
+            // partial blob under any name).
+            let tmp = tempfile::Builder::new()
+                .prefix(".tmp-")
+                .tempfile_in(&blobs)
+                .ctx(|| format!("writing {}", dest.display()))?;
+            fs::copy(&src, tmp.path())
+                .ctx(|| format!("copying {} into {}", b.digest, dir.display()))?;
+            tmp.persist(&dest)
+                .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
         }
         stats.blobs_written += 1;
         stats.bytes_written += b.size;
