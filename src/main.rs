@@ -6,7 +6,7 @@ use imgbuild::layer::compress::Compression;
 use imgbuild::oci::Platform;
 use imgbuild::output::{self, Output};
 use imgbuild::plan::{self, Action};
-use imgbuild::progress::{Progress, ProgressSink, human};
+use imgbuild::progress::{Mode as ProgressMode, Progress, ProgressSink, human};
 use imgbuild::registry::Reference;
 use imgbuild::store::{self, Store};
 use imgbuild::{BuildRequest, ImageReport, PlanRequest, Source};
@@ -246,6 +246,47 @@ struct PushArgs {
     /// Parallel uploads.
     #[arg(long, short, default_value_t = 4)]
     jobs: usize,
+    #[command(flatten)]
+    progress: ProgressArgs,
+}
+
+/// How progress is shown on stderr (results go to stdout either way).
+#[derive(Args)]
+struct ProgressArgs {
+    /// auto (tty on a terminal outside CI, plain otherwise), plain, tty,
+    /// quiet (or none), rawjson. Default: $IMGBUILD_PROGRESS, else
+    /// $BUILDKIT_PROGRESS, else auto.
+    #[arg(long, value_name = "MODE")]
+    progress: Option<String>,
+    /// No progress on stderr, only warnings and errors (--progress quiet).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl ProgressArgs {
+    /// The sink these flags ask for; `verb` heads the live view.
+    fn sink(&self, verb: &str) -> Result<Progress> {
+        let from_env = |v: &str| std::env::var(v).ok().filter(|s| !s.trim().is_empty());
+        let (mode, from) = match &self.progress {
+            Some(m) => (m.clone(), "--progress".to_string()),
+            None => match from_env("IMGBUILD_PROGRESS") {
+                Some(m) => (m, "IMGBUILD_PROGRESS".into()),
+                None => match from_env("BUILDKIT_PROGRESS") {
+                    Some(m) => (m, "BUILDKIT_PROGRESS".into()),
+                    None => ("auto".into(), "--progress".into()),
+                },
+            },
+        };
+        // CI: set by CI services; their logs get lines, not a live view.
+        let mode = ProgressMode::parse(&mode, std::env::var_os("CI").is_some())
+            .map_err(|m| Error::Usage(format!("{from}: {m}")))?;
+        let mode = if self.quiet {
+            ProgressMode::Quiet
+        } else {
+            mode
+        };
+        Ok(Progress::new(mode, verb))
+    }
 }
 
 #[derive(Args)]
@@ -288,9 +329,8 @@ struct BuildArgs {
     /// (repeatable). Values never enter layers, cache keys, logs or output.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     secrets: Vec<String>,
-    /// No progress on stderr.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 #[derive(Args)]
@@ -610,9 +650,17 @@ fn build(a: BuildArgs) -> Result<()> {
         secrets: read_secrets(&a.secrets)?,
         threads: jobs,
     };
-    // CI: set by CI services; their logs get lines, not bars.
-    let progress = Progress::auto(a.quiet, std::env::var_os("CI").is_some());
+    let progress = a.progress.sink("Building")?;
     let report = imgbuild::build(&req, &store, &client, &progress)?;
+    if report.layers_built > 0 && a.def.format == Format::Text {
+        progress.line(&format!(
+            "built {} layer(s), {} compressed, in {:.2}s",
+            report.layers_built,
+            human(report.bytes_compressed),
+            report.duration_ms as f64 / 1000.0
+        ));
+    }
+    progress.close();
     if a.def.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&report).expect("json"));
         return Ok(());
@@ -647,14 +695,6 @@ fn build(a: BuildArgs) -> Result<()> {
                 );
             }
         }
-    }
-    if report.layers_built > 0 {
-        progress.line(&format!(
-            "built {} layer(s), {} compressed, in {:.2}s",
-            report.layers_built,
-            human(report.bytes_compressed),
-            report.duration_ms as f64 / 1000.0
-        ));
     }
     Ok(())
 }
@@ -836,7 +876,11 @@ fn push_cmd(a: PushArgs) -> Result<()> {
     let target = Reference::parse(&a.reference).map_err(Error::Usage)?;
     let store = open_store(&a.cache_dir)?;
     let client = a.registry.client(vec![target.registry.clone()])?;
-    let (top, st) = imgbuild::push(&a.source, &target, &store, &client, a.jobs)?;
+    let progress = a.progress.sink("Pushing")?;
+    let (top, st) = imgbuild::progress::with_sink(&progress, || {
+        imgbuild::push(&a.source, &target, &store, &client, a.jobs)
+    })?;
+    progress.close();
     match a.format {
         Format::Json => println!(
             "{}",

@@ -121,7 +121,11 @@ fn step(cx: &StepCx, s: &Step, stack: &mut Stack, built: &mut Built, created: &s
         return Ok(());
     }
     let (desc, cache) = match (&s.cached, built.get(&s.key)) {
-        (Some(d), _) => (d.clone(), "hit"),
+        (Some(d), _) => {
+            let label = format!("[{}] {}", cx.img.id, common::short(&s.name));
+            cx.o.progress.start(&label, 0).finish("cached");
+            (d.clone(), "hit")
+        }
         (None, Some(d)) => (d.clone(), "miss"),
         (None, None) => {
             let d = match &s.action {

@@ -29,7 +29,7 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
     let t = Instant::now();
     let progress = o.progress;
     let prefix = label.to_string();
-    let output = move |line: &str| progress.line(&format!("{prefix} | {line}"));
+    let output = move |line: &str| progress.output(&prefix, line);
     let rcx = crate::sandbox::RunContext {
         name: label,
         loc: &loc,
