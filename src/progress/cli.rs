@@ -390,11 +390,12 @@ impl CliTask {
         };
         f(&mut st.live[i]);
         match inner.mode {
-            Mode::Plain if State::figures_known(&st.live[i]) => {
-                if Inner::due(&mut st, self.id, PLAIN_EVERY) {
-                    let t = &st.live[i];
-                    write_err(&format!("#{} {}\n", t.id, plain_figures(t)));
-                }
+            Mode::Plain
+                if State::figures_known(&st.live[i])
+                    && Inner::due(&mut st, self.id, PLAIN_EVERY) =>
+            {
+                let t = &st.live[i];
+                write_err(&format!("#{} {}\n", t.id, plain_figures(t)));
             }
             Mode::RawJson => {
                 let at_end = {
