@@ -506,3 +506,63 @@ fn quiet_modes_and_defaults() {
         "{r}"
     );
 }
+
+/// `push --progress rawjson`: each blob is a step with its size, counted
+/// by a step for all of them; a second push finds them there.
+#[test]
+fn rawjson_push_reports_each_blob() {
+    use support::registry::{Registry, RegistryOptions};
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/full-build");
+    let layout = t.path().join("out");
+    ib(&["build"])
+        .path_arg(&fixture)
+        .cache(&t.path().join("store"))
+        .oci_out(&layout)
+        .arg("-q")
+        .run()
+        .ok();
+    let target = format!("{}/p/app:v1", r.host());
+    let repo = format!("[{}/p/app]", r.host());
+    for (round, word) in [(0, "uploaded"), (1, "already there")] {
+        let p = ib(&["push", &format!("oci:{}:latest", layout.display()), &target])
+            .cache(&t.path().join("store"))
+            .args(&["--progress", "rawjson"])
+            .run()
+            .ok();
+        let events: Vec<Value> = p
+            .stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        check_events(&events, &p.stderr);
+        let finished = |needle: &str| -> Vec<&Value> {
+            events
+                .iter()
+                .filter(|e| e["kind"] == "finish" && e["name"].as_str().unwrap().contains(needle))
+                .collect()
+        };
+        let blobs: Vec<&Value> = finished(&format!("{repo} push "))
+            .into_iter()
+            .filter(|e| {
+                let n = e["name"].as_str().unwrap();
+                !n.ends_with(" push blobs") && !n.ends_with(" manifest and tags")
+            })
+            .collect();
+        // A layer and a config.
+        assert_eq!(blobs.len(), 2, "round {round}:\n{}", p.stderr);
+        for b in &blobs {
+            assert_eq!(b["stage"], repo.trim_matches(&['[', ']'][..]), "{b}");
+            assert!(b["total"].as_u64().unwrap() > 0, "{b}");
+            assert!(b["message"].as_str().unwrap().starts_with(word), "{b}");
+        }
+        let all = finished(&format!("{repo} push blobs"));
+        assert_eq!(all.len(), 1, "{}", p.stderr);
+        assert_eq!(all[0]["items"], 2, "{}", all[0]);
+        assert_eq!(all[0]["items_total"], 2, "{}", all[0]);
+        assert_eq!(all[0]["current"], all[0]["total"], "{}", all[0]);
+        assert_eq!(finished("push manifest and tags").len(), 1, "{}", p.stderr);
+        assert!(p.stdout.contains("sha256:"), "{p}");
+    }
+}
