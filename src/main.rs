@@ -651,7 +651,9 @@ fn build(a: BuildArgs) -> Result<()> {
         threads: jobs,
     };
     let progress = a.progress.sink("Building")?;
-    let report = imgbuild::build(&req, &store, &client, &progress)?;
+    let report = imgbuild::build(&req, &store, &client, &progress).inspect_err(|e| {
+        progress.error(&e.to_string());
+    })?;
     if report.layers_built > 0 && a.def.format == Format::Text {
         progress.line(&format!(
             "built {} layer(s), {} compressed, in {:.2}s",
@@ -879,7 +881,8 @@ fn push_cmd(a: PushArgs) -> Result<()> {
     let progress = a.progress.sink("Pushing")?;
     let (top, st) = imgbuild::progress::with_sink(&progress, || {
         imgbuild::push(&a.source, &target, &store, &client, a.jobs)
-    })?;
+    })
+    .inspect_err(|e| progress.error(&e.to_string()))?;
     progress.close();
     match a.format {
         Format::Json => println!(

@@ -451,7 +451,7 @@ fn check_events(events: &[Value], all: &str) {
                     assert!(n.starts_with(&format!("[{}]", s.as_str().unwrap())), "{e}");
                 }
             }
-            "log" | "warning" => assert!(e["message"].is_string(), "{e}"),
+            "log" | "warning" | "error" => assert!(e["message"].is_string(), "{e}"),
             "end" => {
                 assert_eq!(i, events.len() - 1, "end comes last: {e}");
                 assert_eq!(e["tasks"], e["finished"], "{e}");
@@ -565,4 +565,57 @@ fn rawjson_push_reports_each_blob() {
         assert_eq!(finished("push manifest and tags").len(), 1, "{}", p.stderr);
         assert!(p.stdout.contains("sha256:"), "{p}");
     }
+}
+
+/// A failed step in rawjson: its `finish` says `error`, an `error` event
+/// carries the message before `end`, and the usual `error:` line closes.
+#[test]
+fn rawjson_reports_a_failed_step() {
+    let Some(base) = base("rawjson_reports_a_failed_step") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest AS app\nRUN echo about-to-fail && exit 3\n",
+            base.display()
+        ),
+    );
+    let r = build(&ctx, t.path(), "fail")
+        .args(&["--progress", "rawjson"])
+        .run();
+    assert_eq!(r.code, 7, "{r}");
+    // After the events: the `error:` line and the step's last output.
+    let mut lines: Vec<&str> = r.stderr.lines().collect();
+    while !lines.last().unwrap().starts_with('{') {
+        lines.pop();
+    }
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{r}")))
+        .collect();
+    check_events(&events, &r.stderr);
+    let failed = events
+        .iter()
+        .find(|e| e["kind"] == "finish" && e["status"] == "error")
+        .unwrap_or_else(|| panic!("no failed step:\n{r}"));
+    assert!(
+        failed["name"].as_str().unwrap().contains("about-to-fail"),
+        "{failed}"
+    );
+    let err = events
+        .iter()
+        .find(|e| e["kind"] == "error")
+        .expect("an error event");
+    assert!(
+        err["message"].as_str().unwrap().contains("exit status 3"),
+        "{err}"
+    );
+    assert!(
+        r.stderr.contains("\nerror: ") && r.stderr.contains("about-to-fail"),
+        "{r}"
+    );
 }

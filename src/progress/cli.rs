@@ -124,6 +124,15 @@ impl Progress {
         Progress::new(mode, "Building")
     }
 
+    /// The run failed with `msg`: an `error` event in rawjson mode (the
+    /// command line prints the error itself in every mode).
+    pub fn error(&self, msg: &str) {
+        let st = self.inner.lock();
+        if self.inner.mode == Mode::RawJson && !st.closed {
+            self.inner.json(&st, "error", None, json!({"message": msg}));
+        }
+    }
+
     /// The mode this sink shows progress in.
     pub fn mode(&self) -> Mode {
         self.inner.mode
