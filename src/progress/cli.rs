@@ -156,7 +156,6 @@ impl Progress {
                         status: "ERROR".into(),
                         secs: t.started.elapsed().as_secs_f64(),
                     });
-                    st.kept.extend(t.tail.into_iter().map(Kept::Text));
                 }
                 let (w, _) = term::size();
                 let kept: Vec<String> = st.kept.drain(..).map(|k| term::kept_line(&k, w)).collect();
@@ -457,9 +456,6 @@ impl CliTask {
                     status: shown,
                     secs,
                 });
-                if !ok {
-                    st.kept.extend(t.tail.iter().cloned().map(Kept::Text));
-                }
                 inner.draw(&mut st);
             }
             Mode::Tty => {}
