@@ -6,7 +6,7 @@ use imgbuild::layer::compress::Compression;
 use imgbuild::oci::Platform;
 use imgbuild::output::{self, Output};
 use imgbuild::plan::{self, Action};
-use imgbuild::progress::{Progress, ProgressSink, human};
+use imgbuild::progress::{Mode as ProgressMode, Progress, ProgressSink, human};
 use imgbuild::registry::Reference;
 use imgbuild::store::{self, Store};
 use imgbuild::{BuildRequest, ImageReport, PlanRequest, Source};
@@ -252,6 +252,47 @@ struct PushArgs {
     /// Parallel uploads.
     #[arg(long, short, default_value_t = 4)]
     jobs: usize,
+    #[command(flatten)]
+    progress: ProgressArgs,
+}
+
+/// How progress is shown on stderr (results go to stdout either way).
+#[derive(Args)]
+struct ProgressArgs {
+    /// auto (tty on a terminal outside CI, plain otherwise), plain, tty,
+    /// quiet (or none), rawjson. Default: $IMGBUILD_PROGRESS, else
+    /// $BUILDKIT_PROGRESS, else auto.
+    #[arg(long, value_name = "MODE")]
+    progress: Option<String>,
+    /// No progress on stderr, only warnings and errors (--progress quiet).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl ProgressArgs {
+    /// The sink these flags ask for; `verb` heads the live view.
+    fn sink(&self, verb: &str) -> Result<Progress> {
+        let from_env = |v: &str| std::env::var(v).ok().filter(|s| !s.trim().is_empty());
+        let (mode, from) = match &self.progress {
+            Some(m) => (m.clone(), "--progress".to_string()),
+            None => match from_env("IMGBUILD_PROGRESS") {
+                Some(m) => (m, "IMGBUILD_PROGRESS".into()),
+                None => match from_env("BUILDKIT_PROGRESS") {
+                    Some(m) => (m, "BUILDKIT_PROGRESS".into()),
+                    None => ("auto".into(), "--progress".into()),
+                },
+            },
+        };
+        // CI: set by CI services; their logs get lines, not a live view.
+        let mode = ProgressMode::parse(&mode, std::env::var_os("CI").is_some())
+            .map_err(|m| Error::Usage(format!("{from}: {m}")))?;
+        let mode = if self.quiet {
+            ProgressMode::Quiet
+        } else {
+            mode
+        };
+        Ok(Progress::new(mode, verb))
+    }
 }
 
 #[derive(Args)]
@@ -328,9 +369,8 @@ struct BuildArgs {
     /// ID=SOCKET (repeatable). Never part of cache keys or output.
     #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
     ssh: Vec<String>,
-    /// No progress on stderr; print only the image ID on stdout (as buildx).
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 #[derive(Args)]
@@ -720,9 +760,19 @@ fn build(a: BuildArgs) -> Result<()> {
         labels,
         annotations,
     };
-    // CI: set by CI services; their logs get lines, not bars.
-    let progress = Progress::auto(a.quiet, std::env::var_os("CI").is_some());
-    let report = imgbuild::build(&req, &store, &client, &progress)?;
+    let progress = a.progress.sink("Building")?;
+    let report = imgbuild::build(&req, &store, &client, &progress).inspect_err(|e| {
+        progress.error(&e.to_string());
+    })?;
+    if report.layers_built > 0 && a.def.format == Format::Text && !a.progress.quiet {
+        progress.line(&format!(
+            "built {} layer(s), {} compressed, in {:.2}s",
+            report.layers_built,
+            human(report.bytes_compressed),
+            report.duration_ms as f64 / 1000.0
+        ));
+    }
+    progress.close();
     let image_result = req.output.as_ref().is_none_or(|o| !o.is_filesystem()) || req.push;
     if let Some(f) = &a.iidfile {
         let id = image_id(&report)?;
@@ -739,7 +789,7 @@ fn build(a: BuildArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report).expect("json"));
         return Ok(());
     }
-    if a.quiet {
+    if a.progress.quiet {
         // As buildx: the image ID alone (nothing when the archive itself
         // goes to standard output).
         if !to_stdout && image_result {
@@ -783,14 +833,6 @@ fn build(a: BuildArgs) -> Result<()> {
                 ));
             }
         }
-    }
-    if report.layers_built > 0 {
-        progress.line(&format!(
-            "built {} layer(s), {} compressed, in {:.2}s",
-            report.layers_built,
-            human(report.bytes_compressed),
-            report.duration_ms as f64 / 1000.0
-        ));
     }
     Ok(())
 }
@@ -1056,7 +1098,12 @@ fn push_cmd(a: PushArgs) -> Result<()> {
     let target = Reference::parse(&a.reference).map_err(Error::Usage)?;
     let store = open_store(&a.cache_dir)?;
     let client = a.registry.client(vec![target.registry.clone()])?;
-    let (top, st) = imgbuild::push(&a.source, &target, &store, &client, a.jobs)?;
+    let progress = a.progress.sink("Pushing")?;
+    let (top, st) = imgbuild::progress::with_sink(&progress, || {
+        imgbuild::push(&a.source, &target, &store, &client, a.jobs)
+    })
+    .inspect_err(|e| progress.error(&e.to_string()))?;
+    progress.close();
     match a.format {
         Format::Json => println!(
             "{}",

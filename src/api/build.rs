@@ -321,10 +321,26 @@ pub fn build(
     client: &Client,
     progress: &dyn ProgressSink,
 ) -> Result<BuildReport> {
+    // Phases given no sink (index fetches, downloads, pushes) report here.
+    crate::progress::with_sink(progress, || build_with(req, store, client, progress))
+}
+
+fn build_with(
+    req: &BuildRequest,
+    store: &Store,
+    client: &Client,
+    progress: &dyn ProgressSink,
+) -> Result<BuildReport> {
     let t0 = Instant::now();
     let out = req.output.as_ref();
     let push = req.push;
+    let planning = progress.start("load and plan", 0);
     let plan = plan(&req.plan, store, out, Some(client))?;
+    planning.finish(&format!(
+        "{} image(s), {} step(s)",
+        plan.images.len(),
+        plan.images.iter().map(|i| i.steps.len()).sum::<usize>()
+    ));
     if let Some((path, lock, true)) = &plan.debian_lock {
         lock.save(path)?;
     }
@@ -415,11 +431,13 @@ pub fn build(
         let mut written = None;
         if let Some(out) = out {
             let target = out.for_image(&built.id);
+            let task = progress.start(&format!("[{}] write {}", img.id, target.display()), 0);
             let stats = match &names[i] {
                 _ if target.is_filesystem() => filesystem::write(&target, store, built)?,
                 Some(refs) => output::write_named(&target, store, built, refs)?,
                 None => output::write(&target, store, built)?,
             };
+            task.finish(&crate::progress::human(stats.bytes_written));
             report.bytes_written += stats.bytes_written;
             written = Some(target.display());
         }

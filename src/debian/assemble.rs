@@ -39,7 +39,13 @@ pub fn fetch_debs(store: &Store, pkgs: &[LockedPackage]) -> Result<Vec<PathBuf>>
         .num_threads(8)
         .build()
         .map_err(|e| Error::Other(format!("starting downloads: {e}")))?;
-    pool.install(|| {
+    let task = crate::progress::start(
+        &format!("download {} .debs", pkgs.len()),
+        pkgs.iter().map(|p| p.size).sum::<u64>(),
+    );
+    let done = std::sync::Mutex::new((0u64, 0u64));
+    task.items(0, pkgs.len() as u64);
+    let paths = pool.install(|| {
         pkgs.par_iter()
             .map(|p| {
                 let url = format!(
@@ -53,11 +59,25 @@ pub fn fetch_debs(store: &Store, pkgs: &[LockedPackage]) -> Result<Vec<PathBuf>>
                         p.name
                     ))
                 })?;
-                crate::store::fetch::fetch_url(store, &url, Some(digest), Some(p.size), "the lock")
-                    .map(|(path, _)| path)
+                let path = crate::store::fetch::fetch_url(
+                    store,
+                    &url,
+                    Some(digest),
+                    Some(p.size),
+                    "the lock",
+                )
+                .map(|(path, _)| path)?;
+                let mut g = done.lock().unwrap_or_else(|e| e.into_inner());
+                g.0 += 1;
+                g.1 += p.size;
+                task.items(g.0, pkgs.len() as u64);
+                task.set(g.1);
+                Ok(path)
             })
-            .collect()
-    })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    task.finish(&format!("{} packages", pkgs.len()));
+    Ok(paths)
 }
 
 /// What writing a package layer made.

@@ -185,8 +185,16 @@ pub fn resolve_base(
     let mut indices: Vec<(String, Vec<control::Paragraph>)> = Vec::new();
     let mut uri_of: Vec<(String, String)> = Vec::new();
     let mut locked_suites = Vec::new();
+    let n_indices: usize = suites.iter().map(|s| 1 + s.components.len()).sum();
+    let fetching = crate::progress::start(&format!("[{image}] apt indices ({arch})"), 0);
+    fetching.items(0, n_indices as u64);
     for s in suites {
+        fetching.message(&format!("{} InRelease", s.suite));
         let rel = repo::fetch_release(&s.uri, &s.suite, &s.keyrings, now)?;
+        fetching.items(
+            indices.len() as u64 + locked_suites.len() as u64 + 1,
+            n_indices as u64,
+        );
         locked_suites.push(LockedSuite {
             uri: s.uri.clone(),
             suite: s.suite.clone(),
@@ -195,13 +203,23 @@ pub fn resolve_base(
             components: s.components.clone(),
         });
         for c in &s.components {
+            fetching.message(&format!("{}/{c} Packages", s.suite));
             let text = repo::fetch_packages(&s.uri, &s.suite, c, arch, &rel)?;
             let label = format!("{}/{c}", s.suite);
             let paras = control::parse_named(&text, &label)?;
             uri_of.push((label.clone(), s.uri.clone()));
             indices.push((label, paras));
+            fetching.items(
+                indices.len() as u64 + locked_suites.len() as u64,
+                n_indices as u64,
+            );
         }
     }
+    fetching.finish(&format!(
+        "{} packages listed",
+        indices.iter().map(|(_, p)| p.len()).sum::<usize>()
+    ));
+    let resolving = crate::progress::start(&format!("[{image}] resolve packages ({arch})"), 0);
     let variant: resolve::Variant = spec.variant.parse()?;
     let req = resolve::Request {
         arch: arch.to_string(),
@@ -297,7 +315,9 @@ pub fn resolve_base(
             }
         })
         .collect();
+    resolving.finish(&format!("{} packages", packages.len()));
     let debs = assemble::fetch_debs(store, &packages)?;
+    let reading = crate::progress::start(&format!("[{image}] read maintainer scripts"), 0);
     let scripts: Vec<Vec<String>> = {
         use rayon::prelude::*;
         debs.par_iter()
@@ -314,6 +334,7 @@ pub fn resolve_base(
     for (p, s) in packages.iter_mut().zip(scripts) {
         p.scripts = s;
     }
+    reading.finish(&format!("{} packages", packages.len()));
     Ok(LockedBase {
         image: image.to_string(),
         arch: arch.to_string(),

@@ -236,7 +236,11 @@ fn step(cx: &StepCx, s: &Step, stack: &mut Stack, built: &Built, created: &str) 
         return Ok(());
     }
     let (desc, cache) = match &s.cached {
-        Some(d) => (d.clone(), "hit"),
+        Some(d) => {
+            let label = format!("[{}] {}", cx.img.id, common::short(&s.name));
+            cx.o.progress.start(&label, 0).finish("cached");
+            (d.clone(), "hit")
+        }
         None => {
             // One builder per step key: an image with the same step waits
             // for it and takes its layer.

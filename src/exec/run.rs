@@ -63,7 +63,7 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
     // the message of its failure.
     let masker = crate::util::mask::Masker::new(o.secrets.values().map(Vec::as_slice));
     let out_masker = masker.clone();
-    let output = move |line: &str| progress.line(&format!("{prefix} | {}", out_masker.mask(line)));
+    let output = move |line: &str| progress.output(&prefix, &out_masker.mask(line));
     let rcx = crate::sandbox::RunContext {
         name: label,
         loc: &loc,

@@ -42,6 +42,12 @@ pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> R
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<PathBuf>)>> = Mutex::new(Vec::new());
     let jobs = FETCH_JOBS.min(todo.len()).max(1);
+    let task = crate::progress::start(
+        &format!("download {} wheels and sdists", todo.len()),
+        todo.iter().filter_map(|a| a.size).sum(),
+    );
+    task.items(0, todo.len() as u64);
+    let fetched = Mutex::new((0u64, 0u64));
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
@@ -53,11 +59,19 @@ pub fn prepare(store: &Store, layers: &[&PyLayer], progress: &dyn Fn(&str)) -> R
                             e.within(&format!("{} {} ({})", a.name, a.version, a.filename))
                         });
                     results.lock().expect("not poisoned").push((i, r));
+                    let mut g = fetched.lock().unwrap_or_else(|e| e.into_inner());
+                    g.0 += 1;
+                    g.1 += a.size.unwrap_or(0);
+                    task.items(g.0, todo.len() as u64);
+                    task.set(g.1);
                 }
             });
         }
     });
     let mut results = results.into_inner().expect("not poisoned");
+    if results.iter().all(|(_, r)| r.is_ok()) {
+        task.finish(&format!("{} files", todo.len()));
+    }
     results.sort_by_key(|(i, _)| *i);
     let mut out = Prepared::default();
     for (i, r) in results {

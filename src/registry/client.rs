@@ -623,6 +623,13 @@ impl Client {
             .into_with_config()
             .limit(u64::MAX)
             .reader();
+        let task = crate::progress::start(
+            &format!("[{}/{}] pull {}", r.registry, r.repository, d.short()),
+            resp.header("content-length")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
+        );
+        let mut got_bytes = 0u64;
         let mut tmp = store.temp_file()?;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
@@ -646,6 +653,8 @@ impl Client {
             h.update(&buf[..n]);
             tmp.write_all(&buf[..n])
                 .map_err(|e| Error::io("writing a downloaded blob", e))?;
+            got_bytes += n as u64;
+            task.set(got_bytes);
         }
         let got = Digest::from_hasher(h);
         if got != *d {
@@ -659,7 +668,9 @@ impl Client {
                 ),
             ));
         }
-        store.commit_blob(tmp, d)
+        store.commit_blob(tmp, d)?;
+        task.finish(&crate::progress::human(got_bytes));
+        Ok(())
     }
 
     /// An upload's `Location` resolved against the registry's base URL.

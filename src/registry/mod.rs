@@ -230,14 +230,31 @@ pub fn push(
         .num_threads(parallel.max(1))
         .build()
         .map_err(|e| Error::Other(format!("starting upload threads: {e}")))?;
+    let repo = format!("{}/{}", target.registry, target.repository);
+    let all = crate::progress::start(&format!("[{repo}] push blobs"), 0);
+    let total: u64 = files.iter().map(|d| d.size).sum();
+    all.set_total(total);
+    let done = std::sync::Mutex::new((0u64, 0u64));
+    let tick = |bytes: u64| {
+        let mut g = done.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 += 1;
+        g.1 += bytes;
+        all.items(g.0, files.len() as u64);
+        all.set(g.1);
+    };
+    all.items(0, files.len() as u64);
     let results: Vec<(u64, bool)> = pool.install(|| {
         files
             .par_iter()
             .map(|d| {
+                let task =
+                    crate::progress::start(&format!("[{repo}] push {}", d.digest.short()), d.size);
                 // HEAD, mount, or a new upload session; bytes only when needed.
                 let Some(location) =
                     client.start_upload(target, &d.digest, mount_from.as_deref())?
                 else {
+                    task.finish("already there");
+                    tick(d.size);
                     return Ok((0, false));
                 };
                 if !store.has_blob(&d.digest) {
@@ -248,8 +265,10 @@ pub fn push(
                             d.digest
                         ))
                     })?;
+                    task.message("fetching from the base");
                     client.fetch_blob(b, &d.digest, store)?;
                 }
+                task.message("uploading");
                 let n = client.upload(
                     target,
                     &d.digest,
@@ -258,10 +277,18 @@ pub fn push(
                     mount_from.as_deref(),
                     location,
                 )?;
+                task.set(d.size);
+                task.finish(&if n > 0 {
+                    format!("uploaded {}", crate::progress::human(n))
+                } else {
+                    "mounted".to_string()
+                });
+                tick(d.size);
                 Ok((n, n > 0))
             })
             .collect::<Result<Vec<_>>>()
     })?;
+    all.finish(&format!("{} blob(s)", files.len()));
     let mut stats = PushStats::default();
     for (n, uploaded) in results {
         if uploaded {
@@ -286,9 +313,11 @@ pub fn push(
         }
     }
     let top_bytes = store.read_blob(&top.digest)?;
+    let task = crate::progress::start(&format!("[{repo}] push manifest and tags"), 0);
     for t in tags {
         client.put_manifest(target, t, &top_bytes, &top.media_type)?;
     }
+    task.finish(&tags.join(", "));
     Ok(stats)
 }
 

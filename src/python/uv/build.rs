@@ -231,10 +231,12 @@ pub fn relock(uv: &Uv, project_dir: &Path) -> Result<()> {
     let mut cmd = uv_command(uv, project_dir);
     cmd.args(["lock", "--color", "never"]);
     let what = || format!("locking {} (uv lock)", project_dir.display());
+    let task = crate::progress::start(&what(), 0);
     let out = run_uv(cmd, &what)?;
     if !out.status.success() {
         return Err(failure(&what(), &out, false));
     }
+    task.finish("done");
     Ok(())
 }
 

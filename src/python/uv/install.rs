@@ -55,6 +55,7 @@ fn host_target() -> Result<Target> {
 /// final release's wheel for this machine, verified against the index's
 /// sha256. Concurrent installs of the same version wait for each other.
 pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
+    let task = crate::progress::start("install uv into the store", 0);
     let shown = crate::net::redact(index);
     let target = host_target()?;
     let (page_url, body) = match crate::net::local_path(index) {
@@ -111,13 +112,15 @@ pub fn install_into_store(store: &Store, index: &str) -> Result<Uv> {
             Error::io(format!("moving uv into {}", dest.display()), e)
         })?;
     }
-    probe(&exe, UvOrigin::Store).map_err(|e| {
+    let uv = probe(&exe, UvOrigin::Store).map_err(|e| {
         Error::Other(format!(
             "uv {} installed at {} does not run: {e}",
             wheel.version,
             exe.display()
         ))
-    })
+    })?;
+    task.finish(&format!("uv {}", wheel.version));
+    Ok(uv)
 }
 
 /// Extracts `*.data/scripts/uv` (and `uvx`) from the wheel into `dir`, mode 0755.

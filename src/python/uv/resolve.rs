@@ -187,7 +187,10 @@ fn describe_requirements(reqs: &[String]) -> String {
 /// whose root project `imgbuild-requirements` is virtual). A resolution is
 /// done once per key; later calls return the stored lock.
 pub fn lock_requirements(uv: &Uv, store: &Store, req: &ResolveRequest) -> Result<PathBuf> {
-    lock_requirements_in(uv, store, req, &process_env)
+    let task = crate::progress::start("resolve Python requirements (uv lock)", 0);
+    let r = lock_requirements_in(uv, store, req, &process_env)?;
+    task.finish("done");
+    Ok(r)
 }
 
 /// [`lock_requirements`] with the environment passed in.
