@@ -844,10 +844,16 @@ fn image_ids(report: &imgbuild::BuildReport) -> Vec<String> {
         .images
         .iter()
         .filter_map(|i| match i {
+            // As buildx: a pushed image is named by its manifest (or
+            // index) digest, a local one by its config digest (the index
+            // digest when it has several platforms).
             ImageReport::Built {
-                digest, platforms, ..
+                digest,
+                platforms,
+                pushed,
+                ..
             } => Some(match &platforms[..] {
-                [p] => p.config_digest.to_string(),
+                [p] if pushed.is_empty() => p.config_digest.to_string(),
                 _ => digest.to_string(),
             }),
             ImageReport::UpToDate { .. } => None,

@@ -338,14 +338,7 @@ impl Repo {
 
 fn build(ctx: &Path, dockerfile: &str, store: &Path, out: &Path) -> Run {
     write(ctx, "Dockerfile", dockerfile);
-    ib(&["build", "-f"])
-        .path_arg(&ctx.join("Dockerfile"))
-        .path_arg(ctx)
-        .cache(store)
-        .oci_out(out)
-        .json()
-        .arg("-q")
-        .run()
+    build_dockerfile(ctx, store, out, &[])
 }
 
 fn message(r: &Run) -> String {
@@ -385,13 +378,7 @@ fn tree(root: &Path) -> BTreeMap<String, (u32, u32, String)> {
 }
 
 fn layer_digests(out: &Path) -> Vec<String> {
-    let (m, _) = Layout::new(out).image("latest");
-    m["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap().to_string())
-        .collect()
+    Layout::new(out).layer_digests("latest")
 }
 
 fn setup(name: &str) -> Option<(tempfile::TempDir, GitServer, Repo)> {

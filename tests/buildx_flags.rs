@@ -578,21 +578,25 @@ fn build_contexts_replace_images_stages_and_add_folders() {
         "FROM busybox AS builder\nCOPY nothing-here /x\n\nFROM base\nCOPY --from=builder /tool /tool\nCOPY --from=extra data/e.txt /e.txt\n",
     );
     let out = t.path().join("out");
-    build(
-        &ctx,
-        &t.path().join("store"),
-        &[
-            "-o",
-            &format!("oci:{}", s(&out)),
-            "--build-context",
-            &format!("base=docker-image://{}/team/base:1", r.host()),
-            "--build-context",
-            &format!("builder=oci-layout://{}:v9", s(&lay)),
-            "--build-context",
-            &format!("extra={}", s(&extra)),
-        ],
-    )
-    .ok();
+    // The three contexts, the layout's image named by `builder_ref`.
+    let with_contexts = |out: &Path, builder_ref: &str| {
+        build(
+            &ctx,
+            &t.path().join("store"),
+            &[
+                "-o",
+                &format!("oci:{}", s(out)),
+                "--build-context",
+                &format!("base=docker-image://{}/team/base:1", r.host()),
+                "--build-context",
+                &format!("builder=oci-layout://{}{builder_ref}", s(&lay)),
+                "--build-context",
+                &format!("extra={}", s(&extra)),
+            ],
+        )
+        .ok()
+    };
+    with_contexts(&out, ":v9");
     let rootfs = umoci_unpack(&out, "latest", &t.path().join("bundle"));
     assert_eq!(
         fs::read_to_string(rootfs.join("base.txt")).unwrap(),
@@ -612,21 +616,7 @@ fn build_contexts_replace_images_stages_and_add_folders() {
         .unwrap()
         .to_string();
     let out2 = t.path().join("out2");
-    build(
-        &ctx,
-        &t.path().join("store"),
-        &[
-            "-o",
-            &format!("oci:{}", s(&out2)),
-            "--build-context",
-            &format!("base=docker-image://{}/team/base:1", r.host()),
-            "--build-context",
-            &format!("builder=oci-layout://{}@{d}", s(&lay)),
-            "--build-context",
-            &format!("extra={}", s(&extra)),
-        ],
-    )
-    .ok();
+    with_contexts(&out2, &format!("@{d}"));
     assert_eq!(
         Layout::new(&out2).tagged("latest")["digest"],
         Layout::new(&out).tagged("latest")["digest"]

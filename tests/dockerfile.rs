@@ -6,29 +6,12 @@ mod support;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
-use support::buildah::{buildah_present, lowercase_path};
-use support::pybase::{debian_python_base, debian_tools_present};
+use support::buildah::buildah_present;
 use support::*;
 
-fn base(test: &str) -> Option<PathBuf> {
-    if !debian_tools_present(test) {
-        return None;
-    }
-    assert!(is_root(), "{test}: run the tests as root");
-    Some(lowercase_path(&debian_python_base()))
-}
+use support::pybase::dockerfile_test_base as base;
 
-fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
-    ib(&["build", "-f"])
-        .path_arg(&ctx.join("Dockerfile"))
-        .path_arg(ctx)
-        .cache(store)
-        .oci_out(out)
-        .json()
-        .arg("-q")
-        .args(extra)
-        .run()
-}
+use support::build_dockerfile as build_df;
 
 fn config(out: &Path) -> Value {
     let (_, c) = Layout::new(out).image("latest");

@@ -464,6 +464,24 @@ fn cases() -> Vec<Case> {
             check: check_escape_directive,
         },
         Case {
+            name: "run-mount-from",
+            target: None,
+            args: &[],
+            buildah: ForBuildah::Same,
+            accepted: &[],
+            known_defects: &[],
+            check: check_run_mount_from,
+        },
+        Case {
+            name: "copy-parents-exclude",
+            target: None,
+            args: &[],
+            buildah: ForBuildah::Unsupported("COPY only supports"),
+            accepted: &[],
+            known_defects: &[],
+            check: check_copy_parents_exclude,
+        },
+        Case {
             name: "heredocs",
             target: None,
             args: &[],
@@ -850,6 +868,51 @@ fn check_escape_directive(img: &Image) {
     assert_eq!(img.text("out/escaped"), "C:\\path\\to\\file\n");
     assert_eq!(img.text("out/env"), "C:\\tools\\bin|x|");
     assert_eq!(img.text("out/greeting.txt"), "hi\n");
+}
+
+fn check_run_mount_from(img: &Image) {
+    // A bind mount of a stage's folder, and a cache seeded from one; the
+    // mount points are not left in the image.
+    assert_eq!(img.text("srv/data-copy"), "data\n");
+    assert_eq!(img.text("srv/mounted-listing"), "bin\nshare\n");
+    assert_eq!(img.text("srv/cache-listing"), "data.txt\n");
+    assert_eq!(img.node("usr/local/bin/tool").mode, 0o755);
+    img.absent("mnt/out");
+    img.absent("var/cache/seeded");
+    img.absent("out");
+    assert_eq!(img.docker_run(&[]), "tool from the builder\n");
+}
+
+fn check_copy_parents_exclude(img: &Image) {
+    // --exclude patterns are relative to each source (`**/` reaches
+    // nested files), from the context and from a stage.
+    for p in [
+        "app/src/pkg/__init__.py",
+        "app/src/pkg/mod.py",
+        "app/static/css/site.css",
+        "app/static/js/app.js",
+        "app/requirements.txt",
+    ] {
+        img.file(p);
+    }
+    for p in [
+        "app/src/pkg/debug.log",
+        "app/src/tests",
+        "app/static/js/app.js.map",
+    ] {
+        img.absent(p);
+    }
+    // --parents keeps the matched files' folders, from the context's root
+    // or from a `/./` in the source.
+    assert_eq!(img.text("app/config/dev/settings.toml"), "env = \"dev\"\n");
+    assert_eq!(
+        img.text("app/config/prod/settings.toml"),
+        "env = \"prod\"\n"
+    );
+    img.absent("app/config/prod/other.toml");
+    img.file("app/k8s/base.yaml");
+    img.absent("app/deploy");
+    assert_eq!(img.docker_run(&[]), "ok\n");
 }
 
 fn check_heredocs(img: &Image) {

@@ -7,30 +7,12 @@ mod support;
 
 use serde_json::Value;
 use std::fs;
-use std::path::{Path, PathBuf};
-use support::buildah::lowercase_path;
-use support::pybase::{debian_python_base, debian_tools_present};
+use std::path::Path;
+
+use support::pybase::dockerfile_test_base as base;
 use support::*;
 
-fn base(test: &str) -> Option<PathBuf> {
-    if !debian_tools_present(test) {
-        return None;
-    }
-    assert!(is_root(), "{test}: run the tests as root");
-    Some(lowercase_path(&debian_python_base()))
-}
-
-fn build_df(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
-    ib(&["build", "-f"])
-        .path_arg(&ctx.join("Dockerfile"))
-        .path_arg(ctx)
-        .cache(store)
-        .oci_out(out)
-        .json()
-        .arg("-q")
-        .args(extra)
-        .run()
-}
+use support::build_dockerfile as build_df;
 
 /// Every path of an unpacked root, relative, sorted (folders end with /).
 fn tree(root: &Path) -> Vec<String> {
@@ -53,13 +35,7 @@ fn tree(root: &Path) -> Vec<String> {
 }
 
 fn manifest_layers(out: &Path) -> Vec<String> {
-    let (m, _) = Layout::new(out).image("latest");
-    m["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap().to_string())
-        .collect()
+    Layout::new(out).layer_digests("latest")
 }
 
 fn context(dir: &Path) {

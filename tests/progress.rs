@@ -9,17 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::buildah::lowercase_path;
-use support::pybase::{debian_python_base, debian_tools_present};
-use support::*;
 
-fn base(test: &str) -> Option<PathBuf> {
-    if !debian_tools_present(test) {
-        return None;
-    }
-    assert!(is_root(), "{test}: run the tests as root");
-    Some(lowercase_path(&debian_python_base()))
-}
+use support::pybase::dockerfile_test_base as base;
+use support::*;
 
 /// A context whose Dockerfile has a files layer and a RUN step that
 /// prints six lines over about three seconds, then a quick RUN step.

@@ -72,13 +72,7 @@ fn assert_nothing_left(store: &Path, marker: &str) {
 }
 
 fn layer_digests(out: &Path) -> Vec<String> {
-    let (m, _) = Layout::new(out).image("latest");
-    m["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap().to_string())
-        .collect()
+    Layout::new(out).layer_digests("latest")
 }
 
 fn last_layer(out: &Path) -> Vec<TarEntry> {

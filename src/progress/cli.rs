@@ -495,14 +495,7 @@ impl State {
 
 /// A plain progress line's figures: `3/10 items, 1.2 MB / 4.0 MB`.
 fn plain_figures(t: &Live) -> String {
-    let mut parts = Vec::new();
-    if let Some((d, n)) = t.items {
-        parts.push(if n > 0 {
-            format!("{d}/{n}")
-        } else {
-            d.to_string()
-        });
-    }
+    let mut parts: Vec<String> = t.items_text().into_iter().collect();
     if t.total > 0 {
         parts.push(format!("{} / {}", human(t.done), human(t.total)));
     } else if t.done > 0 {

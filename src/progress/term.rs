@@ -23,6 +23,19 @@ pub(super) struct Live {
     pub tail: VecDeque<String>,
 }
 
+impl Live {
+    /// Items done, of how many when that is known: `3/10`, `3`.
+    pub fn items_text(&self) -> Option<String> {
+        self.items.map(|(d, n)| {
+            if n > 0 {
+                format!("{d}/{n}")
+            } else {
+                d.to_string()
+            }
+        })
+    }
+}
+
 /// A line that stays: text as is (news, warnings), or a finished task
 /// cut to the width with its status and time kept.
 pub(super) enum Kept {
@@ -91,14 +104,7 @@ pub(super) fn secs(d: f64) -> String {
 /// the speed when bytes move, and the elapsed time.
 fn figures(t: &Live, now: Instant) -> String {
     let el = now.duration_since(t.started);
-    let mut parts = Vec::new();
-    if let Some((d, n)) = t.items {
-        parts.push(if n > 0 {
-            format!("{d}/{n}")
-        } else {
-            d.to_string()
-        });
-    }
+    let mut parts: Vec<String> = t.items_text().into_iter().collect();
     if t.total > 0 {
         let frac = (t.done as f64 / t.total as f64).clamp(0.0, 1.0);
         let full = (frac * 10.0).round() as usize;

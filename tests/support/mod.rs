@@ -215,6 +215,20 @@ impl Running {
 /// `imgbuild build PATH --cache-dir CACHE --output oci:OUT --format json -q`,
 /// which must succeed; returns its JSON.
 #[track_caller]
+/// `imgbuild build -f CTX/Dockerfile CTX` into the layout `out`, JSON on
+/// stdout, no progress.
+pub fn build_dockerfile(ctx: &Path, store: &Path, out: &Path, extra: &[&str]) -> Run {
+    ib(&["build", "-f"])
+        .path_arg(&ctx.join("Dockerfile"))
+        .path_arg(ctx)
+        .cache(store)
+        .oci_out(out)
+        .json()
+        .arg("-q")
+        .args(extra)
+        .run()
+}
+
 pub fn build_json(def: &Path, cache: &Path, out: &Path, extra: &[&str]) -> Value {
     ib(&["build"])
         .path_arg(def)
@@ -569,6 +583,17 @@ impl Layout {
     }
 
     /// Decompressed bytes of a layer descriptor (by its media type).
+    /// The layer digests of the image tagged `tag`, in order.
+    pub fn layer_digests(&self, tag: &str) -> Vec<String> {
+        let (m, _) = self.image(tag);
+        m["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].as_str().expect("digest").to_string())
+            .collect()
+    }
+
     pub fn layer_tar(&self, desc: &Value) -> Vec<u8> {
         let digest = desc["digest"].as_str().expect("digest");
         let blob = self.blob(digest);

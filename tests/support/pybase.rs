@@ -336,3 +336,14 @@ pub fn debian_python_base_multiarch() -> PathBuf {
 fn tagged(layout: &Path, tag: &str) -> Value {
     super::Layout::new(layout).tagged(tag)
 }
+
+/// The Debian base Dockerfile tests build on (`oci:<it>:latest`), at a
+/// lowercase path as buildah needs; `None` (with the reason printed) when
+/// the tools that make it are missing.
+pub fn dockerfile_test_base(test: &str) -> Option<PathBuf> {
+    if !debian_tools_present(test) {
+        return None;
+    }
+    assert!(super::is_root(), "{test}: run the tests as root");
+    Some(super::buildah::lowercase_path(&debian_python_base()))
+}
