@@ -20,7 +20,7 @@
 #   BENCH_DIR [/tmp/imgbuild-dfbench]  REPEAT [3]  SKIP_BUILD [0]
 #   SCENARIOS ["cold source stages"]  SPIN [30000000]
 #   BASE_LAYOUT [the tests' cached base under target/test-cache]
-#   IMGBUILD [target/release/imgbuild]  RESULTS [benches/dockerfile-results.md]
+#   IMGBUILD [target/release/imgbuild]  RESULTS [benches/dockerfile-results.md; benches/dockerfile-SCENARIOS-results.md for a subset]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,9 +29,14 @@ REPEAT=${REPEAT:-3}
 SKIP_BUILD=${SKIP_BUILD:-0}
 SPIN=${SPIN:-30000000}
 SCENARIOS=${SCENARIOS:-cold source stages}
+# A subset writes a report of its own, leaving the whole run's in place.
+RESULTS_DEFAULT=$REPO/benches/dockerfile-results.md
+if [[ $SCENARIOS != "cold source stages" ]]; then
+    RESULTS_DEFAULT=$REPO/benches/dockerfile-${SCENARIOS// /-}-results.md
+fi
+RESULTS=${RESULTS:-$RESULTS_DEFAULT}
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 IMGBUILD=${IMGBUILD:-$REPO/target/release/imgbuild}
-RESULTS=${RESULTS:-$REPO/benches/dockerfile-results.md}
 BASE_LAYOUT=${BASE_LAYOUT:-$REPO/target/test-cache/debian-python-base-bookworm-python3-v1}
 
 log() { printf '[dockerfile-bench] %s\n' "$*" >&2; }
@@ -63,6 +68,7 @@ fresh_buildah() { rm -rf "$BENCH_DIR/buildah"; mkdir -p "$BRUN"; cp -a "$BTPL/ro
 now_ns() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 median() {
+    (($#)) || { echo -; return; }
     printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
         END { if (NR == 0) { print "-"; exit } if (NR % 2) printf "%.3f\n", a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
@@ -136,7 +142,7 @@ REPORT=$(cat <<EOM
 # Dockerfile builds: imgbuild vs buildah bud
 
 - date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); nproc=$(nproc); $(buildah --version | head -1); imgbuild $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
-- fixture: fixtures/dockerfile-multistage (two stages, RUN, COPY --from, COPY --chown, USER) on Debian bookworm + python3
+- fixture: fixtures/dockerfile-multistage (two stages, RUN, COPY --from, COPY --chown, USER) for cold and source, generated Dockerfiles for stages; Debian bookworm + python3 base
 - reproduce: \`bash benches/dockerfile.sh\` (REPEAT=$REPEAT), medians of interleaved runs, whole processes
 
 | scenario | imgbuild s | buildah s | buildah / imgbuild | target |
