@@ -37,21 +37,34 @@ struct GitServer {
 
 impl GitServer {
     fn start(root: &Path) -> GitServer {
+        GitServer::listen(root, |conn, root, log| {
+            let _ = serve(conn, root, log);
+        })
+    }
+
+    /// Accepts connections on a free loopback port, each handled by
+    /// `handle` (the connection, the repositories' folder, the log) on a
+    /// thread of its own.
+    fn listen<H>(root: &Path, handle: H) -> GitServer
+    where
+        H: Fn(TcpStream, &Path, &Mutex<Vec<Hit>>) + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (root, l, s) = (root.to_path_buf(), log.clone(), stop.clone());
+        let handle = Arc::new(handle);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (root, l) = (root.clone(), l.clone());
+                let (root, l, handle) = (root.clone(), l.clone(), handle.clone());
                 std::thread::spawn(move || {
                     let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(60)));
-                    let _ = serve(conn, &root, &l);
+                    handle(conn, &root, &l);
                 });
             }
         });
@@ -80,28 +93,12 @@ impl GitServer {
             .with_single_cert(certs, key)
             .unwrap(),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (root, l, s) = (root.to_path_buf(), log.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (root, l, config) = (root.clone(), l.clone(), config.clone());
-                std::thread::spawn(move || {
-                    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(60)));
-                    let Ok(tls) = rustls::ServerConnection::new(config) else {
-                        return;
-                    };
-                    let _ = serve(rustls::StreamOwned::new(tls, conn), &root, &l);
-                });
-            }
-        });
-        GitServer { port, log, stop }
+        GitServer::listen(root, move |conn, root, log| {
+            let Ok(tls) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            let _ = serve(rustls::StreamOwned::new(tls, conn), root, log);
+        })
     }
 
     fn url(&self, repo: &str) -> String {
