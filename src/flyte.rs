@@ -25,7 +25,7 @@ const VENV: &str = "/opt/venv";
 /// layers the spec has (the definition's layers from [`HEADER_LAYERS`] on,
 /// then Flyte's footer).
 pub fn definition_text(spec_path: &Path, context: &Path) -> Result<(String, usize)> {
-    let text = std::fs::read_to_string(spec_path)
+    let text = crate::util::fs::read_description(spec_path)
         .map_err(|e| Error::input(spec_path, format!("cannot read: {e}")))?;
     let spec: Value = serde_json::from_str(&text)
         .map_err(|e| Error::input(spec_path, format!("not JSON: {e}")))?;

@@ -180,8 +180,29 @@ struct DefArgs {
     /// The local store (default: $XDG_CACHE_HOME/imgbuild).
     #[arg(long, env = "IMGBUILD_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// The most one layer of a base image may decompress to, in docker's
+    /// size units (20g, 512m); a larger layer is an error naming it.
+    #[arg(
+        long = "max-layer-size",
+        value_name = "SIZE",
+        env = "IMGBUILD_MAX_LAYER_SIZE",
+        default_value = "64g",
+        value_parser = imgbuild::spec::parse_size
+    )]
+    max_layer_size: u64,
     #[command(flatten)]
     registry: RegistryArgs,
+}
+
+impl DefArgs {
+    /// The store, trusting `--ca-cert` for its downloads and holding
+    /// layers to `--max-layer-size`.
+    fn store(&self) -> Result<Store> {
+        Ok(
+            open_store_trusting(&self.cache_dir, &self.registry.ca_cert)?
+                .with_max_layer_size(self.max_layer_size),
+        )
+    }
 }
 
 #[derive(Args, Clone, Default)]
@@ -523,10 +544,17 @@ fn source(path: &Path, definition: Option<&str>, context: Option<&Path>) -> Resu
             context: None,
         },
         Some("-") => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::io("reading the definition from standard input", e))?;
+            let text = imgbuild::spec::read_text_capped(
+                std::io::stdin(),
+                imgbuild::spec::MAX_DESCRIPTION_SIZE,
+            )
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => Error::input(
+                    Path::new("<stdin>"),
+                    format!("cannot read the definition: {e}"),
+                ),
+                _ => Error::io("reading the definition from standard input", e),
+            })?;
             Source::Text {
                 text,
                 name: PathBuf::from("<stdin>"),
@@ -653,7 +681,7 @@ fn export_dockerfile(a: &ExportDockerfileArgs) -> Result<()> {
 /// `imgbuild lock`: resolves every native Debian base again and writes
 /// imgbuild.lock.
 fn lock_cmd(a: DefArgs) -> Result<()> {
-    let store = open_store_trusting(&a.cache_dir, &a.registry.ca_cert)?;
+    let store = a.store()?;
     let client = a.registry.client(Vec::new())?;
     let r = imgbuild::lock(&plan_request(&a)?, &store, &client)?;
     if a.format == Format::Json {
@@ -738,7 +766,7 @@ fn build(a: BuildArgs) -> Result<()> {
         .map(|s| imgbuild::Annotation::parse(s).map_err(Error::Usage))
         .collect::<Result<Vec<_>>>()?;
     let to_stdout = output.as_ref().is_some_and(Output::is_stdout);
-    let store = open_store_trusting(&a.def.cache_dir, &a.def.registry.ca_cert)?;
+    let store = a.def.store()?;
     let client = a
         .def
         .registry
@@ -927,7 +955,7 @@ fn write_file(p: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn plan_cmd(a: DefArgs) -> Result<()> {
-    let store = open_store(&a.cache_dir)?;
+    let store = a.store()?;
     let client = a.registry.client(Vec::new())?;
     let plan = imgbuild::plan(&plan_request(&a)?, &store, None, Some(&client))?;
     for sc in &plan.stats {

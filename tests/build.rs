@@ -2407,3 +2407,64 @@ fn quiet_builds_still_print_warnings() {
         "-q hides progress, not warnings:\n{r}"
     );
 }
+
+/// A Dockerfile, a definition file, a `.dockerignore` or a definition on
+/// standard input larger than 16 MiB (the most BuildKit's frontend is
+/// handed) is a bad input naming the file, refused before it is parsed,
+/// instead of taking many times its size in memory.
+#[test]
+fn descriptions_over_16_mib_are_refused_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    let huge = |head: &str| {
+        let mut s = String::from(head);
+        while s.len() <= 16 << 20 {
+            s.push_str(&"x".repeat(60_000));
+            s.push_str("\\\n");
+        }
+        s.push_str("\"\n");
+        s
+    };
+    let store = t.path().join("store");
+    let df = write(
+        t.path(),
+        "df/Dockerfile",
+        &huge("FROM scratch\nLABEL big=\""),
+    );
+    let def = write(
+        t.path(),
+        "def/imgbuild.toml",
+        &huge("[images.a]\nbase = \"scratch\"\nlabels = { big = \""),
+    );
+    let ctx = t.path().join("ign");
+    write(&ctx, "Dockerfile", "FROM scratch\nCOPY . /\n");
+    write(&ctx, ".dockerignore", &huge("# "));
+    for (r, file) in [
+        (
+            ib(&["plan", "-f"])
+                .path_arg(&df)
+                .path_arg(df.parent().unwrap()),
+            df.display().to_string(),
+        ),
+        (ib(&["plan"]).path_arg(&def), def.display().to_string()),
+        (
+            ib(&["plan", "--definition", "-"]).stdin(fs::read(&def).unwrap()),
+            "<stdin>".to_string(),
+        ),
+        (
+            ib(&["build", "-f"])
+                .path_arg(&ctx.join("Dockerfile"))
+                .path_arg(&ctx)
+                .oci_out(&t.path().join("out")),
+            ctx.join(".dockerignore").display().to_string(),
+        ),
+    ] {
+        let r = r.cache(&store).json().run();
+        assert_eq!(r.code, 3, "{file}: {r}");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains(&file) && msg.contains("larger than 16 MiB"),
+            "{file}: {msg}"
+        );
+    }
+    assert!(!t.path().join("out").exists());
+}

@@ -700,6 +700,57 @@ fn base_layers_must_match_their_diff_ids() {
     );
 }
 
+/// A base layer that unpacks to more than `--max-layer-size` (or
+/// `IMGBUILD_MAX_LAYER_SIZE`) stops the build with a bad-input error naming
+/// the layer and the flag, before a step runs on it; under the limit the
+/// layer is read whole (this base has no shell, so the step then fails for
+/// that reason instead).
+#[test]
+fn a_base_layer_larger_than_the_limit_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let layer = raw_tar(&[("big", tar::EntryType::Regular, "", &vec![0u8; 3 << 20])]);
+    let layout = t.path().join("base");
+    layout_with_layer(&layout, &layer);
+    let def = write_def(
+        &t.path().join("def"),
+        &layout,
+        "[[images.t.layers]]\ncommands = [\"true\"]\n",
+    );
+    let store = t.path().join("store");
+    let build = |extra: &[&str], env: Option<&str>| {
+        let mut b = ib(&["build"])
+            .path_arg(&def)
+            .cache(&store)
+            .oci_out(&t.path().join("out"))
+            .json()
+            .args(extra);
+        if let Some(v) = env {
+            b = b.env("IMGBUILD_MAX_LAYER_SIZE", v);
+        }
+        b.run()
+    };
+    for r in [
+        build(&["--max-layer-size", "2m"], None),
+        build(&[], Some("2MiB")),
+    ] {
+        assert_eq!(r.code, 3, "{r}");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("layer sha256:")
+                && msg.contains("more than 2097152 bytes")
+                && msg.contains("--max-layer-size"),
+            "{r}"
+        );
+        assert!(!t.path().join("out/index.json").exists(), "{r}");
+    }
+    let r = build(&["--max-layer-size", "4m"], None);
+    assert_eq!(r.code, 7, "read whole, then no shell: {r}");
+    assert!(r.stdout.contains("/bin/sh"), "{r}");
+    let r = build(&["--max-layer-size", "4 apples"], None);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("\"4 apples\""), "{r}");
+}
+
 #[test]
 fn hostile_base_layers_cannot_write_outside_the_root() {
     let t = tempfile::tempdir().unwrap();

@@ -45,7 +45,7 @@ fn unpack_into(root: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         for l in &p.layers {
             let blob = store.blob_path(&l.digest);
-            let r = crate::layer::read::open_layer(&blob, &l.media_type)?;
+            let r = crate::layer::read::open_layer(&blob, &l.media_type, store.max_layer_size())?;
             crate::sandbox::rootfs::apply_tar(&dir, r, own).map_err(|e| match e {
                 crate::sandbox::rootfs::ApplyError::Write(p, source) => Error::io(
                     format!("unpacking layer {} into {}: {p}", l.digest, dir.display()),

@@ -248,7 +248,7 @@ fn bad(file: &Path, i: &Instruction, msg: impl Into<String>) -> Error {
 /// Reads and translates the Dockerfile.
 pub fn load(o: &FrontendOptions) -> Result<Definition> {
     let file = o.dockerfile;
-    let text = std::fs::read_to_string(file)
+    let text = crate::util::fs::read_description(file)
         .map_err(|e| Error::input(file, format!("cannot read the Dockerfile: {e}")))?;
     let df = parse(&text).map_err(|e| Error::Definition {
         loc: Box::new(Location {
@@ -1759,8 +1759,8 @@ fn context_ignore_rules(file: &Path, context: &Path) -> Result<IgnoreRules> {
     if !p.is_file() {
         return Ok(IgnoreRules::default());
     }
-    let text =
-        std::fs::read_to_string(&p).map_err(|e| Error::input(&p, format!("cannot read: {e}")))?;
+    let text = crate::util::fs::read_description(&p)
+        .map_err(|e| Error::input(&p, format!("cannot read: {e}")))?;
     IgnoreRules::parse(&text).map_err(|e| Error::input(&p, e.to_string()))
 }
 

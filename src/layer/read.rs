@@ -8,12 +8,52 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// A layer blob as a tar stream, decompressed by its media type.
-pub fn open_layer(path: &Path, media_type: &str) -> Result<Box<dyn Read>> {
+/// How many bytes a layer may decompress to unless told otherwise
+/// (`--max-layer-size`): far above any layer a real image has, low
+/// enough that a decompression bomb from an untrusted registry stops with
+/// an error naming the layer instead of filling the disk.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 64 << 30;
+
+/// A layer blob as a tar stream, decompressed by its media type, failing
+/// once the stream passes `limit` bytes.
+pub fn open_layer(path: &Path, media_type: &str, limit: u64) -> Result<Box<dyn Read>> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))?;
-    decompress(std::io::BufReader::with_capacity(1 << 20, f), media_type)
-        .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))
+    decompress(
+        std::io::BufReader::with_capacity(1 << 20, f),
+        media_type,
+        limit,
+    )
+    .map_err(|e| Error::input(path, format!("cannot read layer: {e}")))
+}
+
+/// A reader that fails once more than `limit` bytes came through.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte past the limit is enough to know it is passed.
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "it decompresses to more than {} bytes, the most a layer may hold \
+                     (raise it with --max-layer-size)",
+                    self.limit
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// The tar stream inside a layer blob, by the blob's media type: gzip, zstd
@@ -23,32 +63,44 @@ pub fn open_layer(path: &Path, media_type: &str) -> Result<Box<dyn Read>> {
 pub fn decompress<R: std::io::BufRead + 'static>(
     r: R,
     media_type: &str,
+    limit: u64,
 ) -> std::io::Result<Box<dyn Read>> {
-    match media_type {
+    let tar: Box<dyn Read> = match media_type {
         "application/vnd.oci.image.layer.v1.tar+gzip"
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
         | "application/vnd.docker.image.rootfs.diff.tar.gzip"
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-            Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
+            Box::new(flate2::read::MultiGzDecoder::new(r))
         }
         "application/vnd.oci.image.layer.v1.tar+zstd"
         | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
-            Ok(Box::new(zstd::Decoder::with_buffer(r)?))
+            Box::new(zstd::Decoder::with_buffer(r)?)
         }
         "application/vnd.oci.image.layer.v1.tar"
         | "application/vnd.oci.image.layer.nondistributable.v1.tar"
-        | "application/vnd.docker.image.rootfs.diff.tar" => Ok(Box::new(r)),
-        other => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("unknown layer media type {other:?} (not a gzip, zstd or plain tar layer)"),
-        )),
-    }
+        | "application/vnd.docker.image.rootfs.diff.tar" => Box::new(r),
+        other => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unknown layer media type {other:?} (not a gzip, zstd or plain tar layer)"),
+            ));
+        }
+    };
+    Ok(Box::new(Capped {
+        inner: tar,
+        left: limit,
+        limit,
+    }))
 }
 
 /// The contents of `wanted` regular files (relative paths) in the image
 /// the layers make, bottom layer first. A file deleted by a whiteout or
 /// hidden by an opaque folder above it is absent.
-pub fn read_files(layers: &[(&Path, &str)], wanted: &[&str]) -> Result<BTreeMap<String, Vec<u8>>> {
+pub fn read_files(
+    layers: &[(&Path, &str)],
+    wanted: &[&str],
+    limit: u64,
+) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut found: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut open: Vec<&str> = wanted.to_vec();
     for (path, media_type) in layers.iter().rev() {
@@ -56,7 +108,7 @@ pub fn read_files(layers: &[(&Path, &str)], wanted: &[&str]) -> Result<BTreeMap<
             break;
         }
         let bad = |e: std::io::Error| Error::input(path, format!("cannot read layer: {e}"));
-        let mut ar = tar::Archive::new(open_layer(path, media_type)?);
+        let mut ar = tar::Archive::new(open_layer(path, media_type, limit)?);
         let mut here: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut hidden: Vec<&str> = Vec::new();
         for e in ar.entries().map_err(bad)? {
@@ -123,7 +175,11 @@ pub fn read_stored_files(
                     Ok(b) => Some(b),
                     Err(_) => {
                         let blob = store.blob_path(digest);
-                        let got = read_files(&[(blob.as_path(), media_type)], &[w])?;
+                        let got = read_files(
+                            &[(blob.as_path(), media_type)],
+                            &[w],
+                            store.max_layer_size(),
+                        )?;
                         if let Some(b) = got.get(w) {
                             store.write_atomic(&cache, b)?;
                         }
@@ -159,9 +215,9 @@ pub struct LayerIndex {
 
 impl LayerIndex {
     /// Reads a layer's entries once.
-    pub fn scan(path: &Path, media_type: &str) -> Result<LayerIndex> {
+    pub fn scan(path: &Path, media_type: &str, limit: u64) -> Result<LayerIndex> {
         let bad = |e: std::io::Error| Error::input(path, format!("cannot read layer: {e}"));
-        let mut ar = tar::Archive::new(open_layer(path, media_type)?);
+        let mut ar = tar::Archive::new(open_layer(path, media_type, limit)?);
         let mut ix = LayerIndex::default();
         for e in ar.entries().map_err(bad)? {
             let e = e.map_err(bad)?;
@@ -209,7 +265,7 @@ impl LayerIndex {
             }
             return Ok(ix);
         }
-        let ix = LayerIndex::scan(&store.blob_path(digest), media_type)?;
+        let ix = LayerIndex::scan(&store.blob_path(digest), media_type, store.max_layer_size())?;
         let mut text = String::new();
         for (tag, list) in [("p", &ix.paths), ("w", &ix.whiteouts), ("o", &ix.opaque)] {
             for p in list.iter().filter(|p| !p.contains('\n')) {
@@ -360,14 +416,19 @@ mod tests {
         let l2 = layer(t.path(), "2", &[("./etc/passwd", Some("two"))]);
         let l3 = layer(t.path(), "3", &[("etc/.wh.group", None)]);
         let m = "application/vnd.oci.image.layer.v1.tar";
-        let got = read_files(&[(&l1, m), (&l2, m)], &["etc/passwd", "etc/group"]).unwrap();
+        let got = read_files(
+            &[(&l1, m), (&l2, m)],
+            &["etc/passwd", "etc/group"],
+            u64::MAX,
+        )
+        .unwrap();
         assert_eq!(got["etc/passwd"], b"two");
         assert_eq!(got["etc/group"], b"g1");
-        let got = read_files(&[(&l1, m), (&l2, m), (&l3, m)], &["etc/group"]).unwrap();
+        let got = read_files(&[(&l1, m), (&l2, m), (&l3, m)], &["etc/group"], u64::MAX).unwrap();
         assert!(got.is_empty());
         let dirs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let want = dirs(&["etc", "srv", "etc/x", "et"]);
-        let ix = |p: &Path| LayerIndex::scan(p, m).unwrap();
+        let ix = |p: &Path| LayerIndex::scan(p, m, u64::MAX).unwrap();
         let l4 = layer(
             t.path(),
             "4",
@@ -418,7 +479,8 @@ mod tests {
         let zst = zstd::encode_all(&tar[..], 3).unwrap();
         let read = |bytes: &[u8], mt: &str| -> std::io::Result<Vec<u8>> {
             let mut out = Vec::new();
-            decompress(std::io::Cursor::new(bytes.to_vec()), mt)?.read_to_end(&mut out)?;
+            decompress(std::io::Cursor::new(bytes.to_vec()), mt, u64::MAX)?
+                .read_to_end(&mut out)?;
             Ok(out)
         };
         for mt in [
@@ -456,7 +518,7 @@ mod tests {
         // Through the path-based reader too, naming the file.
         let d = tempfile::tempdir().unwrap();
         let p = layer(d.path(), "l.tar", &[("f", Some("hi"))]);
-        let Err(e) = open_layer(&p, "application/x-tar") else {
+        let Err(e) = open_layer(&p, "application/x-tar", u64::MAX) else {
             panic!("an unknown media type was read");
         };
         let e = e.to_string();
@@ -464,6 +526,34 @@ mod tests {
             e.contains("l.tar") && e.contains("\"application/x-tar\""),
             "{e}"
         );
-        assert!(read_files(&[(p.as_path(), "application/x-tar")], &["f"]).is_err());
+        assert!(read_files(&[(p.as_path(), "application/x-tar")], &["f"], u64::MAX).is_err());
+    }
+
+    /// A layer that decompresses past the limit fails with an error that
+    /// names the limit and its flag; one exactly at the limit reads whole.
+    #[test]
+    fn a_layer_larger_than_the_limit_is_refused() {
+        use std::io::Write as _;
+        let big = vec![0u8; 1 << 20];
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&big).unwrap();
+            e.finish().unwrap()
+        };
+        assert!(gz.len() < 1 << 14, "a bomb: {} bytes in", gz.len());
+        let mt = "application/vnd.oci.image.layer.v1.tar+gzip";
+        let read = |limit: u64| -> std::io::Result<usize> {
+            let mut out = Vec::new();
+            decompress(std::io::Cursor::new(gz.clone()), mt, limit)?.read_to_end(&mut out)?;
+            Ok(out.len())
+        };
+        assert_eq!(read(1 << 20).unwrap(), 1 << 20);
+        let e = read((1 << 20) - 1).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        let e = e.to_string();
+        assert!(
+            e.contains("more than 1048575 bytes") && e.contains("--max-layer-size"),
+            "{e}"
+        );
     }
 }

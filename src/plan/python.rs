@@ -237,7 +237,7 @@ fn scan_cached(store: &Store, layers: &[(PathBuf, String)], key: Digest) -> Resu
     {
         return Ok(v);
     }
-    let found = scan_layers(layers)?;
+    let found = scan_layers(layers, store.max_layer_size())?;
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -246,12 +246,12 @@ fn scan_cached(store: &Store, layers: &[(PathBuf, String)], key: Digest) -> Resu
 }
 
 /// Reads the base's layers for its interpreter, its dpkg status and its libc.
-pub fn scan_layers(layers: &[(PathBuf, String)]) -> Result<Option<PyEnv>> {
+pub fn scan_layers(layers: &[(PathBuf, String)], limit: u64) -> Result<Option<PyEnv>> {
     let mut pythons: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     let mut status: Option<Vec<u8>> = None;
     let mut musl = false;
     for (path, media_type) in layers {
-        let r = crate::layer::read::open_layer(path, media_type)?;
+        let r = crate::layer::read::open_layer(path, media_type, limit)?;
         let mut ar = tar::Archive::new(r);
         let entries = ar
             .entries()

@@ -337,6 +337,8 @@ pub enum FsTask {
         /// The base image's layers: their root is kept too.
         keep: usize,
         own: bool,
+        /// The store's [`Store::max_layer_size`].
+        max_layer_size: u64,
     },
     /// Copies a root and writes the copy's snapshot (JSON) beside it.
     CopyRoot {
@@ -372,8 +374,9 @@ impl FsTask {
                 layers,
                 keep,
                 own,
+                max_layer_size,
             } => {
-                let store = Store::open(store)?;
+                let store = Store::open(store)?.with_max_layer_size(*max_layer_size);
                 serde_json::to_value(rootfs::materialize_keeping(&store, layers, *keep, *own)?)
             }
             FsTask::CopyRoot {
@@ -533,6 +536,7 @@ pub fn execute(store: &Store, st: &RunStep, cx: &RunContext) -> Result<LayerDesc
             layers: cx.layers.clone(),
             keep: cx.base_layers,
             own,
+            max_layer_size: store.max_layer_size(),
         },
     )?)
     .map_err(|e| Error::Other(format!("the root filesystem's path: {e}")))?;

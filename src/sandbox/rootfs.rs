@@ -124,9 +124,12 @@ pub fn materialize_keeping(
     for l in &layers[start..] {
         let blob = store.blob_path(&l.digest);
         let f = File::open(&blob).ctx(|| format!("reading layer {}", l.digest))?;
-        let r =
-            crate::layer::read::decompress(io::BufReader::with_capacity(1 << 20, f), &l.media_type)
-                .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
+        let r = crate::layer::read::decompress(
+            io::BufReader::with_capacity(1 << 20, f),
+            &l.media_type,
+            store.max_layer_size(),
+        )
+        .map_err(|e| Error::Other(format!("layer {}: {e}", l.digest)))?;
         let mut hashing = Hashing {
             inner: r,
             hash: sha2::Sha256::default(),

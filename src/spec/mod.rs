@@ -171,6 +171,41 @@ pub fn parse_duration(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("duration {s:?} is too long (at most {} seconds)", u64::MAX))
 }
 
+pub use crate::util::fs::{MAX_DESCRIPTION_SIZE, read_text_capped};
+
+/// A size in bytes as docker's size flags write it (`--shm-size`,
+/// `--memory`): a number, then an optional unit `k`, `m`, `g`, `t` or `p`
+/// (either case, each 1024 times the last, an optional `i` and `b` after
+/// it: `20g`, `512MiB`, `1.5GB`); no unit is bytes.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let bad = || format!("size {s:?} is not like 20g, 512m, 1.5GiB or 4096");
+    let t = s.trim();
+    let end = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, rest) = t.split_at(end);
+    let rest = rest.trim_start_matches(' ').to_ascii_lowercase();
+    let (unit, tail) = rest.split_at(rest.len().min(1));
+    let shift = match unit {
+        "" | "b" if tail.is_empty() => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(bad()),
+    };
+    if !matches!(tail, "" | "b" | "i" | "ib") {
+        return Err(bad());
+    }
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = n * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("size {s:?} is too large"));
+    }
+    Ok(bytes as u64)
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerKind {
     PipPackages {
@@ -384,7 +419,7 @@ pub fn load(input: Input<'_>, profile: Option<&str>) -> Result<Definition> {
             } else {
                 p.to_path_buf()
             };
-            let text = std::fs::read_to_string(&file).map_err(|e| {
+            let text = crate::util::fs::read_description(&file).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     Error::input(
                         &file,

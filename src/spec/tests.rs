@@ -370,3 +370,37 @@ fn durations_and_their_limits() {
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
+
+/// Sizes mean what docker's size flags mean: binary units, either case,
+/// optional `i`/`b`; anything else is refused by name.
+#[test]
+fn sizes_are_read_as_docker_reads_them() {
+    for (s, want) in [
+        ("4096", 4096),
+        ("4096b", 4096),
+        ("1k", 1024),
+        ("1KiB", 1024),
+        ("512m", 512 << 20),
+        ("512 MB", 512 << 20),
+        ("20g", 20 << 30),
+        ("1.5GiB", 3 << 29),
+        ("2t", 2 << 40),
+        ("0", 0),
+    ] {
+        assert_eq!(super::parse_size(s), Ok(want), "{s}");
+    }
+    for s in [
+        "",
+        "g",
+        "12x",
+        "1gg",
+        "1bb",
+        "-1g",
+        "1.2.3m",
+        "1e9",
+        "99999999999p",
+    ] {
+        let e = super::parse_size(s).unwrap_err();
+        assert!(e.contains(&format!("{s:?}")), "{s}: {e}");
+    }
+}

@@ -41,6 +41,8 @@ pub struct Store {
     /// This open store's temp folder, and the lock that says it is in use.
     tmp: PathBuf,
     _tmp_lock: File,
+    /// The most a layer read from the store may decompress to.
+    max_layer_size: u64,
 }
 
 impl Drop for Store {
@@ -108,6 +110,7 @@ impl Store {
             http: Http::default(),
             tmp,
             _tmp_lock: tmp_lock,
+            max_layer_size: crate::layer::read::DEFAULT_MAX_LAYER_SIZE,
         })
     }
 
@@ -122,6 +125,19 @@ impl Store {
     pub fn with_http(mut self, config: HttpConfig) -> Store {
         self.http = Http::new(config);
         self
+    }
+
+    /// The store whose layers may decompress to at most `bytes` (a base
+    /// from an untrusted registry cannot fill the disk). The default is
+    /// [`crate::layer::read::DEFAULT_MAX_LAYER_SIZE`].
+    pub fn with_max_layer_size(mut self, bytes: u64) -> Store {
+        self.max_layer_size = bytes;
+        self
+    }
+
+    /// The most a layer read from the store may decompress to.
+    pub fn max_layer_size(&self) -> u64 {
+        self.max_layer_size
     }
 
     /// How downloads are made.

@@ -1,6 +1,7 @@
 //! File-system calls the standard library does not offer: changing the
 //! owner and times of a path without following a symlink, extended
-//! attributes, fifos, and removing trees whose folders are read-only.
+//! attributes, fifos, removing trees whose folders are read-only, and
+//! reading a text file with a bound on its size.
 
 use std::ffi::CString;
 use std::fs;
@@ -20,6 +21,34 @@ fn check(r: libc::c_int) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The most a build description (Dockerfile, definition, `.dockerignore`,
+/// Flyte spec) may hold. BuildKit hands the Dockerfile to its frontend in
+/// one message of at most 16 MiB, so no Dockerfile that builds there is
+/// larger; the bound keeps a huge file from taking many times its size in
+/// memory.
+pub const MAX_DESCRIPTION_SIZE: u64 = 16 << 20;
+
+/// Reads `r` as UTF-8 text, refusing more than `limit` bytes.
+pub fn read_text_capped(r: impl io::Read, limit: u64) -> io::Result<String> {
+    let mut text = String::new();
+    io::Read::read_to_string(&mut r.take(limit.saturating_add(1)), &mut text)?;
+    if text.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {} MiB, the most imgbuild reads",
+                limit >> 20
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// The text file at `p`, refused when larger than [`MAX_DESCRIPTION_SIZE`].
+pub fn read_description(p: &Path) -> io::Result<String> {
+    read_text_capped(fs::File::open(p)?, MAX_DESCRIPTION_SIZE)
 }
 
 /// Sets the owner of `p` without following a symlink.
