@@ -61,8 +61,8 @@ fn os_err(what: &str) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
 }
 
-/// Hides and freezes the kernel files of [`MASKED_FILES`], [`MASKED_DIRS`]
-/// and [`READ_ONLY`] under `root` (which has `/proc` and `/sys` mounted).
+/// Hides and freezes the kernel files of `MASKED_FILES`, `MASKED_DIRS`
+/// and `READ_ONLY` under `root` (which has `/proc` and `/sys` mounted).
 /// A path the kernel does not have is skipped.
 pub fn mask(root: &Path) -> Result<(), String> {
     let locked = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
