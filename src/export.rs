@@ -47,9 +47,16 @@ pub fn dockerfile(def: &Definition, images: &[String], o: &ExportOptions) -> Res
     }
     let context = &def.context;
     let mut out = String::new();
+    // `RUN --security` is in BuildKit's labs syntax only.
+    let insecure = def.images.iter().any(|i| {
+        i.layers.iter().any(
+            |l| matches!(&l.kind, crate::spec::LayerKind::Commands { run, .. } if run.insecure),
+        )
+    });
+    let syntax = if insecure { "1-labs" } else { "1" };
     let _ = writeln!(
         out,
-        "# syntax=docker/dockerfile:1\n# Written by `imgbuild export dockerfile` from {}.\n# Build it with the definition's context: docker build -f THIS_FILE {}",
+        "# syntax=docker/dockerfile:{syntax}\n# Written by `imgbuild export dockerfile` from {}.\n# Build it with the definition's context: docker build -f THIS_FILE {}",
         def.file.display(),
         context.display()
     );
@@ -351,6 +358,9 @@ fn run_flags(r: &RunOptions) -> String {
     }
     if !r.network {
         f.push("--network=none".into());
+    }
+    if r.insecure {
+        f.push("--security=insecure".into());
     }
     if f.is_empty() {
         String::new()

@@ -390,8 +390,32 @@ struct BuildArgs {
     /// ID=SOCKET (repeatable). Never part of cache keys or output.
     #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
     ssh: Vec<String>,
+    /// An entitlement, as buildx's: `security.insecure` lets steps marked
+    /// `RUN --security=insecure` (`security = "insecure"`) run without
+    /// containment; `network.host` is accepted (steps have the host's
+    /// network unless they ask for none). Repeatable, or comma-separated.
+    #[arg(long = "allow", value_name = "ENTITLEMENT", value_delimiter = ',')]
+    allow: Vec<String>,
     #[command(flatten)]
     progress: ProgressArgs,
+}
+
+/// Whether `--allow` lets insecure steps run; an entitlement imgbuild does
+/// not know is a usage error.
+fn allow_insecure(allow: &[String]) -> Result<bool> {
+    let mut insecure = false;
+    for e in allow {
+        match e.trim() {
+            "security.insecure" => insecure = true,
+            "network.host" => {}
+            other => {
+                return Err(Error::Usage(format!(
+                    "--allow {other}: expected security.insecure or network.host"
+                )));
+            }
+        }
+    }
+    Ok(insecure)
 }
 
 #[derive(Args)]
@@ -787,6 +811,7 @@ fn build(a: BuildArgs) -> Result<()> {
         threads: jobs,
         labels,
         annotations,
+        allow_insecure: allow_insecure(&a.allow)?,
     };
     let progress = a.progress.sink("Building")?;
     let report = imgbuild::build(&req, &store, &client, &progress).inspect_err(|e| {

@@ -235,6 +235,10 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// Annotations on the result image's manifests, index and descriptors.
     pub annotations: Vec<Annotation>,
+    /// Let steps marked `RUN --security=insecure` (`security =
+    /// "insecure"`) run without containment (buildx's `--allow
+    /// security.insecure`); without it such a build is refused.
+    pub allow_insecure: bool,
 }
 
 impl BuildRequest {
@@ -255,6 +259,7 @@ impl BuildRequest {
                 .unwrap_or(1),
             labels: BTreeMap::new(),
             annotations: Vec::new(),
+            allow_insecure: false,
         }
     }
 }
@@ -325,6 +330,33 @@ pub fn build(
     crate::progress::with_sink(progress, || build_with(req, store, client, progress))
 }
 
+/// A step that runs without containment needs the build's consent, as
+/// buildx's `--allow security.insecure`: without it the build is refused
+/// before anything runs, naming the step.
+fn check_entitlements(plan: &Plan, req: &BuildRequest) -> Result<()> {
+    if req.allow_insecure {
+        return Ok(());
+    }
+    for s in plan.images.iter().flat_map(|i| &i.steps) {
+        if let plan::Action::Run(rs) = &s.action
+            && rs.insecure
+        {
+            let asked = if req.plan.source.is_dockerfile() {
+                "RUN --security=insecure"
+            } else {
+                "security = \"insecure\""
+            };
+            return Err(Error::Definition {
+                loc: Box::new(s.loc.clone()),
+                message: format!(
+                    "{asked} runs the step without containment; it is refused unless the build is run with `--allow security.insecure`"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn build_with(
     req: &BuildRequest,
     store: &Store,
@@ -341,6 +373,7 @@ fn build_with(
         plan.images.len(),
         plan.images.iter().map(|i| i.steps.len()).sum::<usize>()
     ));
+    check_entitlements(&plan, req)?;
     if let Some((path, lock, true)) = &plan.debian_lock {
         lock.save(path)?;
     }
@@ -389,6 +422,7 @@ fn build_with(
             docker_media_types: req.docker_media_types,
             secrets: req.secrets.clone(),
             ssh: req.ssh.clone(),
+            allow_insecure: req.allow_insecure,
         },
     )?;
     let mut report = BuildReport {

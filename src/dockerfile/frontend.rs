@@ -38,8 +38,9 @@
 //! `--link` changes nothing, imgbuild's layers never depend on the ones
 //! below. `RUN --mount=type=bind|cache,from=` reads a folder of an earlier
 //! stage or an image (read-only, or as a new cache's first content);
-//! `--mount=type=ssh` forwards the agent given with `--ssh`. Refused with
-//! the instruction's line: `--security`.
+//! `--mount=type=ssh` forwards the agent given with `--ssh`. `RUN
+//! --security=insecure` runs the step without containment, when the build
+//! allows it (`--allow security.insecure`).
 
 use super::expand::expand;
 use super::parse::{Cmd, Healthcheck, Inst, Instruction, Mount, parse};
@@ -729,9 +730,17 @@ fn stage_layers(
                 security,
                 heredocs,
             } => {
-                if security.as_deref().is_some_and(|s| s != "sandbox") {
-                    return Err(unsupported(file, i, "RUN --security=insecure"));
-                }
+                let insecure = match security.as_deref() {
+                    None | Some("sandbox") => false,
+                    Some("insecure") => true,
+                    Some(other) => {
+                        return Err(bad(
+                            file,
+                            i,
+                            format!("--security={other}: expected sandbox or insecure"),
+                        ));
+                    }
+                };
                 let mut script = match cmd {
                     Cmd::Shell(s) if !heredocs.is_empty() => heredoc_script(s, heredocs),
                     Cmd::Shell(s) => s.clone(),
@@ -750,6 +759,7 @@ fn stage_layers(
                     network: network.as_deref() != Some("none"),
                     // As BuildKit: only a declared ARG passes it.
                     no_source_date_epoch: true,
+                    insecure,
                     ..Default::default()
                 };
                 for m in mounts {

@@ -57,6 +57,9 @@ pub struct BuildOptions<'a> {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// SSH agent sockets by id, for RUN steps' ssh mounts (`--ssh`).
     pub ssh: BTreeMap<String, std::path::PathBuf>,
+    /// Steps marked insecure may run without containment (`--allow
+    /// security.insecure`); otherwise such a step fails.
+    pub allow_insecure: bool,
 }
 
 pub struct BuildOut {

@@ -16,6 +16,12 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
     let label = format!("[{}] {}", cx.img.id, short(&s.name));
     let label = label.as_str();
     let loc = s.loc.to_string();
+    if rs.insecure && !o.allow_insecure {
+        return Err(Error::Definition {
+            loc: Box::new(s.loc.clone()),
+            message: "the step asks to run without containment (security insecure); allow it with `--allow security.insecure`".into(),
+        });
+    }
     let (layers, cfg) = (&stack.layers, &stack.cfg);
     cx.fetch_missing(layers, label)?;
     let refs: Vec<crate::sandbox::rootfs::LayerRef> = layers

@@ -205,6 +205,7 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
                 ssh: ssh.clone(),
                 image_mounts: image_mounts.iter().map(|(_, m)| m.clone()).collect(),
                 source_date_epoch: !run.no_source_date_epoch,
+                insecure: run.insecure,
             };
             let mut k = KeyHasher::new("run", RUN_FORMAT);
             k.digest(&chain).str(&p.to_string());
@@ -255,6 +256,11 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
                     .opt_str(s.target.as_deref());
             }
             k.bool(rs.source_date_epoch);
+            // A step run without containment is another step (contained
+            // steps keep the keys they had before the field existed).
+            if rs.insecure {
+                k.str("security").str("insecure");
+            }
             k.str(o.compression.name())
                 .u64(o.compression.level() as u64)
                 .u64(o.source_date_epoch);
@@ -277,9 +283,18 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
                 "network".into(),
                 if rs.network { "host" } else { "none" }.into(),
             );
+            options.insert(
+                "security".into(),
+                if rs.insecure { "insecure" } else { "sandbox" }.into(),
+            );
             options.insert("compression".into(), o.compression.name().into());
             options.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
             let mut notes = Vec::new();
+            if rs.insecure {
+                notes.push(
+                    "runs without containment (every capability, no seccomp filter, writable /proc/sys): only with `--allow security.insecure`".into(),
+                );
+            }
             if !crate::sandbox::can_execute(p) {
                 notes.push(format!(
                     "cannot run here: no binfmt_misc handler for {p} on this {} host",

@@ -57,6 +57,11 @@ pub struct ChildSpec {
     /// user namespace (where files of the mapped range can be made and read).
     #[serde(default)]
     pub task: Option<super::FsTask>,
+    /// `RUN --security=insecure`: the command keeps every capability of
+    /// the sandbox's root, with no seccomp filter and writable kernel
+    /// settings; otherwise [`super::contain`] restricts it.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// How the step's user namespace maps ids.
@@ -326,7 +331,7 @@ fn namespaces(spec: &ChildSpec) -> Result<i32, String> {
     }
 }
 
-fn mount(
+pub(super) fn mount(
     src: Option<&str>,
     dst: impl AsRef<Path>,
     fstype: Option<&str>,
@@ -410,6 +415,12 @@ fn init(spec: &ChildSpec) -> String {
             let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
             envp.push(std::ptr::null());
             let prog = resolve_program(&spec.argv[0], &spec.env);
+            // Last: the filter is in force from here on.
+            if !spec.insecure
+                && let Err(e) = super::contain::restrict()
+            {
+                return e;
+            }
             // SAFETY: argv and envp are null-terminated arrays of pointers
             // into CStrings that outlive the call; execve returns only on
             // failure, reported below.
@@ -536,7 +547,14 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
         Some("mode=1777,size=65536k"),
     );
     if std::fs::symlink_metadata(root.join("sys")).is_ok_and(|m| m.is_dir()) {
-        let _ = bind(Path::new("/sys"), &root.join("sys"), true);
+        if spec.insecure {
+            let _ = bind(Path::new("/sys"), &root.join("sys"), true);
+        } else {
+            read_only_sys(&root.join("sys"));
+        }
+    }
+    if !spec.insecure {
+        super::contain::mask(&root)?;
     }
     let h = cstr(&spec.hostname);
     // SAFETY: h holds the name's bytes, the length given.
@@ -570,6 +588,9 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
         }
     }
     std::env::set_current_dir(cwd).map_err(|e| format!("workdir {cwd}: {e}"))?;
+    if !spec.insecure {
+        super::contain::drop_bounding()?;
+    }
     if uid != 0 || gid != 0 {
         let n = groups.len();
         // SAFETY: groups holds n gids; the rest are integers.
@@ -590,6 +611,50 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
         }
     }
     Ok(home)
+}
+
+/// A read-only `/sys` at `dst`: a sysfs of its own where the step's
+/// namespaces allow one (nothing the host mounted below /sys, such as
+/// cgroups, comes with it), else the host's, read-only with every mount
+/// below it.
+fn read_only_sys(dst: &Path) {
+    let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    if mount(Some("sysfs"), dst, Some("sysfs"), flags, None).is_ok() {
+        return;
+    }
+    if bind(Path::new("/sys"), dst, true).is_err() {
+        return;
+    }
+    // The remount above covers the top mount only: every mount below it
+    // is made read-only too (mount_setattr, Linux 5.12 on).
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clear: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        set: 0x1, // MOUNT_ATTR_RDONLY
+        clear: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let d = cstr(dst.as_os_str().as_bytes());
+    // SAFETY: d is a NUL-terminated path and attr a mount_attr of the
+    // size given, both alive for the call. A kernel without the call
+    // leaves the submounts as they were (the files there belong to the
+    // host's root, whom a user namespace's root is not).
+    unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            d.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
 }
 
 /// `USER` as the image gives it: name or uid, optionally `:group` or `:gid`,

@@ -3,8 +3,10 @@
 //! overlay of it (or a copy), and what it changed becomes a layer.
 
 pub mod child;
+pub mod contain;
 pub mod diff;
 pub mod rootfs;
+pub mod seccomp;
 
 use crate::error::{Error, IoContext, Result};
 use crate::layer::compress::Compression;
@@ -131,6 +133,10 @@ pub struct RunStep {
     /// Whether the step gets `SOURCE_DATE_EPOCH` (the build's, when the
     /// image's env does not set it).
     pub source_date_epoch: bool,
+    /// `RUN --security=insecure` (`security = "insecure"`): no
+    /// containment beyond the namespaces; run only when the build allows
+    /// it (`--allow security.insecure`).
+    pub insecure: bool,
 }
 
 /// Where and how a step runs.
@@ -452,6 +458,7 @@ fn fs_op(map: Mapping, task: FsTask) -> Result<serde_json::Value> {
         binds: vec![],
         map,
         task: Some(task),
+        insecure: false,
     };
     let mut child = Command::new(&exe)
         .arg("__sandbox")
@@ -720,6 +727,7 @@ fn execute_in(
         binds,
         map,
         task: None,
+        insecure: st.insecure,
     };
     let diff = |changed: &Path, snapshot: Option<PathBuf>| -> Result<LayerDesc> {
         let v = fs_op(

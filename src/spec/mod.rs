@@ -124,6 +124,11 @@ pub struct RunOptions {
     /// The step gets no `SOURCE_DATE_EPOCH` of imgbuild's own (a
     /// Dockerfile's RUN: BuildKit passes it only as a declared build arg).
     pub no_source_date_epoch: bool,
+    /// `security = "insecure"` (Dockerfile `RUN --security=insecure`): the
+    /// step runs without the sandbox's containment (every capability, no
+    /// seccomp filter, writable kernel settings), only when the build is
+    /// run with `--allow security.insecure`.
+    pub insecure: bool,
 }
 
 /// A folder of another image mounted into a RUN step: read-only (`bind`),
@@ -1015,6 +1020,17 @@ fn run_options(t: &Table, commands: bool) -> Result<RunOptions> {
                     "network",
                     t.get("network"),
                     format!("network {other:?}: expected \"host\" or \"none\""),
+                ));
+            }
+        };
+        o.insecure = match t.str("security")?.as_deref() {
+            None | Some("sandbox") => false,
+            Some("insecure") => true,
+            Some(other) => {
+                return Err(t.err(
+                    "security",
+                    t.get("security"),
+                    format!("security {other:?}: expected \"sandbox\" (the default) or \"insecure\" (needs `--allow security.insecure`)"),
                 ));
             }
         };
