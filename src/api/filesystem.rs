@@ -111,35 +111,35 @@ fn write_tar(dest: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats> {
         .ctx(|| "creating a temp folder".into())?;
     let stats = unpack_into(tree.path(), store, img);
     let res = stats.and_then(|stats| {
+        // Named only once complete (a kill leaves nothing at `dest`).
         let tmp = match stdout {
-            true => store.temp_file()?,
+            true => crate::util::fs::NewFile::create_in(store.tmp_dir(), 0o600)
+                .ctx(|| format!("creating a temp file in {}", store.tmp_dir().display()))?,
             false => {
                 let parent = dest
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
                 fs::create_dir_all(parent).ctx(|| format!("creating {}", parent.display()))?;
-                tempfile::Builder::new()
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-                    .prefix(".tmp-")
-                    .tempfile_in(parent)
+                crate::util::fs::NewFile::create_in(parent, 0o644)
                     .ctx(|| format!("writing {}", dest.display()))?
             }
         };
         let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), e);
-        let mut b = tar::Builder::new(std::io::BufWriter::new(tmp.reopen().map_err(io)?));
+        let mut b = tar::Builder::new(std::io::BufWriter::new(tmp.file().try_clone().map_err(io)?));
         b.follow_symlinks(false);
         b.mode(tar::HeaderMode::Complete);
         append_tree(&mut b, tree.path(), Path::new("")).map_err(io)?;
         b.into_inner().and_then(|mut w| w.flush()).map_err(io)?;
         if stdout {
-            let mut f = tmp.reopen().map_err(io)?;
+            let mut f = tmp.file().try_clone().map_err(io)?;
+            std::io::Seek::rewind(&mut f).map_err(io)?;
             let mut out = std::io::stdout().lock();
             std::io::copy(&mut f, &mut out)
                 .and_then(|_| out.flush())
                 .map_err(|e| Error::io("writing the tar to standard output", e))?;
         } else {
-            tmp.persist(dest).map_err(|e| io(e.error))?;
+            tmp.persist(dest).map_err(io)?;
         }
         Ok(stats)
     });
