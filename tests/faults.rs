@@ -870,3 +870,57 @@ fn concurrent_builds_into_one_store_and_one_layout_keep_every_tag() {
     }
     assert_eq!(tmp_usage(&store), (0, 0));
 }
+
+/// Two builds with stores of their own into one layout: while one holds
+/// the layout's index between reading and replacing it (stopped there), the
+/// other waits for it; when the first goes on, both tags are in the index
+/// (no lost update) and both images read back.
+#[test]
+fn builds_with_different_stores_update_one_layout_one_at_a_time() {
+    let t = tempfile::tempdir().unwrap();
+    let a = project(&t.path().join("a"), 256, 5, "a");
+    let b = project(&t.path().join("b"), 256, 6, "b");
+    let want_b = reference_digest(&b);
+    let layout = t.path().join("layout");
+    let build = |p: &Path, store: &str| {
+        ib(&["build"])
+            .path_arg(p)
+            .cache(&t.path().join(store))
+            .oci_out(&layout)
+            .json()
+            .arg("-q")
+    };
+    let first = wait_stopped(
+        build(&a, "s1")
+            .env("IMGBUILD_FAULT_PAUSE", "output-index")
+            .spawn(),
+        "output-index",
+    );
+    let second = build(&b, "s2").spawn();
+    // The second build's blobs (its manifest last) reach the layout; then
+    // it waits for the layout's index.
+    let l = Layout::new(&layout);
+    wait_for("the second build's manifest", || {
+        l.blob_path(&want_b).is_file()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !matches!(proc_state(second.pid()), Some('Z') | None),
+        "the second build waits for the layout's index"
+    );
+    sigcont(first.pid());
+    first.wait().ok();
+    second.wait().ok();
+    assert_layout_sound(&layout).expect("an index");
+    let mut tags = l.tags();
+    tags.sort();
+    assert_eq!(tags, ["a", "b"], "no lost update");
+    assert_eq!(
+        skopeo_digest(&format!("oci:{}:b", layout.display())),
+        want_b
+    );
+    assert_eq!(
+        skopeo_digest(&format!("oci:{}:a", layout.display())),
+        reference_digest(&a)
+    );
+}

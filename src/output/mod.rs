@@ -417,9 +417,11 @@ fn write_layout(
         stats.bytes_written += b.size;
     }
     // The index last: replace an image with the same tag, keep the others.
-    // Builds sharing a store and an output folder update it one at a time.
-    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let _lock = store.lock_named(&canonical)?;
+    // Builds sharing the output folder (whatever their stores) update it
+    // one at a time: a lock on the folder itself.
+    let _lock = fs::File::open(dir)
+        .and_then(|f| f.lock().map(|()| f))
+        .ctx(|| format!("locking {}", dir.display()))?;
     let mut index = match fs::read(dir.join("index.json")) {
         Ok(bytes) => serde_json::from_slice::<Index>(&bytes).map_err(|e| {
             Error::input(
@@ -434,6 +436,7 @@ fn write_layout(
             annotations: None,
         },
     };
+    crate::util::fault::point("output-index");
     let ref_name = |d: &Descriptor| {
         d.annotations
             .as_ref()

@@ -13,6 +13,8 @@
 //!   not yet written;
 //! - `output-blob`: a blob is being placed into an OCI layout folder (the
 //!   layout's index not written yet);
+//! - `output-index`: a layout's blobs are in place and its index read
+//!   (under the layout's lock), not yet replaced;
 //! - `output-archive`: an archive's blobs are written to its temp file, not
 //!   yet named;
 //! - `push-chunk`: a chunk of a blob's upload is in the registry, the rest
