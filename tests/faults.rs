@@ -924,3 +924,31 @@ fn builds_with_different_stores_update_one_layout_one_at_a_time() {
         reference_digest(&a)
     );
 }
+
+/// Killed when a `type=local` folder is complete but not yet in place:
+/// nothing appears beside the destination (the folder was made in the
+/// store's temp folder, on the same file system); the next build writes it
+/// and leaves the store's temp folder empty.
+#[test]
+fn killed_while_a_local_output_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let proj = project(&t.path().join("proj"), 512, 5, "v1");
+    let store = t.path().join("store");
+    let parent = t.path().join("out");
+    let out = format!("type=local,dest={}", parent.join("fs").display());
+    let cmd = || {
+        ib(&["build"])
+            .path_arg(&proj)
+            .cache(&store)
+            .args(&["--output", &out, "-q"])
+    };
+    kill_at(cmd(), "output-local");
+    assert_eq!(names(&parent), Vec::<String>::new(), "nothing beside it");
+    cmd().run().ok();
+    assert_eq!(names(&parent), ["fs"]);
+    assert_eq!(tmp_usage(&store), (0, 0));
+    assert_eq!(
+        fs::read(parent.join("fs/data/blob.bin")).unwrap(),
+        fs::read(proj.join("data/blob.bin")).unwrap()
+    );
+}

@@ -15,6 +15,8 @@
 //!   layout's index not written yet);
 //! - `output-index`: a layout's blobs are in place and its index read
 //!   (under the layout's lock), not yet replaced;
+//! - `output-local`: a `type=local` folder is complete, not yet renamed
+//!   into place;
 //! - `output-archive`: an archive's blobs are written to its temp file, not
 //!   yet named;
 //! - `push-chunk`: a chunk of a blob's upload is in the registry, the rest
