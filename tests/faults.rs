@@ -213,6 +213,29 @@ fn tmp_usage(store: &Path) -> (usize, u64) {
     acc
 }
 
+/// Temp-looking names anywhere in the store outside `tmp/` (where no temp
+/// file belongs).
+fn temp_names(store: &Path) -> Vec<String> {
+    fn walk(p: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(p).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(".tmp") || n.starts_with("tmp-") || n.starts_with(".fetch") {
+                out.push(e.path().display().to_string());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for e in fs::read_dir(store).into_iter().flatten().flatten() {
+        if e.file_name() != "tmp" {
+            walk(&e.path(), &mut out);
+        }
+    }
+    out
+}
+
 /// A project of three layers (a file of `kib` KiB of incompressible bytes,
 /// a small file, an env) tagged `tag`.
 fn project(dir: &Path, kib: usize, seed: u64, tag: &str) -> PathBuf {
@@ -399,6 +422,17 @@ fn killed_layout_build(point: &str) {
         point,
     );
     let left = tmp_usage(&store);
+    assert!(
+        left.0 > 0,
+        "{point}: the killed build's temp folder stays until the next command"
+    );
+    if point == "layer-written" {
+        // The session's folder and lock, and the layer's temp file in it.
+        assert!(
+            left.0 >= 3,
+            "the killed build left its layer's temp file: {left:?}"
+        );
+    }
     assert_eq!(
         assert_layout_sound(&layout).as_deref(),
         Some(&before[..]),
@@ -416,6 +450,7 @@ fn killed_layout_build(point: &str) {
         (0, 0),
         "{point}: the killed build left {left:?} (entries, bytes); the next one removed them"
     );
+    assert_eq!(temp_names(&store), Vec::<String>::new(), "{point}");
     assert_layout_sound(&layout).expect("an index");
     let mut tags = Layout::new(&layout).tags();
     tags.sort();
