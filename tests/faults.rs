@@ -749,27 +749,35 @@ fn push_cmd(store: &Path, layout: &Path, target: &str) -> Ib {
         .arg("-q")
 }
 
-/// Killed after its blobs are up, before the manifest: the tag does not
-/// exist; the next push completes and skopeo reads the image.
+/// Killed in the middle of a blob's chunked upload, or after its blobs are
+/// up and before the manifest: the tag does not exist; the next push
+/// completes and skopeo copies the image back with the built digest.
 #[test]
-fn a_push_killed_before_its_manifest_leaves_no_tag() {
+fn a_killed_push_leaves_no_tag_and_the_next_completes() {
     let reg = Registry::start(RegistryOptions::plain());
     let t = tempfile::tempdir().unwrap();
     let (store, layout, want) = pushable(t.path());
-    let target = format!("{}/team/app:v1", reg.host());
-    kill_at(push_cmd(&store, &layout, &target), "push-manifest");
-    assert!(reg.skopeo_inspect("team/app:v1").is_err(), "no tag yet");
-    let left = tmp_usage(&store);
-    push_cmd(&store, &layout, &target).run().ok();
-    assert_eq!(tmp_usage(&store), (0, 0), "the killed push left {left:?}");
-    assert_eq!(reg.skopeo_inspect("team/app:v1").unwrap()["Digest"], want);
+    for (n, point) in ["push-chunk", "push-manifest"].iter().enumerate() {
+        let target = format!("{}/team/app{n}:v1", reg.host());
+        kill_at(push_cmd(&store, &layout, &target), point);
+        let tagged = format!("team/app{n}:v1");
+        assert!(reg.skopeo_inspect(&tagged).is_err(), "{point}: no tag yet");
+        let left = tmp_usage(&store);
+        push_cmd(&store, &layout, &target).run().ok();
+        assert_eq!(
+            tmp_usage(&store),
+            (0, 0),
+            "{point}: the killed push left {left:?}"
+        );
+        assert_eq!(reg.skopeo_inspect(&tagged).unwrap()["Digest"], want);
+    }
     let copy = t.path().join("copy");
     tool(
         "skopeo",
         &[
             "copy",
             "--src-tls-verify=false",
-            &reg.docker_ref("team/app:v1"),
+            &reg.docker_ref("team/app0:v1"),
             &format!("oci:{}:v1", copy.display()),
         ],
     );
