@@ -62,8 +62,10 @@ fn unpack_into(root: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
     Ok(stats)
 }
 
-/// A new folder is made beside `dest` and renamed into place, so a failed
-/// build leaves nothing; an existing folder is written into, as buildx does.
+/// A new folder is made and renamed into place, so a failed build leaves
+/// nothing: in the store's temp folder when it is on `dest`'s file system
+/// (a killed build's goes with the next command), else beside `dest`. An
+/// existing folder is written into, as buildx does.
 fn write_local(dest: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats> {
     if dest.is_dir() {
         return unpack_into(dest, store, img);
@@ -73,10 +75,16 @@ fn write_local(dest: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).ctx(|| format!("creating {}", parent.display()))?;
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+    let near = match dev(store.tmp_dir()).is_some() && dev(store.tmp_dir()) == dev(parent) {
+        true => store.tmp_dir(),
+        false => parent,
+    };
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-local-")
-        .tempdir_in(parent)
-        .ctx(|| format!("creating a folder in {}", parent.display()))?;
+        .tempdir_in(near)
+        .ctx(|| format!("creating a folder in {}", near.display()))?;
     // The tree's root gets the usual folder mode (a layer may set another).
     fs::set_permissions(
         tmp.path(),
@@ -84,6 +92,7 @@ fn write_local(dest: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
     )
     .ctx(|| format!("writing {}", dest.display()))?;
     let stats = unpack_into(tmp.path(), store, img)?;
+    crate::util::fault::point("output-local");
     let path = tmp.keep();
     fs::rename(&path, dest).map_err(|e| {
         let _ = crate::sandbox::remove_tree(&path);
@@ -111,35 +120,35 @@ fn write_tar(dest: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats> {
         .ctx(|| "creating a temp folder".into())?;
     let stats = unpack_into(tree.path(), store, img);
     let res = stats.and_then(|stats| {
+        // Named only once complete (a kill leaves nothing at `dest`).
         let tmp = match stdout {
-            true => store.temp_file()?,
+            true => crate::util::fs::NewFile::create_in(store.tmp_dir(), 0o600)
+                .ctx(|| format!("creating a temp file in {}", store.tmp_dir().display()))?,
             false => {
                 let parent = dest
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
                 fs::create_dir_all(parent).ctx(|| format!("creating {}", parent.display()))?;
-                tempfile::Builder::new()
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-                    .prefix(".tmp-")
-                    .tempfile_in(parent)
+                crate::util::fs::NewFile::create_in(parent, 0o644)
                     .ctx(|| format!("writing {}", dest.display()))?
             }
         };
         let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), e);
-        let mut b = tar::Builder::new(std::io::BufWriter::new(tmp.reopen().map_err(io)?));
+        let mut b = tar::Builder::new(std::io::BufWriter::new(tmp.file().try_clone().map_err(io)?));
         b.follow_symlinks(false);
         b.mode(tar::HeaderMode::Complete);
         append_tree(&mut b, tree.path(), Path::new("")).map_err(io)?;
         b.into_inner().and_then(|mut w| w.flush()).map_err(io)?;
         if stdout {
-            let mut f = tmp.reopen().map_err(io)?;
+            let mut f = tmp.file().try_clone().map_err(io)?;
+            std::io::Seek::rewind(&mut f).map_err(io)?;
             let mut out = std::io::stdout().lock();
             std::io::copy(&mut f, &mut out)
                 .and_then(|_| out.flush())
                 .map_err(|e| Error::io("writing the tar to standard output", e))?;
         } else {
-            tmp.persist(dest).map_err(|e| io(e.error))?;
+            tmp.persist(dest).map_err(io)?;
         }
         Ok(stats)
     });

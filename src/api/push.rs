@@ -18,7 +18,12 @@ pub fn push(
     client: &Client,
     jobs: usize,
 ) -> Result<(Descriptor, PushStats)> {
-    let tmp = tempfile::tempdir().map_err(|e| Error::io("creating a temp folder", e))?;
+    // In the store's temp folder: what a killed push leaves goes with the
+    // next command.
+    let tmp = tempfile::Builder::new()
+        .prefix("push-")
+        .tempdir_in(store.tmp_dir())
+        .map_err(|e| Error::io("creating a temp folder", e))?;
     let (kind, rest) = source.split_once(':').ok_or_else(|| {
         Error::Usage(format!(
             "source {:?} is not oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE",

@@ -127,9 +127,17 @@ impl LockFile {
         let text = format!(
             "# Written by `imgbuild lock`: the Debian packages of native Debian bases.\n# Commit it; `imgbuild build --locked` fails when it no longer matches.\n{body}"
         );
-        let tmp = path.with_extension("lock.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::rename(&tmp, path))
+        // Named only once complete: a failed or killed write leaves the
+        // earlier lock and nothing beside it.
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::util::fs::NewFile::create_in(dir, 0o644)
+            .and_then(|f| {
+                std::io::Write::write_all(&mut f.file(), text.as_bytes())?;
+                f.persist(path)
+            })
             .map_err(|e| Error::input(path, format!("cannot write: {e}")))
     }
 

@@ -49,6 +49,7 @@ impl Built {
     /// A layer built for step `key`: recorded in the store for the step,
     /// counted, and remembered for another image with the same step.
     pub fn keep(&self, store: &Store, key: Digest, d: LayerDesc) -> Result<LayerDesc> {
+        crate::util::fault::point("step-record");
         store.step_put(&key, &d)?;
         let mut l = self.layers();
         l.count += 1;

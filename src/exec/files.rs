@@ -273,9 +273,11 @@ fn git_tree(
     }
     std::fs::create_dir_all(&parent)
         .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+    // In the store's temp folder (same file system): a killed checkout goes
+    // with the next command.
     let tmp = tempfile::Builder::new()
-        .prefix(".fetch-")
-        .tempdir_in(&parent)
+        .prefix("git-fetch-")
+        .tempdir_in(store.tmp_dir())
         .map_err(|e| Error::io(format!("creating a folder in {}", parent.display()), e))?;
     let git = crate::net::git::Git::new(store.http().config(), store.tmp_dir())?;
     git.checkout(src, r, &tmp.path().join("tree"), keep_git_dir)?;

@@ -59,6 +59,7 @@ pub(super) fn build(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<Buil
                 unreachable!("config steps make no layer; RUN and copy steps run in order")
             }
         };
+        crate::util::fault::point("step-record");
         store.step_put(&step.key, &desc)?;
         bar.finish(&format!(
             "{n} {}, {} → {} in {:.2}s",

@@ -475,6 +475,7 @@ pub fn commit_layer(
             store.root().display()
         )
     };
+    crate::util::fault::point("layer-written");
     let lw = tw.finish().ctx(into)?;
     let (w, written) = lw.finish().ctx(into)?;
     w.into_inner()

@@ -15,6 +15,7 @@ use crate::layer::tar::{Entry, EntryKind, TarWriter};
 use crate::oci::types::*;
 use crate::registry::Reference;
 use crate::store::Store;
+use crate::util::fs::NewFile;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -399,24 +400,28 @@ fn write_layout(
         }
         let src = store.blob_path(&b.digest);
         if fs::hard_link(&src, &dest).is_err() {
-            // A temp file that goes with an error (a full disk leaves no
-            // partial blob under any name).
-            let tmp = tempfile::Builder::new()
-                .prefix(".tmp-")
-                .tempfile_in(&blobs)
-                .ctx(|| format!("writing {}", dest.display()))?;
-            fs::copy(&src, tmp.path())
+            // A file named only once complete: an error or a kill leaves no
+            // partial blob under any name.
+            let tmp =
+                NewFile::create_in(&blobs, 0o644).ctx(|| format!("writing {}", dest.display()))?;
+            let mut from = fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
+            std::io::copy(&mut from, &mut tmp.file())
                 .ctx(|| format!("copying {} into {}", b.digest, dir.display()))?;
+            crate::util::fault::point("output-blob");
             tmp.persist(&dest)
-                .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+                .ctx(|| format!("writing {}", dest.display()))?;
+        } else {
+            crate::util::fault::point("output-blob");
         }
         stats.blobs_written += 1;
         stats.bytes_written += b.size;
     }
     // The index last: replace an image with the same tag, keep the others.
-    // Builds sharing a store and an output folder update it one at a time.
-    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let _lock = store.lock_named(&canonical)?;
+    // Builds sharing the output folder (whatever their stores) update it
+    // one at a time: a lock on the folder itself.
+    let _lock = fs::File::open(dir)
+        .and_then(|f| f.lock().map(|()| f))
+        .ctx(|| format!("locking {}", dir.display()))?;
     let mut index = match fs::read(dir.join("index.json")) {
         Ok(bytes) => serde_json::from_slice::<Index>(&bytes).map_err(|e| {
             Error::input(
@@ -431,6 +436,7 @@ fn write_layout(
             annotations: None,
         },
     };
+    crate::util::fault::point("output-index");
     let ref_name = |d: &Descriptor| {
         d.annotations
             .as_ref()
@@ -449,16 +455,12 @@ fn atomic_write(dest: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .ctx(|| format!("writing {}", dest.display()))?;
-    tmp.write_all(bytes)
+    let tmp = NewFile::create_in(dir, 0o644).ctx(|| format!("writing {}", dest.display()))?;
+    tmp.file()
+        .write_all(bytes)
         .ctx(|| format!("writing {}", dest.display()))?;
     tmp.persist(dest)
-        .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
-    Ok(())
+        .ctx(|| format!("writing {}", dest.display()))
 }
 
 fn file_entry(path: &str, size: u64) -> Entry {
@@ -508,13 +510,12 @@ fn write_archive(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .ctx(|| format!("writing {}", dest.display()))?;
+    // Named only once complete: a failed or killed build leaves nothing.
+    let tmp = NewFile::create_in(dir, 0o644).ctx(|| format!("writing {}", dest.display()))?;
     let mut tw = TarWriter::new(BufWriter::new(
-        tmp.reopen().ctx(|| "reopening a temp file".into())?,
+        tmp.file()
+            .try_clone()
+            .ctx(|| "reopening a temp file".into())?,
     ));
     let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), e);
     let mut small: Vec<(String, Vec<u8>)> = Vec::new();
@@ -582,8 +583,8 @@ fn write_archive(
     }
     let w = tw.finish().map_err(io)?;
     w.into_inner().map_err(|e| io(e.into_error()))?;
-    tmp.persist(dest)
-        .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+    crate::util::fault::point("output-archive");
+    tmp.persist(dest).map_err(io)?;
     Ok(stats)
 }
 

@@ -805,6 +805,7 @@ impl Client {
                 &Body::File { path, offset, len },
             ) {
                 Ok(resp) if resp.status == 202 => {
+                    crate::util::fault::point("push-chunk");
                     location = self.upload_url(r, resp.header("location").unwrap_or(&location))?;
                     offset = resp
                         .header("range")

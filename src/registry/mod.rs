@@ -298,6 +298,7 @@ pub fn push(
             stats.blobs_present += 1;
         }
     }
+    crate::util::fault::point("push-manifest");
     // Per-platform manifests of an index first (by digest), then the tags.
     if top.media_type == MT_INDEX || top.media_type == MT_DOCKER_LIST {
         for d in blobs

@@ -1,7 +1,8 @@
 //! File-system calls the standard library does not offer: changing the
 //! owner and times of a path without following a symlink, extended
-//! attributes, fifos, removing trees whose folders are read-only, and
-//! reading a text file with a bound on its size.
+//! attributes, fifos, removing trees whose folders are read-only, files
+//! that get their name only once complete ([`NewFile`]), and reading a
+//! text file with a bound on its size.
 
 use std::ffi::CString;
 use std::fs;
@@ -180,6 +181,137 @@ pub fn make_removable(p: &Path) {
     }
 }
 
+/// A file written in a folder that gets its name only when complete. On
+/// Linux it is an unnamed `O_TMPFILE` file, which goes with the process
+/// however the process ends (even by SIGKILL), so a killed writer leaves no
+/// partial file under any name; on a file system without `O_TMPFILE` it is
+/// a `.tmp-` file beside the destination, removed when dropped.
+pub struct NewFile {
+    file: fs::File,
+    /// The named fallback, when the file system has no `O_TMPFILE`.
+    named: Option<tempfile::NamedTempFile>,
+}
+
+impl NewFile {
+    /// A new empty file in `dir` (created with `mode` less the umask).
+    pub fn create_in(dir: &Path, mode: u32) -> io::Result<NewFile> {
+        let c = cpath(dir)?;
+        // SAFETY: `c` is a NUL-terminated string that outlives the call.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        };
+        if fd >= 0 {
+            use std::os::fd::FromRawFd;
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            let file = unsafe { fs::File::from_raw_fd(fd) };
+            return Ok(NewFile { file, named: None });
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL) => {}
+            _ => return Err(e),
+        }
+        let named = tempfile::Builder::new()
+            .permissions(fs::Permissions::from_mode(mode))
+            .prefix(".tmp-")
+            .tempfile_in(dir)?;
+        let file = named.reopen()?;
+        Ok(NewFile {
+            file,
+            named: Some(named),
+        })
+    }
+
+    /// The open file, to write (a clone of it writes the same file).
+    pub fn file(&self) -> &fs::File {
+        &self.file
+    }
+
+    /// Names the finished file `dest` (in the same file system), replacing
+    /// what was there at once.
+    pub fn persist(self, dest: &Path) -> io::Result<()> {
+        if let Some(named) = self.named {
+            return named.persist(dest).map(|_| ()).map_err(|e| e.error);
+        }
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        match link_fd(fd, dest) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => return other,
+        }
+        // link() never replaces: a name of our own first, then a rename.
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        loop {
+            let tmp = dir.join(format!(".tmp-{}", rand_name()));
+            match link_fd(fd, &tmp) {
+                Ok(()) => {
+                    return fs::rename(&tmp, dest).inspect_err(|_| {
+                        let _ = fs::remove_file(&tmp);
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Gives the open unnamed file `fd` the name `dest`.
+fn link_fd(fd: libc::c_int, dest: &Path) -> io::Result<()> {
+    let to = cpath(dest)?;
+    let from = CString::new(format!("/proc/self/fd/{fd}")).map_err(io::Error::other)?;
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::ENOENT) || Path::new("/proc/self/fd").exists() {
+        return Err(e);
+    }
+    // No /proc: the descriptor itself (needs CAP_DAC_READ_SEARCH).
+    // SAFETY: the strings are NUL-terminated and outlive the call.
+    check(unsafe {
+        libc::linkat(
+            fd,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+}
+
+/// A name no other process or thread picks at the same time.
+fn rand_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!(
+        "{}-{}-{nanos:08x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +341,35 @@ mod tests {
         remove_any(&t.path().join("d")).unwrap();
         assert!(!t.path().join("d").exists());
         remove_any(&t.path().join("d")).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_has_no_name_until_it_is_complete() {
+        use std::io::Write;
+        let t = tempfile::tempdir().unwrap();
+        let names = || {
+            let mut v: Vec<_> = fs::read_dir(t.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let f = NewFile::create_in(t.path(), 0o644).unwrap();
+        f.file().write_all(b"first").unwrap();
+        assert!(names().is_empty(), "no name while written: {:?}", names());
+        f.persist(&t.path().join("out")).unwrap();
+        assert_eq!(fs::read(t.path().join("out")).unwrap(), b"first");
+        // An existing file is replaced at once.
+        let f = NewFile::create_in(t.path(), 0o644).unwrap();
+        f.file().try_clone().unwrap().write_all(b"second").unwrap();
+        f.persist(&t.path().join("out")).unwrap();
+        assert_eq!(fs::read(t.path().join("out")).unwrap(), b"second");
+        assert_eq!(names(), vec![std::ffi::OsString::from("out")]);
+        // Dropped unfinished: nothing.
+        let f = NewFile::create_in(t.path(), 0o644).unwrap();
+        f.file().write_all(b"partial").unwrap();
+        drop(f);
+        assert_eq!(names(), vec![std::ffi::OsString::from("out")]);
     }
 }

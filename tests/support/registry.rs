@@ -319,6 +319,39 @@ impl Registry {
         panic!("the test registry did not come up: {last_err}");
     }
 
+    /// Kills the registry process (SIGKILL), as a crash would; its storage
+    /// stays for [`Registry::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again on the same port with the same storage and
+    /// configuration; panics with the log's tail unless it serves `/v2/`.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open registry log");
+        self.child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("run docker-registry");
+        let ca = self.opts.tls.then(|| self.dir.path().join("ca.crt"));
+        if let Err(e) = wait_ready(&mut self.child, self.port, ca.as_deref()) {
+            panic!(
+                "the test registry did not come back: {e}\n{}",
+                self.log_tail(40)
+            );
+        }
+    }
+
     /// "127.0.0.1:PORT" (the TLS certificate names 127.0.0.1 and localhost).
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
