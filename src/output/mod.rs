@@ -394,22 +394,24 @@ fn write_layout(
     let mut stats = WriteStats::default();
     for b in &img.blobs {
         let dest = blobs.join(b.digest.hex());
-        if dest.is_file() {
+        // Already there from an earlier write (same name, same size).
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == b.size) {
             continue;
         }
-        let src = store.blob_path(&b.digest);
-        if fs::hard_link(&src, &dest).is_err() {
-            // A temp file that goes with an error (a full disk leaves no
-            // partial blob under any name).
-            let tmp = tempfile::Builder::new()
-                .prefix(".tmp-")
-                .tempfile_in(&blobs)
-                .ctx(|| format!("writing {}", dest.display()))?;
-            fs::copy(&src, tmp.path())
-                .ctx(|| format!("copying {} into {}", b.digest, dir.display()))?;
-            tmp.persist(&dest)
-                .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
-        }
+        // A copy (or a reflink) of the store's blob, verified as it is
+        // made, never a hard link: a later corruption of the store must
+        // not change this image. A temp file that goes with an error (a
+        // full disk, a bad blob) leaves no partial blob under any name.
+        let mut tmp = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .prefix(".tmp-")
+            .tempfile_in(&blobs)
+            .ctx(|| format!("writing {}", dest.display()))?;
+        store
+            .export_blob(&b.digest, b.size, tmp.as_file_mut())
+            .map_err(|e| e.within(&format!("writing {}", dir.display())))?;
+        tmp.persist(&dest)
+            .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
         stats.blobs_written += 1;
         stats.bytes_written += b.size;
     }
@@ -559,20 +561,20 @@ fn write_archive(
     let mut buf = vec![0u8; 256 * 1024];
     let mut stats = WriteStats::default();
     for b in blobs {
-        let src = store.blob_path(&b.digest);
-        let mut f = fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
-        let size = f
-            .metadata()
-            .ctx(|| format!("reading {}", src.display()))?
-            .len();
+        // The blob's bytes are hashed as they go into the archive; a bad
+        // blob fails the write (the temp archive is dropped) and is
+        // removed from the store.
         tw.append_header(&file_entry(
             &format!("blobs/sha256/{}", b.digest.hex()),
-            size,
+            b.size,
         ))
         .map_err(io)?;
-        tw.append_data(&mut f, size, &mut buf).map_err(io)?;
+        store
+            .copy_blob_verified(&b.digest, b.size, tw.get_mut())
+            .map_err(|e| e.within(&format!("writing {}", dest.display())))?;
+        tw.pad(b.size).map_err(io)?;
         stats.blobs_written += 1;
-        stats.bytes_written += size;
+        stats.bytes_written += b.size;
     }
     for (name, bytes) in &small {
         tw.append_header(&file_entry(name, bytes.len() as u64))
