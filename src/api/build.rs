@@ -322,7 +322,18 @@ pub fn build(
     progress: &dyn ProgressSink,
 ) -> Result<BuildReport> {
     // Phases given no sink (index fetches, downloads, pushes) report here.
-    crate::progress::with_sink(progress, || build_with(req, store, client, progress))
+    crate::progress::with_sink(progress, || {
+        match build_with(req, store, client, progress) {
+            // A bad blob was found (and removed) as an output or a push read
+            // it: building once more rebuilds or fetches it again. Nothing
+            // was half-written: the index and manifests go last.
+            Err(Error::CorruptBlob { .. }) => {
+                progress.warning("warning: building again without the bad blob");
+                build_with(req, store, client, progress)
+            }
+            r => r,
+        }
+    })
 }
 
 fn build_with(

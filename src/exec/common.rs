@@ -102,7 +102,7 @@ impl StepCx<'_, '_> {
     /// layers may still be in its registry).
     pub fn fetch_missing(&self, layers: &[Descriptor], label: &str) -> Result<()> {
         for l in layers {
-            if !self.store.has_blob(&l.digest) {
+            if !self.store.blob_ok(&l.digest, l.size) {
                 match (self.base_ref, self.o.client) {
                     (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, self.store)?,
                     _ => {

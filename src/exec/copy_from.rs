@@ -53,7 +53,7 @@ pub(super) fn source_root(
         .find(|x| x.platform == platform)
         .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
     for l in &sp.layers {
-        if !store.has_blob(&l.digest) {
+        if !store.blob_ok(&l.digest, l.size) {
             match (&source.base_ref, o.client) {
                 (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
                 _ => {
