@@ -391,29 +391,38 @@ fn write_layout(
     if !layout_file.exists() {
         atomic_write(&layout_file, OCI_LAYOUT)?;
     }
+    // Blobs at once, one per core: each is hashed as it is copied.
+    use rayon::prelude::*;
+    let written: Vec<Option<u64>> = img
+        .blobs
+        .par_iter()
+        .map(|b| -> Result<Option<u64>> {
+            let dest = blobs.join(b.digest.hex());
+            // Already there from an earlier write (same name, same size).
+            if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == b.size) {
+                return Ok(None);
+            }
+            // A copy (or a reflink) of the store's blob, verified as it is
+            // made, never a hard link: a later corruption of the store must
+            // not change this image. A temp file that goes with an error (a
+            // full disk, a bad blob) leaves no partial blob under any name.
+            let mut tmp = tempfile::Builder::new()
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .prefix(".tmp-")
+                .tempfile_in(&blobs)
+                .ctx(|| format!("writing {}", dest.display()))?;
+            store
+                .export_blob(&b.digest, b.size, tmp.as_file_mut())
+                .map_err(|e| e.within(&format!("writing {}", dir.display())))?;
+            tmp.persist(&dest)
+                .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+            Ok(Some(b.size))
+        })
+        .collect::<Result<_>>()?;
     let mut stats = WriteStats::default();
-    for b in &img.blobs {
-        let dest = blobs.join(b.digest.hex());
-        // Already there from an earlier write (same name, same size).
-        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == b.size) {
-            continue;
-        }
-        // A copy (or a reflink) of the store's blob, verified as it is
-        // made, never a hard link: a later corruption of the store must
-        // not change this image. A temp file that goes with an error (a
-        // full disk, a bad blob) leaves no partial blob under any name.
-        let mut tmp = tempfile::Builder::new()
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .prefix(".tmp-")
-            .tempfile_in(&blobs)
-            .ctx(|| format!("writing {}", dest.display()))?;
-        store
-            .export_blob(&b.digest, b.size, tmp.as_file_mut())
-            .map_err(|e| e.within(&format!("writing {}", dir.display())))?;
-        tmp.persist(&dest)
-            .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
+    for n in written.into_iter().flatten() {
         stats.blobs_written += 1;
-        stats.bytes_written += b.size;
+        stats.bytes_written += n;
     }
     // The index last: replace an image with the same tag, keep the others.
     // Builds sharing a store and an output folder update it one at a time.
