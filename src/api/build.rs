@@ -323,18 +323,26 @@ pub fn build(
 ) -> Result<BuildReport> {
     // Phases given no sink (index fetches, downloads, pushes) report here.
     crate::progress::with_sink(progress, || {
-        match build_with(req, store, client, progress) {
-            // A bad blob was found (and removed) as an output or a push read
-            // it: building once more rebuilds or fetches it again. Nothing
-            // was half-written: the index and manifests go last.
-            Err(Error::CorruptBlob { .. }) => {
-                progress.warning("warning: building again without the bad blob");
-                build_with(req, store, client, progress)
+        let mut tries = 0;
+        loop {
+            match build_with(req, store, client, progress) {
+                // A bad blob was found (and removed) as an output, a push or
+                // an extraction read it: building again rebuilds or fetches
+                // it. Nothing was half-written: indexes and manifests go
+                // last. Each round removes a bad blob; a store that keeps
+                // giving bad bytes fails after a few.
+                Err(Error::CorruptBlob { .. }) if tries < CORRUPT_RETRIES => {
+                    tries += 1;
+                    progress.warning("warning: building again without the bad blob");
+                }
+                r => return r,
             }
-            r => r,
         }
     })
 }
+
+/// How many times a build runs again after finding bad blobs in the store.
+const CORRUPT_RETRIES: usize = 3;
 
 fn build_with(
     req: &BuildRequest,

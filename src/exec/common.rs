@@ -141,6 +141,24 @@ impl StepCx<'_, '_> {
     }
 }
 
+/// An extraction of `layers` that failed on what it read: when one of
+/// their blobs no longer hashes to its digest (it is then removed), the
+/// store's corruption is the cause, and the build is run again; otherwise
+/// the error as it was (a layer that does not match its config, say).
+pub(super) fn blame_store(store: &Store, layers: &[Descriptor], e: Error) -> Error {
+    if !matches!(e, Error::Input { .. } | Error::Other(_)) {
+        return e;
+    }
+    // Every layer checked (each bad one removed), the first reported.
+    let mut bad = None;
+    for l in layers {
+        if let Err(c @ Error::CorruptBlob { .. }) = store.verify_blob(&l.digest, l.size) {
+            bad.get_or_insert(c);
+        }
+    }
+    bad.unwrap_or(e)
+}
+
 /// The registry image at the bottom of an image, if any.
 pub(super) fn image_base_ref(base: &BasePlan, images: &[Option<ImageOut>]) -> Option<Reference> {
     match base {

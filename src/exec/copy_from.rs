@@ -75,7 +75,20 @@ pub(super) fn source_root(
         })
         .collect();
     let own = crate::sandbox::mapping()? != crate::sandbox::child::Mapping::Single;
-    rootfs::materialize(store, &refs, own)
+    rootfs::materialize(store, &refs, own).map_err(|e| {
+        let below: Vec<crate::oci::types::Descriptor> = sp
+            .layers
+            .iter()
+            .map(|l| crate::oci::types::Descriptor {
+                media_type: l.media_type.clone(),
+                digest: l.digest,
+                size: l.size,
+                platform: None,
+                annotations: None,
+            })
+            .collect();
+        super::common::blame_store(store, &below, e)
+    })
 }
 
 /// Files of another image's filesystem as a layer.
