@@ -353,3 +353,63 @@ fn a_push_never_sends_a_bad_blob() {
     assert_eq!(data_layer(&copied), d);
     assert_layout_good(&copied, &t.path().join("bundle"));
 }
+
+#[test]
+fn a_run_step_over_a_bad_layer_rebuilds_it_and_imports_the_base_again() {
+    let Some(base) = support::pybase::dockerfile_test_base(
+        "a_run_step_over_a_bad_layer_rebuilds_it_and_imports_the_base_again",
+    ) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    // A copy of the shared base: a store that hard-linked its blobs would
+    // otherwise pass the damage on to it.
+    let base_copy = t.path().join("base");
+    tool(
+        "cp",
+        &["-r", base.to_str().unwrap(), base_copy.to_str().unwrap()],
+    );
+    let base = base_copy;
+    let ctx = t.path().join("ctx");
+    write_file(&ctx, "data/blob.bin", data_bytes(), 0o644);
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest\nCOPY data /data\nARG N\nRUN echo $N > /n && sha256sum /data/blob.bin > /sum\n",
+            base.display()
+        ),
+    );
+    let cache = t.path().join("cache");
+    let a = t.path().join("a");
+    build_dockerfile(&ctx, &cache, &a, &["--build-arg", "N=1"]).ok();
+    let (_, m) = Layout::new(&a).manifests("latest").remove(0);
+    let layers: Vec<&str> = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let (base_layer, copy_layer) = (layers[0], layers[layers.len() - 2]);
+    flip_byte(&store_blob(&cache, base_layer));
+    flip_byte(&store_blob(&cache, copy_layer));
+    // The RUN step's root filesystem is made from the layers again.
+    fs::remove_dir_all(cache.join("rootfs")).ok();
+    let b = t.path().join("b");
+    let r = build_dockerfile(&ctx, &cache, &b, &["--build-arg", "N=2"]).ok();
+    assert_warned(&r, base_layer);
+    assert_warned(&r, copy_layer);
+    // Found as the RUN step's root was made from them: the step ran in
+    // the second round, with the copy rebuilt below it.
+    assert!(r.stderr.contains("building again"), "{r}");
+    assert_eq!(r.json()["layers_built"], 2, "{r}");
+    assert_blobs_verify(&b);
+    let root = umoci_unpack(&b, "latest", &t.path().join("bundle"));
+    assert_eq!(fs::read_to_string(root.join("n")).unwrap(), "2\n");
+    assert_eq!(
+        fs::read_to_string(root.join("sum")).unwrap(),
+        format!("{}  /data/blob.bin\n", sha256_hex(&data_bytes()))
+    );
+    // The base's layout gave its layer again; it is untouched.
+    assert_blobs_verify(&base);
+}
