@@ -104,7 +104,7 @@ impl Store {
                 &format!("is {} bytes, not {size}", meta.len()),
             ));
         }
-        let (got, n) = hash_copy(&mut f, w)
+        let (got, n) = hash_copy_pipelined(&mut f, w)
             .map_err(|e| Error::io(format!("copying blob {d} from {}", p.display()), e))?;
         if n != size {
             return Err(self.discard_blob(
@@ -258,6 +258,56 @@ pub fn hash_copy(r: &mut dyn Read, w: &mut dyn Write) -> std::io::Result<(Digest
     Ok((Digest::from_hasher(h), n))
 }
 
+/// [`hash_copy`] with reading and hashing on a thread of their own, so
+/// the copy costs about the larger of the two rather than their sum.
+pub fn hash_copy_pipelined(
+    r: &mut (dyn Read + Send),
+    w: &mut dyn Write,
+) -> std::io::Result<(Digest, u64)> {
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || -> std::io::Result<(Digest, u64)> {
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            loop {
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize(BUF, 0);
+                let k = loop {
+                    match r.read(&mut buf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        other => break other?,
+                    }
+                };
+                if k == 0 {
+                    break;
+                }
+                buf.truncate(k);
+                h.update(&buf);
+                n += k as u64;
+                if full_tx.send(buf).is_err() {
+                    break; // the writer failed; its error is the one reported
+                }
+            }
+            Ok((Digest::from_hasher(h), n))
+        });
+        let mut written = Ok(());
+        for buf in full_rx.iter() {
+            if let Err(e) = w.write_all(&buf) {
+                written = Err(e);
+                break;
+            }
+            let _ = empty_tx.send(buf);
+        }
+        drop(full_rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the reading thread panicked")));
+        written.and(read)
+    })
+}
+
 /// Makes `dest` share `src`'s extents (copy on write) where the file
 /// system can; false when it cannot (then nothing was written).
 fn reflink(src: &File, dest: &File) -> bool {
@@ -298,5 +348,30 @@ mod tests {
         assert_eq!((r.blobs_checked, r.bad_removed), (2, 1));
         assert_eq!(r.bad[0].digest, bad.oci());
         assert!(store.has_blob(&good) && !store.has_blob(&bad));
+    }
+
+    #[test]
+    fn pipelined_copies_are_whole_and_report_write_failures() {
+        let data: Vec<u8> = (0..BUF * 5 + 123).map(|i| (i * 7 % 251) as u8).collect();
+        let mut out = Vec::new();
+        let (d, n) = hash_copy_pipelined(&mut &data[..], &mut out).unwrap();
+        assert_eq!((d, n as usize), (Digest::of(&data), data.len()));
+        assert_eq!(out, data);
+        struct Full(usize);
+        impl Write for Full {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(std::io::Error::other("disk full"));
+                }
+                let k = b.len().min(self.0);
+                self.0 -= k;
+                Ok(k)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = hash_copy_pipelined(&mut &data[..], &mut Full(BUF + 5)).unwrap_err();
+        assert_eq!(e.to_string(), "disk full");
     }
 }
