@@ -1,7 +1,10 @@
 //! Writing built images: OCI image layout folders, oci-archive and
 //! docker-archive tarballs (to a file or standard output). Blobs go first,
 //! the index (which names the image) last and atomically, so a reader never
-//! sees a half-written image. Also where `--output` is read, in imgbuild's
+//! sees a half-written image. Blobs are copied (or reflinked) out of the
+//! store and hashed on the way, never hard-linked, so a bad blob never
+//! reaches an output and a later corruption of the store never changes one
+//! (see `store::verify`). Also where `--output` is read, in imgbuild's
 //! `TYPE:PATH` spelling and in buildx's CSV form; the filesystem outputs
 //! buildx has (`type=local`, `type=tar`) are written by the build facade,
 //! which can unpack layers.
