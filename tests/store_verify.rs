@@ -136,6 +136,14 @@ fn a_flipped_byte_in_the_store_is_found_and_rebuilt() {
     let b = t.path().join("b");
     let r = build(&def, &cache, &format!("oci:{}", b.display())).ok();
     assert_warned(&r, &d);
+    // Also in the JSON report, for callers that read only that.
+    let v = r.json();
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().contains(&d)),
+        "{v:#}"
+    );
+    assert_eq!(v["layers_built"], 1, "{v:#}");
     assert_eq!(data_layer(&b), d, "the rebuilt layer has the same bytes");
     assert_layout_good(&b, &t.path().join("bundle-b"));
     // The store holds the right bytes again, and the plan's hits are true.
@@ -412,4 +420,46 @@ fn a_run_step_over_a_bad_layer_rebuilds_it_and_imports_the_base_again() {
     );
     // The base's layout gave its layer again; it is untouched.
     assert_blobs_verify(&base);
+}
+
+#[test]
+fn a_bad_base_layer_from_a_registry_is_fetched_again() {
+    let reg = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let def = project(t.path());
+    ib(&["build"])
+        .path_arg(&def)
+        .cache(&t.path().join("push-cache"))
+        .arg("-q")
+        .args(&["--push", "--tag", &format!("{}/team/base:v1", reg.host())])
+        .run()
+        .ok();
+    // An image on that base, built with a store of its own: the base's
+    // layers come from the registry.
+    let ctx = t.path().join("on-base");
+    write(&ctx, "extra/x.txt", "x\n");
+    let def = write(
+        &ctx,
+        "imgbuild.toml",
+        &format!(
+            "[images.app]\nbase = \"{}/team/base:v1\"\ntag = \"v1\"\n\
+             [[images.app.layers]]\nsource_folder = \"extra\"\ndst = \"/extra\"\n",
+            reg.host()
+        ),
+    );
+    let cache = t.path().join("cache");
+    let a = t.path().join("a");
+    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let d = data_layer(&a);
+    flip_byte(&store_blob(&cache, &d));
+    let before = reg.access_log().len();
+    let b = t.path().join("b");
+    let r = build(&def, &cache, &format!("oci:{}", b.display())).ok();
+    assert_warned(&r, &d);
+    let fetched = reg.access_log()[before..]
+        .iter()
+        .any(|e| e.method == "GET" && e.path.ends_with(&format!("/blobs/{d}")));
+    assert!(fetched, "the layer was not fetched again:\n{r}");
+    assert_eq!(r.json()["layers_built"], 0, "{r}");
+    assert_layout_good(&b, &t.path().join("bundle"));
 }
