@@ -463,3 +463,45 @@ fn a_bad_base_layer_from_a_registry_is_fetched_again() {
     assert_eq!(r.json()["layers_built"], 0, "{r}");
     assert_layout_good(&b, &t.path().join("bundle"));
 }
+
+#[test]
+fn pushing_a_layout_over_a_bad_store_blob_imports_it_again() {
+    require_tool("skopeo", "skopeo");
+    let reg = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let def = project(t.path());
+    let cache = t.path().join("cache");
+    let a = t.path().join("a");
+    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let d = data_layer(&a);
+    flip_byte(&store_blob(&cache, &d));
+    let r = ib(&["push", &format!("oci:{}:v1", a.display())])
+        .arg(format!("{}/team/pushed:v1", reg.host()))
+        .cache(&cache)
+        .arg("-q")
+        .run()
+        .ok();
+    assert_warned(&r, &d);
+    let copied = t.path().join("copied");
+    let mut args = vec!["copy".to_string()];
+    args.extend(reg.skopeo_src_args());
+    args.push(reg.docker_ref("team/pushed:v1"));
+    args.push(format!("oci:{}:v1", copied.display()));
+    support::registry::skopeo(&args).unwrap();
+    assert_layout_good(&copied, &t.path().join("bundle"));
+}
+
+#[test]
+fn a_filesystem_output_never_unpacks_a_bad_blob() {
+    let t = tempfile::tempdir().unwrap();
+    let def = project(t.path());
+    let cache = t.path().join("cache");
+    let a = t.path().join("a");
+    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let d = data_layer(&a);
+    flip_byte(&store_blob(&cache, &d));
+    let root = t.path().join("root");
+    let r = build(&def, &cache, &format!("type=local,dest={}", root.display())).ok();
+    assert_warned(&r, &d);
+    assert_eq!(fs::read(root.join("data/blob.bin")).unwrap(), data_bytes());
+}
