@@ -93,7 +93,7 @@ impl Store {
     /// `w` was given.
     pub fn copy_blob_verified(&self, d: &Digest, size: u64, w: &mut dyn Write) -> Result<u64> {
         let p = self.blob_path(d);
-        let mut f = File::open(&p).ctx(|| format!("reading blob {d} at {}", p.display()))?;
+        let mut f = self.open_blob(d)?;
         let meta = f
             .metadata()
             .ctx(|| format!("reading blob {d} at {}", p.display()))?;
@@ -123,13 +123,30 @@ impl Store {
         Ok(n)
     }
 
+    /// Opens blob `d` to copy it out. A missing blob (never made, or
+    /// removed as bad by a build running beside this one) is an
+    /// [`Error::CorruptBlob`] too: building again makes it.
+    fn open_blob(&self, d: &Digest) -> Result<File> {
+        let p = self.blob_path(d);
+        match File::open(&p) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::CorruptBlob {
+                path: p,
+                message: format!(
+                    "blob {d} is not in the store (removed as bad?); building again makes it"
+                ),
+            }),
+            Err(e) => Err(Error::io(format!("reading blob {d} at {}", p.display()), e)),
+        }
+    }
+
     /// Writes blob `d` of `size` bytes into `dest` (a new, empty file), a
     /// reflink where the file system has them, else a copy; either way the
     /// bytes are hashed (the reflink's from `dest` itself) and a bad blob
     /// removed from the store with an [`Error::CorruptBlob`].
     pub fn export_blob(&self, d: &Digest, size: u64, dest: &mut File) -> Result<()> {
         let p = self.blob_path(d);
-        let src = File::open(&p).ctx(|| format!("reading blob {d} at {}", p.display()))?;
+        let src = self.open_blob(d)?;
         let meta = src
             .metadata()
             .ctx(|| format!("reading blob {d} at {}", p.display()))?;
@@ -341,6 +358,9 @@ mod tests {
         assert!(!store.has_blob(&flipped));
         assert!(!store.blob_ok(&cut, 15));
         assert!(!store.has_blob(&cut));
+        // Missing (removed meanwhile): also a reason to build again.
+        let e = store.verify_blob(&cut, 15).unwrap_err();
+        assert!(matches!(e, Error::CorruptBlob { .. }), "{e}");
         // verify_all on a store with one bad blob.
         let bad = store.put_blob_bytes(b"more").unwrap();
         fs::write(store.blob_path(&bad), b"mOre").unwrap();
