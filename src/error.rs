@@ -75,6 +75,12 @@ pub enum Error {
         /// when it timed out.
         exit: Option<i32>,
     },
+    /// A blob in the local store does not match its digest (a flipped
+    /// byte, a truncated file). The blob has been removed, so building
+    /// again rebuilds or re-fetches it; the build facade does that once by
+    /// itself.
+    #[error("{path}: {message}")]
+    CorruptBlob { path: PathBuf, message: String },
     #[error("{0}")]
     Other(String),
 }
@@ -85,7 +91,7 @@ impl Error {
             Error::Definition { .. } | Error::Usage(_) => exit::USAGE,
             Error::Input { .. } | Error::InputAt { .. } => exit::INPUT,
             Error::Unsupported { .. } => exit::UNSUPPORTED,
-            Error::Io { .. } => exit::IO,
+            Error::Io { .. } | Error::CorruptBlob { .. } => exit::IO,
             Error::Registry { .. } => exit::REGISTRY,
             Error::Step { .. } => exit::STEP,
             Error::Other(_) => exit::FAILURE,
@@ -126,6 +132,10 @@ impl Error {
                 message: lead(message),
                 exit,
             },
+            Error::CorruptBlob { path, message } => Error::CorruptBlob {
+                path,
+                message: lead(message),
+            },
             Error::Other(m) => Error::Other(lead(m)),
         }
     }
@@ -161,6 +171,7 @@ impl Error {
             Error::Input { .. } | Error::InputAt { .. } => "input",
             Error::Unsupported { .. } => "unsupported",
             Error::Io { .. } => "io",
+            Error::CorruptBlob { .. } => "corrupt-blob",
             Error::Registry { .. } => "registry",
             Error::Step { .. } => "step",
             Error::Other(_) => "failure",

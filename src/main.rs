@@ -108,6 +108,16 @@ enum CacheCmd {
         #[arg(long, env = "IMGBUILD_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
     },
+    /// Re-hash every blob of the store; remove those that do not match
+    /// their digest (their steps are rebuilt, their base layers fetched
+    /// again by the next build). Exit 0 when all are good, 1 when bad
+    /// blobs were found and removed.
+    Verify {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long, env = "IMGBUILD_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+    },
     /// Print the store's location.
     Dir {
         #[arg(long, env = "IMGBUILD_CACHE_DIR")]
@@ -484,6 +494,7 @@ fn main() {
                 format,
                 cache_dir,
             } => (format, prune(older_than, format, cache_dir)),
+            CacheCmd::Verify { format, cache_dir } => (format, verify_store(format, cache_dir)),
             CacheCmd::Dir { cache_dir } => {
                 println!(
                     "{}",
@@ -1273,6 +1284,32 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
     imgbuild::spec::parse_duration(s)
         .map(std::time::Duration::from_secs)
         .map_err(Error::Usage)
+}
+
+fn verify_store(format: Format, cache_dir: Option<PathBuf>) -> Result<()> {
+    // The shared lock, as builds take: blobs are renamed into place whole,
+    // so a running build never shows this a partial one.
+    let store = Store::open(&cache_dir.unwrap_or_else(store::default_root))?;
+    let r = imgbuild::verify_store(&store)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(&r).expect("json")),
+        Format::Text => {
+            for b in &r.bad {
+                println!("bad: {} ({}): {}", b.digest, b.path.display(), b.reason);
+            }
+            println!(
+                "checked {} blobs ({}), removed {} bad blob(s) and {} step entries",
+                r.blobs_checked,
+                human(r.bytes_checked),
+                r.bad_removed,
+                r.steps_removed
+            );
+        }
+    }
+    if r.bad_removed > 0 {
+        std::process::exit(exit::FAILURE);
+    }
+    Ok(())
 }
 
 fn prune(older_than: String, format: Format, cache_dir: Option<PathBuf>) -> Result<()> {

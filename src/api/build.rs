@@ -326,8 +326,35 @@ pub fn build(
     client: &Client,
     progress: &dyn ProgressSink,
 ) -> Result<BuildReport> {
+    // The store's warnings (bad blobs found and removed) also go into the
+    // report, for callers that read only the JSON.
+    let progress = &Recorded {
+        inner: progress,
+        kept: std::sync::Mutex::new(Vec::new()),
+    };
     // Phases given no sink (index fetches, downloads, pushes) report here.
-    crate::progress::with_sink(progress, || build_with(req, store, client, progress))
+    let r = crate::progress::with_sink(progress, || {
+        let mut tries = 0;
+        loop {
+            match build_with(req, store, client, progress) {
+                // A bad blob was found (and removed) as an output, a push or
+                // an extraction read it: building again rebuilds or fetches
+                // it. Nothing was half-written: indexes and manifests go
+                // last. Each round removes a bad blob; a store that keeps
+                // giving bad bytes fails after a few.
+                Err(Error::CorruptBlob { .. }) if tries < CORRUPT_RETRIES => {
+                    tries += 1;
+                    progress.warning("warning: building again without the bad blob");
+                }
+                r => return r,
+            }
+        }
+    });
+    r.map(|mut report| {
+        let kept = progress.kept.lock().unwrap_or_else(|e| e.into_inner());
+        report.warnings.extend(kept.iter().cloned());
+        report
+    })
 }
 
 /// A step that runs without containment needs the build's consent, as
@@ -356,6 +383,36 @@ fn check_entitlements(plan: &Plan, req: &BuildRequest) -> Result<()> {
     }
     Ok(())
 }
+
+/// A sink that passes everything on and keeps the store's warnings.
+struct Recorded<'a> {
+    inner: &'a dyn ProgressSink,
+    kept: std::sync::Mutex<Vec<String>>,
+}
+
+impl ProgressSink for Recorded<'_> {
+    fn line(&self, msg: &str) {
+        self.inner.line(msg)
+    }
+    fn warning(&self, msg: &str) {
+        if msg.starts_with("warning: store blob") || msg.starts_with("warning: building again") {
+            self.kept
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(msg.to_string());
+        }
+        self.inner.warning(msg)
+    }
+    fn start(&self, label: &str, total: u64) -> Box<dyn crate::progress::Task> {
+        self.inner.start(label, total)
+    }
+    fn output(&self, label: &str, line: &str) {
+        self.inner.output(label, line)
+    }
+}
+
+/// How many times a build runs again after finding bad blobs in the store.
+const CORRUPT_RETRIES: usize = 3;
 
 fn build_with(
     req: &BuildRequest,

@@ -44,6 +44,9 @@ fn unpack_into(root: &Path, store: &Store, img: &ImageOut) -> Result<WriteStats>
         let dir = root.join(sub);
         fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
         for l in &p.layers {
+            // Checked first: a bad blob is removed (and the build run
+            // again), never unpacked.
+            store.verify_blob(&l.digest, l.size)?;
             let blob = store.blob_path(&l.digest);
             let r = crate::layer::read::open_layer(&blob, &l.media_type, store.max_layer_size())?;
             crate::sandbox::rootfs::apply_tar(&dir, r, own).map_err(|e| match e {

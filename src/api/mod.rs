@@ -42,4 +42,5 @@ pub use mutate::{Annotation, AnnotationTarget};
 pub use push::{parse_layout_ref, push};
 pub use tools::{
     SandboxOptions, configure_sandbox, doctor, export_dockerfile, prune, sandbox_helper_main,
+    verify_store,
 };

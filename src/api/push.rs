@@ -30,10 +30,15 @@ pub fn push(
             source
         ))
     })?;
-    let (top, blobs) = match kind {
+    // Where the image is read from: a layout, or an archive unpacked.
+    enum From {
+        Layout(PathBuf, Option<String>),
+        Docker(PathBuf),
+    }
+    let from = match kind {
         "oci" => {
             let (dir, tag) = parse_layout_ref(rest);
-            import_layout(store, &dir, tag.as_deref())?
+            From::Layout(dir, tag)
         }
         "oci-archive" | "docker-archive" => {
             let f = std::fs::File::open(rest)
@@ -54,9 +59,9 @@ pub fn push(
                 || tmp.path().join("index.json").is_file()
                     && !tmp.path().join("manifest.json").is_file()
             {
-                import_layout(store, tmp.path(), None)?
+                From::Layout(tmp.path().to_path_buf(), None)
             } else {
-                import_docker_archive(store, tmp.path(), rest)?
+                From::Docker(tmp.path().to_path_buf())
             }
         }
         other => {
@@ -66,19 +71,30 @@ pub fn push(
         }
     };
     let tag = target.tag.clone().unwrap_or_else(|| "latest".into());
-    let st = registry::push(
-        client,
-        store,
-        &registry::PushRequest {
-            target,
-            tags: std::slice::from_ref(&tag),
-            top: &top,
-            blobs: &blobs,
-            base: None,
-        },
-        jobs,
-    )?;
-    Ok((top, st))
+    let mut tries = 0;
+    loop {
+        let (top, blobs) = match &from {
+            From::Layout(dir, tag) => import_layout(store, dir, tag.as_deref())?,
+            From::Docker(dir) => import_docker_archive(store, dir, rest)?,
+        };
+        match registry::push(
+            client,
+            store,
+            &registry::PushRequest {
+                target,
+                tags: std::slice::from_ref(&tag),
+                top: &top,
+                blobs: &blobs,
+                base: None,
+            },
+            jobs,
+        ) {
+            // A blob the store held was bad (and is removed now): it is
+            // imported again from the source, checked, and pushed.
+            Err(Error::CorruptBlob { .. }) if tries < 3 => tries += 1,
+            r => return r.map(|st| (top, st)),
+        }
+    }
 }
 
 /// The part after `oci:` of `oci:DIR[:TAG]` → the folder and the tag, if any.

@@ -5,7 +5,7 @@
 use crate::error::Result;
 pub use crate::sandbox::SandboxOptions;
 use crate::spec::Definition;
-use crate::store::{PruneReport, Store};
+use crate::store::{PruneReport, Store, VerifyReport};
 
 /// The RUN sandbox's own process. A program that links imgbuild and builds
 /// RUN steps must call this first thing in `main` when its first argument
@@ -43,4 +43,11 @@ pub fn export_dockerfile(def: &Definition, images: &[String], uv_image: &str) ->
 /// references (the store must be opened exclusively).
 pub fn prune(store: &Store, older_than: std::time::Duration) -> Result<PruneReport> {
     store.prune(older_than, &crate::sandbox::remove_tree)
+}
+
+/// Re-hashes every blob of the store; removes the bad ones (and the step
+/// entries naming them, so those steps are built again). Takes no more
+/// than the shared lock builds hold.
+pub fn verify_store(store: &Store) -> Result<VerifyReport> {
+    store.verify_all()
 }

@@ -80,7 +80,12 @@ pub(super) fn stack(
                 .par_iter()
                 .map(|l| match (o.fetch_base_layers || runs, o.client) {
                     (false, _) => Ok(()),
-                    (true, Some(c)) => c.fetch_blob(reference, &l.digest, store),
+                    (true, Some(c)) => {
+                        // A stored layer of another size is removed here,
+                        // and so fetched again.
+                        store.blob_ok(&l.digest, l.size);
+                        c.fetch_blob(reference, &l.digest, store)
+                    }
                     (true, None) => Err(Error::Other(
                         "registry base layers need registry access".into(),
                     )),
@@ -187,9 +192,11 @@ fn oci_layer_type(mt: &str) -> String {
     }
 }
 
-/// Brings a base layer from a local layout into the store (hard link when possible).
+/// Brings a base layer from a local layout into the store: a copy, whose
+/// bytes are checked against the digest as they are copied (never a hard
+/// link, so the store and the layout never change each other).
 pub fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
-    if store.has_blob(&d.digest) {
+    if store.blob_ok(&d.digest, d.size) {
         return Ok(());
     }
     let src = crate::oci::layout::blob_path(dir, &d.digest);
@@ -206,7 +213,13 @@ pub fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
         ));
     }
     // Verify every byte before it enters the store under its digest.
-    let actual = crate::layer::files::hash_file(&src)?;
+    let mut tmp = store.temp_file()?;
+    let mut f = std::fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
+    let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+    let (actual, _) = crate::store::verify::hash_copy(&mut f, &mut w)
+        .and_then(|r| std::io::Write::flush(&mut w).map(|_| r))
+        .ctx(|| format!("copying {}", src.display()))?;
+    drop(w);
     if actual != d.digest {
         return Err(Error::input(
             &src,
@@ -216,12 +229,5 @@ pub fn import_blob(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
             ),
         ));
     }
-    let dest = store.blob_path(&d.digest);
-    if std::fs::hard_link(&src, &dest).is_ok() {
-        return Ok(());
-    }
-    let mut tmp = store.temp_file()?;
-    let mut f = std::fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
-    std::io::copy(&mut f, &mut tmp).ctx(|| format!("copying {}", src.display()))?;
     store.commit_blob(tmp, &d.digest)
 }

@@ -103,7 +103,7 @@ impl StepCx<'_, '_> {
     /// layers may still be in its registry).
     pub fn fetch_missing(&self, layers: &[Descriptor], label: &str) -> Result<()> {
         for l in layers {
-            if !self.store.has_blob(&l.digest) {
+            if !self.store.blob_ok(&l.digest, l.size) {
                 match (self.base_ref, self.o.client) {
                     (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, self.store)?,
                     _ => {
@@ -140,6 +140,24 @@ impl StepCx<'_, '_> {
         crate::layer::read::resolve_owner(name, &text("etc/passwd"), &text("etc/group"))
             .map_err(|m| Error::Other(format!("--chown={name}: {m}")))
     }
+}
+
+/// An extraction of `layers` that failed on what it read: when one of
+/// their blobs no longer hashes to its digest (it is then removed), the
+/// store's corruption is the cause, and the build is run again; otherwise
+/// the error as it was (a layer that does not match its config, say).
+pub(super) fn blame_store(store: &Store, layers: &[Descriptor], e: Error) -> Error {
+    if !matches!(e, Error::Input { .. } | Error::Other(_)) {
+        return e;
+    }
+    // Every layer checked (each bad one removed), the first reported.
+    let mut bad = None;
+    for l in layers {
+        if let Err(c @ Error::CorruptBlob { .. }) = store.verify_blob(&l.digest, l.size) {
+            bad.get_or_insert(c);
+        }
+    }
+    bad.unwrap_or(e)
 }
 
 /// The registry image at the bottom of an image, if any.

@@ -53,7 +53,7 @@ pub(super) fn source_root(
         .find(|x| x.platform == platform)
         .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
     for l in &sp.layers {
-        if !store.has_blob(&l.digest) {
+        if !store.blob_ok(&l.digest, l.size) {
             match (&source.base_ref, o.client) {
                 (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
                 _ => {
@@ -75,7 +75,20 @@ pub(super) fn source_root(
         })
         .collect();
     let own = crate::sandbox::mapping()? != crate::sandbox::child::Mapping::Single;
-    rootfs::materialize(store, &refs, own)
+    rootfs::materialize(store, &refs, own).map_err(|e| {
+        let below: Vec<crate::oci::types::Descriptor> = sp
+            .layers
+            .iter()
+            .map(|l| crate::oci::types::Descriptor {
+                media_type: l.media_type.clone(),
+                digest: l.digest,
+                size: l.size,
+                platform: None,
+                annotations: None,
+            })
+            .collect();
+        super::common::blame_store(store, &below, e)
+    })
 }
 
 /// Files of another image's filesystem as a layer.

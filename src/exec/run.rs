@@ -92,7 +92,7 @@ pub(super) fn build(cx: &StepCx, s: &Step, rs: &RunStep, stack: &Stack) -> Resul
             message: masker.mask(&message),
             exit,
         },
-        other => other,
+        other => super::common::blame_store(store, layers, other),
     })?;
     bar.finish(&format!(
         "ran in {:.2}s, {} → {}",

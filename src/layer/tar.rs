@@ -169,7 +169,9 @@ impl<W: Write> TarWriter<W> {
         self.pad(size)
     }
 
-    fn pad(&mut self, len: u64) -> io::Result<()> {
+    /// Pads file data of `len` bytes to a block: for data written
+    /// through [`TarWriter::get_mut`] instead of `append_data`.
+    pub fn pad(&mut self, len: u64) -> io::Result<()> {
         let rem = (len % BLOCK as u64) as usize;
         if rem != 0 {
             self.w.write_all(&[0u8; BLOCK][..BLOCK - rem])?;

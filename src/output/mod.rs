@@ -1,7 +1,10 @@
 //! Writing built images: OCI image layout folders, oci-archive and
 //! docker-archive tarballs (to a file or standard output). Blobs go first,
 //! the index (which names the image) last and atomically, so a reader never
-//! sees a half-written image. Also where `--output` is read, in imgbuild's
+//! sees a half-written image. Blobs are copied (or reflinked) out of the
+//! store and hashed on the way, never hard-linked, so a bad blob never
+//! reaches an output and a later corruption of the store never changes one
+//! (see `store::verify`). Also where `--output` is read, in imgbuild's
 //! `TYPE:PATH` spelling and in buildx's CSV form; the filesystem outputs
 //! buildx has (`type=local`, `type=tar`) are written by the build facade,
 //! which can unpack layers.
@@ -392,29 +395,37 @@ fn write_layout(
     if !layout_file.exists() {
         atomic_write(&layout_file, OCI_LAYOUT)?;
     }
-    let mut stats = WriteStats::default();
-    for b in &img.blobs {
-        let dest = blobs.join(b.digest.hex());
-        if dest.is_file() {
-            continue;
-        }
-        let src = store.blob_path(&b.digest);
-        if fs::hard_link(&src, &dest).is_err() {
-            // A file named only once complete: an error or a kill leaves no
-            // partial blob under any name.
+    // Blobs at once, one per core: each is hashed as it is copied.
+    use rayon::prelude::*;
+    let written: Vec<Option<u64>> = img
+        .blobs
+        .par_iter()
+        .map(|b| -> Result<Option<u64>> {
+            let dest = blobs.join(b.digest.hex());
+            // Already there from an earlier write (same name, same size).
+            if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == b.size) {
+                return Ok(None);
+            }
+            // A copy (or a reflink) of the store's blob, verified as it is
+            // made, never a hard link: a later corruption of the store must
+            // not change this image. A file named only once complete: an
+            // error (a full disk, a bad blob) or a kill leaves no partial
+            // blob under any name.
             let tmp =
                 NewFile::create_in(&blobs, 0o644).ctx(|| format!("writing {}", dest.display()))?;
-            let mut from = fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
-            std::io::copy(&mut from, &mut tmp.file())
-                .ctx(|| format!("copying {} into {}", b.digest, dir.display()))?;
+            store
+                .export_blob(&b.digest, b.size, tmp.file())
+                .map_err(|e| e.within(&format!("writing {}", dir.display())))?;
             crate::util::fault::point("output-blob");
             tmp.persist(&dest)
                 .ctx(|| format!("writing {}", dest.display()))?;
-        } else {
-            crate::util::fault::point("output-blob");
-        }
+            Ok(Some(b.size))
+        })
+        .collect::<Result<_>>()?;
+    let mut stats = WriteStats::default();
+    for n in written.into_iter().flatten() {
         stats.blobs_written += 1;
-        stats.bytes_written += b.size;
+        stats.bytes_written += n;
     }
     // The index last: replace an image with the same tag, keep the others.
     // Builds sharing the output folder (whatever their stores) update it
@@ -560,20 +571,20 @@ fn write_archive(
     let mut buf = vec![0u8; 256 * 1024];
     let mut stats = WriteStats::default();
     for b in blobs {
-        let src = store.blob_path(&b.digest);
-        let mut f = fs::File::open(&src).ctx(|| format!("reading {}", src.display()))?;
-        let size = f
-            .metadata()
-            .ctx(|| format!("reading {}", src.display()))?
-            .len();
+        // The blob's bytes are hashed as they go into the archive; a bad
+        // blob fails the write (the temp archive is dropped) and is
+        // removed from the store.
         tw.append_header(&file_entry(
             &format!("blobs/sha256/{}", b.digest.hex()),
-            size,
+            b.size,
         ))
         .map_err(io)?;
-        tw.append_data(&mut f, size, &mut buf).map_err(io)?;
+        store
+            .copy_blob_verified(&b.digest, b.size, tw.get_mut())
+            .map_err(|e| e.within(&format!("writing {}", dest.display())))?;
+        tw.pad(b.size).map_err(io)?;
         stats.blobs_written += 1;
-        stats.bytes_written += size;
+        stats.bytes_written += b.size;
     }
     for (name, bytes) in &small {
         tw.append_header(&file_entry(name, bytes.len() as u64))

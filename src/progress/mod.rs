@@ -148,6 +148,17 @@ pub fn line(msg: &str) {
     }
 }
 
+/// A warning (`warning: …`) on the sink of the running [`with_sink`]; on
+/// standard error when there is none (a warning is never lost).
+pub fn warning(msg: &str) {
+    let cur = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+    match cur.last() {
+        // SAFETY: as in `start`.
+        Some((_, Current(p))) => unsafe { &**p }.warning(msg),
+        None => eprintln!("{msg}"),
+    }
+}
+
 /// The image or stage a label names in brackets first (`[app] RUN make`
 /// → `app`).
 pub fn stage_of(label: &str) -> Option<&str> {

@@ -257,16 +257,34 @@ pub fn push(
                     tick(d.size);
                     return Ok((0, false));
                 };
-                if !store.has_blob(&d.digest) {
-                    // A base layer never downloaded that could not be mounted.
-                    let b = base.ok_or_else(|| {
-                        Error::Other(format!(
-                            "blob {} is neither in the store nor in a base",
-                            d.digest
-                        ))
-                    })?;
+                // Never send bad bytes: the blob is hashed before the
+                // upload starts (a bad one is removed; a base's layer is
+                // fetched again, another is rebuilt by building again).
+                let mut bad = None;
+                let good = store.blob_ok(&d.digest, d.size)
+                    && match store.verify_blob(&d.digest, d.size) {
+                        Ok(()) => true,
+                        Err(e @ Error::CorruptBlob { .. }) => {
+                            bad = Some(e);
+                            false
+                        }
+                        Err(e) => return Err(e),
+                    };
+                if !good {
+                    // A base layer never downloaded that could not be
+                    // mounted, or a bad one the base has.
+                    let Some(b) = base else {
+                        return Err(bad.unwrap_or_else(|| {
+                            Error::Other(format!(
+                                "blob {} is neither in the store nor in a base",
+                                d.digest
+                            ))
+                        }));
+                    };
                     task.message("fetching from the base");
-                    client.fetch_blob(b, &d.digest, store)?;
+                    if let Err(e) = client.fetch_blob(b, &d.digest, store) {
+                        return Err(bad.unwrap_or(e));
+                    }
                 }
                 task.message("uploading");
                 let n = client.upload(
@@ -308,12 +326,12 @@ pub fn push(
             client.put_manifest(
                 target,
                 &d.digest.oci(),
-                &store.read_blob(&d.digest)?,
+                &store.read_blob_verified(&d.digest)?,
                 &d.media_type,
             )?;
         }
     }
-    let top_bytes = store.read_blob(&top.digest)?;
+    let top_bytes = store.read_blob_verified(&top.digest)?;
     let task = crate::progress::start(&format!("[{repo}] push manifest and tags"), 0);
     for t in tags {
         client.put_manifest(target, t, &top_bytes, &top.media_type)?;

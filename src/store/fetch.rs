@@ -30,7 +30,9 @@ pub fn fetch_file(
         ))
     })?;
     let dest = store.blob_path(&digest);
-    if store.has_blob(&digest) {
+    // A stored copy of another size than the lock says is removed (and
+    // downloaded again).
+    if size.is_none_or(|n| store.blob_ok(&digest, n)) && store.has_blob(&digest) {
         // In use: `cache prune` keeps it.
         let _ = std::fs::File::options()
             .append(true)

@@ -11,9 +11,17 @@
 //! process ends, however it ends, so opening the store removes the temp
 //! folders of killed builds (the lock can be taken) and never those of
 //! running ones.
+//!
+//! Blobs are checked against their names when they are reused ([`verify`]:
+//! their size on every reuse, their digest whenever their bytes leave the
+//! store for an output or a registry, every blob on `cache verify`); a bad
+//! blob is removed and so rebuilt or fetched again.
 
 pub mod fetch;
 pub mod statcache;
+pub mod verify;
+
+pub use verify::{BadBlob, VerifyReport};
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -169,7 +177,8 @@ impl Store {
     /// Renames a finished temp file into place as blob `d`.
     pub fn commit_blob(&self, tmp: tempfile::NamedTempFile, d: &Digest) -> Result<()> {
         let dest = self.blob_path(d);
-        if dest.is_file() {
+        let size = tmp.as_file().metadata().map(|m| m.len()).ok();
+        if size.is_some_and(|n| self.blob_ok(d, n)) {
             return Ok(()); // same content already there; the temp file is dropped
         }
         tmp.persist(&dest)
@@ -189,6 +198,17 @@ impl Store {
 
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         fs::read(self.blob_path(d)).ctx(|| format!("reading blob {d} from the store"))
+    }
+
+    /// [`Store::read_blob`], checked against its digest (a bad blob is
+    /// removed: see [`Store::discard_blob`]).
+    pub fn read_blob_verified(&self, d: &Digest) -> Result<Vec<u8>> {
+        let bytes = self.read_blob(d)?;
+        let got = Digest::of(&bytes);
+        if got != *d {
+            return Err(self.discard_blob(d, None, &format!("hashes to {got}, not its name")));
+        }
+        Ok(bytes)
     }
 
     /// Writes a small file atomically (temp + rename).
@@ -223,11 +243,13 @@ impl Store {
         self.root.join("steps").join(format!("{}.json", key.hex()))
     }
 
-    /// The cached result of a step, if it and its blob are present.
+    /// The cached result of a step, if it and its blob are present (with
+    /// the size the step recorded: a blob of another size is removed, so
+    /// the step is built again).
     pub fn step_get(&self, key: &Digest) -> Option<LayerDesc> {
         let bytes = fs::read(self.step_path(key)).ok()?;
         let desc: LayerDesc = serde_json::from_slice(&bytes).ok()?;
-        self.has_blob(&desc.digest).then_some(desc)
+        self.blob_ok(&desc.digest, desc.size).then_some(desc)
     }
 
     pub fn step_put(&self, key: &Digest, desc: &LayerDesc) -> Result<()> {
