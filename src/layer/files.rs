@@ -480,7 +480,7 @@ pub fn commit_layer(
     let (w, written) = lw.finish().ctx(into)?;
     w.into_inner()
         .map_err(|e| Error::io(into(), e.into_error()))?;
-    store.commit_blob(tmp, &written.digest)?;
+    store.commit_made_blob(tmp, &written.digest)?;
     Ok(LayerDesc {
         digest: written.digest,
         diff_id: written.diff_id,

@@ -51,6 +51,9 @@ pub struct Store {
     _tmp_lock: File,
     /// The most a layer read from the store may decompress to.
     max_layer_size: u64,
+    /// Blobs this open store made from bytes it hashed as it wrote them
+    /// ([`Store::commit_made_blob`]): copied out without hashing again.
+    made: std::sync::Mutex<std::collections::HashSet<Digest>>,
 }
 
 impl Drop for Store {
@@ -119,6 +122,7 @@ impl Store {
             tmp,
             _tmp_lock: tmp_lock,
             max_layer_size: crate::layer::read::DEFAULT_MAX_LAYER_SIZE,
+            made: Default::default(),
         })
     }
 
@@ -184,6 +188,26 @@ impl Store {
         tmp.persist(&dest)
             .map_err(|e| Error::io(format!("storing blob {d}"), e.error))?;
         Ok(())
+    }
+
+    /// [`Store::commit_blob`] for a blob whose digest was computed from
+    /// the very bytes written to `tmp` (a layer this process just made):
+    /// copying it into an output in this process needs no second hash.
+    pub fn commit_made_blob(&self, tmp: tempfile::NamedTempFile, d: &Digest) -> Result<()> {
+        self.commit_blob(tmp, d)?;
+        self.made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*d);
+        Ok(())
+    }
+
+    /// Whether this open store made blob `d` itself ([`Store::commit_made_blob`]).
+    pub(crate) fn made_here(&self, d: &Digest) -> bool {
+        self.made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(d)
     }
 
     pub fn put_blob_bytes(&self, bytes: &[u8]) -> Result<Digest> {

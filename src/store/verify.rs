@@ -16,7 +16,10 @@
 //!   every blob. A blob whose bytes do not hash to its name is removed
 //!   with a warning and reported as [`Error::CorruptBlob`], which the build
 //!   facade answers by building once more (the blob is then missing, so it
-//!   is rebuilt or fetched again).
+//!   is rebuilt or fetched again). The one exception: a layer this process
+//!   has just made, hashing the bytes as it wrote them, goes into its
+//!   outputs by a plain kernel copy — a cold build pays for the copy, not
+//!   for a second hash.
 //!
 //! Outputs never share storage with the store: a layout gets a reflink
 //! (`FICLONE`, on file systems that have them, e.g. XFS and Btrfs) or a
@@ -143,13 +146,34 @@ impl Store {
     /// Writes blob `d` of `size` bytes into `dest` (a new, empty file), a
     /// reflink where the file system has them, else a copy; either way the
     /// bytes are hashed (the reflink's from `dest` itself) and a bad blob
-    /// removed from the store with an [`Error::CorruptBlob`].
+    /// removed from the store with an [`Error::CorruptBlob`]. A blob this
+    /// open store made itself ([`Store::commit_made_blob`]) was hashed as
+    /// it was written moments ago: it is only copied.
     pub fn export_blob(&self, d: &Digest, size: u64, mut dest: &File) -> Result<()> {
         let p = self.blob_path(d);
         let src = self.open_blob(d)?;
         let meta = src
             .metadata()
             .ctx(|| format!("reading blob {d} at {}", p.display()))?;
+        // A blob this process made from bytes it hashed as it wrote them:
+        // a reflink or a plain copy (in the kernel, where it can) is as
+        // safe and costs no second read through the hash.
+        if meta.len() == size && self.made_here(d) {
+            if reflink(&src, dest) {
+                return Ok(());
+            }
+            let mut src = src;
+            let n = std::io::copy(&mut src, &mut dest)
+                .ctx(|| format!("copying blob {d} from {}", p.display()))?;
+            if n == size {
+                return Ok(());
+            }
+            return Err(self.discard_blob(
+                d,
+                Some(meta.ino()),
+                &format!("gave {n} bytes, not {size}"),
+            ));
+        }
         if meta.len() == size && reflink(&src, dest) {
             use std::io::Seek;
             let (got, n) = dest
