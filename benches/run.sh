@@ -11,6 +11,11 @@
 #            what one step costs beyond the command itself. imgbuild's root
 #            filesystem cache is warm (the steady state of a CI runner); a
 #            separate row gives imgbuild with an empty store.
+#   spawn    one step that starts 2,000 processes and walks /usr (system
+#            calls by the thousand), contained (the default: capabilities,
+#            seccomp filter, masked /proc) and with `security = "insecure"`
+#            (`--allow security.insecure`), side by side with buildah: what
+#            containment costs a step.
 #   apt      `apt-get install jq` in one step, from empty caches on both
 #            sides (imgbuild: empty store; buildah: storage with only the
 #            base), so both download the lists and packages.
@@ -87,7 +92,7 @@ CACHE_I="$BENCH_DIR/imgbuild-cache"
 OUT_I="$BENCH_DIR/imgbuild-out"
 mkdir -p "$CTX" "$DEF"
 
-write_both() { # RUN-COMMAND
+write_both() { # RUN-COMMAND [SECURITY]
     printf 'FROM localhost/imgbuild-runbench-base:latest\nRUN %s\n' "$1" >"$CTX/Dockerfile"
     cat >"$DEF/imgbuild.toml" <<EOF
 [images.bench]
@@ -95,6 +100,7 @@ base = "oci:$BASE_LAYOUT:latest"
 
 [[images.bench.layers]]
 commands = [$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g; s/.*/"&"/')]
+security = "${2:-sandbox}"
 EOF
 }
 write_apt() {
@@ -107,7 +113,7 @@ base = "oci:$BASE_LAYOUT:latest"
 apt_packages = ["jq"]
 EOF
 }
-run_imgbuild() { "$IMGBUILD" build "$DEF" --cache-dir "$CACHE_I" --output "oci:$OUT_I" -q >"$LOGS/$1.log" 2>&1; }
+run_imgbuild() { "$IMGBUILD" build "$DEF" --cache-dir "$CACHE_I" --output "oci:$OUT_I" -q --allow security.insecure >"$LOGS/$1.log" 2>&1; }
 run_buildah() { bah bud --isolation chroot --layers --pull=false -t bench:latest -f "$CTX/Dockerfile" "$CTX" >"$LOGS/$1.log" 2>&1; }
 
 declare -A TIMES=()
@@ -137,6 +143,15 @@ for i in $(seq 1 "$REPEAT"); do
     cold() { "$IMGBUILD" build "$DEF" --cache-dir "$BENCH_DIR/cold-cache" --output "oci:$OUT_I" -q >"$LOGS/$1.log" 2>&1; }
     timed noop_img_cold "noop-imgbuild-cold-$i" cold
 done
+SPAWN='i=0; while [ $i -lt 2000 ]; do /bin/true; i=$((i+1)); done; find /usr -xdev >/dev/null'
+for i in $(seq 1 "$REPEAT"); do
+    write_both "$SPAWN # run $i $$"
+    timed spawn_img "spawn-imgbuild-$i" run_imgbuild
+    write_both "$SPAWN # insecure run $i $$" insecure
+    timed spawn_ins "spawn-imgbuild-insecure-$i" run_imgbuild
+    write_both "$SPAWN # run $i $$"
+    timed spawn_bah "spawn-buildah-$i" run_buildah
+done
 write_apt
 for i in $(seq 1 "$REPEAT"); do
     rm -rf "$CACHE_I" "$OUT_I"
@@ -159,6 +174,9 @@ NC=$(cell noop_img_cold)
 AI=$(cell apt_img)
 AB=$(cell apt_bah)
 AW=$(cell apt_img_warm)
+SI=$(cell spawn_img)
+SN=$(cell spawn_ins)
+SB=$(cell spawn_bah)
 REPORT=$(
     cat <<EOF
 # RUN steps: imgbuild vs buildah (chroot isolation)
@@ -171,10 +189,12 @@ REPORT=$(
 | --- | ---: | ---: | ---: | --- |
 | one no-op RUN step (cache miss), base in store | $NI | $NB | $(ratio "$NB" "$NI") | ≤ 0.33 |
 | the same, imgbuild with an empty store | $NC | $NB | $(ratio "$NB" "$NC") | |
+| 2,000 processes + a walk of /usr, contained (default) | $SI | $SB | $(ratio "$SB" "$SI") | |
+| the same, \`security = "insecure"\` | $SN | $SB | $(ratio "$SB" "$SN") | |
 | apt-get install jq, empty caches | $AI | $AB | $(ratio "$AB" "$AI") | ≤ 1 |
 | apt-get install jq, imgbuild's apt cache warm | $AW | $AB | $(ratio "$AB" "$AW") | |
 
-Runs (s): noop imgbuild ${TIMES[noop_img]}/ buildah ${TIMES[noop_bah]}/ imgbuild empty store ${TIMES[noop_img_cold]}; apt imgbuild ${TIMES[apt_img]}/ buildah ${TIMES[apt_bah]}/ imgbuild warm ${TIMES[apt_img_warm]}
+Runs (s): noop imgbuild ${TIMES[noop_img]}/ buildah ${TIMES[noop_bah]}/ imgbuild empty store ${TIMES[noop_img_cold]}; spawn imgbuild ${TIMES[spawn_img]}/ insecure ${TIMES[spawn_ins]}/ buildah ${TIMES[spawn_bah]}; apt imgbuild ${TIMES[apt_img]}/ buildah ${TIMES[apt_bah]}/ imgbuild warm ${TIMES[apt_img_warm]}
 EOF
 )
 printf '%s\n' "$REPORT" | tee "$RESULTS"
