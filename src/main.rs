@@ -1319,10 +1319,11 @@ fn prune(older_than: String, format: Format, cache_dir: Option<PathBuf>) -> Resu
     match format {
         Format::Json => println!("{}", serde_json::to_string(&r).expect("json")),
         Format::Text => println!(
-            "removed {} step entries and {} blobs, freed {}",
+            "removed {} step entries and {} blobs, freed {} ({} of it killed builds' temp files)",
             r.steps_removed,
             r.blobs_removed,
-            human(r.bytes_freed)
+            human(r.bytes_freed),
+            human(r.temp_bytes_freed)
         ),
     }
     Ok(())

@@ -2468,3 +2468,34 @@ fn descriptions_over_16_mib_are_refused_by_name() {
     }
     assert!(!t.path().join("out").exists());
 }
+
+/// What killed builds leave in the store's temp area (a session folder
+/// whose lock no process holds, as `tests/faults.rs` shows a SIGKILL
+/// leaves it) is removed by the next command that opens the store; when
+/// that command is `cache prune`, its report counts those bytes instead of
+/// saying it freed nothing.
+#[test]
+fn prune_counts_the_temp_files_of_killed_builds() {
+    let work = TempDir::new().unwrap();
+    let cache = work.path().join("cache");
+    ib(&["cache", "prune"]).cache(&cache).run().ok();
+    let dead = cache.join("tmp/s-00000000deadbeef");
+    write_file(&dead, "tmp-layer", vec![7u8; 3 << 20], 0o600);
+    write_file(&dead, "run-1/upper/f", vec![1u8; 1 << 20], 0o644);
+    fs::write(cache.join("tmp/s-00000000deadbeef.lock"), b"").unwrap();
+    let r = ib(&["cache", "prune", "--format", "json"])
+        .cache(&cache)
+        .run()
+        .ok()
+        .json();
+    assert!(r["temp_bytes_freed"].as_u64().unwrap() >= 4 << 20, "{r}");
+    assert!(r["bytes_freed"].as_u64().unwrap() >= 4 << 20, "{r}");
+    assert!(!dead.exists());
+    assert!(!cache.join("tmp/s-00000000deadbeef.lock").exists());
+    let r = ib(&["cache", "prune"]).cache(&cache).run().ok();
+    assert!(
+        r.stdout
+            .contains("freed 0 B (0 B of it killed builds' temp files)"),
+        "{r}"
+    );
+}

@@ -54,6 +54,8 @@ pub struct Store {
     /// Blobs this open store made from bytes it hashed as it wrote them
     /// ([`Store::commit_made_blob`]): copied out without hashing again.
     made: std::sync::Mutex<std::collections::HashSet<Digest>>,
+    /// Bytes of killed builds' temp folders removed when the store opened.
+    swept: u64,
 }
 
 impl Drop for Store {
@@ -113,7 +115,7 @@ impl Store {
         }
         .ctx(|| format!("locking {}", root.join("lock").display()))?;
         let tmp_root = root.join("tmp");
-        sweep_dead_sessions(&tmp_root);
+        let swept = sweep_dead_sessions(&tmp_root);
         let (tmp, tmp_lock) = new_session(&tmp_root)?;
         Ok(Store {
             root: root.to_path_buf(),
@@ -123,6 +125,7 @@ impl Store {
             _tmp_lock: tmp_lock,
             max_layer_size: crate::layer::read::DEFAULT_MAX_LAYER_SIZE,
             made: Default::default(),
+            swept,
         })
     }
 
@@ -300,7 +303,11 @@ impl Store {
         remove_tree: &dyn Fn(&Path) -> Result<()>,
     ) -> Result<PruneReport> {
         let now = std::time::SystemTime::now();
-        let mut report = PruneReport::default();
+        // What opening the store already swept counts as freed here.
+        let mut report = PruneReport {
+            temp_bytes_freed: self.swept,
+            ..PruneReport::default()
+        };
         let mut keep = std::collections::HashSet::new();
         let old = |p: &Path| -> bool {
             fs::metadata(p)
@@ -359,7 +366,7 @@ impl Store {
             }
             let size = tree_size(&p);
             if remove_tree(&p).is_ok() || !p.exists() {
-                report.bytes_freed += size;
+                report.temp_bytes_freed += size;
             }
         }
         for e in read_dir(&self.root.join("stat"))? {
@@ -388,6 +395,7 @@ impl Store {
                 }
             }
         }
+        report.bytes_freed += report.temp_bytes_freed;
         Ok(report)
     }
 }
@@ -409,9 +417,10 @@ fn collect_digests(v: &serde_json::Value, keep: &mut std::collections::HashSet<D
 /// can be taken. Best effort: what cannot be removed now (files of a RUN
 /// step's subordinate ids, for an unprivileged user) is left for `cache
 /// prune`.
-fn sweep_dead_sessions(tmp_root: &Path) {
+fn sweep_dead_sessions(tmp_root: &Path) -> u64 {
+    let mut freed = 0;
     let Ok(rd) = fs::read_dir(tmp_root) else {
-        return;
+        return freed;
     };
     for e in rd.filter_map(|e| e.ok()) {
         let p = e.path();
@@ -423,12 +432,15 @@ fn sweep_dead_sessions(tmp_root: &Path) {
         };
         if f.try_lock().is_ok() {
             let dir = p.with_extension("");
+            let size = tree_size(&dir);
             crate::util::fs::make_removable(&dir);
             if fs::remove_dir_all(&dir).is_ok() || !dir.exists() {
                 let _ = fs::remove_file(&p);
+                freed += size;
             }
         }
     }
+    freed
 }
 
 /// A new temp folder for this open store, and the held lock that marks it
@@ -496,5 +508,8 @@ fn read_dir(p: &Path) -> Result<Vec<fs::DirEntry>> {
 pub struct PruneReport {
     pub steps_removed: u64,
     pub blobs_removed: u64,
+    /// All bytes freed, [`PruneReport::temp_bytes_freed`] included.
     pub bytes_freed: u64,
+    /// Of those, the temp files and folders builds killed earlier left.
+    pub temp_bytes_freed: u64,
 }
