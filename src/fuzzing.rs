@@ -8,12 +8,12 @@
 //! `.deb`s, poetry locks) get the bytes written into a temporary folder
 //! first. Not part of the library's API: it may change with the parsers.
 
+use crate::api::{Source, load};
 use crate::debian;
 use crate::oci::Platform;
 use crate::oci::types::{ImageConfig, Index, Manifest};
 use crate::python;
 use crate::registry::{Reference, auth};
-use crate::api::{Source, load};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -292,4 +292,71 @@ pub fn oci_document(data: &[u8]) {
 pub fn base_layer_tar(data: &[u8]) {
     let root = tempfile::tempdir_in(scratch()).expect("a root folder");
     let _ = crate::sandbox::rootfs::apply_tar(root.path(), data, false);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every entry point, by its fuzz target's name.
+    const TARGETS: &[(&str, fn(&[u8]))] = &[
+        ("base_layer_tar", super::base_layer_tar),
+        ("deb_package", super::deb_package),
+        ("debian_control", super::debian_control),
+        ("debian_depends", super::debian_depends),
+        ("debian_release", super::debian_release),
+        ("debian_sources", super::debian_sources),
+        ("debian_version", super::debian_version),
+        ("definition_json", super::definition_json),
+        ("definition_toml", super::definition_toml),
+        ("dockerfile", super::dockerfile),
+        ("dockerignore", super::dockerignore),
+        ("flyte_spec", super::flyte_spec),
+        ("image_reference", super::image_reference),
+        ("oci_document", super::oci_document),
+        ("pep440", super::pep440),
+        ("pep508", super::pep508),
+        ("poetry_lock", super::poetry_lock),
+        ("requirements", super::requirements),
+        ("simple_index", super::simple_index),
+        ("uv_lock", super::uv_lock),
+        ("wheel_entry_points", super::wheel_entry_points),
+        ("wheel_metadata", super::wheel_metadata),
+        ("wheel_name", super::wheel_name),
+        ("wheel_record", super::wheel_record),
+        ("www_authenticate", super::www_authenticate),
+    ];
+
+    /// Each target's hand-made seeds, and a few odd inputs, go through its
+    /// entry point without a panic (what the fuzzers start from), and
+    /// every fuzz target has an entry point here.
+    #[test]
+    fn every_entry_point_takes_its_seeds() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        for (name, f) in TARGETS {
+            let mut inputs: Vec<Vec<u8>> = vec![
+                Vec::new(),
+                b"\0".to_vec(),
+                vec![0xff; 600],
+                b"a\n\n b\r\n[".to_vec(),
+            ];
+            if let Ok(dir) = std::fs::read_dir(fuzz.join("seeds").join(name)) {
+                inputs.extend(dir.flatten().map(|e| std::fs::read(e.path()).unwrap()));
+            }
+            for i in &inputs {
+                f(i);
+            }
+        }
+        let mut targets: Vec<String> = std::fs::read_dir(fuzz.join("fuzz_targets"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_string()
+            })
+            .collect();
+        targets.sort();
+        let names: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(targets, names, "fuzz/fuzz_targets/ and TARGETS agree");
+    }
 }
