@@ -296,8 +296,11 @@ pub fn base_layer_tar(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    /// A fuzz target's name and its entry point.
+    type Target = (&'static str, fn(&[u8]));
+
     /// Every entry point, by its fuzz target's name.
-    const TARGETS: &[(&str, fn(&[u8]))] = &[
+    const TARGETS: &[Target] = &[
         ("base_layer_tar", super::base_layer_tar),
         ("deb_package", super::deb_package),
         ("debian_control", super::debian_control),
