@@ -28,3 +28,7 @@ bench-run:
 # Dockerfile fixture builds against buildah bud; writes benches/dockerfile-results.md.
 bench-dockerfile:
     bash benches/dockerfile.sh
+
+# Fuzz every parser for `seconds` each (cargo-fuzz; fails on a crash, kept in fuzz/artifacts/).
+fuzz seconds="60":
+    bash scripts/fuzz.sh {{seconds}}

@@ -52,3 +52,9 @@ fi
 # --all-targets` builds examples as test harnesses only, so build it plainly.
 cargo build --locked --examples
 cargo test --locked --all-targets
+
+# With CI=true (or FUZZ_SECONDS set), every parser is fuzzed briefly too
+# (scripts/fuzz.sh, 30 s per target): an input that crashes one fails the run.
+if [[ ${CI:-} == true || -n ${FUZZ_SECONDS:-} ]]; then
+    bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+fi

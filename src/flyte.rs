@@ -573,7 +573,10 @@ fn layer(
 /// written by poetry 2): every package that is not optional (extras only)
 /// and belongs to a group that is not optional, pinned, with the markers
 /// the lock records for those groups.
-fn poetry_pins(lock: &Path, pyproject: &Path) -> std::result::Result<Vec<String>, String> {
+pub(crate) fn poetry_pins(
+    lock: &Path,
+    pyproject: &Path,
+) -> std::result::Result<Vec<String>, String> {
     let read = |p: &Path| -> std::result::Result<toml::Table, String> {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: not TOML: {e}", p.display()))

@@ -13,6 +13,7 @@
 //!
 //! | level | modules | job |
 //! |---|---|---|
+//! | fuzzing | `fuzzing` (hidden) | one entry point per parser for the fuzz targets under `fuzz/` |
 //! | facade | `api` (re-exported here) | load → plan → build → write/push, options and reports |
 //! | frontends | `dockerfile`, `flyte`, `export` | Dockerfiles, Flyte specs, Dockerfiles out |
 //! | execution | `exec` | runs a plan's steps in parallel, assembles images |
@@ -33,6 +34,8 @@ pub mod error;
 pub(crate) mod exec;
 pub(crate) mod export;
 pub(crate) mod flyte;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layer;
 pub(crate) mod net;
 pub mod oci;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 /// Top-level modules, from the top (the facade) down to the leaves.
 const ORDER: &[&str] = &[
+    "fuzzing",
     "api",
     "dockerfile",
     "flyte",

@@ -707,6 +707,15 @@ fn base64_decode(text: &str) -> std::result::Result<Vec<u8>, String> {
         .map_err(|e| format!("the armored key block is not base64: {e}"))
 }
 
+/// Hooks for the fuzz targets (`crate::fuzzing`).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The frame check of a clearsigned InRelease.
+    pub fn clearsigned(signed: &[u8]) {
+        let _ = super::check_clearsigned(signed);
+    }
+}
+
 /// Checks the frame of a clearsigned file: nothing before the header, one
 /// signed text, one signature block, nothing after. Text outside the
 /// signed part is never accepted, even if gpgv would skip it.

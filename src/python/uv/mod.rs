@@ -41,6 +41,15 @@ pub use requirements::parse_requirements_file;
 pub use resolve::{ResolveRequest, lock_requirements};
 pub use stale::lock_staleness;
 
+/// Hooks for the fuzz targets (`crate::fuzzing`).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A package index project page, parsed as the resolver reads it.
+    pub fn simple_page(body: &[u8]) {
+        let _ = super::index::parse_simple_page(body, "https://index.example/simple/p/");
+    }
+}
+
 use run::{output_retrying, tail};
 
 /// Looks up one environment variable. The uv code reads the process

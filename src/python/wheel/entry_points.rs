@@ -61,7 +61,7 @@ fn parse_entry_point_value(value: &str) -> Result<(String, String), String> {
 /// `entry_points.txt` is an INI file: `[section]` headers, `key = value`
 /// lines (only `=` delimits; keys are case-sensitive), full-line `#`/`;`
 /// comments. Returns console and GUI scripts (later duplicates win).
-fn parse_entry_points(text: &str) -> Result<(ScriptMap, ScriptMap), (String, String)> {
+pub(super) fn parse_entry_points(text: &str) -> Result<(ScriptMap, ScriptMap), (String, String)> {
     let mut console = BTreeMap::new();
     let mut gui = BTreeMap::new();
     let mut section: Option<&str> = None;

@@ -66,6 +66,34 @@ pub use hash::{base64_urlsafe_nopad, hex_lower, record_hash};
 #[allow(unused_imports)]
 pub use scripts::shebang;
 
+/// Hooks for the fuzz targets (`crate::fuzzing`): the installer's text
+/// parsers, each on one file's text.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// A wheel file name.
+    pub fn filename(text: &str) {
+        let _ = super::filename::parse_wheel_filename(text);
+    }
+
+    /// `RECORD`.
+    pub fn record(text: &str) {
+        let _ = super::record::parse_record_csv(text);
+    }
+
+    /// `METADATA`, checked against a wheel file name as the installer does.
+    pub fn metadata(text: &str) {
+        let wheel = "pkg-1.0-py3-none-any.whl";
+        if let Ok(f) = super::filename::parse_wheel_filename(wheel) {
+            let _ = super::dist_info::check_metadata(wheel, &f, "pkg-1.0.dist-info/METADATA", text);
+        }
+    }
+
+    /// `entry_points.txt`.
+    pub fn entry_points(text: &str) {
+        let _ = super::entry_points::parse_entry_points(text);
+    }
+}
+
 use archive::{check_archive_digest, read_members};
 use filename::parse_wheel_filename;
 use install::Installer;

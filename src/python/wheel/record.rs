@@ -31,7 +31,7 @@ type CsvRows = Vec<(usize, Vec<String>)>;
 /// `""` escapes, `\n`/`\r\n`/`\r` line ends, empty lines skipped; a quote
 /// left open runs to the end of the file). Returns rows with the 1-based
 /// line they start on; 1 to 3 fields per row.
-fn parse_record_csv(text: &str) -> Result<CsvRows, (usize, String)> {
+pub(super) fn parse_record_csv(text: &str) -> Result<CsvRows, (usize, String)> {
     // Line ends before `to`: LF, CRLF and a lone CR each count once.
     let line_ends = |from: usize, to: usize| {
         let b = text.as_bytes();
