@@ -19,11 +19,29 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A folder kept for the whole fuzzing process: the build context and the
-/// place input files are written to.
+/// place input files are written to. A fuzzer ends by exiting (or being
+/// killed), so nothing drops it: it is named by the process id, and the
+/// folders of processes that are gone are removed when the next one starts.
 fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary folder"))
-        .path()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let pid = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("imgbuild-fuzz-"))
+                    .and_then(|p| p.parse::<u32>().ok());
+                if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("imgbuild-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        dir
+    })
 }
 
 /// Writes `data` to `name` in the scratch folder and returns its path.
