@@ -16,21 +16,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::buildah::{Buildah, buildah_present};
-use support::pybase::{debian_python_base, debian_tools_present};
+use support::pybase::dockerfile_test_base as base;
 use support::*;
 
 const PROBE: &str = include_str!("../testdata/containment/probe.py");
 
 /// Docker's default capabilities less MKNOD, NET_RAW and AUDIT_WRITE.
 const KEPT: &str = "00000000800405fb";
-
-fn base(test: &str) -> Option<PathBuf> {
-    if !debian_tools_present(test) {
-        return None;
-    }
-    assert!(is_root(), "{test}: run the tests as root");
-    Some(debian_python_base())
-}
 
 /// A context with the probe and a Dockerfile running it (`RUN FLAGS`).
 fn dockerfile_ctx(dir: &Path, flags: &str) -> PathBuf {
@@ -263,6 +255,15 @@ fn own_caps() -> String {
         .to_string()
 }
 
+/// `imgbuild plan` of the Dockerfile in `ctx`, with `--build-arg BUILD_ARG`.
+fn plan_dockerfile(ctx: &Path, store: &Path, build_arg: &str) -> Ib {
+    ib(&["plan", "-f"])
+        .path_arg(&ctx.join("Dockerfile"))
+        .path_arg(ctx)
+        .cache(store)
+        .args(&["--build-arg", build_arg])
+}
+
 /// The RUN step of a plan's JSON.
 fn run_step(plan: &serde_json::Value) -> serde_json::Value {
     plan["images"][0]["steps"]
@@ -299,11 +300,8 @@ fn insecure_steps_need_allow_and_then_run_uncontained() {
     );
     assert_eq!(r.code, 2, "{r}");
     // Shown in plan, text and JSON.
-    let plan = ib(&["plan", "-f"])
-        .path_arg(&ctx.join("Dockerfile"))
-        .path_arg(&ctx)
-        .cache(&store)
-        .args(&["--build-arg", &arg, "--format", "json"])
+    let plan = plan_dockerfile(&ctx, &store, &arg)
+        .args(&["--format", "json"])
         .run()
         .ok()
         .json();
@@ -314,13 +312,7 @@ fn insecure_steps_need_allow_and_then_run_uncontained() {
             .contains("--allow security.insecure"),
         "{run}"
     );
-    let text = ib(&["plan", "-f"])
-        .path_arg(&ctx.join("Dockerfile"))
-        .path_arg(&ctx)
-        .cache(&store)
-        .args(&["--build-arg", &arg])
-        .run()
-        .ok();
+    let text = plan_dockerfile(&ctx, &store, &arg).run().ok();
     assert!(text.stdout.contains("insecure"), "{text}");
     assert!(text.stdout.contains("--allow security.insecure"), "{text}");
     // Allowed: the step has root's capabilities and no filter.
@@ -340,11 +332,8 @@ fn insecure_steps_need_allow_and_then_run_uncontained() {
     assert_eq!(f["unshare"], "ok", "{f:?}");
     // The sandboxed step is another step, with another key.
     let sandboxed = dockerfile_ctx(&t.path().join("df2"), "");
-    let plan2 = ib(&["plan", "-f"])
-        .path_arg(&sandboxed.join("Dockerfile"))
-        .path_arg(&sandboxed)
-        .cache(&store)
-        .args(&["--build-arg", &arg, "--format", "json"])
+    let plan2 = plan_dockerfile(&sandboxed, &store, &arg)
+        .args(&["--format", "json"])
         .run()
         .ok()
         .json();

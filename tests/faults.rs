@@ -15,19 +15,23 @@ use std::time::{Duration, Instant};
 use support::registry::{Registry, RegistryOptions};
 use support::*;
 
-/// A definition copying one file of `mib` MiB of incompressible bytes
-/// (compressing it keeps a debug build busy for seconds).
-fn big_project(dir: &Path, mib: usize, seed: u64) {
+/// `n` incompressible bytes, the same for the same seed.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
-    let bytes: Vec<u8> = (0..mib * 1024 * 1024)
+    (0..n)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 24) as u8
         })
-        .collect();
-    write_file(dir, "data/blob.bin", bytes, 0o644);
+        .collect()
+}
+
+/// A definition copying one file of `mib` MiB of incompressible bytes
+/// (compressing it keeps a debug build busy for seconds).
+fn big_project(dir: &Path, mib: usize, seed: u64) {
+    write_file(dir, "data/blob.bin", noise(mib * 1024 * 1024, seed), 0o644);
     fs::write(
         dir.join("imgbuild.toml"),
         "[images.app]\nbase = \"scratch\"\ntag = \"v1\"\n[[images.app.layers]]\nsource_folder = \"data\"\ndst = \"/data\"\n",
@@ -63,10 +67,20 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn kill9(pid: u32) {
+/// Sends `sig` to `pid`, one of our own children not yet reaped.
+fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: integers only; pid is our own child, not yet reaped.
-    let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
     assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+}
+
+fn kill9(pid: u32) {
+    signal(pid, libc::SIGKILL);
+}
+
+/// Lets a process stopped at a fault point go on.
+fn sigcont(pid: u32) {
+    signal(pid, libc::SIGCONT);
 }
 
 /// A build killed with SIGKILL while it writes a layer leaves its temp
@@ -239,16 +253,7 @@ fn temp_names(store: &Path) -> Vec<String> {
 /// A project of three layers (a file of `kib` KiB of incompressible bytes,
 /// a small file, an env) tagged `tag`.
 fn project(dir: &Path, kib: usize, seed: u64, tag: &str) -> PathBuf {
-    let mut x = seed | 1;
-    let bytes: Vec<u8> = (0..kib * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    write_file(dir, "data/blob.bin", bytes, 0o644);
+    write_file(dir, "data/blob.bin", noise(kib * 1024, seed), 0o644);
     write(dir, "extra.txt", &format!("seed {seed}\n"));
     write(
         dir,
@@ -261,6 +266,14 @@ fn project(dir: &Path, kib: usize, seed: u64, tag: &str) -> PathBuf {
         ),
     );
     dir.to_path_buf()
+}
+
+/// `imgbuild build DEF --output OUT -q` with the store `store`.
+fn build_to(def: &Path, store: &Path, out: &str) -> Ib {
+    ib(&["build"])
+        .path_arg(def)
+        .cache(store)
+        .args(&["--output", out, "-q"])
 }
 
 /// The manifest digest of the project's image built in a store of its own,
@@ -297,10 +310,16 @@ fn wait_stopped(r: Running, point: &str) -> Running {
     }
 }
 
+/// Starts `cmd` and waits until it stops at fault point `point`.
+#[track_caller]
+fn stopped_at(cmd: Ib, point: &str) -> Running {
+    wait_stopped(cmd.env("IMGBUILD_FAULT_PAUSE", point).spawn(), point)
+}
+
 /// Runs `cmd` until it stops at fault point `point`, then kills it (SIGKILL).
 #[track_caller]
 fn kill_at(cmd: Ib, point: &str) {
-    let r = wait_stopped(cmd.env("IMGBUILD_FAULT_PAUSE", point).spawn(), point);
+    let r = stopped_at(cmd, point);
     kill9(r.pid());
     assert_eq!(r.wait().code, -1, "killed by a signal");
 }
@@ -498,33 +517,15 @@ fn killed_while_an_archive_is_written() {
         let dir = fs_out.0.join(kind);
         let file = dir.join("app.tar");
         let out = format!("{kind}:{}", file.display());
-        ib(&["build"])
-            .path_arg(&old)
-            .cache(&store)
-            .args(&["--output", &out, "-q"])
-            .run()
-            .ok();
+        build_to(&old, &store, &out).run().ok();
         let before = fs::read(&file).unwrap();
-        kill_at(
-            ib(&["build"])
-                .path_arg(&proj)
-                .cache(&store)
-                .args(&["--output", &out, "-q"]),
-            "output-archive",
-        );
+        kill_at(build_to(&proj, &store, &out), "output-archive");
         assert_eq!(names(&dir), ["app.tar"], "{kind}: nothing beside it");
         assert!(
             fs::read(&file).unwrap() == before,
             "{kind}: the earlier archive stays"
         );
-        let v = ib(&["build"])
-            .path_arg(&proj)
-            .cache(&store)
-            .args(&["--output", &out, "-q"])
-            .json()
-            .run()
-            .ok()
-            .json();
+        let v = build_to(&proj, &store, &out).json().run().ok().json();
         assert_eq!(v["images"][0]["digest"], want, "{v:#}");
         assert_eq!(tmp_usage(&store), (0, 0));
         assert_eq!(names(&dir), ["app.tar"]);
@@ -637,12 +638,7 @@ fn a_full_output_is_an_io_failure_naming_it_and_leaves_nothing_partial() {
         ),
     ];
     for (kind, out) in &outputs {
-        ib(&["build"])
-            .path_arg(&old)
-            .cache(&store)
-            .args(&["--output", out, "-q"])
-            .run()
-            .ok();
+        build_to(&old, &store, out).run().ok();
         let dir = match *kind {
             "layout" => small.0.join("layout"),
             _ => Path::new(out.rsplit_once(['=', ':']).unwrap().1)
@@ -654,12 +650,7 @@ fn a_full_output_is_an_io_failure_naming_it_and_leaves_nothing_partial() {
         let before_names = names(&dir);
         let before_file = (*kind != "layout").then(|| fs::read(dir.join("app.tar")).unwrap());
 
-        let r = ib(&["build"])
-            .path_arg(&proj)
-            .cache(&store)
-            .args(&["--output", out, "-q"])
-            .json()
-            .run();
+        let r = build_to(&proj, &store, out).json().run();
         assert_eq!(r.code, 5, "{kind}: {r}");
         let v = r.json();
         assert_eq!(v["error"]["kind"], "io", "{v}");
@@ -749,6 +740,15 @@ fn push_cmd(store: &Path, layout: &Path, target: &str) -> Ib {
         .arg("-q")
 }
 
+/// skopeo copies `repo_tag` from the registry into a layout in `dir`
+/// (checking every digest); the copy has the manifest digest `want`.
+#[track_caller]
+fn assert_pulls_back(reg: &Registry, repo_tag: &str, dir: &Path, want: &str) {
+    let image = format!("oci:{}:v1", dir.join("copy").display());
+    reg.skopeo_pull(repo_tag, &image).unwrap();
+    assert_eq!(skopeo_digest(&image), want, "{repo_tag} copied back");
+}
+
 /// Killed in the middle of a blob's chunked upload, or after its blobs are
 /// up and before the manifest: the tag does not exist; the next push
 /// completes and skopeo copies the image back with the built digest.
@@ -771,17 +771,7 @@ fn a_killed_push_leaves_no_tag_and_the_next_completes() {
         );
         assert_eq!(reg.skopeo_inspect(&tagged).unwrap()["Digest"], want);
     }
-    let copy = t.path().join("copy");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &reg.docker_ref("team/app0:v1"),
-            &format!("oci:{}:v1", copy.display()),
-        ],
-    );
-    assert_eq!(skopeo_digest(&format!("oci:{}:v1", copy.display())), want);
+    assert_pulls_back(&reg, "team/app0:v1", t.path(), &want);
 }
 
 /// The registry is killed (SIGKILL) in the middle of a blob's chunked
@@ -794,29 +784,14 @@ fn a_registry_killed_mid_push_and_restarted_gets_the_whole_image() {
     let t = tempfile::tempdir().unwrap();
     let (store, layout, want) = pushable(t.path());
     let target = format!("{}/team/app:v1", reg.host());
-    let r = wait_stopped(
-        push_cmd(&store, &layout, &target)
-            .env("IMGBUILD_FAULT_PAUSE", "push-chunk")
-            .spawn(),
-        "push-chunk",
-    );
+    let r = stopped_at(push_cmd(&store, &layout, &target), "push-chunk");
     reg.kill();
     reg.restart();
     sigcont(r.pid());
     let run = r.wait();
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(reg.skopeo_inspect("team/app:v1").unwrap()["Digest"], want);
-    let copy = t.path().join("copy");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &reg.docker_ref("team/app:v1"),
-            &format!("oci:{}:v1", copy.display()),
-        ],
-    );
-    assert_eq!(skopeo_digest(&format!("oci:{}:v1", copy.display())), want);
+    assert_pulls_back(&reg, "team/app:v1", t.path(), &want);
 }
 
 /// The registry is killed mid-upload and stays down: the push fails as a
@@ -828,12 +803,7 @@ fn a_registry_killed_mid_push_and_left_down_is_a_registry_failure() {
     let t = tempfile::tempdir().unwrap();
     let (store, layout, _) = pushable(t.path());
     let target = format!("{}/team/app:v1", reg.host());
-    let r = wait_stopped(
-        push_cmd(&store, &layout, &target)
-            .env("IMGBUILD_FAULT_PAUSE", "push-chunk")
-            .spawn(),
-        "push-chunk",
-    );
+    let r = stopped_at(push_cmd(&store, &layout, &target), "push-chunk");
     reg.kill();
     let t0 = Instant::now();
     sigcont(r.pid());
@@ -848,12 +818,6 @@ fn a_registry_killed_mid_push_and_left_down_is_a_registry_failure() {
     assert_eq!(tmp_usage(&store), (0, 0));
     reg.restart();
     assert!(reg.skopeo_inspect("team/app:v1").is_err(), "no tag");
-}
-
-fn sigcont(pid: u32) {
-    // SAFETY: integers only; pid is our own child, not yet reaped.
-    let r = unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
-    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
 }
 
 // ---------------------------------------------------------------------------
@@ -933,12 +897,7 @@ fn builds_with_different_stores_update_one_layout_one_at_a_time() {
             .json()
             .arg("-q")
     };
-    let first = wait_stopped(
-        build(&a, "s1")
-            .env("IMGBUILD_FAULT_PAUSE", "output-index")
-            .spawn(),
-        "output-index",
-    );
+    let first = stopped_at(build(&a, "s1"), "output-index");
     let second = build(&b, "s2").spawn();
     // The second build's blobs (its manifest last) reach the layout; then
     // it waits for the layout's index.
@@ -979,12 +938,7 @@ fn killed_while_a_local_output_is_written() {
     let store = t.path().join("store");
     let parent = t.path().join("out");
     let out = format!("type=local,dest={}", parent.join("fs").display());
-    let cmd = || {
-        ib(&["build"])
-            .path_arg(&proj)
-            .cache(&store)
-            .args(&["--output", &out, "-q"])
-    };
+    let cmd = || build_to(&proj, &store, &out);
     kill_at(cmd(), "output-local");
     assert_eq!(names(&parent), Vec::<String>::new(), "nothing beside it");
     cmd().run().ok();

@@ -42,6 +42,30 @@ fn build(def: &Path, cache: &Path, out: &str) -> Run {
         .run()
 }
 
+/// The `--output` value of an OCI layout at `dir`.
+fn oci(dir: &Path) -> String {
+    format!("oci:{}", dir.display())
+}
+
+/// The project built once, into the layout `a`, with the store `cache`.
+struct Built {
+    t: tempfile::TempDir,
+    def: PathBuf,
+    cache: PathBuf,
+    a: PathBuf,
+}
+
+impl Built {
+    fn new() -> Built {
+        let t = tempfile::tempdir().unwrap();
+        let def = project(t.path());
+        let cache = t.path().join("cache");
+        let a = t.path().join("a");
+        build(&def, &cache, &oci(&a)).ok();
+        Built { t, def, cache, a }
+    }
+}
+
 /// The digest (`sha256:…`) of the image's biggest layer (the data layer).
 fn data_layer(layout: &Path) -> String {
     let l = Layout::new(layout);
@@ -61,6 +85,14 @@ fn store_blob(cache: &Path, digest: &str) -> PathBuf {
     cache
         .join("blobs/sha256")
         .join(digest.trim_start_matches("sha256:"))
+}
+
+/// Flips a byte of the store's copy of the biggest layer of the image in
+/// `layout`; returns that layer's digest.
+fn flip_data_layer(layout: &Path, cache: &Path) -> String {
+    let d = data_layer(layout);
+    flip_byte(&store_blob(cache, &d));
+    d
 }
 
 /// Flips one byte in the middle of the file, in place (hard links to it
@@ -126,15 +158,10 @@ fn assert_warned(r: &Run, digest: &str) {
 
 #[test]
 fn a_flipped_byte_in_the_store_is_found_and_rebuilt() {
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
-    let d = data_layer(&a);
-    flip_byte(&store_blob(&cache, &d));
+    let Built { t, def, cache, a } = Built::new();
+    let d = flip_data_layer(&a, &cache);
     let b = t.path().join("b");
-    let r = build(&def, &cache, &format!("oci:{}", b.display())).ok();
+    let r = build(&def, &cache, &oci(&b)).ok();
     assert_warned(&r, &d);
     // Also in the JSON report, for callers that read only that.
     let v = r.json();
@@ -161,11 +188,7 @@ fn a_flipped_byte_in_the_store_is_found_and_rebuilt() {
 
 #[test]
 fn a_truncated_blob_in_the_store_is_found_and_rebuilt() {
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let Built { t, def, cache, a } = Built::new();
     let d = data_layer(&a);
     truncate(&store_blob(&cache, &d));
     // The plan does not call the damaged step a hit.
@@ -176,7 +199,7 @@ fn a_truncated_blob_in_the_store_is_found_and_rebuilt() {
         .count();
     assert_eq!(misses, 1, "{p}");
     let b = t.path().join("b");
-    let r = build(&def, &cache, &format!("oci:{}", b.display())).ok();
+    let r = build(&def, &cache, &oci(&b)).ok();
     assert_eq!(data_layer(&b), d);
     assert_layout_good(&b, &t.path().join("bundle-b"));
     // The warning came from the plan, which removed the blob; the build
@@ -187,11 +210,7 @@ fn a_truncated_blob_in_the_store_is_found_and_rebuilt() {
 
 #[test]
 fn an_earlier_output_is_not_changed_by_a_later_store_corruption() {
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let Built { t, def, cache, a } = Built::new();
     // Every blob of the store damaged in place, the layout's unchanged.
     for e in fs::read_dir(cache.join("blobs/sha256")).unwrap() {
         let p = e.unwrap().path();
@@ -201,17 +220,13 @@ fn an_earlier_output_is_not_changed_by_a_later_store_corruption() {
     }
     assert_layout_good(&a, &t.path().join("bundle-a"));
     // A second write into the same layout leaves its good blobs as they are.
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    build(&def, &cache, &oci(&a)).ok();
     assert_layout_good(&a, &t.path().join("bundle-a2"));
 }
 
 #[test]
 fn cache_verify_finds_and_removes_bad_blobs() {
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let Built { t, def, cache, a } = Built::new();
     let verify = || {
         ib(&["cache", "verify", "--format", "json"])
             .cache(&cache)
@@ -260,7 +275,7 @@ fn cache_verify_finds_and_removes_bad_blobs() {
     assert_eq!(again.code, 0, "{again}");
     assert_eq!(again.json()["bad_removed"], 0);
     let b = t.path().join("b");
-    build(&def, &cache, &format!("oci:{}", b.display())).ok();
+    build(&def, &cache, &oci(&b)).ok();
     assert_layout_good(&b, &t.path().join("bundle-b"));
     // Text form.
     let text = ib(&["cache", "verify"]).cache(&cache).run().ok();
@@ -292,11 +307,7 @@ fn untar(p: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn archives_never_hold_a_bad_blob() {
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
+    let Built { t, def, cache, a } = Built::new();
     let d = data_layer(&a);
     for (i, kind) in ["oci-archive", "docker-archive"].iter().enumerate() {
         if i == 0 {
@@ -331,13 +342,8 @@ fn archives_never_hold_a_bad_blob() {
 fn a_push_never_sends_a_bad_blob() {
     require_tool("skopeo", "skopeo");
     let reg = Registry::start(RegistryOptions::plain());
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
-    let d = data_layer(&a);
-    flip_byte(&store_blob(&cache, &d));
+    let Built { t, def, cache, a } = Built::new();
+    let d = flip_data_layer(&a, &cache);
     let r = ib(&["build"])
         .path_arg(&def)
         .cache(&cache)
@@ -352,11 +358,8 @@ fn a_push_never_sends_a_bad_blob() {
     // What the registry holds is the image built, whole: skopeo copies it
     // (checking every digest) into a layout umoci unpacks.
     let copied = t.path().join("copied");
-    let mut args = vec!["copy".to_string()];
-    args.extend(reg.skopeo_src_args());
-    args.push(reg.docker_ref("team/app:v1"));
-    args.push(format!("oci:{}:v1", copied.display()));
-    support::registry::skopeo(&args).unwrap();
+    reg.skopeo_pull("team/app:v1", &format!("oci:{}:v1", copied.display()))
+        .unwrap();
     assert_eq!(Layout::new(&copied).tagged("v1")["digest"], pushed);
     assert_eq!(data_layer(&copied), d);
     assert_layout_good(&copied, &t.path().join("bundle"));
@@ -449,12 +452,11 @@ fn a_bad_base_layer_from_a_registry_is_fetched_again() {
     );
     let cache = t.path().join("cache");
     let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
-    let d = data_layer(&a);
-    flip_byte(&store_blob(&cache, &d));
+    build(&def, &cache, &oci(&a)).ok();
+    let d = flip_data_layer(&a, &cache);
     let before = reg.access_log().len();
     let b = t.path().join("b");
-    let r = build(&def, &cache, &format!("oci:{}", b.display())).ok();
+    let r = build(&def, &cache, &oci(&b)).ok();
     assert_warned(&r, &d);
     let fetched = reg.access_log()[before..]
         .iter()
@@ -468,13 +470,8 @@ fn a_bad_base_layer_from_a_registry_is_fetched_again() {
 fn pushing_a_layout_over_a_bad_store_blob_imports_it_again() {
     require_tool("skopeo", "skopeo");
     let reg = Registry::start(RegistryOptions::plain());
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
-    let d = data_layer(&a);
-    flip_byte(&store_blob(&cache, &d));
+    let Built { t, cache, a, .. } = Built::new();
+    let d = flip_data_layer(&a, &cache);
     let r = ib(&["push", &format!("oci:{}:v1", a.display())])
         .arg(format!("{}/team/pushed:v1", reg.host()))
         .cache(&cache)
@@ -483,23 +480,15 @@ fn pushing_a_layout_over_a_bad_store_blob_imports_it_again() {
         .ok();
     assert_warned(&r, &d);
     let copied = t.path().join("copied");
-    let mut args = vec!["copy".to_string()];
-    args.extend(reg.skopeo_src_args());
-    args.push(reg.docker_ref("team/pushed:v1"));
-    args.push(format!("oci:{}:v1", copied.display()));
-    support::registry::skopeo(&args).unwrap();
+    reg.skopeo_pull("team/pushed:v1", &format!("oci:{}:v1", copied.display()))
+        .unwrap();
     assert_layout_good(&copied, &t.path().join("bundle"));
 }
 
 #[test]
 fn a_filesystem_output_never_unpacks_a_bad_blob() {
-    let t = tempfile::tempdir().unwrap();
-    let def = project(t.path());
-    let cache = t.path().join("cache");
-    let a = t.path().join("a");
-    build(&def, &cache, &format!("oci:{}", a.display())).ok();
-    let d = data_layer(&a);
-    flip_byte(&store_blob(&cache, &d));
+    let Built { t, def, cache, a } = Built::new();
+    let d = flip_data_layer(&a, &cache);
     let root = t.path().join("root");
     let r = build(&def, &cache, &format!("type=local,dest={}", root.display())).ok();
     assert_warned(&r, &d);

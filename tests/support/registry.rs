@@ -458,6 +458,16 @@ impl Registry {
         skopeo(&a)
     }
 
+    /// `skopeo copy docker://THIS/REPO_TAG DEST` (e.g. DEST = "oci:DIR:TAG"):
+    /// skopeo checks every digest as it reads.
+    pub fn skopeo_pull(&self, repo_tag: &str, dest: &str) -> Result<String, String> {
+        let mut a = vec!["copy".to_string()];
+        a.extend(self.skopeo_src_args());
+        a.push(self.docker_ref(repo_tag));
+        a.push(dest.to_string());
+        skopeo(&a)
+    }
+
     /// `skopeo inspect docker://THIS/REPO_TAG` parsed (has "Digest", "Layers").
     pub fn skopeo_inspect(&self, repo_tag: &str) -> Result<Value, String> {
         let mut a = vec!["inspect".to_string()];
