@@ -8,12 +8,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// How many bytes a layer may decompress to unless told otherwise
-/// (`--max-layer-size`): far above any layer a real image has, low
-/// enough that a decompression bomb from an untrusted registry stops with
-/// an error naming the layer instead of filling the disk.
-pub const DEFAULT_MAX_LAYER_SIZE: u64 = 64 << 30;
-
 /// A layer blob as a tar stream, decompressed by its media type, failing
 /// once the stream passes `limit` bytes.
 pub fn open_layer(path: &Path, media_type: &str, limit: u64) -> Result<Box<dyn Read>> {

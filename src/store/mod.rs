@@ -41,6 +41,12 @@ pub struct LayerDesc {
     pub uncompressed_size: u64,
 }
 
+/// How many bytes a layer read from the store may decompress to unless
+/// told otherwise (`--max-layer-size`): far above any layer a real image
+/// has, low enough that a decompression bomb from an untrusted registry
+/// stops with an error naming the layer instead of filling the disk.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 64 << 30;
+
 /// The local store, and how downloads into it are made ([`Store::http`]).
 pub struct Store {
     root: PathBuf,
@@ -123,7 +129,7 @@ impl Store {
             http: Http::default(),
             tmp,
             _tmp_lock: tmp_lock,
-            max_layer_size: crate::layer::read::DEFAULT_MAX_LAYER_SIZE,
+            max_layer_size: DEFAULT_MAX_LAYER_SIZE,
             made: Default::default(),
             swept,
         })
@@ -144,7 +150,7 @@ impl Store {
 
     /// The store whose layers may decompress to at most `bytes` (a base
     /// from an untrusted registry cannot fill the disk). The default is
-    /// [`crate::layer::read::DEFAULT_MAX_LAYER_SIZE`].
+    /// [`DEFAULT_MAX_LAYER_SIZE`].
     pub fn with_max_layer_size(mut self, bytes: u64) -> Store {
         self.max_layer_size = bytes;
         self
