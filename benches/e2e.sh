@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: imgbuild layer builds against tar + gzip/pigz/zstd
-# pipelines on a large generated tree, and imgbuild vs buildah no-op rebuilds
-# on a project-sized tree.
+# pipelines on a large generated tree and on a tree of 200k tiny files, each
+# row with its peak RSS; no-op rebuilds of a project-sized tree (imgbuild vs
+# buildah) and of the tiny-file tree.
 #
 # Usage:  bash benches/e2e.sh
-# Quick:  TREE_MB=50 TREE_FILES=2000 REPEAT=1 bash benches/e2e.sh
+# Quick:  TREE_MB=50 TREE_FILES=2000 SMALL=40x500 REPEAT=1 bash benches/e2e.sh
 #
 # Environment (defaults in brackets):
 #   BENCH_DIR     work dir for trees, outputs, buildah storage [/tmp/imgbuild-bench]
 #   REPEAT        repetitions of each cold-build row, median reported [3]
 #   TREE_FILES    files in the big tree [50000]
 #   TREE_MB       size of the big tree in MB (10^6 bytes) [1000]
-#   PROJ_FILES    files in the project tree (no-op rebuilds) [10000]
+#   SMALL         the tiny-file tree: FOLDERSxFILES [400x500]
+#   SMALL_BYTES   average size of its files [40]
+#   PROJ_FILES    files in the project tree (no-op rebuilds) [16000]
 #   PROJ_MB       size of the project tree in MB [100]
 #   SEED          generator seed [20240601]
 #   NOOP_WARMUP   hyperfine warmup runs for the imgbuild no-op rebuild [2]
@@ -29,7 +32,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GEN="$REPO/benches/gen_tree.py"
 
 # remember the settings given on the command line, for the reproduce line
-CONFIG_VARS=(BENCH_DIR REPEAT TREE_FILES TREE_MB PROJ_FILES PROJ_MB SEED NOOP_WARMUP
+CONFIG_VARS=(BENCH_DIR REPEAT TREE_FILES TREE_MB SMALL SMALL_BYTES PROJ_FILES PROJ_MB SEED NOOP_WARMUP
     NOOP_RUNS BUILDAH_RUNS SKIP_BUILD IMGBUILD)
 REPRO=""
 for v in "${CONFIG_VARS[@]}"; do
@@ -43,7 +46,9 @@ BENCH_DIR=${BENCH_DIR:-/tmp/imgbuild-bench}
 REPEAT=${REPEAT:-3}
 TREE_FILES=${TREE_FILES:-50000}
 TREE_MB=${TREE_MB:-1000}
-PROJ_FILES=${PROJ_FILES:-10000}
+SMALL=${SMALL:-400x500}
+SMALL_BYTES=${SMALL_BYTES:-40}
+PROJ_FILES=${PROJ_FILES:-16000}
 PROJ_MB=${PROJ_MB:-100}
 SEED=${SEED:-20240601}
 NOOP_WARMUP=${NOOP_WARMUP:-2}
@@ -68,7 +73,7 @@ BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 RUNS="$BENCH_DIR/runs"
 rm -rf "$RUNS"
 mkdir -p "$RUNS"
-trap 'rm -rf "$RUNS/out" "$RUNS/cache"' EXIT
+trap 'rm -rf "$RUNS/out" "$RUNS/cache" "$RUNS/noop"' EXIT
 
 # ---------------------------------------------------------------- helpers
 
@@ -106,12 +111,13 @@ GIT_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 
 # ------------------------------------------------------------------ trees
 
-# ensure_tree NAME FILES MB: BENCH_DIR/NAME/{tree/, imgbuild.toml, Dockerfile}
+# ensure_tree NAME GEN-ARGS...: BENCH_DIR/NAME/{tree/, imgbuild.toml, Dockerfile}
 ensure_tree() {
-    local name=$1 files=$2 mb=$3
+    local name=$1
+    shift
     local ctx="$BENCH_DIR/$name"
     local stamp
-    stamp="files=$files mb=$mb seed=$SEED gen=$(sha256sum "$GEN" | cut -c1-16)"
+    stamp="$* seed=$SEED gen=$(sha256sum "$GEN" | cut -c1-16)"
     mkdir -p "$ctx"
     if [[ -d $ctx/tree && -f $ctx/tree.stamp && $(<"$ctx/tree.stamp") == "$stamp" ]]; then
         log "reusing $ctx/tree ($stamp)"
@@ -120,7 +126,7 @@ ensure_tree() {
         log "generating $ctx/tree ($stamp)"
         local t0 t1
         t0=$(now_ns)
-        python3 "$GEN" "$ctx/tree.partial" --files "$files" --total-mb "$mb" --seed "$SEED"
+        python3 "$GEN" "$ctx/tree.partial" "$@" --seed "$SEED"
         t1=$(now_ns)
         mv "$ctx/tree.partial" "$ctx/tree"
         printf '%s\n' "$stamp" >"$ctx/tree.stamp"
@@ -157,74 +163,102 @@ write_if_changed() {
 # read every file once so all rows start from the same (warm) page cache
 warm_cache() { tar -cf - -C "$1" . | cat >/dev/null; }
 
-ensure_tree big "$TREE_FILES" "$TREE_MB"
-ensure_tree proj "$PROJ_FILES" "$PROJ_MB"
-BIG="$BENCH_DIR/big"
-PROJ="$BENCH_DIR/proj"
-BIG_BYTES=$(tree_bytes "$BIG/tree")
-PROJ_BYTES=$(tree_bytes "$PROJ/tree")
+ensure_tree big --files "$TREE_FILES" --total-mb "$TREE_MB"
+ensure_tree small --small "$SMALL" --file-bytes "$SMALL_BYTES"
+ensure_tree proj --files "$PROJ_FILES" --total-mb "$PROJ_MB"
+declare -A TREE_BYTES=() TREE_DESC=()
 describe_tree() {
     local t=$1/tree
     printf '%s files, %s symlinks, %s dirs, %s bytes' \
         "$(find "$t" -type f | wc -l)" "$(find "$t" -type l | wc -l)" \
         "$(find "$t" -type d | wc -l)" "$2"
 }
-BIG_DESC=$(describe_tree "$BIG" "$BIG_BYTES")
-PROJ_DESC=$(describe_tree "$PROJ" "$PROJ_BYTES")
-log "big tree: $BIG_DESC"
-log "project tree: $PROJ_DESC"
+for t in big small proj; do
+    TREE_BYTES[$t]=$(tree_bytes "$BENCH_DIR/$t/tree")
+    TREE_DESC[$t]=$(describe_tree "$BENCH_DIR/$t" "${TREE_BYTES[$t]}")
+    log "$t tree: ${TREE_DESC[$t]}"
+done
 
 # ----------------------------------------------------- cold layer builds
 
-ROWS=(gzip pigz zstd img_gzip img_zstd)
-declare -A LABEL=(
+# Rows are TREE.KIND; every row gets a median time and a median peak RSS.
+KINDS=(gzip pigz zstd img_gzip img_zstd)
+declare -A KIND_LABEL=(
     [gzip]='tar --sort=name \| gzip -1 \| sha256sum'
     [pigz]='tar --sort=name \| pigz -1 -p 2 \| sha256sum'
     [zstd]='tar --sort=name \| zstd -3 -T2 \| sha256sum'
     [img_gzip]='imgbuild build, gzip, cold cache'
     [img_zstd]='imgbuild build --compression zstd, cold cache'
-    [noop_img]='imgbuild no-op rebuild (project tree)'
-    [noop_buildah]='buildah bud --layers no-op rebuild (project tree)'
 )
-declare -A REF=(
-    [gzip]=img_gzip [pigz]=img_gzip [zstd]=img_zstd
-    [img_gzip]=img_gzip [img_zstd]=img_zstd
-    [noop_img]=noop_img [noop_buildah]=noop_img
-)
+declare -A KIND_REF=([gzip]=img_gzip [pigz]=img_gzip [zstd]=img_zstd
+    [img_gzip]=img_gzip [img_zstd]=img_zstd)
+declare -A LABEL=() REF=() TREE_OF=()
+ROWS=()
+for t in big small; do
+    for k in "${KINDS[@]}"; do
+        ROWS+=("$t.$k")
+        LABEL[$t.$k]=${KIND_LABEL[$k]}
+        REF[$t.$k]=$t.${KIND_REF[$k]}
+        TREE_OF[$t.$k]=$t
+    done
+done
+NOOP_ROWS=(noop_img noop_small noop_buildah)
+LABEL[noop_img]='imgbuild no-op rebuild'
+LABEL[noop_small]='imgbuild no-op rebuild'
+LABEL[noop_buildah]='buildah bud --layers no-op rebuild'
+REF[noop_img]=noop_img
+REF[noop_small]=noop_small
+REF[noop_buildah]=noop_img
+TREE_OF[noop_img]=proj
+TREE_OF[noop_small]=small
+TREE_OF[noop_buildah]=proj
+
 declare -A TIMES=()   # row -> space separated seconds
+declare -A RSSKB=()   # row -> space separated peak RSS, KiB
 declare -A STATUS=()  # row -> ok | failed | skipped
 declare -A MEDIAN=()
-declare -A BYTES=()
-RSS_GZIP=()
-RSS_ZSTD=()
-
-TAR="tar --sort=name -cf - -C $(printf '%q' "$BIG/tree") ."
-declare -A PIPE=(
-    [gzip]="$TAR | gzip -1 | sha256sum"
-    [pigz]="$TAR | pigz -1 -p 2 | sha256sum"
-    [zstd]="$TAR | zstd -3 -T2 | sha256sum"
-)
 
 for r in "${ROWS[@]}"; do
     STATUS[$r]=ok
-    BYTES[$r]=$BIG_BYTES
 done
 if [[ $IMGBUILD_OK != 1 ]]; then
-    STATUS[img_gzip]=skipped
-    STATUS[img_zstd]=skipped
+    for r in "${ROWS[@]}"; do
+        [[ $r == *.img_* ]] && STATUS[$r]=skipped
+    done
 fi
+
+pipe_cmd() {
+    local tree=$1 kind=$2 tar
+    tar="tar --sort=name -cf - -C $(printf '%q' "$BENCH_DIR/$tree/tree") ."
+    case $kind in
+        gzip) echo "$tar | gzip -1 | sha256sum" ;;
+        pigz) echo "$tar | pigz -1 -p 2 | sha256sum" ;;
+        zstd) echo "$tar | zstd -3 -T2 | sha256sum" ;;
+    esac
+}
+
+# record ROW REP T0 T1 TIMEFILE: one successful run's time and peak RSS
+record() {
+    local row=$1 rep=$2 s kb
+    s=$(secs "$3" "$4")
+    kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$5")
+    TIMES[$row]+="$s "
+    RSSKB[$row]+="$kb "
+    log "$row rep $rep: $s s, peak RSS $((kb / 1024)) MiB"
+}
 
 # run_imgbuild ROW REP: one cold build with a fresh output and cache dir
 run_imgbuild() {
     local row=$1 rep=$2 out="$RUNS/out" cache="$RUNS/cache" extra=()
-    [[ $row == img_zstd ]] && extra=(--compression zstd)
+    local tree=${TREE_OF[$row]}
+    [[ $row == *.img_zstd ]] && extra=(--compression zstd)
     rm -rf "$out" "$cache"
     mkdir -p "$cache"
     sync
     local t0 t1 rc=0
     t0=$(now_ns)
     /usr/bin/time -v -o "$RUNS/$row.$rep.time" \
-        "$IMGBUILD" build "$BIG" --output "oci:$out" --cache-dir "$cache" "${extra[@]}" \
+        "$IMGBUILD" build "$BENCH_DIR/$tree" --output "oci:$out" --cache-dir "$cache" "${extra[@]}" \
         >"$RUNS/$row.$rep.log" 2>&1 || rc=$?
     t1=$(now_ns)
     if [[ $rc == 0 && ! -f $out/index.json ]]; then
@@ -237,20 +271,17 @@ run_imgbuild() {
         STATUS[$row]=failed
         return 0
     fi
-    local s kb
-    s=$(secs "$t0" "$t1")
-    TIMES[$row]+="$s "
-    kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RUNS/$row.$rep.time")
-    if [[ $row == img_gzip ]]; then RSS_GZIP+=("$kb"); else RSS_ZSTD+=("$kb"); fi
-    log "$row rep $rep: $s s, peak RSS $((kb / 1024)) MiB, output $(du -sm "$out" | cut -f1) MiB"
+    record "$row" "$rep" "$t0" "$t1" "$RUNS/$row.$rep.time"
     rm -rf "$out" "$cache"
 }
 
 run_pipe() {
-    local row=$1 rep=$2 t0 t1 rc=0 s
+    local row=$1 rep=$2 t0 t1 rc=0
     sync
     t0=$(now_ns)
-    bash -c "set -o pipefail; ${PIPE[$row]}" >"$RUNS/$row.$rep.sha" 2>"$RUNS/$row.$rep.log" || rc=$?
+    /usr/bin/time -v -o "$RUNS/$row.$rep.time" \
+        bash -c "set -o pipefail; $(pipe_cmd "${TREE_OF[$row]}" "${row#*.}")" \
+        >"$RUNS/$row.$rep.sha" 2>"$RUNS/$row.$rep.log" || rc=$?
     t1=$(now_ns)
     if [[ $rc != 0 ]]; then
         log "$row failed (exit $rc):"
@@ -258,20 +289,20 @@ run_pipe() {
         STATUS[$row]=failed
         return 0
     fi
-    s=$(secs "$t0" "$t1")
-    TIMES[$row]+="$s "
-    log "$row rep $rep: $s s"
+    record "$row" "$rep" "$t0" "$t1" "$RUNS/$row.$rep.time"
 }
 
-log "warming the page cache with the big tree"
-warm_cache "$BIG/tree"
-for ((rep = 1; rep <= REPEAT; rep++)); do
-    for row in "${ROWS[@]}"; do
-        [[ ${STATUS[$row]} == ok ]] || continue
-        case $row in
-            img_*) run_imgbuild "$row" "$rep" ;;
-            *) run_pipe "$row" "$rep" ;;
-        esac
+for t in big small; do
+    log "warming the page cache with the $t tree"
+    warm_cache "$BENCH_DIR/$t/tree"
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        for row in "${ROWS[@]}"; do
+            [[ ${TREE_OF[$row]} == "$t" && ${STATUS[$row]} == ok ]] || continue
+            case $row in
+                *.img_*) run_imgbuild "$row" "$rep" ;;
+                *) run_pipe "$row" "$rep" ;;
+            esac
+        done
     done
 done
 
@@ -281,39 +312,50 @@ hyperfine_median() {
     python3 -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"
 }
 
-STATUS[noop_img]=skipped
-STATUS[noop_buildah]=skipped
-BYTES[noop_img]=$PROJ_BYTES
-BYTES[noop_buildah]=$PROJ_BYTES
-NOOP="$BENCH_DIR/noop"
-warm_cache "$PROJ/tree"
-
-if [[ $IMGBUILD_OK == 1 ]]; then
-    rm -rf "$NOOP"
-    mkdir -p "$NOOP/cache"
-    IMG_NOOP_CMD=("$IMGBUILD" build "$PROJ" --output "oci:$NOOP/out" --cache-dir "$NOOP/cache")
-    log "imgbuild: warm build of the project tree"
+# noop_imgbuild ROW: a warm build of the row's tree, hyperfine over no-op
+# rebuilds, then one more no-op under /usr/bin/time for its peak RSS
+noop_imgbuild() {
+    local row=$1 tree=${TREE_OF[$1]} dir="$RUNS/noop/$1"
+    rm -rf "$dir"
+    mkdir -p "$dir/cache"
+    local cmd=("$IMGBUILD" build "$BENCH_DIR/$tree" --output "oci:$dir/out" --cache-dir "$dir/cache")
+    warm_cache "$BENCH_DIR/$tree/tree"
+    log "$row: warm build of the $tree tree"
+    local t0
     t0=$(now_ns)
-    if "${IMG_NOOP_CMD[@]}" >"$RUNS/noop_img.warm.log" 2>&1 && [[ -f $NOOP/out/index.json ]]; then
-        log "imgbuild: warm build took $(secs "$t0" "$(now_ns)") s"
-        log "imgbuild: no-op rebuilds (hyperfine --warmup $NOOP_WARMUP --runs $NOOP_RUNS)"
-        if hyperfine -N --style basic --warmup "$NOOP_WARMUP" --runs "$NOOP_RUNS" \
-            --export-json "$NOOP/imgbuild.json" --command-name 'imgbuild no-op' \
-            "$(printf '%q ' "${IMG_NOOP_CMD[@]}")" >&2; then
-            MEDIAN[noop_img]=$(hyperfine_median "$NOOP/imgbuild.json")
-            STATUS[noop_img]=ok
-        else
-            log "imgbuild no-op rebuild failed"
-            STATUS[noop_img]=failed
-        fi
-    else
-        log "imgbuild warm build failed; last lines of its output:"
-        tail -n 15 "$RUNS/noop_img.warm.log" | sed 's/^/    /' >&2
-        STATUS[noop_img]=failed
+    if ! "${cmd[@]}" >"$RUNS/$row.warm.log" 2>&1 || [[ ! -f $dir/out/index.json ]]; then
+        log "$row: warm build failed; last lines of its output:"
+        tail -n 15 "$RUNS/$row.warm.log" | sed 's/^/    /' >&2
+        STATUS[$row]=failed
+        return 0
     fi
+    log "$row: warm build took $(secs "$t0" "$(now_ns)") s"
+    log "$row: no-op rebuilds (hyperfine --warmup $NOOP_WARMUP --runs $NOOP_RUNS)"
+    if ! hyperfine -N --style basic --warmup "$NOOP_WARMUP" --runs "$NOOP_RUNS" \
+        --export-json "$RUNS/$row.json" --command-name "$row" \
+        "$(printf '%q ' "${cmd[@]}")" >&2; then
+        log "$row: no-op rebuild failed"
+        STATUS[$row]=failed
+        return 0
+    fi
+    MEDIAN[$row]=$(hyperfine_median "$RUNS/$row.json")
+    /usr/bin/time -v -o "$RUNS/$row.time" "${cmd[@]}" >/dev/null 2>&1
+    RSSKB[$row]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$RUNS/$row.time")
+    STATUS[$row]=ok
+    rm -rf "$dir"
+}
+
+for row in "${NOOP_ROWS[@]}"; do
+    STATUS[$row]=skipped
+done
+if [[ $IMGBUILD_OK == 1 ]]; then
+    noop_imgbuild noop_img
+    noop_imgbuild noop_small
 fi
 
 BUILDAH_VERSION="n/a"
+NOOP="$BENCH_DIR/noop"
+PROJ="$BENCH_DIR/proj"
 if [[ $HAVE_BUILDAH == 1 ]]; then
     BUILDAH_VERSION=$(buildah --version | head -1)
     BROOT="$BENCH_DIR/buildah/root"
@@ -357,44 +399,31 @@ for row in "${ROWS[@]}"; do
 done
 
 fmt_row() {
-    local row=$1 med mbs ratio ref
+    local row=$1 med mbs ratio ref rss tree=${TREE_OF[$1]}
     med=${MEDIAN[$row]:-}
     if [[ -z $med ]]; then
-        printf '| %s | %s | – | – |\n' "${LABEL[$row]}" "${STATUS[$row]} (see log)"
+        printf '| %s | %s | %s | – | – | – |\n' "$tree" "${LABEL[$row]}" "${STATUS[$row]} (see log)"
         return
     fi
-    mbs=$(awk -v b="${BYTES[$row]}" -v s="$med" 'BEGIN { printf "%.1f", b / 1e6 / s }')
+    mbs=$(awk -v b="${TREE_BYTES[$tree]}" -v s="$med" 'BEGIN { printf "%.1f", b / 1e6 / s }')
     ref=${MEDIAN[${REF[$row]}]:-}
     if [[ -n $ref ]]; then
         ratio=$(awk -v a="$med" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')
     else
         ratio="n/a"
     fi
-    printf '| %s | %.3f | %s | %s |\n' "${LABEL[$row]}" "$med" "$mbs" "$ratio"
-}
-
-rss_line() {
-    local name=$1; shift
-    if (($# == 0)); then
-        printf -- '- peak RSS, imgbuild %s cold build: n/a\n' "$name"
-        return
+    rss="–"
+    if [[ -n ${RSSKB[$row]:-} ]]; then
+        # shellcheck disable=SC2086
+        rss=$(awk -v k="$(median ${RSSKB[$row]})" 'BEGIN { printf "%.0f", k / 1024 }')
     fi
-    local med max
-    med=$(median "$@")
-    max=$(printf '%s\n' "$@" | sort -g | tail -1)
-    printf -- '- peak RSS, imgbuild %s cold build: **%.1f MiB** median (max %.1f MiB) over %d run(s)\n' \
-        "$name" "$(awk -v k="$med" 'BEGIN { print k / 1024 }')" \
-        "$(awk -v k="$max" 'BEGIN { print k / 1024 }')" "$#"
+    printf '| %s | %s | %.3f | %s | %s | %s |\n' "$tree" "${LABEL[$row]}" "$med" "$mbs" "$rss" "$ratio"
 }
 
 TABLE=$(
-    echo '| what | median s | MB/s | ratio |'
-    echo '| --- | ---: | ---: | ---: |'
-    for row in "${ROWS[@]}" noop_img noop_buildah; do fmt_row "$row"; done
-)
-RSS=$(
-    rss_line gzip "${RSS_GZIP[@]}"
-    rss_line zstd "${RSS_ZSTD[@]}"
+    echo '| tree | what | median s | MB/s | peak RSS MiB | ratio |'
+    echo '| --- | --- | ---: | ---: | ---: | ---: |'
+    for row in "${ROWS[@]}" "${NOOP_ROWS[@]}"; do fmt_row "$row"; done
 )
 
 REPORT=$(
@@ -405,21 +434,22 @@ REPORT=$(
 - machine: nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME")
 - imgbuild: ${IMGBUILD_VERSION} (source ${GIT_REV})
 - reproduce: \`${REPRO}\`
-- big tree (cold builds): ${BIG_DESC}
-- project tree (no-op rebuilds): ${PROJ_DESC}
-- cold rows: median of ${REPEAT} run(s), rows interleaved, warm page cache; imgbuild gets a fresh
-  empty \`--cache-dir\` and a fresh \`--output oci:DIR\` every run
+- big tree (cold builds): ${TREE_DESC[big]}
+- small tree (cold builds, no-op rebuild): ${TREE_DESC[small]}
+- proj tree (no-op rebuilds): ${TREE_DESC[proj]}
+- cold rows: median of ${REPEAT} run(s), rows interleaved per tree, warm page cache; imgbuild
+  gets a fresh empty \`--cache-dir\` and a fresh \`--output oci:DIR\` every run
 - no-op rows: after one warm build, imgbuild: \`hyperfine --warmup ${NOOP_WARMUP} --runs ${NOOP_RUNS}\`,
   buildah (vfs, chroot isolation, \`--layers\`): \`hyperfine --runs ${BUILDAH_RUNS}\`; medians
+- peak RSS: \`/usr/bin/time -v\` (for a pipeline, its largest process), median over the runs
+  (no-op rows: one extra run)
 
 ${TABLE}
 
-${RSS}
-
 MB/s = regular-file bytes of the tree (10^6 bytes) / median seconds. ratio = median time /
-median time of the matching imgbuild row (gzip and pigz vs imgbuild gzip, zstd vs imgbuild zstd,
-buildah vs imgbuild no-op): above 1 means slower than imgbuild. The tar rows only hash the
-compressed stream; imgbuild writes a complete OCI layout to disk.
+median time of the matching imgbuild row of the same tree (gzip and pigz vs imgbuild gzip, zstd
+vs imgbuild zstd, buildah vs imgbuild no-op): above 1 means slower than imgbuild. The tar rows
+only hash the compressed stream; imgbuild writes a complete OCI layout to disk.
 
 Tools: $(tar --version | head -1); gzip $(gzip --version | head -1 | awk '{ print $2 }'); $(pigz --version 2>&1 | head -1); zstd $(zstd --version | grep -o 'v[0-9.]*' | head -1); $(hyperfine --version); ${BUILDAH_VERSION}.
 EOF
@@ -428,5 +458,5 @@ EOF
 printf '%s\n' "$REPORT" >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"
 echo
-printf '%s\n\n%s\n' "$TABLE" "$RSS"
+printf '%s\n' "$TABLE"
 log "report written to $RESULTS"

@@ -392,7 +392,19 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--force", action="store_true",
                     help="allow a non-empty OUT_DIR (files are overwritten, nothing removed)")
+    ap.add_argument("--small", metavar="DIRSxFILES", default=None,
+                    help="instead: a flat tree of DIRS folders of FILES tiny source files "
+                         "each (--file-bytes on average), the shape of vendored code")
+    ap.add_argument("--file-bytes", type=int, default=40,
+                    help="average size of a --small tree's files [40]")
     args = ap.parse_args()
+    if args.small is not None:
+        try:
+            n_dirs, per_dir = (int(x) for x in args.small.lower().split("x"))
+        except ValueError:
+            ap.error("--small takes DIRSxFILES, e.g. 400x500")
+        return small_tree(os.path.abspath(args.out_dir), n_dirs, per_dir, args.file_bytes,
+                          args.seed, args.force, ap)
 
     n_files = args.files if args.files is not None else PRESETS[args.preset][0]
     total = int((args.total_mb if args.total_mb is not None else PRESETS[args.preset][1]) * MB)
@@ -507,6 +519,40 @@ def main() -> int:
         f"{len(links)} symlinks, {written} bytes ({written / MB:.1f} MB) in {dt:.1f} s",
         file=sys.stderr,
     )
+    return 0
+
+
+def small_tree(out: str, n_dirs: int, per_dir: int, avg: int, seed: int, force: bool, ap) -> int:
+    """DIRS folders of FILES text files of avg +- 25 % bytes, fixed modes and mtimes."""
+    if n_dirs < 1 or per_dir < 1 or avg < 4:
+        ap.error("--small needs at least one folder, one file and --file-bytes >= 4")
+    if os.path.isdir(out) and os.listdir(out) and not force:
+        ap.error(f"{out} exists and is not empty (use --force)")
+    t0 = time.monotonic()
+    rng = random.Random(seed)
+    v = Vocab(random.Random(rng.getrandbits(64)))
+    written = 0
+    for d in range(n_dirs):
+        dp = os.path.join(out, f"pkg{d:04d}")
+        os.makedirs(dp, exist_ok=True)
+        for f in range(per_dir):
+            size = rng.randint(avg - avg // 4, avg + avg // 4)
+            words = []
+            while sum(len(w) + 1 for w in words) < size:
+                words.append(v.ident())
+            data = (" ".join(words).encode() + b"\n")[-size:]
+            p = os.path.join(dp, f"m{f:04d}.py")
+            with open(p, "wb") as fh:
+                fh.write(data)
+            os.chmod(p, 0o644)
+            os.utime(p, (FIXED_MTIME, FIXED_MTIME))
+            written += len(data)
+        os.chmod(dp, 0o755)
+        os.utime(dp, (FIXED_MTIME, FIXED_MTIME))
+    os.chmod(out, 0o755)
+    os.utime(out, (FIXED_MTIME, FIXED_MTIME))
+    print(f"gen_tree: {out}: {n_dirs * per_dir} files in {n_dirs} folders, {written} bytes "
+          f"in {time.monotonic() - t0:.1f} s", file=sys.stderr)
     return 0
 
 
