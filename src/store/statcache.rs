@@ -80,6 +80,8 @@ pub struct StatCache {
     /// The whole file as read (empty when there was none, or a bad one).
     data: Vec<u8>,
     count: usize,
+    /// The records' hashes, in order: searched without touching the records.
+    hashes: Vec<u64>,
     /// Which old entries this run confirmed.
     used: Vec<AtomicBool>,
     new: Mutex<Vec<(Vec<u8>, Stamp, Digest)>>,
@@ -97,15 +99,17 @@ impl StatCache {
     /// file is an empty cache.
     pub fn load(path: PathBuf) -> StatCache {
         let data = std::fs::read(&path).ok().unwrap_or_default();
-        let (data, count) = match check(&data) {
-            Some(count) => (data, count),
-            None => (Vec::new(), 0),
+        let (data, hashes) = match check(&data) {
+            Some(hashes) => (data, hashes),
+            None => (Vec::new(), Vec::new()),
         };
+        let count = hashes.len();
         let used = (0..count).map(|_| AtomicBool::new(false)).collect();
         StatCache {
             path,
             data,
             count,
+            hashes,
             used,
             new: Mutex::new(Vec::new()),
         }
@@ -129,7 +133,30 @@ impl StatCache {
     }
 
     fn hash_at(&self, i: usize) -> u64 {
-        u64_at(&self.data, HEADER + i * RECORD)
+        self.hashes[i]
+    }
+
+    /// The first record whose hash is `h` or more. Hashes are uniform, so
+    /// the search starts where `h` falls in proportion and widens from
+    /// there: a probe or two instead of a binary search's eighteen cache
+    /// misses at 200k entries.
+    fn first_at_or_above(&self, h: u64) -> usize {
+        let hs = &self.hashes;
+        let n = hs.len();
+        let guess = ((h as u128 * n as u128) >> 64) as usize;
+        let (mut lo, mut hi) = (guess, guess);
+        let mut step = 8;
+        // Everything before `lo` is below `h`; `hi` is `n` or at least `h`.
+        while lo > 0 && hs[lo - 1] >= h {
+            lo = lo.saturating_sub(step);
+            step *= 2;
+        }
+        step = 8;
+        while hi < n && hs[hi] < h {
+            hi = (hi + step).min(n);
+            step *= 2;
+        }
+        lo + hs[lo..hi].partition_point(|&x| x < h)
     }
 
     /// The cached hash of `rel` (its path relative to the context) if the
@@ -138,17 +165,8 @@ impl StatCache {
         let rel = rel.as_ref();
         let h = name_hash(rel);
         // First record with this hash; names that share it follow.
-        let (mut lo, mut hi) = (0, self.count);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if self.hash_at(mid) < h {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
         let stamp = stamp.into();
-        let mut i = lo;
+        let mut i = self.first_at_or_above(h);
         while i < self.count && self.hash_at(i) == h {
             let r = self.rec(i);
             if r.name == rel {
@@ -251,8 +269,8 @@ fn encode(rows: &[(u64, &[u8], Stamp, Digest)]) -> Vec<u8> {
     out
 }
 
-/// The number of records if `data` is a whole, intact cache file.
-fn check(data: &[u8]) -> Option<usize> {
+/// The records' hashes if `data` is a whole, intact cache file.
+fn check(data: &[u8]) -> Option<Vec<u64>> {
     if data.len() < HEADER + 4 || &data[..8] != MAGIC {
         return None;
     }
@@ -269,6 +287,7 @@ fn check(data: &[u8]) -> Option<usize> {
         return None;
     }
     let mut prev = 0u64;
+    let mut hashes = Vec::with_capacity(count);
     for i in 0..count {
         let r = HEADER + i * RECORD;
         let h = u64_at(data, r);
@@ -277,8 +296,9 @@ fn check(data: &[u8]) -> Option<usize> {
             return None;
         }
         prev = h;
+        hashes.push(h);
     }
-    Some(count)
+    Some(hashes)
 }
 
 #[cfg(test)]

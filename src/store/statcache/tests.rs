@@ -194,3 +194,41 @@ fn names_sharing_a_hash_are_told_apart() {
     });
     assert_eq!(c2.lookup("a", old(1, 1)), Some(Digest::of(b"a")));
 }
+
+#[test]
+fn every_entry_is_found_wherever_its_hash_falls() {
+    // Uneven hashes (a cluster, the ends of the range) still search right.
+    let (_t, store, p) = setup();
+    let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();
+    for i in 0..300u64 {
+        let name = format!("f{i}").into_bytes();
+        rows.push((name_hash(&name), name));
+    }
+    rows.sort();
+    let enc: Vec<(u64, &[u8], Stamp, Digest)> = rows
+        .iter()
+        .map(|(h, n)| (*h, n.as_slice(), old(1, 1), Digest::of(n)))
+        .collect();
+    store.write_atomic(&p, &encode(&enc)).unwrap();
+    let c = StatCache::load(p.clone());
+    for (_, n) in &rows {
+        assert_eq!(c.lookup(n, old(1, 1)), Some(Digest::of(n)));
+    }
+    assert_eq!(c.lookup("absent", old(1, 1)), None);
+    // Hashes far from where they would fall in proportion.
+    let h = |n: &[u8]| name_hash(n);
+    let mut skew = vec![
+        (0u64, &b"zero"[..], old(1, 1), Digest::of(b"zero")),
+        (u64::MAX, b"max", old(1, 1), Digest::of(b"max")),
+        (h(b"x"), b"x", old(1, 1), Digest::of(b"x")),
+        (h(b"y"), b"y", old(1, 1), Digest::of(b"y")),
+    ];
+    skew.sort_by_key(|r| r.0);
+    store.write_atomic(&p, &encode(&skew)).unwrap();
+    let c = StatCache::load(p);
+    assert_eq!(c.first_at_or_above(0), 0);
+    assert_eq!(c.first_at_or_above(u64::MAX), 3);
+    assert_eq!(c.first_at_or_above(1), 1);
+    assert_eq!(c.lookup("x", old(1, 1)), Some(Digest::of(b"x")));
+    assert_eq!(c.lookup("y", old(1, 1)), Some(Digest::of(b"y")));
+}
