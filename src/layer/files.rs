@@ -396,52 +396,62 @@ enum Made {
 /// hand over than to run.
 const BATCH: usize = 512;
 
+/// Entries are made this many at a time, so what is being made stays
+/// small beside the entries made (memory does not double at the end).
+const CHUNK: usize = 16 * 1024;
+
 fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collected) -> Result<()> {
     // Layer paths are `dst` joined with the child: their order is the
     // children's.
-    raw.sort_unstable_by(|a, b| a.child.cmp(&b.child));
+    raw.par_sort_unstable_by(|a, b| a.child.cmp(&b.child));
     raw.dedup_by(|a, b| a.child == b.child);
     let (uid, gid) = o.owner.map(|w| (w.uid, w.gid)).unwrap_or((0, 0));
     // Hard links: the first name of an inode (in layer order) holds the
     // bytes, the others link to it.
     let mut first_link: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut link_to: HashMap<usize, usize> = HashMap::new();
+    let mut link_to: HashMap<usize, TarPath> = HashMap::new();
     for (i, r) in raw.iter().enumerate() {
         if r.st.nlink > 1 && r.st.kind() == libc::S_IFREG {
             let first = *first_link.entry((r.st.dev, r.st.ino)).or_insert(i);
             if first != i {
-                link_to.insert(i, first);
+                link_to.insert(i, base.dst.join(&raw[first].child));
             }
         }
     }
-    let made: Vec<Made> = raw
-        .par_iter()
-        .enumerate()
-        .with_min_len(BATCH)
-        .map(|(i, r)| make_entry(base, &raw, r, link_to.get(&i).copied(), (uid, gid), o))
-        .collect::<Result<_>>()?;
-    drop(raw);
-    let mut entries = Vec::with_capacity(made.len());
+    drop(first_link);
+    let mut entries = Vec::with_capacity(raw.len());
     let mut to_hash: Vec<(usize, TarPath, Stamp)> = Vec::new();
-    for m in made {
-        match m {
-            Made::Entry {
-                entry,
-                secret,
-                miss,
-            } => {
-                if let Some(s) = secret {
-                    out.secrets.push(s);
+    let mut rest = raw.into_iter().enumerate();
+    loop {
+        let chunk: Vec<(usize, Raw)> = rest.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let made: Vec<Made> = chunk
+            .into_par_iter()
+            .with_min_len(BATCH)
+            .map(|(i, r)| make_entry(base, r, link_to.get(&i), (uid, gid), o))
+            .collect::<Result<_>>()?;
+        for m in made {
+            match m {
+                Made::Entry {
+                    entry,
+                    secret,
+                    miss,
+                } => {
+                    if let Some(s) = secret {
+                        out.secrets.push(s);
+                    }
+                    if let FileKind::File { size, .. } = entry.kind {
+                        out.bytes += size;
+                    }
+                    if let Some((rel, stamp)) = miss {
+                        to_hash.push((entries.len(), rel, stamp));
+                    }
+                    entries.push(entry);
                 }
-                if let FileKind::File { size, .. } = entry.kind {
-                    out.bytes += size;
-                }
-                if let Some((rel, stamp)) = miss {
-                    to_hash.push((entries.len(), rel, stamp));
-                }
-                entries.push(entry);
+                Made::Special(s) => out.skipped_special.push(s),
             }
-            Made::Special(s) => out.skipped_special.push(s),
         }
     }
     out.hashed = to_hash.len();
@@ -462,13 +472,11 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
     Ok(())
 }
 
-/// The entry for `r`, one of `raw`; `link` is the entry of `raw` it is a
-/// hard link to.
+/// The entry for `r`; `link` is the layer path it is a hard link to.
 fn make_entry(
     base: &Base,
-    raw: &[Raw],
-    r: &Raw,
-    link: Option<usize>,
+    r: Raw,
+    link: Option<&TarPath>,
     (uid, gid): (u64, u64),
     o: &CollectOptions,
 ) -> Result<Made> {
@@ -502,10 +510,9 @@ fn make_entry(
             });
         }
         libc::S_IFREG => {
-            if let Some(first) = link {
-                let target = base.dst.join(&raw[first].child);
+            if let Some(target) = link {
                 return Ok(Made::Entry {
-                    entry: entry(FileKind::Hardlink(target), mode, 0),
+                    entry: entry(FileKind::Hardlink(target.clone()), mode, 0),
                     secret: None,
                     miss: None,
                 });
