@@ -950,4 +950,55 @@ mod tests {
         assert_eq!(one.entries[0].kind, file("#!/bin/sh"));
         assert_eq!(one.entries[0].path, p(b"bin/run"));
     }
+
+    /// A file the stat cache knows is not read again; one edited without a
+    /// size change, its mtime even put back, is.
+    #[test]
+    fn the_stat_cache_skips_unchanged_files_and_catches_edits() {
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        fs::create_dir_all(ctx.join("src")).unwrap();
+        let f = ctx.join("src/a.txt");
+        fs::write(&f, "one").unwrap();
+        fs::write(ctx.join("src/b.txt"), "two").unwrap();
+        // The cache keeps only files not changed in the last two seconds.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let stat_path = store.stat_path(&ctx);
+        let rules = IgnoreRules::from_patterns(Vec::<String>::new()).unwrap();
+        let collect = || {
+            let stat = StatCache::load(stat_path.clone());
+            let o = CollectOptions {
+                context: &ctx,
+                rules: &rules,
+                owner: None,
+                chmod: None,
+                stat: &stat,
+                exclude: &[],
+            };
+            let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
+            stat.save(&store).unwrap();
+            c
+        };
+        assert_eq!(collect().hashed, 2);
+        let again = collect();
+        assert_eq!(again.hashed, 0, "both from the cache");
+        let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+        fs::write(&f, "ONE").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let edited = collect();
+        assert_eq!(edited.hashed, 1);
+        assert_eq!(
+            edited.entries[0].kind,
+            FileKind::File {
+                size: 3,
+                hash: Digest::of(b"ONE")
+            }
+        );
+    }
 }
