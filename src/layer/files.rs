@@ -8,7 +8,7 @@ use super::tar::{Entry, EntryKind, TarWriter};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::Owner;
-use crate::store::statcache::StatCache;
+use crate::store::statcache::{Stamp, StatCache};
 use crate::store::{LayerDesc, Store};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
@@ -16,7 +16,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Metadata};
 use std::io::{BufWriter, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Version of the file-layer byte format; part of every file step key.
@@ -184,55 +185,117 @@ pub fn collect_folder(
     }
     // Ignore patterns are anchored at the context root; a folder outside the
     // context is matched relative to itself.
-    let base_rel = context_rel_bytes(o.context, src).unwrap_or_default();
-    let dst = TarPath::from(dst);
+    let base = Base {
+        src,
+        dst: TarPath::from(dst),
+        rel: context_rel_bytes(o.context, src).unwrap_or_default(),
+    };
     let mut out = Collected::default();
     let mut raw: Vec<Raw> = Vec::new();
     if include_top {
-        raw.push((dst.clone(), base_rel.clone(), src.to_path_buf(), meta));
+        raw.push(Raw {
+            child: TarPath::default(),
+            st: Stat::of(&meta),
+        });
     }
-    let mut w = walk(src, &TarPath::default(), &base_rel, &dst, o)?;
+    let mut w = walk(src, &TarPath::default(), &base.rel, o)?;
     out.skipped_own = w.own.iter().map(TarPath::to_string).collect();
     w.ignored.sort();
-    raw.extend(w.raw);
+    raw.append(&mut w.raw);
     out.ignored = w.ignored.len();
     out.ignored_examples = w.ignored.iter().take(5).map(TarPath::to_string).collect();
-    let mut excluded_dirs: HashMap<TarPath, (PathBuf, Metadata)> = w
-        .excluded_dirs
-        .into_iter()
-        .map(|(rel, p, m)| (rel, (p, m)))
-        .collect();
     // A re-included file keeps its excluded parent folders.
-    if !excluded_dirs.is_empty() {
+    if !w.excluded_dirs.is_empty() {
+        let mut excluded_dirs: HashMap<TarPath, Stat> = w
+            .excluded_dirs
+            .into_iter()
+            .map(|r| (r.child, r.st))
+            .collect();
         let mut need: BTreeSet<TarPath> = BTreeSet::new();
-        for (_, rel, _, _) in &raw {
-            let mut r = rel.parent();
-            while let Some(parent) = r {
-                r = parent.parent();
+        for r in &raw {
+            let mut p = r.child.parent();
+            while let Some(parent) = p {
+                p = parent.parent();
                 if excluded_dirs.contains_key(&parent) {
                     need.insert(parent);
                 }
             }
         }
-        for rel in need {
-            let (path, meta) = excluded_dirs.remove(&rel).expect("listed above");
-            let sub = TarPath::from_os(path.strip_prefix(src).expect("below root").as_os_str());
-            raw.push((dst.join(&sub), rel, path, meta));
+        for child in need {
+            let st = excluded_dirs.remove(&child).expect("listed above");
+            raw.push(Raw { child, st });
         }
     }
-    finish(raw, o, &mut out)?;
+    finish(&base, raw, o, &mut out)?;
     Ok(out)
 }
 
-/// (path in the layer, path relative to the context, path on disk, stat).
-type Raw = (TarPath, TarPath, PathBuf, Metadata);
+/// A file's stat, as much of it as collection needs (a [`Metadata`] is
+/// three times the size).
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    /// Type and permission bits.
+    mode: u32,
+    nlink: u64,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl Stat {
+    fn of(m: &Metadata) -> Stat {
+        Stat {
+            mode: m.mode(),
+            nlink: m.nlink(),
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        }
+    }
+
+    fn kind(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            ctime_ns: self.ctime_ns,
+            ino: self.ino,
+        }
+    }
+}
+
+/// Where a collected tree is: on disk, in the layer, relative to the
+/// context. An entry's three paths are these joined with its `child`.
+struct Base<'a> {
+    src: &'a Path,
+    dst: TarPath,
+    rel: TarPath,
+}
+
+/// An entry found: its path below the source ("" for the source itself)
+/// and its stat.
+struct Raw {
+    child: TarPath,
+    st: Stat,
+}
 
 #[derive(Default)]
 struct Walked {
     raw: Vec<Raw>,
     ignored: Vec<TarPath>,
     /// Excluded folders that a `!` pattern may re-enter.
-    excluded_dirs: Vec<(TarPath, PathBuf, Metadata)>,
+    excluded_dirs: Vec<Raw>,
     own: Vec<TarPath>,
 }
 
@@ -240,52 +303,59 @@ struct Walked {
 /// Entries are stat'ed relative to their folder, not by full path. Names
 /// are taken as the bytes they are; ignore patterns see them as
 /// [`TarPath::for_matching`] gives them.
-fn walk(
-    dir: &Path,
-    sub: &TarPath,
-    base_rel: &TarPath,
-    dst: &TarPath,
-    o: &CollectOptions,
-) -> Result<Walked> {
+fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Result<Walked> {
     let rules = o.rules;
     let mut out = Walked::default();
     let mut subdirs: Vec<(PathBuf, TarPath)> = Vec::new();
+    // Only a folder that holds one of the excluded paths compares names.
+    let excludes_here = o.exclude.iter().any(|x| x.parent() == Some(dir));
     let rd =
         fs::read_dir(dir).map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
     for item in rd {
         let e = item.map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
-        let name = TarPath::from_os(&e.file_name());
-        let meta = e
-            .metadata()
-            .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?;
-        let child = sub.join(&name);
-        let rel = base_rel.join(&child);
-        if !o.exclude.is_empty() && o.exclude.iter().any(|x| *x == e.path()) {
-            out.own.push(rel);
-            continue;
-        }
-        if !rules.is_empty() && rules.is_excluded(&rel.for_matching()) {
-            if meta.is_dir() && !rules.can_skip_dir(&rel.for_matching()) {
-                subdirs.push((e.path(), child));
-                out.excluded_dirs.push((rel.clone(), e.path(), meta));
+        let name = e.file_name();
+        let st = Stat::of(
+            &e.metadata()
+                .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?,
+        );
+        let child = if sub.is_empty() {
+            TarPath::from_bytes(name.into_vec())
+        } else {
+            let name = TarPath::from_bytes(name.into_vec());
+            sub.join(&name)
+        };
+        if excludes_here {
+            let full = e.path();
+            if o.exclude.contains(&full) {
+                out.own.push(base_rel.join(&child));
+                continue;
             }
-            out.ignored.push(rel);
-            continue;
         }
-        if meta.is_dir() {
+        if !rules.is_empty() {
+            let rel = base_rel.join(&child);
+            if rules.is_excluded(&rel.for_matching()) {
+                if st.is_dir() && !rules.can_skip_dir(&rel.for_matching()) {
+                    subdirs.push((e.path(), child.clone()));
+                    out.excluded_dirs.push(Raw { child, st });
+                }
+                out.ignored.push(rel);
+                continue;
+            }
+        }
+        if st.is_dir() {
             subdirs.push((e.path(), child.clone()));
         }
-        out.raw.push((dst.join(&child), rel, e.path(), meta));
+        out.raw.push(Raw { child, st });
     }
     let nested: Vec<Walked> = subdirs
         .par_iter()
-        .map(|(p, child)| walk(p, child, base_rel, dst, o))
+        .map(|(p, child)| walk(p, child, base_rel, o))
         .collect::<Result<_>>()?;
-    for n in nested {
-        out.raw.extend(n.raw);
-        out.ignored.extend(n.ignored);
-        out.excluded_dirs.extend(n.excluded_dirs);
-        out.own.extend(n.own);
+    for mut n in nested {
+        out.raw.append(&mut n.raw);
+        out.ignored.append(&mut n.ignored);
+        out.excluded_dirs.append(&mut n.excluded_dirs);
+        out.own.append(&mut n.own);
     }
     Ok(out)
 }
@@ -297,88 +367,99 @@ pub fn collect_file(src: &Path, dst: &str, o: &CollectOptions) -> Result<Collect
     if meta.is_dir() {
         return Err(Error::input(src, "is a folder (use source_folder)"));
     }
-    let rel =
-        context_rel_bytes(o.context, src).unwrap_or_else(|| TarPath::from_os(src.as_os_str()));
+    let base = Base {
+        src,
+        dst: TarPath::from(dst),
+        rel: context_rel_bytes(o.context, src).unwrap_or_else(|| TarPath::from_os(src.as_os_str())),
+    };
     let mut out = Collected::default();
-    finish(
-        vec![(TarPath::from(dst), rel, src.to_path_buf(), meta)],
-        o,
-        &mut out,
-    )?;
+    let raw = vec![Raw {
+        child: TarPath::default(),
+        st: Stat::of(&meta),
+    }];
+    finish(&base, raw, o, &mut out)?;
     Ok(out)
 }
 
-fn finish(mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collected) -> Result<()> {
-    raw.sort_by(|a, b| a.0.cmp(&b.0));
-    raw.dedup_by(|a, b| a.0 == b.0);
+/// What one entry became, before the results are gathered in order.
+enum Made {
+    Entry {
+        entry: FileEntry,
+        secret: Option<String>,
+        /// Not in the stat cache: (path relative to the context, stamp).
+        miss: Option<(TarPath, Stamp)>,
+    },
+    Special(String),
+}
+
+/// Entries at most this many to a parallel job: a tiny job costs more to
+/// hand over than to run.
+const BATCH: usize = 512;
+
+/// Entries are made this many at a time, so what is being made stays
+/// small beside the entries made (memory does not double at the end).
+const CHUNK: usize = 16 * 1024;
+
+fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collected) -> Result<()> {
+    // Layer paths are `dst` joined with the child: their order is the
+    // children's.
+    raw.par_sort_unstable_by(|a, b| a.child.cmp(&b.child));
+    raw.dedup_by(|a, b| a.child == b.child);
     let (uid, gid) = o.owner.map(|w| (w.uid, w.gid)).unwrap_or((0, 0));
-    let mut first_link: HashMap<(u64, u64), TarPath> = HashMap::new();
+    // Hard links: the first name of an inode (in layer order) holds the
+    // bytes, the others link to it.
+    let mut first_link: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut link_to: HashMap<usize, TarPath> = HashMap::new();
+    for (i, r) in raw.iter().enumerate() {
+        if r.st.nlink > 1 && r.st.kind() == libc::S_IFREG {
+            let first = *first_link.entry((r.st.dev, r.st.ino)).or_insert(i);
+            if first != i {
+                link_to.insert(i, base.dst.join(&raw[first].child));
+            }
+        }
+    }
+    drop(first_link);
     let mut entries = Vec::with_capacity(raw.len());
-    let mut to_hash = Vec::new();
-    for (path, rel, src, meta) in raw {
-        let ft = meta.file_type();
-        let mode = o.chmod.unwrap_or(meta.permissions().mode() & 0o7777);
-        let kind = if ft.is_dir() {
-            FileKind::Dir
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&src)
-                .map_err(|e| Error::input(&src, format!("cannot read link: {e}")))?;
-            FileKind::Symlink(TarPath::from_os(target.as_os_str()))
-        } else if ft.is_file() {
-            if meta.nlink() > 1 {
-                if let Some(first) = first_link.get(&(meta.dev(), meta.ino())) {
-                    entries.push(FileEntry {
-                        path,
-                        kind: FileKind::Hardlink(first.clone()),
-                        mode,
-                        uid,
-                        gid,
-                        src,
-                        mtime_ns: 0,
-                    });
-                    continue;
-                }
-                first_link.insert((meta.dev(), meta.ino()), path.clone());
-            }
-            if let Some(reason) = secret_reason(&rel.for_matching()) {
-                out.secrets.push(format!("{rel} ({reason})"));
-            }
-            out.bytes += meta.len();
-            match o.stat.lookup(&stat_key(&rel), &meta) {
-                Some(hash) => FileKind::File {
-                    size: meta.len(),
-                    hash,
-                },
-                None => {
-                    to_hash.push((entries.len(), rel.clone(), meta.clone()));
-                    FileKind::File {
-                        size: meta.len(),
-                        hash: Digest([0; 32]),
+    let mut to_hash: Vec<(usize, TarPath, Stamp)> = Vec::new();
+    let mut rest = raw.into_iter().enumerate();
+    loop {
+        let chunk: Vec<(usize, Raw)> = rest.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let made: Vec<Made> = chunk
+            .into_par_iter()
+            .with_min_len(BATCH)
+            .map(|(i, r)| make_entry(base, r, link_to.get(&i), (uid, gid), o))
+            .collect::<Result<_>>()?;
+        for m in made {
+            match m {
+                Made::Entry {
+                    entry,
+                    secret,
+                    miss,
+                } => {
+                    if let Some(s) = secret {
+                        out.secrets.push(s);
                     }
+                    if let FileKind::File { size, .. } = entry.kind {
+                        out.bytes += size;
+                    }
+                    if let Some((rel, stamp)) = miss {
+                        to_hash.push((entries.len(), rel, stamp));
+                    }
+                    entries.push(entry);
                 }
+                Made::Special(s) => out.skipped_special.push(s),
             }
-        } else {
-            out.skipped_special.push(rel.to_string());
-            continue;
-        };
-        let mtime_ns = mtime_ns(&meta);
-        let mode = if ft.is_symlink() { 0o777 } else { mode };
-        entries.push(FileEntry {
-            path,
-            kind,
-            mode,
-            uid,
-            gid,
-            src,
-            mtime_ns,
-        });
+        }
     }
     out.hashed = to_hash.len();
     let hashes: Vec<(usize, Digest)> = to_hash
         .par_iter()
-        .map(|(i, rel, meta)| {
+        .map(|(i, rel, stamp)| {
             let d = hash_file(&entries[*i].src)?;
-            o.stat.insert(&stat_key(rel), meta, d);
+            o.stat.insert(stat_key(rel).as_bytes(), *stamp, d);
             Ok((*i, d))
         })
         .collect::<Result<_>>()?;
@@ -389,6 +470,81 @@ fn finish(mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collected) -> Result<
     }
     out.entries = entries;
     Ok(())
+}
+
+/// The entry for `r`; `link` is the layer path it is a hard link to.
+fn make_entry(
+    base: &Base,
+    r: Raw,
+    link: Option<&TarPath>,
+    (uid, gid): (u64, u64),
+    o: &CollectOptions,
+) -> Result<Made> {
+    let path = base.dst.join(&r.child);
+    let src = if r.child.is_empty() {
+        base.src.to_path_buf()
+    } else {
+        base.src.join(r.child.as_path())
+    };
+    let st = &r.st;
+    let mode = o.chmod.unwrap_or(st.mode & 0o7777);
+    let entry = |kind, mode, mtime_ns| FileEntry {
+        path: path.clone(),
+        kind,
+        mode,
+        uid,
+        gid,
+        src: src.clone(),
+        mtime_ns,
+    };
+    let (kind, secret, miss) = match st.kind() {
+        libc::S_IFDIR => (FileKind::Dir, None, None),
+        libc::S_IFLNK => {
+            let target = fs::read_link(&src)
+                .map_err(|e| Error::input(&src, format!("cannot read link: {e}")))?;
+            let kind = FileKind::Symlink(TarPath::from_os(target.as_os_str()));
+            return Ok(Made::Entry {
+                entry: entry(kind, 0o777, st.mtime_ns),
+                secret: None,
+                miss: None,
+            });
+        }
+        libc::S_IFREG => {
+            if let Some(target) = link {
+                return Ok(Made::Entry {
+                    entry: entry(FileKind::Hardlink(target.clone()), mode, 0),
+                    secret: None,
+                    miss: None,
+                });
+            }
+            let rel = base.rel.join(&r.child);
+            let secret = secret_reason(&rel.for_matching()).map(|why| format!("{rel} ({why})"));
+            match o.stat.lookup(stat_key(&rel).as_bytes(), st.stamp()) {
+                Some(hash) => (
+                    FileKind::File {
+                        size: st.size,
+                        hash,
+                    },
+                    secret,
+                    None,
+                ),
+                None => (
+                    FileKind::File {
+                        size: st.size,
+                        hash: Digest([0; 32]),
+                    },
+                    secret,
+                    Some((rel, st.stamp())),
+                ),
+            }
+        }
+        _ => return Ok(Made::Special(base.rel.join(&r.child).to_string())),
+    };
+    Ok(Made::Entry {
+        entry: entry(kind, mode, st.mtime_ns),
+        secret,
+        miss,
+    })
 }
 
 pub fn hash_file(p: &Path) -> Result<Digest> {
@@ -672,5 +828,177 @@ mod tests {
         b.u64(1).str("app/é").u64(0o777).u64(0).u64(0);
         b.str("symlink").str("t");
         assert_eq!(a.finish(), b.finish());
+    }
+
+    /// What collection finds in a tree of folders, files, symlinks, hard
+    /// links, a FIFO and names that are not UTF-8, under ignore rules that
+    /// re-include a file below an excluded folder; and the step key of it,
+    /// pinned (keys must not change with how collection works).
+    #[test]
+    fn collection_and_its_key_are_pinned() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        let src = ctx.join("src");
+        for d in ["a/b", "skip/keep", "skip/not", "z"] {
+            fs::create_dir_all(src.join(d)).unwrap();
+        }
+        fs::create_dir_all(raw(&src, b"n\xff")).unwrap();
+        let files: [(&[u8], &str, u32); 6] = [
+            (b"a/b/one.txt", "one", 0o644),
+            (b"a/run.sh", "#!/bin/sh", 0o755),
+            (b"skip/keep/k.txt", "k", 0o600),
+            (b"skip/not/n.txt", "n", 0o644),
+            (b"n\xff/f\xe9", "raw", 0o640),
+            (b"z/.env", "SECRET=1", 0o644),
+        ];
+        for (name, body, mode) in files {
+            let p = raw(&src, name);
+            fs::write(&p, body).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        }
+        for d in ["", "a", "a/b", "skip", "skip/keep", "skip/not", "z"] {
+            fs::set_permissions(src.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(raw(&src, b"n\xff"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::hard_link(src.join("a/run.sh"), src.join("a/b/again.sh")).unwrap();
+        fs::hard_link(src.join("a/run.sh"), src.join("zz.sh")).unwrap();
+        std::os::unix::fs::symlink("b/one.txt", src.join("a/link")).unwrap();
+        std::os::unix::fs::symlink(OsStr::from_bytes(b"n\xff/f\xe9"), src.join("l2")).unwrap();
+        let fifo = std::ffi::CString::new(src.join("pipe").as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+
+        let stat = StatCache::load(t.path().join("stat"));
+        let rules = IgnoreRules::from_patterns(["src/skip", "!src/skip/keep/k.txt"]).unwrap();
+        let owner = Some(Owner { uid: 7, gid: 8 });
+        let o = CollectOptions {
+            context: &ctx,
+            rules: &rules,
+            owner,
+            chmod: None,
+            stat: &stat,
+            exclude: &[],
+        };
+        let c = collect_folder(&src, "app", true, &o).unwrap();
+        let h = |s: &str| Digest::of(s.as_bytes());
+        let file = |s: &str| FileKind::File {
+            size: s.len() as u64,
+            hash: h(s),
+        };
+        let p = |b: &[u8]| TarPath::from_bytes(b.to_vec());
+        let want: Vec<(TarPath, FileKind, u32)> = vec![
+            (p(b"app"), FileKind::Dir, 0o755),
+            (p(b"app/a"), FileKind::Dir, 0o755),
+            (p(b"app/a/b"), FileKind::Dir, 0o755),
+            (p(b"app/a/b/again.sh"), file("#!/bin/sh"), 0o755),
+            (p(b"app/a/b/one.txt"), file("one"), 0o644),
+            (p(b"app/a/link"), FileKind::Symlink(p(b"b/one.txt")), 0o777),
+            (
+                p(b"app/a/run.sh"),
+                FileKind::Hardlink(p(b"app/a/b/again.sh")),
+                0o755,
+            ),
+            (p(b"app/l2"), FileKind::Symlink(p(b"n\xff/f\xe9")), 0o777),
+            (p(b"app/n\xff"), FileKind::Dir, 0o700),
+            (p(b"app/n\xff/f\xe9"), file("raw"), 0o640),
+            (p(b"app/skip"), FileKind::Dir, 0o755),
+            (p(b"app/skip/keep"), FileKind::Dir, 0o755),
+            (p(b"app/skip/keep/k.txt"), file("k"), 0o600),
+            (p(b"app/z"), FileKind::Dir, 0o755),
+            (p(b"app/z/.env"), file("SECRET=1"), 0o644),
+            (
+                p(b"app/zz.sh"),
+                FileKind::Hardlink(p(b"app/a/b/again.sh")),
+                0o755,
+            ),
+        ];
+        let got: Vec<(TarPath, FileKind, u32)> = c
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), e.kind.clone(), e.mode))
+            .collect();
+        assert_eq!(got, want);
+        assert!(c.entries.iter().all(|e| (e.uid, e.gid) == (7, 8)));
+        assert_eq!(c.skipped_special, ["src/pipe"]);
+        assert_eq!(c.secrets.len(), 1, "{:?}", c.secrets);
+        assert_eq!(
+            c.ignored_examples,
+            ["src/skip", "src/skip/keep", "src/skip/not"]
+        );
+        assert_eq!(c.hashed, 5);
+        assert_eq!(c.bytes, 3 + 9 + 3 + 1 + 8);
+        let key = |entries: &[FileEntry]| {
+            let mut k = KeyHasher::new("t", 1);
+            key_entries(&mut k, entries);
+            k.finish().hex()
+        };
+        // The key this tree had when collection was first pinned.
+        const PINNED: &str = "82e5c49ff6eb346ad64bc97807229416265c2e137ce7c9f2d62c8421a6c3114e";
+        assert_eq!(key(&c.entries), PINNED);
+        // With --chmod every entry but symlinks takes the mode given.
+        let o = CollectOptions {
+            chmod: Some(0o444),
+            ..o
+        };
+        let again = collect_folder(&src, "app", true, &o).unwrap();
+        let modes: Vec<u32> = again.entries.iter().map(|e| e.mode).collect();
+        assert!(modes.iter().all(|m| *m == 0o444 || *m == 0o777));
+        assert_eq!(modes.iter().filter(|m| **m == 0o777).count(), 2);
+        // One file collected on its own.
+        let one = collect_file(&src.join("a/run.sh"), "bin/run", &o).unwrap();
+        assert_eq!(one.entries.len(), 1);
+        assert_eq!(one.entries[0].kind, file("#!/bin/sh"));
+        assert_eq!(one.entries[0].path, p(b"bin/run"));
+    }
+
+    /// A file the stat cache knows is not read again; one edited without a
+    /// size change, its mtime even put back, is.
+    #[test]
+    fn the_stat_cache_skips_unchanged_files_and_catches_edits() {
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        fs::create_dir_all(ctx.join("src")).unwrap();
+        let f = ctx.join("src/a.txt");
+        fs::write(&f, "one").unwrap();
+        fs::write(ctx.join("src/b.txt"), "two").unwrap();
+        // The cache keeps only files not changed in the last two seconds.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let stat_path = store.stat_path(&ctx);
+        let rules = IgnoreRules::from_patterns(Vec::<String>::new()).unwrap();
+        let collect = || {
+            let stat = StatCache::load(stat_path.clone());
+            let o = CollectOptions {
+                context: &ctx,
+                rules: &rules,
+                owner: None,
+                chmod: None,
+                stat: &stat,
+                exclude: &[],
+            };
+            let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
+            stat.save(&store).unwrap();
+            c
+        };
+        assert_eq!(collect().hashed, 2);
+        let again = collect();
+        assert_eq!(again.hashed, 0, "both from the cache");
+        let mtime = fs::metadata(&f).unwrap().modified().unwrap();
+        fs::write(&f, "ONE").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let edited = collect();
+        assert_eq!(edited.hashed, 1);
+        assert_eq!(
+            edited.entries[0].kind,
+            FileKind::File {
+                size: 3,
+                hash: Digest::of(b"ONE")
+            }
+        );
     }
 }

@@ -433,14 +433,15 @@ fn write_layout(
     let _lock = fs::File::open(dir)
         .and_then(|f| f.lock().map(|()| f))
         .ctx(|| format!("locking {}", dir.display()))?;
-    let mut index = match fs::read(dir.join("index.json")) {
-        Ok(bytes) => serde_json::from_slice::<Index>(&bytes).map_err(|e| {
+    let old = fs::read(dir.join("index.json")).ok();
+    let mut index = match &old {
+        Some(bytes) => serde_json::from_slice::<Index>(bytes).map_err(|e| {
             Error::input(
                 dir.join("index.json"),
                 format!("existing index.json is invalid: {e}"),
             )
         })?,
-        Err(_) => Index {
+        None => Index {
             schema_version: 2,
             media_type: Some(MT_INDEX.into()),
             manifests: vec![],
@@ -457,7 +458,11 @@ fn write_layout(
     let replaced: Vec<Option<String>> = tops.iter().map(ref_name).collect();
     index.manifests.retain(|d| !replaced.contains(&ref_name(d)));
     index.manifests.extend(tops.iter().cloned());
-    atomic_write(&dir.join("index.json"), &to_bytes(&index))?;
+    let bytes = to_bytes(&index);
+    // A rebuild that changed nothing leaves the index as it is.
+    if old.as_deref() != Some(bytes.as_slice()) {
+        atomic_write(&dir.join("index.json"), &bytes)?;
+    }
     Ok(stats)
 }
 

@@ -296,7 +296,7 @@ impl Store {
 
     pub fn stat_path(&self, context: &Path) -> PathBuf {
         let id = Digest::of(context.as_os_str().as_encoded_bytes());
-        self.root.join("stat").join(format!("{}.txt", id.hex()))
+        self.root.join("stat").join(format!("{}.stat", id.hex()))
     }
 
     /// Removes step entries not used for `older_than`, blobs no remaining step

@@ -1,0 +1,234 @@
+use super::*;
+use crate::store::Store;
+
+/// A stat from long ago (the cache keeps only files not changed lately).
+fn old(size: u64, ino: u64) -> Stamp {
+    Stamp {
+        size,
+        mtime_ns: 1_600_000_000_000_000_000,
+        ctime_ns: 1_600_000_000_000_000_001,
+        ino,
+    }
+}
+
+fn setup() -> (tempfile::TempDir, Store, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(&t.path().join("store")).unwrap();
+    let p = store.stat_path(t.path());
+    (t, store, p)
+}
+
+#[test]
+fn a_saved_cache_answers_after_loading() {
+    let (_t, store, p) = setup();
+    let c = StatCache::load(p.clone());
+    assert_eq!(c.lookup("a", old(1, 1)), None);
+    let names: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("d{}/f{i}", i % 7).into_bytes())
+        .chain([b"odd\xff\xfe".to_vec(), b"new\nline".to_vec(), Vec::new()])
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        c.insert(n, old(i as u64, i as u64), Digest::of(n));
+    }
+    c.save(&store).unwrap();
+    let c = StatCache::load(p);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(c.lookup(n, old(i as u64, i as u64)), Some(Digest::of(n)));
+    }
+    assert_eq!(c.lookup("d0/f1", old(1, 1)), None, "not a name it holds");
+}
+
+#[test]
+fn a_changed_stat_is_a_miss() {
+    let (_t, store, p) = setup();
+    let c = StatCache::load(p.clone());
+    c.insert("f", old(5, 9), Digest::of(b"x"));
+    c.save(&store).unwrap();
+    let c = StatCache::load(p);
+    // Edited in place without a size change: the mtime moved.
+    let mut s = old(5, 9);
+    s.mtime_ns += 1;
+    assert_eq!(c.lookup("f", s), None);
+    // Replaced by another file with the same times (a new inode).
+    assert_eq!(c.lookup("f", old(5, 10)), None);
+    let mut s = old(5, 9);
+    s.ctime_ns += 1_000_000_000;
+    assert_eq!(c.lookup("f", s), None, "ctime too");
+    assert_eq!(c.lookup("f", old(6, 9)), None);
+    assert_eq!(c.lookup("f", old(5, 9)), Some(Digest::of(b"x")));
+}
+
+#[test]
+fn files_changed_lately_are_not_kept() {
+    let (t, store, p) = setup();
+    let f = t.path().join("f");
+    std::fs::write(&f, "x").unwrap();
+    let meta = std::fs::metadata(&f).unwrap();
+    let c = StatCache::load(p.clone());
+    c.insert("f", &meta, Digest::of(b"x"));
+    c.save(&store).unwrap();
+    assert!(!p.exists(), "nothing to keep: no file");
+    let c = StatCache::load(p);
+    assert_eq!(c.lookup("f", &meta), None);
+}
+
+#[test]
+fn nothing_new_leaves_the_file_alone() {
+    let (_t, store, p) = setup();
+    let c = StatCache::load(p.clone());
+    c.insert("a", old(1, 1), Digest::of(b"a"));
+    c.insert("b", old(2, 2), Digest::of(b"b"));
+    c.save(&store).unwrap();
+    let ino = std::fs::metadata(&p).unwrap().ino();
+    // One entry confirmed, one not (a deleted file): no rewrite.
+    let c = StatCache::load(p.clone());
+    assert!(c.lookup("a", old(1, 1)).is_some());
+    c.save(&store).unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino);
+    // A new entry rewrites it, keeping both old ones.
+    c.insert("c", old(3, 3), Digest::of(b"c"));
+    c.save(&store).unwrap();
+    assert_ne!(std::fs::metadata(&p).unwrap().ino(), ino);
+    let c = StatCache::load(p);
+    for (n, i) in [("a", 1), ("b", 2), ("c", 3)] {
+        assert_eq!(c.lookup(n, old(i, i)), Some(Digest::of(n.as_bytes())));
+    }
+}
+
+#[test]
+fn a_new_hash_replaces_the_old_one() {
+    let (_t, store, p) = setup();
+    let c = StatCache::load(p.clone());
+    c.insert("a", old(1, 1), Digest::of(b"1"));
+    c.save(&store).unwrap();
+    let c = StatCache::load(p.clone());
+    assert_eq!(c.lookup("a", old(1, 2)), None);
+    c.insert("a", old(1, 2), Digest::of(b"2"));
+    c.save(&store).unwrap();
+    let c = StatCache::load(p);
+    assert_eq!(c.lookup("a", old(1, 2)), Some(Digest::of(b"2")));
+    assert_eq!(c.lookup("a", old(1, 1)), None);
+}
+
+#[test]
+fn stale_entries_go_when_they_outnumber_live_ones() {
+    let (_t, store, p) = setup();
+    let c = StatCache::load(p.clone());
+    for i in 0..10 {
+        c.insert(format!("f{i}"), old(i, i), Digest::of(b"x"));
+    }
+    c.save(&store).unwrap();
+    let c = StatCache::load(p.clone());
+    assert!(c.lookup("f0", old(0, 0)).is_some());
+    c.insert("g", old(1, 1), Digest::of(b"g"));
+    c.save(&store).unwrap();
+    let c = StatCache::load(p);
+    assert!(c.lookup("f0", old(0, 0)).is_some());
+    assert!(c.lookup("g", old(1, 1)).is_some());
+    assert_eq!(c.lookup("f1", old(1, 1)), None, "9 stale against 2 live");
+}
+
+#[test]
+fn an_old_format_or_corrupt_file_is_an_empty_cache() {
+    let (_t, store, p) = setup();
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    // The text format of earlier versions.
+    let line = format!(
+        "{} 1 1600000000000000000 1600000000000000001 1 a\n",
+        Digest::of(b"a").hex()
+    );
+    std::fs::write(&p, line).unwrap();
+    assert_eq!(StatCache::load(p.clone()).lookup("a", old(1, 1)), None);
+    let c = StatCache::load(p.clone());
+    for i in 0..50 {
+        c.insert(format!("f{i}"), old(i, i), Digest::of(b"x"));
+    }
+    c.save(&store).unwrap();
+    let good = std::fs::read(&p).unwrap();
+    assert!(StatCache::load(p.clone()).lookup("f3", old(3, 3)).is_some());
+    // Every single flipped byte, and every cut, is caught.
+    for at in 0..good.len() {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        std::fs::write(&p, &bad).unwrap();
+        let c = StatCache::load(p.clone());
+        assert_eq!(c.count, 0, "byte {at} flipped");
+        assert_eq!(c.lookup("f3", old(3, 3)), None);
+    }
+    for len in [0, 7, 8, 24, 100, good.len() - 1] {
+        std::fs::write(&p, &good[..len]).unwrap();
+        assert_eq!(StatCache::load(p.clone()).count, 0, "cut at {len}");
+    }
+    std::fs::write(&p, [good.as_slice(), b"x"].concat()).unwrap();
+    assert_eq!(StatCache::load(p.clone()).count, 0, "trailing byte");
+    // A corrupt file is replaced by a good one on the next save.
+    let c = StatCache::load(p.clone());
+    c.insert("z", old(1, 1), Digest::of(b"z"));
+    c.save(&store).unwrap();
+    assert!(StatCache::load(p).lookup("z", old(1, 1)).is_some());
+}
+
+#[test]
+fn names_sharing_a_hash_are_told_apart() {
+    // Equal hashes are rare; simulate them by writing such a file.
+    let (_t, store, p) = setup();
+    let rows = [
+        (7u64, &b"a"[..], old(1, 1), Digest::of(b"a")),
+        (7, b"b", old(2, 2), Digest::of(b"b")),
+    ];
+    store.write_atomic(&p, &encode(&rows)).unwrap();
+    let c = StatCache::load(p);
+    assert_eq!(c.count, 2);
+    // Lookups hash the name, so these two are not found at hash 7 ...
+    assert_eq!(c.lookup("a", old(1, 1)), None);
+    // ... but the scan over equal hashes compares names.
+    let h = |n: &[u8]| name_hash(n);
+    let rows = [
+        (h(b"a"), &b"x"[..], old(1, 1), Digest::of(b"x")),
+        (h(b"a"), b"a", old(1, 1), Digest::of(b"a")),
+    ];
+    let c2 = StatCache::load({
+        let p2 = store.root().join("stat/two");
+        store.write_atomic(&p2, &encode(&rows)).unwrap();
+        p2
+    });
+    assert_eq!(c2.lookup("a", old(1, 1)), Some(Digest::of(b"a")));
+}
+
+#[test]
+fn every_entry_is_found_wherever_its_hash_falls() {
+    // Uneven hashes (a cluster, the ends of the range) still search right.
+    let (_t, store, p) = setup();
+    let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();
+    for i in 0..300u64 {
+        let name = format!("f{i}").into_bytes();
+        rows.push((name_hash(&name), name));
+    }
+    rows.sort();
+    let enc: Vec<(u64, &[u8], Stamp, Digest)> = rows
+        .iter()
+        .map(|(h, n)| (*h, n.as_slice(), old(1, 1), Digest::of(n)))
+        .collect();
+    store.write_atomic(&p, &encode(&enc)).unwrap();
+    let c = StatCache::load(p.clone());
+    for (_, n) in &rows {
+        assert_eq!(c.lookup(n, old(1, 1)), Some(Digest::of(n)));
+    }
+    assert_eq!(c.lookup("absent", old(1, 1)), None);
+    // Hashes far from where they would fall in proportion.
+    let h = |n: &[u8]| name_hash(n);
+    let mut skew = vec![
+        (0u64, &b"zero"[..], old(1, 1), Digest::of(b"zero")),
+        (u64::MAX, b"max", old(1, 1), Digest::of(b"max")),
+        (h(b"x"), b"x", old(1, 1), Digest::of(b"x")),
+        (h(b"y"), b"y", old(1, 1), Digest::of(b"y")),
+    ];
+    skew.sort_by_key(|r| r.0);
+    store.write_atomic(&p, &encode(&skew)).unwrap();
+    let c = StatCache::load(p);
+    assert_eq!(c.first_at_or_above(0), 0);
+    assert_eq!(c.first_at_or_above(u64::MAX), 3);
+    assert_eq!(c.first_at_or_above(1), 1);
+    assert_eq!(c.lookup("x", old(1, 1)), Some(Digest::of(b"x")));
+    assert_eq!(c.lookup("y", old(1, 1)), Some(Digest::of(b"y")));
+}
