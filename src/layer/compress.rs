@@ -1,11 +1,18 @@
 //! The one layer writer: tar bytes in → sha256 (diff_id) → compressor →
-//! sha256 (digest) → temp file. Gzip is compressed in fixed-size chunks on a
-//! worker pool, each chunk primed with the previous chunk's last 32 KiB, so
-//! the output bytes are the same for 1 and N threads.
+//! sha256 (digest) → temp file. Both compressors cut the stream into
+//! fixed-size chunks and compress them on a worker pool, a bounded window of
+//! chunks at a time, writing the results in order, so the output bytes are
+//! the same for 1 and N threads:
 //!
-//! The chunking is ours on top of flate2's raw deflate: no gzip crate gives
-//! output that is the same for any thread count, and the chunk size and
-//! priming are part of the layer format (they define the digests).
+//! - gzip: one member of raw-deflate chunks, each primed with the previous
+//!   chunk's last 32 KiB and ended by a sync flush;
+//! - zstd: one independent zstd frame per chunk, concatenated (a stream of
+//!   frames is one zstd stream to every decoder).
+//!
+//! The chunking is ours on top of flate2's raw deflate and zstd's one-shot
+//! compressor: no crate gives output that is the same for any thread count,
+//! and the chunk sizes and framing are part of the layer format (they define
+//! the digests, see [`Compression::framing`]).
 
 use crate::digest::Digest;
 use flate2::{Compress, FlushCompress, Status};
@@ -23,6 +30,16 @@ pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// changes digests (bump the layer-format version with it).
 pub const GZIP_CHUNK: usize = 1 << 20;
 const DICT: usize = 32 * 1024;
+
+/// Uncompressed bytes per zstd frame. Part of the layer format, like
+/// [`GZIP_CHUNK`]. 2 MiB: on a 1 GB source tree, level 3 compresses as fast
+/// as with 1 MiB frames and 0.7% smaller; 4 MiB frames are 0.4% smaller
+/// still but 12% slower.
+pub const ZSTD_CHUNK: usize = 2 << 20;
+/// Version of the zstd framing, in every zstd layer key: 1 was zstd's own
+/// worker mode, 2 is one frame per [`ZSTD_CHUNK`] (content size in each frame
+/// header, no frame checksum: the layer digest covers the bytes).
+const ZSTD_FRAMING: u64 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +66,15 @@ impl Compression {
         match self {
             Compression::Gzip => 1,
             Compression::Zstd => 3,
+        }
+    }
+    /// How the compressed stream is cut, part of every layer key beside the
+    /// name and level: gzip's chunk size (its keys are the ones it always
+    /// had), zstd's framing version above its frame size.
+    pub fn framing(self) -> u64 {
+        match self {
+            Compression::Gzip => GZIP_CHUNK as u64,
+            Compression::Zstd => (ZSTD_FRAMING << 32) | ZSTD_CHUNK as u64,
         }
     }
 }
@@ -128,7 +154,7 @@ fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
 
 enum Engine<W: Write> {
     Gzip(ParGzip<HashingWriter<W>>),
-    Zstd(zstd::stream::write::Encoder<'static, HashingWriter<W>>),
+    Zstd(ParZstd<HashingWriter<W>>),
 }
 
 /// Accepts the uncompressed layer (tar) bytes and writes the compressed blob.
@@ -146,13 +172,7 @@ impl<W: Write + Send> LayerWriter<W> {
             Compression::Gzip => {
                 Engine::Gzip(ParGzip::new(out, compression.level() as u32, threads)?)
             }
-            Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(out, compression.level())?;
-                // Always in worker mode (>= 1 worker): zstd's output then does
-                // not depend on the number of workers.
-                enc.multithread(threads as u32)?;
-                Engine::Zstd(enc)
-            }
+            Compression::Zstd => Engine::Zstd(ParZstd::new(out, compression.level(), threads)),
         };
         Ok(LayerWriter {
             diff: Sha256::new(),
@@ -291,6 +311,114 @@ impl<W: Write> Write for ParGzip<W> {
     }
 }
 
+/// A zstd stream written as one independent frame per [`ZSTD_CHUNK`] of
+/// input, compressed on the pool. At most `2 * threads + 1` chunks are in
+/// flight (memory is set by the thread count, not by the layer), and
+/// finished frames are written as soon as they are next in order, so the
+/// caller's hashing and reading overlap the workers' compression.
+pub struct ParZstd<W: Write> {
+    out: W,
+    level: i32,
+    threads: usize,
+    chunk: Vec<u8>,
+    frames: u64,
+    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+}
+
+impl<W: Write> ParZstd<W> {
+    pub fn new(out: W, level: i32, threads: usize) -> Self {
+        ParZstd {
+            out,
+            level,
+            threads: threads.max(1),
+            chunk: Vec::with_capacity(ZSTD_CHUNK),
+            frames: 0,
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn dispatch(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(ZSTD_CHUNK));
+        self.frames += 1;
+        let level = self.level;
+        if self.threads <= 1 {
+            let bytes = zstd_frame(&chunk, level)?;
+            return self.out.write_all(&bytes);
+        }
+        // Write what is already done without waiting, then wait only while
+        // the window is full.
+        while let Some(Ok(bytes)) = self.pending.front().map(|rx| rx.try_recv()) {
+            self.pending.pop_front();
+            self.out.write_all(&bytes?)?;
+        }
+        while self.pending.len() > self.threads * 2 {
+            self.drain_one()?;
+        }
+        let (tx, rx) = sync_channel(1);
+        pool(self.threads).spawn(move || {
+            let _ = tx.send(zstd_frame(&chunk, level));
+        });
+        self.pending.push_back(rx);
+        Ok(())
+    }
+
+    fn drain_one(&mut self) -> io::Result<()> {
+        if let Some(rx) = self.pending.pop_front() {
+            let bytes = rx
+                .recv()
+                .map_err(|_| io::Error::other("compression worker stopped"))??;
+            self.out.write_all(&bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Compresses the last partial chunk (or one empty frame for an empty
+    /// stream: zero bytes are not a zstd stream) and writes every frame.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.chunk.is_empty() || self.frames == 0 {
+            self.dispatch()?;
+        }
+        while !self.pending.is_empty() {
+            self.drain_one()?;
+        }
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for ParZstd<W> {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len();
+        while !buf.is_empty() {
+            let room = ZSTD_CHUNK - self.chunk.len();
+            let take = room.min(buf.len());
+            self.chunk.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            if self.chunk.len() == ZSTD_CHUNK {
+                self.dispatch()?;
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One complete zstd frame holding `input`: content size in the header, no
+/// checksum, no dictionary id. A fresh context per frame, so nothing but the
+/// input and the level decides the bytes, whichever worker runs it: a reused
+/// zstd context keeps table entries from earlier inputs, which can change the
+/// next frame's bytes. (A fresh context costs well under 1% of compressing a
+/// chunk.)
+fn zstd_frame(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    use zstd::zstd_safe::CParameter;
+    let mut c = zstd::bulk::Compressor::new(level)?;
+    c.set_parameter(CParameter::ContentSizeFlag(true))?;
+    c.set_parameter(CParameter::ChecksumFlag(false))?;
+    c.set_parameter(CParameter::DictIdFlag(false))?;
+    c.compress(input)
+}
+
 /// Compresses one chunk as raw deflate, primed with `dict`, ending with a
 /// sync flush (or the final block when `last`). A fresh compressor per chunk:
 /// a reset one may keep match state from an earlier chunk, and then the
@@ -406,13 +534,120 @@ mod tests {
         }
     }
 
+    /// The frames of a zstd stream: (compressed length, content size).
+    fn zstd_frames(mut z: &[u8]) -> Vec<(usize, u64)> {
+        let mut v = Vec::new();
+        while !z.is_empty() {
+            let n = zstd::zstd_safe::find_frame_compressed_size(z).unwrap();
+            let size = zstd::zstd_safe::get_frame_content_size(&z[..n])
+                .unwrap()
+                .expect("content size in the frame header");
+            v.push((n, size));
+            z = &z[n..];
+        }
+        v
+    }
+
     #[test]
     fn zstd_same_bytes_for_any_thread_count_and_roundtrips() {
-        let data = sample(5 * GZIP_CHUNK + 77);
-        let (one, w1) = write_all(&data, Compression::Zstd, 1);
-        let (two, _) = write_all(&data, Compression::Zstd, 2);
-        assert_eq!(one, two);
-        assert_eq!(w1.diff_id, Digest::of(&data));
-        assert_eq!(zstd::decode_all(&one[..]).unwrap(), data);
+        for n in [
+            0,
+            1,
+            ZSTD_CHUNK - 1,
+            ZSTD_CHUNK,
+            ZSTD_CHUNK + 1,
+            3 * ZSTD_CHUNK + 77,
+        ] {
+            let data = sample(n);
+            let (one, w1) = write_all(&data, Compression::Zstd, 1);
+            assert_eq!(w1.diff_id, Digest::of(&data));
+            assert_eq!(w1.uncompressed_size, n as u64);
+            assert_eq!(w1.digest, Digest::of(&one));
+            assert_eq!(w1.size, one.len() as u64);
+            for t in [2, 3, 8] {
+                let (many, wt) = write_all(&data, Compression::Zstd, t);
+                assert_eq!(one, many, "n={n} threads={t}");
+                assert_eq!(w1.digest, wt.digest);
+            }
+            assert_eq!(zstd::decode_all(&one[..]).unwrap(), data, "n={n}");
+        }
+    }
+
+    #[test]
+    fn zstd_chunk_to_worker_assignment_does_not_matter() {
+        // Incompressible and compressible runs across frames, so workers
+        // given different chunks for 2 and 3 threads would show in the bytes.
+        let mut data = sample(7 * ZSTD_CHUNK + 5);
+        let mut x: u32 = 7;
+        for (i, b) in data.iter_mut().enumerate() {
+            if (i / (ZSTD_CHUNK / 3)).is_multiple_of(2) {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                *b = (x >> 16) as u8;
+            }
+        }
+        let (one, _) = write_all(&data, Compression::Zstd, 1);
+        for t in [2, 3] {
+            let (many, _) = write_all(&data, Compression::Zstd, t);
+            assert_eq!(one, many, "threads={t}");
+        }
+        // And the same again in one process: nothing carries over.
+        assert_eq!(one, write_all(&data, Compression::Zstd, 2).0);
+    }
+
+    #[test]
+    fn zstd_one_frame_per_chunk() {
+        let data = sample(3 * ZSTD_CHUNK + 77);
+        let (z, _) = write_all(&data, Compression::Zstd, 2);
+        let frames = zstd_frames(&z);
+        let sizes: Vec<u64> = frames.iter().map(|f| f.1).collect();
+        let c = ZSTD_CHUNK as u64;
+        assert_eq!(sizes, [c, c, c, 77]);
+        // Each frame stands alone: it decodes to its own chunk.
+        let mut at = 0;
+        for (i, (len, _)) in frames.iter().enumerate() {
+            let one = zstd::decode_all(&z[at..at + len]).unwrap();
+            let start = i * ZSTD_CHUNK;
+            assert_eq!(one, data[start..(start + ZSTD_CHUNK).min(data.len())]);
+            at += len;
+        }
+        // No frame checksum (the layer digest covers the bytes): bit 2 of
+        // the frame header descriptor after the 4-byte magic.
+        assert_eq!(z[4] & 0b100, 0);
+        // An empty stream is one empty frame, not zero bytes.
+        let (e, _) = write_all(&[], Compression::Zstd, 2);
+        assert_eq!(zstd_frames(&e), [(e.len(), 0)]);
+        // An exact multiple of the chunk ends without an empty frame.
+        let (z, _) = write_all(&sample(2 * ZSTD_CHUNK), Compression::Zstd, 2);
+        assert_eq!(zstd_frames(&z).len(), 2);
+    }
+
+    #[test]
+    fn zstd_frames_read_back_through_the_layer_reader() {
+        // A real tar of several frames, through the reader every layer
+        // consumer uses.
+        let mut tar = tar::Builder::new(Vec::new());
+        let big = sample(2 * ZSTD_CHUNK + 1000);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(big.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, "big.bin", &big[..]).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let (z, _) = write_all(&tar, Compression::Zstd, 2);
+        assert!(zstd_frames(&z).len() > 1);
+        let r = crate::layer::read::decompress(std::io::Cursor::new(z), MEDIA_TYPE_ZSTD, u64::MAX)
+            .unwrap();
+        let mut ar = tar::Archive::new(r);
+        let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+        let mut back = Vec::new();
+        e.read_to_end(&mut back).unwrap();
+        assert_eq!(back, big);
+    }
+
+    #[test]
+    fn framing_is_in_the_key_and_gzip_keeps_its_own() {
+        assert_eq!(Compression::Gzip.framing(), GZIP_CHUNK as u64);
+        assert_ne!(Compression::Zstd.framing(), GZIP_CHUNK as u64);
+        assert_eq!(Compression::Zstd.framing() & 0xffff_ffff, ZSTD_CHUNK as u64);
     }
 }

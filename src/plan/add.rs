@@ -22,7 +22,6 @@ use super::copy::{files_step, store_file};
 use super::{Action, Step};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, Result};
-use crate::layer::compress::GZIP_CHUNK;
 use crate::layer::files::{self, FILES_FORMAT};
 use crate::net::git::{Git, GitSource, Resolved};
 use crate::oci::Owner;
@@ -337,7 +336,7 @@ fn fetched_key(
     k.u64(FILES_FORMAT as u64)
         .str(o.compression.name())
         .u64(o.compression.level() as u64)
-        .u64(GZIP_CHUNK as u64)
+        .u64(o.compression.framing())
         .u64(o.source_date_epoch);
     source(&mut k);
     k.str(dst);

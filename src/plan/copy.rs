@@ -7,7 +7,6 @@ use super::common::{ImageCx, LayerCx, workdir};
 use super::{Env, Step};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, Result};
-use crate::layer::compress::GZIP_CHUNK;
 use crate::layer::files::{self, CollectOptions, FILES_FORMAT, FileEntry, FileKind};
 use crate::layer::ignore::{DEFAULT_IGNORES, IgnoreRules};
 use crate::oci::types::ImageConfig;
@@ -269,7 +268,7 @@ pub(super) fn files_step(
     let mut k = KeyHasher::new("files", FILES_FORMAT);
     k.str(o.compression.name())
         .u64(o.compression.level() as u64)
-        .u64(GZIP_CHUNK as u64)
+        .u64(o.compression.framing())
         .u64(o.source_date_epoch);
     files::key_entries(&mut k, &c.entries);
     lc.key_owner(&mut k);

@@ -6,7 +6,6 @@ use super::common::{ImageCx, LayerCx, workdir};
 use super::{Action, CopyFrom, Step};
 use crate::digest::KeyHasher;
 use crate::error::{Error, Result};
-use crate::layer::compress::GZIP_CHUNK;
 use crate::layer::files;
 use crate::oci::types::ImageConfig;
 use crate::spec::LayerKind;
@@ -61,7 +60,7 @@ pub(super) fn plan(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Vec<
             .str(&format!("{chmod:?}"))
             .str(o.compression.name())
             .u64(o.compression.level() as u64)
-            .u64(GZIP_CHUNK as u64)
+            .u64(o.compression.framing())
             .u64(o.source_date_epoch);
         k.u64(exclude.len() as u64);
         for e in exclude {

@@ -13,7 +13,6 @@ use super::common::ImageCx;
 use super::{Action, BasePlan, DebianStep, Env, ImagePlan, PlanOptions, Step, run};
 use crate::digest::KeyHasher;
 use crate::error::{Error, Location, Result};
-use crate::layer::compress::GZIP_CHUNK;
 use crate::spec::{Base, Definition, ImageDef, LayerKind};
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -235,7 +234,7 @@ pub(super) fn plan_group(
             }
             k.str(o.compression.name())
                 .u64(o.compression.level() as u64)
-                .u64(GZIP_CHUNK as u64)
+                .u64(o.compression.framing())
                 .u64(o.source_date_epoch);
             let step_key = k.finish();
             let mut options = BTreeMap::new();

@@ -18,7 +18,6 @@ use super::config::config_key;
 use super::{Action, BasePlan, Env, Step, apply_config, config_value};
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, Location, Result};
-use crate::layer::compress::GZIP_CHUNK;
 use crate::layer::files::{self, CollectOptions};
 use crate::layer::ignore::IgnoreRules;
 use crate::oci::Platform;
@@ -1014,7 +1013,7 @@ fn step_key(
     let mut k = KeyHasher::new("python", PY_FORMAT);
     k.str(o.compression.name())
         .u64(o.compression.level() as u64)
-        .u64(GZIP_CHUNK as u64)
+        .u64(o.compression.framing())
         .u64(o.source_date_epoch)
         .str(&pl.venv)
         .str(&pl.env.interpreter)

@@ -264,6 +264,11 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
             k.str(o.compression.name())
                 .u64(o.compression.level() as u64)
                 .u64(o.source_date_epoch);
+            // zstd's framing changed the bytes of its layers; gzip steps
+            // keep the keys they had.
+            if o.compression == crate::layer::compress::Compression::Zstd {
+                k.str("framing").u64(o.compression.framing());
+            }
             let key = k.finish();
             let shown = match &l.kind {
                 LayerKind::AptPackages { packages, .. } => {
