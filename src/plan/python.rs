@@ -1053,6 +1053,7 @@ fn step_key(
                 chmod: None,
                 stat: env.stat,
                 exclude: &exclude,
+                hash: true,
             },
         )?;
         files::key_entries(&mut k, &c.entries);
