@@ -257,7 +257,9 @@ fn step(cx: &StepCx, s: &Step, stack: &mut Stack, built: &Built, created: &str) 
     let (desc, cache) = match &s.cached {
         Some(d) if cx.plan.made_in_plan.contains(&s.key) => {
             let label = format!("[{}] {}", cx.img.id, common::short(&s.name));
-            cx.o.progress.start(&label, 0).finish(&format!(
+            let bar = cx.o.progress.start(&label, d.uncompressed_size);
+            bar.set(d.uncompressed_size);
+            bar.finish(&format!(
                 "{} → {}, read once while planning",
                 crate::progress::human(d.uncompressed_size),
                 crate::progress::human(d.size)

@@ -359,3 +359,117 @@ pub(crate) fn writer_fault(e: &std::io::Error) -> bool {
         K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::FileTooLarge
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::files::{CollectOptions, collect_folder, hash_file};
+    use crate::layer::ignore::IgnoreRules;
+    use crate::store::statcache::StatCache;
+    use std::fs;
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    fn tree(root: &Path) {
+        for d in 0..3 {
+            fs::create_dir_all(root.join(format!("src/d{d}"))).unwrap();
+            for f in 0..700 {
+                fs::write(root.join(format!("src/d{d}/f{f}")), format!("{d}.{f}")).unwrap();
+            }
+        }
+        fs::write(root.join("src/empty"), "").unwrap();
+        let big: Vec<u8> = (0..(SMALL_FILE as usize * 3)).map(|i| i as u8).collect();
+        fs::write(root.join("src/big"), big).unwrap();
+    }
+
+    /// Collects `root/src` without hashes, as a one-pass build does.
+    fn collect(root: &Path) -> Vec<FileEntry> {
+        let stat = StatCache::load(root.join("stat"));
+        let rules = IgnoreRules::from_patterns(Vec::<&str>::new()).unwrap();
+        let o = CollectOptions {
+            context: root,
+            rules: &rules,
+            owner: None,
+            chmod: None,
+            stat: &stat,
+            exclude: &[],
+            hash: false,
+        };
+        let c = collect_folder(&root.join("src"), "app", false, &o).unwrap();
+        assert!(c.unhashed.len() > 3 * 700 - 2, "nothing hashed");
+        c.entries
+    }
+
+    fn write(store: &Store, entries: &[FileEntry], threads: usize) -> Result<LayerDesc> {
+        let o = WriteOptions {
+            compression: Compression::Gzip,
+            threads,
+            mtime: 0,
+            hash: true,
+        };
+        let got = Mutex::new(Vec::new());
+        let d = write_entries(store, entries, &o, &|_| {}, &|i, h, _| {
+            got.lock().unwrap().push((i, h))
+        })?;
+        let got = got.into_inner().unwrap();
+        let files = entries
+            .iter()
+            .filter(|e| matches!(e.kind, FileKind::File { .. }))
+            .count();
+        assert_eq!(got.len(), files, "every file hashed once");
+        for (i, h) in got {
+            assert_eq!(
+                h,
+                hash_file(&entries[i].src).unwrap(),
+                "{:?}",
+                entries[i].path
+            );
+        }
+        Ok(d)
+    }
+
+    #[test]
+    fn hashes_are_those_of_the_files_and_bytes_do_not_depend_on_readers() {
+        let t = tempfile::tempdir().unwrap();
+        tree(t.path());
+        let entries = collect(t.path());
+        let store = Store::open(&t.path().join("store")).unwrap();
+        let one = write(&store, &entries, 1).unwrap();
+        let four = write(&store, &entries, 4).unwrap();
+        assert_eq!(one.digest, four.digest);
+        assert_eq!(one.diff_id, four.diff_id);
+    }
+
+    #[test]
+    fn a_file_changed_after_collection_stops_the_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        tree(root);
+        let store = Store::open(&root.join("store")).unwrap();
+        let expect = |e: Error, name: &str| {
+            let msg = e.to_string();
+            assert!(msg.contains("changed during the build"), "{msg}");
+            assert!(msg.contains(name), "{msg}");
+        };
+        // A small file that grew.
+        let entries = collect(root);
+        fs::write(root.join("src/d1/f5"), "longer than it was").unwrap();
+        expect(write(&store, &entries, 2).unwrap_err(), "d1/f5");
+        // A small file that shrank.
+        let entries = collect(root);
+        fs::write(root.join("src/d2/f9"), "").unwrap();
+        expect(write(&store, &entries, 2).unwrap_err(), "d2/f9");
+        // A file replaced by a symlink.
+        let entries = collect(root);
+        fs::remove_file(root.join("src/d0/f3")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", root.join("src/d0/f3")).unwrap();
+        expect(write(&store, &entries, 1).unwrap_err(), "d0/f3");
+        // A large (streamed) file that shrank.
+        let entries = collect(root);
+        fs::write(root.join("src/big"), "short").unwrap();
+        expect(write(&store, &entries, 2).unwrap_err(), "src/big");
+        // Nothing half-written is left in the store's temp folder.
+        let left = fs::read_dir(store.tmp_dir()).map_or(0, |d| d.count());
+        assert_eq!(left, 0);
+    }
+}

@@ -409,6 +409,7 @@ pub fn plan(
     let debian_lock = debian::lock_debian_bases(&def, &order, &options, store)?;
     let mut images: Vec<ImagePlan> = Vec::new();
     let made = RefCell::new(BTreeSet::new());
+    let files_steps = RefCell::new(BTreeSet::new());
     for i in order {
         let img_context = match &def.images[i].context {
             None => context.clone(),
@@ -434,6 +435,7 @@ pub fn plan(
             debian_lock: debian_lock.as_ref().map(|(_, l, _)| l),
             client,
             made: &made,
+            files_steps: &files_steps,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
         images.push(img);
@@ -463,8 +465,11 @@ pub(crate) struct Env<'a> {
     store_stat: (&'a Path, &'a StatCache),
     debian_lock: Option<&'a crate::debian::lock::LockFile>,
     client: Option<&'a Client>,
-    /// Keys of the layers written in one pass.
+    /// Keys of the layers written in one pass, and the names of the
+    /// files steps planned so far (the same folder in another image is a
+    /// likely hit: it is hashed first).
     made: &'a RefCell<BTreeSet<Digest>>,
+    files_steps: &'a RefCell<BTreeSet<String>>,
 }
 
 /// One image's steps: the base, then each layer by its kind's planner.

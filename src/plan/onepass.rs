@@ -32,8 +32,9 @@ pub enum OnePass {
     /// Never (`imgbuild plan`, and what a plan alone does).
     #[default]
     Off,
-    /// When no hit is likely: the stat cache knows at most half the files
-    /// and the last build of the image had no step of this name.
+    /// When no hit is likely: the stat cache knows at most half the files,
+    /// and neither the last build of the image nor an image planned before
+    /// it in this build had a step of this name.
     Auto,
     /// Whenever files are unhashed (tests compare both ways).
     Always,
@@ -48,6 +49,7 @@ pub(super) fn hash_or_write(
     name: &str,
     c: &mut Collected,
 ) -> Result<Option<LayerDesc>> {
+    let seen = !cx.env.files_steps.borrow_mut().insert(name.to_string());
     if c.unhashed.is_empty() {
         return Ok(None);
     }
@@ -75,7 +77,7 @@ pub(super) fn hash_or_write(
         && match o.one_pass {
             OnePass::Off => false,
             OnePass::Always => true,
-            OnePass::Auto => c.hashed * 2 > files && !recorded(cx, name),
+            OnePass::Auto => c.hashed * 2 > files && !seen && !recorded(cx, name),
         };
     let stat = cx.env.stat;
     let hashes: Vec<OnceLock<Digest>> = (0..c.entries.len()).map(|_| OnceLock::new()).collect();
