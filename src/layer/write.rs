@@ -25,14 +25,14 @@ use sha2::{Digest as _, Sha256};
 use std::fs::{File, Metadata};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Files up to this size are read ahead in batches; larger ones are
 /// streamed by the writing thread.
-pub const SMALL_FILE: u64 = 1 << 20;
+pub const SMALL_FILE: u64 = 256 << 10;
 /// A batch holds files of about this many bytes at most (one file of up
 /// to [`SMALL_FILE`] more).
-pub const BATCH_BYTES: usize = 2 << 20;
+pub const BATCH_BYTES: usize = 1 << 20;
 /// A batch holds at most this many files.
 pub const BATCH_FILES: usize = 512;
 /// Batches each reader may have read that the writer has not taken yet.
@@ -69,14 +69,23 @@ pub fn write_entries(
     let readers = o.threads.clamp(1, batches.len().max(1));
     std::thread::scope(|sc| -> Result<()> {
         let mut rxs: Vec<Receiver<Result<Batch>>> = Vec::with_capacity(readers);
+        let mut backs: Vec<Sender<Vec<u8>>> = Vec::with_capacity(readers);
         for r in 0..readers {
             let (tx, rx) = sync_channel(BATCHES_AHEAD);
+            // Buffers the writer is done with go back to their reader.
+            let (back_tx, back_rx) = channel();
             rxs.push(rx);
+            backs.push(back_tx);
             let batches = &batches;
-            sc.spawn(move || read_batches(entries, batches, r, readers, o.hash, hashed, tx));
+            sc.spawn(move || {
+                read_batches(entries, batches, r, readers, o.hash, hashed, tx, back_rx)
+            });
         }
         // Dropping `rxs` on an early return stops the readers.
-        write_all(store, entries, &batches, &rxs, &mut tw, o, progress, hashed)
+        let chans = (&rxs[..], &backs[..]);
+        write_all(
+            store, entries, &batches, chans, &mut tw, o, progress, hashed,
+        )
     })?;
     commit_layer(store, tmp, tw, o.compression)
 }
@@ -105,6 +114,9 @@ fn batches(entries: &[FileEntry]) -> Vec<Vec<usize>> {
     out
 }
 
+/// The writer's ends of the readers' channels: batches in, buffers back.
+type Channels<'a> = (&'a [Receiver<Result<Batch>>], &'a [Sender<Vec<u8>>]);
+
 /// The bytes of a batch's files, one after another, with each one's end.
 struct Batch {
     data: Vec<u8>,
@@ -112,7 +124,8 @@ struct Batch {
 }
 
 /// Reader `r` of `n`: reads batches r, r+n, r+2n, … and sends each (or
-/// its first error, then stops).
+/// its first error, then stops), reusing the buffers that come `back`.
+#[allow(clippy::too_many_arguments)]
 fn read_batches(
     entries: &[FileEntry],
     batches: &[Vec<usize>],
@@ -121,10 +134,23 @@ fn read_batches(
     hash: bool,
     hashed: HashSink,
     tx: SyncSender<Result<Batch>>,
+    back: Receiver<Vec<u8>>,
 ) {
     for b in batches.iter().skip(r).step_by(n) {
+        // Exactly what the files hold (and the one byte that tells a file
+        // that grew): the buffer never grows while read into.
+        let need: u64 = b
+            .iter()
+            .map(|&i| match entries[i].kind {
+                FileKind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum();
+        let mut data = back.try_recv().unwrap_or_default();
+        data.clear();
+        data.reserve(need as usize + 1);
         let mut batch = Batch {
-            data: Vec::with_capacity(BATCH_BYTES + 4096),
+            data,
             ends: Vec::with_capacity(b.len()),
         };
         let mut res = Ok(());
@@ -243,7 +269,7 @@ fn write_all(
     store: &Store,
     entries: &[FileEntry],
     batches: &[Vec<usize>],
-    rxs: &[Receiver<Result<Batch>>],
+    (rxs, backs): Channels,
     tw: &mut LayerTar,
     o: &WriteOptions,
     progress: &dyn Fn(u64),
@@ -302,7 +328,8 @@ fn write_all(
             in_batch += 1;
             done += size;
             if in_batch == b.ends.len() {
-                cur = None;
+                let done_with = cur.take().expect("taken above");
+                let _ = backs[(next_batch - 1) % backs.len()].send(done_with.data);
                 progress(done);
             }
         } else {
