@@ -690,8 +690,20 @@ fn plan_request(a: &DefArgs) -> Result<PlanRequest> {
         debian_sources: a.debian_sources.clone(),
         base_mirror: a.registry.base_registry_mirror.clone(),
         source_date_epoch: plan::source_date_epoch_from_env(),
+        one_pass: one_pass_from_env(),
         ..PlanRequest::new(def_source(a)?)
     })
+}
+
+/// `IMGBUILD_ONE_PASS`: `0` always hashes a cold files layer's files
+/// before writing it, `1` always writes it in one pass; otherwise the
+/// build chooses (the bytes and keys are the same either way).
+fn one_pass_from_env() -> plan::OnePass {
+    match std::env::var("IMGBUILD_ONE_PASS").as_deref() {
+        Ok("0") => plan::OnePass::Off,
+        Ok("1") => plan::OnePass::Always,
+        _ => plan::OnePass::Auto,
+    }
 }
 
 /// `imgbuild export dockerfile`.

@@ -46,6 +46,9 @@ pub struct PlanRequest {
     /// Build these images (a Dockerfile's stages) again, as `no_cache`
     /// does for all.
     pub no_cache_filter: Vec<String>,
+    /// Whether a build writes a cold files layer while planning, reading
+    /// each file once (default: when no hit is likely). `plan` never does.
+    pub one_pass: plan::OnePass,
 }
 
 impl PlanRequest {
@@ -64,6 +67,7 @@ impl PlanRequest {
             source_date_epoch: 0,
             no_cache: false,
             no_cache_filter: Vec::new(),
+            one_pass: plan::OnePass::Auto,
         }
     }
 }
@@ -75,6 +79,18 @@ pub fn plan(
     store: &Store,
     output: Option<&Output>,
     client: Option<&Client>,
+) -> Result<Plan> {
+    plan_for(req, store, output, client, None)
+}
+
+/// [`plan`] for a build with `threads` workers (`Some`): cold files layers
+/// may then be written while planning, as `req.one_pass` says.
+fn plan_for(
+    req: &PlanRequest,
+    store: &Store,
+    output: Option<&Output>,
+    client: Option<&Client>,
+    threads: Option<usize>,
 ) -> Result<Plan> {
     // A Dockerfile stage on an image runs the image's ONBUILD triggers:
     // its config is read from the layout or the registry.
@@ -132,6 +148,8 @@ pub fn plan(
         debian_sources: req.debian_sources.clone(),
         source_date_epoch: req.source_date_epoch,
         debian_relock: false,
+        one_pass: threads.map_or(plan::OnePass::Off, |_| req.one_pass),
+        threads: threads.unwrap_or(1),
     };
     let mut plan = plan::plan(def, store, options, client)?;
     for name in &req.no_cache_filter {
@@ -151,7 +169,10 @@ pub fn plan(
                 .any(|n| n.eq_ignore_ascii_case(&img.id))
         {
             for s in &mut img.steps {
-                s.cached = None;
+                // A layer written while planning is this build's own.
+                if !plan.made_in_plan.contains(&s.key) {
+                    s.cached = None;
+                }
             }
         }
     }
@@ -424,7 +445,7 @@ fn build_with(
     let out = req.output.as_ref();
     let push = req.push;
     let planning = progress.start("load and plan", 0);
-    let plan = plan(&req.plan, store, out, Some(client))?;
+    let plan = plan_for(&req.plan, store, out, Some(client), Some(req.threads))?;
     planning.finish(&format!(
         "{} image(s), {} step(s)",
         plan.images.len(),

@@ -111,6 +111,7 @@ fn copy_from(
         chmod: cf.chmod,
         stat: &stat,
         exclude: &[],
+        hash: true,
     };
     let mut entries: Vec<files::FileEntry> = Vec::new();
     let excluded = crate::layer::ignore::IgnoreRules::from_patterns(&cf.exclude)

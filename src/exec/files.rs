@@ -147,6 +147,7 @@ fn fetched(plan: &Plan, store: &Store, f: &Fetch, note: &dyn Fn(&str)) -> Result
         chmod,
         stat: plan.store_stat(),
         exclude: &[],
+        hash: true,
     };
     match f {
         Fetch::Url {

@@ -73,6 +73,22 @@ pub fn run(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<BuildOut> {
     // 1. Every missing layer that reads nothing below it, of every image,
     // in parallel.
     let built = independent::build(plan, store, o)?;
+    // Layers planning wrote in one pass were built by this build too.
+    let mut made: Vec<(crate::digest::Digest, crate::store::LayerDesc)> = Vec::new();
+    for (ii, img) in plan.images.iter().enumerate() {
+        if o.skip.get(ii).copied().unwrap_or(false) {
+            continue;
+        }
+        for s in &img.steps {
+            if let Some(d) = &s.cached
+                && plan.made_in_plan.contains(&s.key)
+                && !made.iter().any(|(k, _)| *k == s.key)
+            {
+                made.push((s.key, d.clone()));
+            }
+        }
+    }
+    built.extend(made);
     // 2. Assemble every image once the images it reads are: steps that
     // read the layers below them run here, in order within an image, and
     // images that do not read each other (a Dockerfile's independent
@@ -239,6 +255,17 @@ fn step(cx: &StepCx, s: &Step, stack: &mut Stack, built: &Built, created: &str) 
         return Ok(());
     }
     let (desc, cache) = match &s.cached {
+        Some(d) if cx.plan.made_in_plan.contains(&s.key) => {
+            let label = format!("[{}] {}", cx.img.id, common::short(&s.name));
+            let bar = cx.o.progress.start(&label, d.uncompressed_size);
+            bar.set(d.uncompressed_size);
+            bar.finish(&format!(
+                "{} → {}, read once while planning",
+                crate::progress::human(d.uncompressed_size),
+                crate::progress::human(d.size)
+            ));
+            (d.clone(), "miss")
+        }
         Some(d) => {
             let label = format!("[{}] {}", cx.img.id, common::short(&s.name));
             cx.o.progress.start(&label, 0).finish("cached");

@@ -4,7 +4,7 @@
 use super::compress::{Compression, LayerWriter};
 use super::ignore::{IgnoreRules, secret_reason};
 use super::path::TarPath;
-use super::tar::{Entry, EntryKind, TarWriter};
+use super::tar::TarWriter;
 use crate::digest::{Digest, KeyHasher};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::Owner;
@@ -43,7 +43,8 @@ pub struct FileEntry {
     pub gid: u64,
     /// Where the bytes come from.
     pub src: PathBuf,
-    mtime_ns: i64,
+    /// The mtime collection saw, for the change check of the writer.
+    pub(crate) mtime_ns: i64,
 }
 
 impl FileEntry {
@@ -97,6 +98,10 @@ pub struct Collected {
     pub bytes: u64,
     /// Files whose content had to be read (not in the stat cache).
     pub hashed: usize,
+    /// Without [`CollectOptions::hash`]: the files the stat cache did not
+    /// know, left with a zero hash, as (layer path, stat cache name), in
+    /// entry order.
+    pub unhashed: Vec<(TarPath, String)>,
 }
 
 pub struct CollectOptions<'a> {
@@ -107,6 +112,9 @@ pub struct CollectOptions<'a> {
     pub stat: &'a StatCache,
     /// Absolute paths never copied (imgbuild's own output and store).
     pub exclude: &'a [PathBuf],
+    /// Hash the files the stat cache does not know (else they are listed
+    /// in [`Collected::unhashed`], for a writer that hashes as it copies).
+    pub hash: bool,
 }
 
 /// Where a single file goes: under `dst` by its own name when `dst` is a
@@ -160,7 +168,7 @@ fn context_rel_bytes(context: &Path, p: &Path) -> Option<TarPath> {
 /// The stat cache's key for a context path: the name itself, or its
 /// escaped form when it is not UTF-8 (the cache's stamp, with the inode,
 /// tells files apart whose escaped forms are alike).
-fn stat_key(rel: &TarPath) -> Cow<'_, str> {
+pub(crate) fn stat_key(rel: &TarPath) -> Cow<'_, str> {
     match rel.to_str() {
         Some(s) => Cow::Borrowed(s),
         None => Cow::Owned(rel.to_string()),
@@ -454,6 +462,14 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
             }
         }
     }
+    if !o.hash {
+        out.unhashed = to_hash
+            .iter()
+            .map(|(i, rel, _)| (entries[*i].path.clone(), stat_key(rel).into_owned()))
+            .collect();
+        out.entries = entries;
+        return Ok(());
+    }
     out.hashed = to_hash.len();
     let hashes: Vec<(usize, Digest)> = to_hash
         .par_iter()
@@ -655,72 +671,13 @@ pub fn write_layer(
     mtime: u64,
     progress: &dyn Fn(u64),
 ) -> Result<LayerDesc> {
-    let (tmp, mut tw) = start_layer(store, compression, threads)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut done = 0u64;
-    for e in entries {
-        let kind = match &e.kind {
-            FileKind::Dir => EntryKind::Dir,
-            FileKind::File { size, .. } => EntryKind::File { size: *size },
-            FileKind::Symlink(t) => EntryKind::Symlink { target: t.clone() },
-            FileKind::Hardlink(t) => EntryKind::Hardlink { target: t.clone() },
-        };
-        let header = Entry {
-            path: e.path.clone(),
-            kind,
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
-            mtime,
-        };
-        tw.append_header(&header).ctx(|| {
-            format!(
-                "writing the layer into the store {}",
-                store.root().display()
-            )
-        })?;
-        if let FileKind::File { size, .. } = e.kind {
-            let mut f = File::open(&e.src)
-                .map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
-            tw.append_data(&mut f, size, &mut buf).map_err(|err| {
-                // Writing the layer into the store failed (a full disk), or
-                // reading the source did (it shrank while read).
-                if writer_fault(&err) {
-                    Error::io(
-                        format!(
-                            "writing the layer into the store {}",
-                            store.root().display()
-                        ),
-                        err,
-                    )
-                } else {
-                    Error::input(&e.src, format!("changed during the build: {err}"))
-                }
-            })?;
-            let after = f
-                .metadata()
-                .map_err(|err| Error::input(&e.src, err.to_string()))?;
-            if mtime_ns(&after) != e.mtime_ns || after.len() != size {
-                return Err(Error::input(
-                    &e.src,
-                    "changed during the build; run the build again",
-                ));
-            }
-            done += size;
-            progress(done);
-        }
-    }
-    commit_layer(store, tmp, tw, compression)
-}
-
-/// Whether an error while copying into a layer is the writer's: the
-/// store's file system is full, over quota or read-only.
-fn writer_fault(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind as K;
-    matches!(
-        e.kind(),
-        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::FileTooLarge
-    )
+    let o = super::write::WriteOptions {
+        compression,
+        threads,
+        mtime,
+        hash: false,
+    };
+    super::write::write_entries(store, entries, &o, progress, &|_, _, _| {})
 }
 
 #[cfg(test)]
@@ -765,6 +722,7 @@ mod tests {
             chmod: None,
             stat: &stat,
             exclude: &[],
+            hash: true,
         };
         let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
         assert_eq!(c.ignored, 2);

@@ -9,3 +9,4 @@ pub mod read;
 pub mod tar;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod write;

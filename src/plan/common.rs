@@ -24,6 +24,9 @@ pub(super) struct ImageCx<'a> {
     pub rules: &'a IgnoreRules,
     /// The ignore rules, for notes.
     pub ignore_desc: &'a str,
+    /// Where the image's last build record is, and the record once read.
+    pub record_id: &'a Digest,
+    pub previous: std::cell::OnceCell<Option<super::record::ImageRecord>>,
 }
 
 /// One layer of the image, with the owner it is made with.

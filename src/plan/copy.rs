@@ -93,13 +93,11 @@ pub(super) fn plan_folder(
         dst.clone()
     };
     let layer_dst = files::resolve_dst(&workdir(cfg), &dst_eff);
-    let mut c = files::collect_folder(
-        &src_path,
-        &layer_dst,
-        derived,
-        &context_options(cx, *chown, *chmod),
-    )
-    .map_err(|e| lc.at(e))?;
+    let mut co = context_options(cx, *chown, *chmod);
+    // Hashes are left to `onepass`, which may take them from the layer's
+    // own read.
+    co.hash = cx.env.o.one_pass == super::OnePass::Off;
+    let mut c = files::collect_folder(&src_path, &layer_dst, derived, &co).map_err(|e| lc.at(e))?;
     // `COPY --exclude`: patterns relative to the folder.
     let excluded = IgnoreRules::from_patterns(exclude).map_err(|e| Error::Definition {
         loc: Box::new(lc.layer.loc.clone()),
@@ -118,15 +116,17 @@ pub(super) fn plan_folder(
     if !exclude.is_empty() {
         opts.insert("exclude".into(), exclude.join(" "));
     }
+    let name = format!("source_folder {src} → /{layer_dst}");
+    let made = super::onepass::hash_or_write(cx, lc, &name, &mut c).map_err(|e| lc.at(e))?;
     let notes = collect_notes(&c, cx.ignore_desc, ignore_noted);
-    Ok(files_step(
-        cx,
-        lc,
-        format!("source_folder {src} → /{layer_dst}"),
-        c,
-        opts,
-        notes,
-    ))
+    let mut step = files_step(cx, lc, name, c, opts, notes);
+    if let Some(d) = made {
+        crate::util::fault::point("step-record");
+        cx.env.store.step_put(&step.key, &d)?;
+        cx.env.made.borrow_mut().insert(step.key);
+        step.cached = Some(d);
+    }
+    Ok(step)
 }
 
 /// How the context's files are read for a layer with `owner` and `chmod`:
@@ -143,6 +143,7 @@ fn context_options<'a>(
         chmod,
         stat: cx.env.stat,
         exclude: &cx.env.o.exclude,
+        hash: true,
     }
 }
 
@@ -251,6 +252,7 @@ pub(super) fn store_file(
             chmod: Some(mode),
             stat: store_stat,
             exclude: &[],
+            hash: true,
         },
     )
 }

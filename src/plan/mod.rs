@@ -31,6 +31,7 @@ mod config;
 mod copy;
 mod copy_from;
 mod debian;
+mod onepass;
 pub mod python;
 pub mod record;
 mod run;
@@ -39,6 +40,7 @@ pub use add::Fetch;
 pub use base::mirrored;
 pub use config::{apply_config, config_value, expand_env, final_config};
 pub use debian::native_apt_layers;
+pub use onepass::OnePass;
 pub use run::apt_script;
 
 use crate::digest::{Digest, KeyHasher};
@@ -54,7 +56,8 @@ use crate::store::statcache::StatCache;
 use crate::store::{LayerDesc, Store};
 use common::{ImageCx, LayerCx};
 use record::{ImageRecord, StepRecord};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -79,6 +82,10 @@ pub struct PlanOptions {
     /// Apt sources ("URI SUITE [COMPONENT...]") for native Debian bases
     /// that name none (`--debian-source`), instead of the host's.
     pub debian_sources: Vec<String>,
+    /// Whether a cold files layer may be written while planning, in one
+    /// pass (a build; never `plan`), and with how many threads.
+    pub one_pass: OnePass,
+    pub threads: usize,
 }
 
 impl Default for PlanOptions {
@@ -98,6 +105,8 @@ impl Default for PlanOptions {
             debian_locked: false,
             debian_relock: false,
             debian_sources: Vec::new(),
+            one_pass: OnePass::Off,
+            threads: 1,
         }
     }
 }
@@ -121,6 +130,9 @@ pub struct Plan {
     /// The lock of native Debian bases, and whether planning changed it
     /// (the build writes it then).
     pub debian_lock: Option<(PathBuf, crate::debian::lock::LockFile, bool)>,
+    /// Keys of the layers planning wrote in one pass: built by this build,
+    /// though execution finds them stored.
+    pub made_in_plan: BTreeSet<Digest>,
 }
 
 impl Plan {
@@ -396,6 +408,8 @@ pub fn plan(
     }
     let debian_lock = debian::lock_debian_bases(&def, &order, &options, store)?;
     let mut images: Vec<ImagePlan> = Vec::new();
+    let made = RefCell::new(BTreeSet::new());
+    let files_steps = RefCell::new(BTreeSet::new());
     for i in order {
         let img_context = match &def.images[i].context {
             None => context.clone(),
@@ -420,6 +434,8 @@ pub fn plan(
             store_stat: (&store_root, &store_stat),
             debian_lock: debian_lock.as_ref().map(|(_, l, _)| l),
             client,
+            made: &made,
+            files_steps: &files_steps,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
         images.push(img);
@@ -434,6 +450,7 @@ pub fn plan(
             .chain(std::iter::once(store_stat))
             .collect(),
         debian_lock,
+        made_in_plan: made.into_inner(),
     })
 }
 
@@ -448,6 +465,11 @@ pub(crate) struct Env<'a> {
     store_stat: (&'a Path, &'a StatCache),
     debian_lock: Option<&'a crate::debian::lock::LockFile>,
     client: Option<&'a Client>,
+    /// Keys of the layers written in one pass, and the names of the
+    /// files steps planned so far (the same folder in another image is a
+    /// likely hit: it is hashed first).
+    made: &'a RefCell<BTreeSet<Digest>>,
+    files_steps: &'a RefCell<BTreeSet<String>>,
 }
 
 /// One image's steps: the base, then each layer by its kind's planner.
@@ -469,6 +491,8 @@ fn plan_image(env: &Env, img: &ImageDef, done: &[ImagePlan]) -> Result<ImagePlan
         base_chain: &base_chain,
         rules: &rules,
         ignore_desc: &ignore_desc,
+        record_id: &record_id,
+        previous: std::cell::OnceCell::new(),
     };
     let mut steps = Steps {
         key,

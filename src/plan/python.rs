@@ -1052,6 +1052,7 @@ fn step_key(
                 chmod: None,
                 stat: env.stat,
                 exclude: &exclude,
+                hash: true,
             },
         )?;
         files::key_entries(&mut k, &c.entries);

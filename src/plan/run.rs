@@ -76,6 +76,7 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
             chmod: None,
             stat: env.stat,
             exclude: &o.exclude,
+            hash: true,
         };
         let c = if path.is_dir() {
             files::collect_folder(&path, "", false, &co)
