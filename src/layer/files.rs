@@ -148,10 +148,6 @@ pub fn resolve_dst(workdir: &str, dst: &str) -> String {
     parts.join("/")
 }
 
-fn mtime_ns(m: &Metadata) -> i64 {
-    m.mtime() * 1_000_000_000 + m.mtime_nsec()
-}
-
 /// The path of `p` relative to the context, if inside it (and UTF-8).
 pub fn context_rel(context: &Path, p: &Path) -> Option<String> {
     let rel = p.strip_prefix(context).ok()?;
