@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test. Installs the real servers and clients the tests use
 # (Debian's docker-registry, skopeo, umoci, mmdebstrap, openssl, htpasswd,
-# newuidmap, buildah, git, ssh-agent, tmux) when
+# newuidmap, buildah, git, ssh-agent, tmux, strace) when
 # missing, and uv (from its Python package, into target/test-tools/uv) when
 # there is no `uv` on PATH.
 set -euo pipefail
@@ -20,6 +20,7 @@ command -v buildah >/dev/null || need+=(buildah)
 command -v git >/dev/null || need+=(git)
 command -v ssh-agent >/dev/null || need+=(openssh-client)
 command -v tmux >/dev/null || need+=(tmux)
+command -v strace >/dev/null || need+=(strace)
 UV_VERSION=0.13.9
 UV_VENV=$PWD/target/test-tools/uv
 if ! command -v uv >/dev/null && [[ ! -x $UV_VENV/bin/uv ]] && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
