@@ -832,6 +832,7 @@ mod tests {
             chmod: None,
             stat: &stat,
             exclude: &[],
+            hash: true,
         };
         let c = collect_folder(&src, "app", true, &o).unwrap();
         let h = |s: &str| Digest::of(s.as_bytes());
@@ -929,6 +930,7 @@ mod tests {
                 chmod: None,
                 stat: &stat,
                 exclude: &[],
+                hash: true,
             };
             let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
             stat.save(&store).unwrap();
