@@ -120,7 +120,12 @@ pub(super) fn plan_folder(
     let made = super::onepass::hash_or_write(cx, lc, &name, &mut c).map_err(|e| lc.at(e))?;
     let notes = collect_notes(&c, cx.ignore_desc, ignore_noted);
     let mut step = files_step(cx, lc, name, c, opts, notes);
-    if let Some(d) = made {
+    // A store that already had the key (another profile or image of the
+    // same files) had the layer: the one just written is the same blob,
+    // and the step is a hit.
+    if let Some(d) = made
+        && step.cached.is_none()
+    {
         crate::util::fault::point("step-record");
         cx.env.store.step_put(&step.key, &d)?;
         cx.env.made.borrow_mut().insert(step.key);
