@@ -214,17 +214,77 @@ impl<W: Write + Send> Write for LayerWriter<W> {
     }
 }
 
+/// Chunks compressed on the pool and written in the order they were
+/// given, whatever order the workers finish in: the output never depends
+/// on the thread count. At most `2 * threads + 1` chunks are in flight
+/// (memory is set by the thread count, not by the layer); finished chunks
+/// are written as soon as they are next in order, so the caller's reading
+/// and hashing overlap the workers. One thread compresses in place.
+struct InOrder {
+    threads: usize,
+    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+}
+
+impl InOrder {
+    fn new(threads: usize) -> Self {
+        InOrder {
+            threads: threads.max(1),
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn submit<W: Write>(
+        &mut self,
+        out: &mut W,
+        job: impl FnOnce() -> io::Result<Vec<u8>> + Send + 'static,
+    ) -> io::Result<()> {
+        if self.threads == 1 {
+            return out.write_all(&job()?);
+        }
+        while let Some(Ok(bytes)) = self.pending.front().map(|rx| rx.try_recv()) {
+            self.pending.pop_front();
+            out.write_all(&bytes?)?;
+        }
+        while self.pending.len() > self.threads * 2 {
+            self.write_next(out)?;
+        }
+        let (tx, rx) = sync_channel(1);
+        pool(self.threads).spawn(move || {
+            let _ = tx.send(job());
+        });
+        self.pending.push_back(rx);
+        Ok(())
+    }
+
+    fn write_next<W: Write>(&mut self, out: &mut W) -> io::Result<()> {
+        if let Some(rx) = self.pending.pop_front() {
+            let bytes = rx
+                .recv()
+                .map_err(|_| io::Error::other("compression worker stopped"))??;
+            out.write_all(&bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every chunk still in flight.
+    fn finish<W: Write>(&mut self, out: &mut W) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            self.write_next(out)?;
+        }
+        Ok(())
+    }
+}
+
 /// Gzip member written as independent raw-deflate chunks ended by sync
 /// flushes (the last by a final block), with a fixed header (no name, mtime 0).
 pub struct ParGzip<W: Write> {
     out: W,
     level: u32,
-    threads: usize,
     chunk: Vec<u8>,
     dict: Vec<u8>,
     crc: crc32fast::Hasher,
     total: u64,
-    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    jobs: InOrder,
 }
 
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
@@ -235,12 +295,11 @@ impl<W: Write> ParGzip<W> {
         Ok(ParGzip {
             out,
             level,
-            threads,
             chunk: Vec::with_capacity(GZIP_CHUNK),
             dict: Vec::new(),
             crc: crc32fast::Hasher::new(),
             total: 0,
-            pending: VecDeque::new(),
+            jobs: InOrder::new(threads),
         })
     }
 
@@ -252,37 +311,14 @@ impl<W: Write> ParGzip<W> {
             self.dict = chunk[start..].to_vec();
         }
         let level = self.level;
-        if self.threads <= 1 {
-            let bytes = deflate_chunk(&chunk, &dict, level, last)?;
-            return self.out.write_all(&bytes);
-        }
-        // Bound the work in flight: memory stays ~ 3 chunks per thread.
-        while self.pending.len() > self.threads * 2 {
-            self.drain_one()?;
-        }
-        let (tx, rx) = sync_channel(1);
-        pool(self.threads).spawn(move || {
-            let _ = tx.send(deflate_chunk(&chunk, &dict, level, last));
-        });
-        self.pending.push_back(rx);
-        Ok(())
-    }
-
-    fn drain_one(&mut self) -> io::Result<()> {
-        if let Some(rx) = self.pending.pop_front() {
-            let bytes = rx
-                .recv()
-                .map_err(|_| io::Error::other("compression worker stopped"))??;
-            self.out.write_all(&bytes)?;
-        }
-        Ok(())
+        self.jobs.submit(&mut self.out, move || {
+            deflate_chunk(&chunk, &dict, level, last)
+        })
     }
 
     pub fn finish(mut self) -> io::Result<W> {
         self.dispatch(true)?;
-        while !self.pending.is_empty() {
-            self.drain_one()?;
-        }
+        self.jobs.finish(&mut self.out)?;
         let crc = self.crc.clone().finalize();
         self.out.write_all(&crc.to_le_bytes())?;
         self.out.write_all(&(self.total as u32).to_le_bytes())?;
@@ -312,17 +348,13 @@ impl<W: Write> Write for ParGzip<W> {
 }
 
 /// A zstd stream written as one independent frame per [`ZSTD_CHUNK`] of
-/// input, compressed on the pool. At most `2 * threads + 1` chunks are in
-/// flight (memory is set by the thread count, not by the layer), and
-/// finished frames are written as soon as they are next in order, so the
-/// caller's hashing and reading overlap the workers' compression.
+/// input, compressed on the pool and written in order (`InOrder`).
 pub struct ParZstd<W: Write> {
     out: W,
     level: i32,
-    threads: usize,
     chunk: Vec<u8>,
     frames: u64,
-    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    jobs: InOrder,
 }
 
 impl<W: Write> ParZstd<W> {
@@ -330,10 +362,9 @@ impl<W: Write> ParZstd<W> {
         ParZstd {
             out,
             level,
-            threads: threads.max(1),
             chunk: Vec::with_capacity(ZSTD_CHUNK),
             frames: 0,
-            pending: VecDeque::new(),
+            jobs: InOrder::new(threads),
         }
     }
 
@@ -341,35 +372,8 @@ impl<W: Write> ParZstd<W> {
         let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(ZSTD_CHUNK));
         self.frames += 1;
         let level = self.level;
-        if self.threads <= 1 {
-            let bytes = zstd_frame(&chunk, level)?;
-            return self.out.write_all(&bytes);
-        }
-        // Write what is already done without waiting, then wait only while
-        // the window is full.
-        while let Some(Ok(bytes)) = self.pending.front().map(|rx| rx.try_recv()) {
-            self.pending.pop_front();
-            self.out.write_all(&bytes?)?;
-        }
-        while self.pending.len() > self.threads * 2 {
-            self.drain_one()?;
-        }
-        let (tx, rx) = sync_channel(1);
-        pool(self.threads).spawn(move || {
-            let _ = tx.send(zstd_frame(&chunk, level));
-        });
-        self.pending.push_back(rx);
-        Ok(())
-    }
-
-    fn drain_one(&mut self) -> io::Result<()> {
-        if let Some(rx) = self.pending.pop_front() {
-            let bytes = rx
-                .recv()
-                .map_err(|_| io::Error::other("compression worker stopped"))??;
-            self.out.write_all(&bytes)?;
-        }
-        Ok(())
+        self.jobs
+            .submit(&mut self.out, move || zstd_frame(&chunk, level))
     }
 
     /// Compresses the last partial chunk (or one empty frame for an empty
@@ -378,9 +382,7 @@ impl<W: Write> ParZstd<W> {
         if !self.chunk.is_empty() || self.frames == 0 {
             self.dispatch()?;
         }
-        while !self.pending.is_empty() {
-            self.drain_one()?;
-        }
+        self.jobs.finish(&mut self.out)?;
         Ok(self.out)
     }
 }

@@ -560,6 +560,12 @@ fn make_entry(
 }
 
 pub fn hash_file(p: &Path) -> Result<Digest> {
+    hash_read(p).map(|(d, _)| d)
+}
+
+/// A file's sha256, and the file (read to its end), for a caller that
+/// wants its metadata as it was read.
+pub(crate) fn hash_read(p: &Path) -> Result<(Digest, File)> {
     let mut f = File::open(p).map_err(|e| Error::input(p, format!("cannot read: {e}")))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -572,7 +578,7 @@ pub fn hash_file(p: &Path) -> Result<Digest> {
         }
         h.update(&buf[..n]);
     }
-    Ok(Digest::from_hasher(h))
+    Ok((Digest::from_hasher(h), f))
 }
 
 /// Feeds a name into a step key: a UTF-8 name as text (the keys of such

@@ -21,9 +21,7 @@ use crate::layer::files::{Collected, FileEntry, FileKind};
 use crate::layer::write::{WriteOptions, write_entries};
 use crate::store::LayerDesc;
 use rayon::prelude::*;
-use sha2::{Digest as _, Sha256};
 use std::fs::Metadata;
-use std::io::Read;
 use std::sync::OnceLock;
 
 /// Whether a build may write a cold files layer while planning.
@@ -133,22 +131,9 @@ fn recorded(cx: &ImageCx, name: &str) -> bool {
 
 /// A file's sha256 and its metadata read on the open file after it.
 fn hash_file(e: &FileEntry) -> Result<(Digest, Metadata)> {
-    let p = &e.src;
-    let mut f =
-        std::fs::File::open(p).map_err(|err| Error::input(p, format!("cannot read: {err}")))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|err| Error::input(p, format!("cannot read: {err}")))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    let (d, f) = crate::layer::files::hash_read(&e.src)?;
     let meta = f
         .metadata()
-        .map_err(|err| Error::input(p, format!("cannot read: {err}")))?;
-    Ok((Digest::from_hasher(h), meta))
+        .map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
+    Ok((d, meta))
 }
