@@ -687,6 +687,23 @@ mod tests {
     use super::*;
     use crate::layer::testutil::{layer_names, raw};
 
+    /// Options reading `ctx` under `rules`, hashing through `stat`.
+    fn options<'a>(
+        ctx: &'a Path,
+        rules: &'a IgnoreRules,
+        stat: &'a StatCache,
+    ) -> CollectOptions<'a> {
+        CollectOptions {
+            context: ctx,
+            rules,
+            owner: None,
+            chmod: None,
+            stat,
+            exclude: &[],
+            hash: true,
+        }
+    }
+
     #[test]
     fn dst_resolution() {
         assert_eq!(resolve_dst("/", "."), "");
@@ -717,15 +734,7 @@ mod tests {
         let stat = StatCache::load(t.path().join("stat"));
         // `?` takes one stray byte as one character, as BuildKit's matcher does.
         let rules = IgnoreRules::from_patterns(["src/*.log", "src/a?b"]).unwrap();
-        let o = CollectOptions {
-            context: &ctx,
-            rules: &rules,
-            owner: None,
-            chmod: None,
-            stat: &stat,
-            exclude: &[],
-            hash: true,
-        };
+        let o = options(&ctx, &rules, &stat);
         let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
         assert_eq!(c.ignored, 2);
         assert_eq!(
@@ -832,13 +841,8 @@ mod tests {
         let rules = IgnoreRules::from_patterns(["src/skip", "!src/skip/keep/k.txt"]).unwrap();
         let owner = Some(Owner { uid: 7, gid: 8 });
         let o = CollectOptions {
-            context: &ctx,
-            rules: &rules,
             owner,
-            chmod: None,
-            stat: &stat,
-            exclude: &[],
-            hash: true,
+            ..options(&ctx, &rules, &stat)
         };
         let c = collect_folder(&src, "app", true, &o).unwrap();
         let h = |s: &str| Digest::of(s.as_bytes());
@@ -929,15 +933,7 @@ mod tests {
         let rules = IgnoreRules::from_patterns(Vec::<String>::new()).unwrap();
         let collect = || {
             let stat = StatCache::load(stat_path.clone());
-            let o = CollectOptions {
-                context: &ctx,
-                rules: &rules,
-                owner: None,
-                chmod: None,
-                stat: &stat,
-                exclude: &[],
-                hash: true,
-            };
+            let o = options(&ctx, &rules, &stat);
             let c = collect_folder(&ctx.join("src"), "app", false, &o).unwrap();
             stat.save(&store).unwrap();
             c
