@@ -69,10 +69,16 @@ impl<W: Write> TarWriter<W> {
         e: &Entry<P>,
         xattrs: &[(&str, &[u8])],
     ) -> io::Result<()> {
-        let mut name = e.path.as_ref().to_vec();
-        if matches!(e.kind, EntryKind::Dir) && name.last() != Some(&b'/') {
-            name.push(b'/');
-        }
+        let path = e.path.as_ref();
+        let name: std::borrow::Cow<[u8]> =
+            if matches!(e.kind, EntryKind::Dir) && path.last() != Some(&b'/') {
+                let mut n = Vec::with_capacity(path.len() + 1);
+                n.extend_from_slice(path);
+                n.push(b'/');
+                n.into()
+            } else {
+                path.into()
+            };
         let (typeflag, size, link): (u8, u64, &[u8]) = match &e.kind {
             EntryKind::File { size } => (b'0', *size, b""),
             EntryKind::Dir => (b'5', 0, b""),
@@ -87,7 +93,7 @@ impl<W: Write> TarWriter<W> {
         }
         let split = split_ustar_name(&name);
         if split.is_none() || !name_text {
-            pax.push(("path".into(), name.clone()));
+            pax.push(("path".into(), name.to_vec()));
         }
         if link.len() > 100 || !link_text {
             pax.push(("linkpath".into(), link.to_vec()));
@@ -241,10 +247,17 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     out
 }
 
-fn octal(field: &mut [u8], v: u64) {
-    let s = format!("{:0width$o}", v, width = field.len() - 1);
-    field[..s.len()].copy_from_slice(s.as_bytes());
-    field[field.len() - 1] = 0;
+/// Writes `v` as zero-padded octal digits ending in a NUL, filling the
+/// field (the callers cap `v` to what fits). By hand: this runs several
+/// times per entry, and a formatter costs more than the digits.
+fn octal(field: &mut [u8], mut v: u64) {
+    let (last, digits) = field.split_last_mut().expect("a field is not empty");
+    *last = 0;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v & 7) as u8;
+        v >>= 3;
+    }
+    debug_assert_eq!(v, 0, "the value fits the field");
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -275,8 +288,9 @@ fn header(
     // Checksum: sum of all bytes with the checksum field as spaces.
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|&b| b as u32).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
+    // Six digits, a NUL and a space.
+    octal(&mut h[148..155], sum as u64);
+    h[155] = b' ';
     h
 }
 

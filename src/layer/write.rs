@@ -3,7 +3,8 @@
 //! floor per file.
 //!
 //! Small files are read ahead by reader threads in batches (many files in
-//! one buffer), each file with one `open` (`O_NOFOLLOW`), one `read` of its
+//! one buffer), each file with one `openat` relative to its open folder
+//! (`O_NOFOLLOW`), one `read` of its
 //! size plus one byte (a short read is its end), one `fstat` on the open
 //! file for the change check, and one `close`; the writing thread appends
 //! the batches in entry order, so the bytes do not depend on the number of
@@ -24,7 +25,10 @@ use crate::store::{LayerDesc, Store};
 use sha2::{Digest as _, Sha256};
 use std::fs::{File, Metadata};
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Files up to this size are read ahead in batches; larger ones are
@@ -136,6 +140,7 @@ fn read_batches(
     tx: SyncSender<Result<Batch>>,
     back: Receiver<Vec<u8>>,
 ) {
+    let mut dir = Folder::default();
     for b in batches.iter().skip(r).step_by(n) {
         // Exactly what the files hold (and the one byte that tells a file
         // that grew): the buffer never grows while read into.
@@ -155,7 +160,7 @@ fn read_batches(
         };
         let mut res = Ok(());
         for &i in b {
-            match read_small(&entries[i], &mut batch.data) {
+            match read_small(&entries[i], &mut dir, &mut batch.data) {
                 Ok(meta) => {
                     if hash {
                         let start = batch.ends.last().copied().unwrap_or(0);
@@ -182,16 +187,67 @@ fn open(e: &FileEntry) -> Result<File> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&e.src)
-        .map_err(|err| {
-            if err.raw_os_error() == Some(libc::ELOOP) {
-                Error::input(
-                    &e.src,
-                    "changed during the build (now a symlink); run the build again",
-                )
-            } else {
-                Error::input(&e.src, format!("cannot read: {err}"))
-            }
-        })
+        .map_err(|err| open_err(e, err))
+}
+
+/// The open folder of the last file a reader opened, so that the files
+/// of a folder (which are next to each other in layer order) are opened
+/// by name relative to it: the kernel then looks up one name, not every
+/// folder of the path again.
+#[derive(Default)]
+struct Folder {
+    path: PathBuf,
+    fd: Option<OwnedFd>,
+    /// The name being opened, NUL-terminated (reused).
+    name: Vec<u8>,
+}
+
+/// Opens a small file of the layer relative to its folder (opened when it
+/// differs from the last one), never through a symlink put in its place.
+fn open_in(e: &FileEntry, dir: &mut Folder) -> Result<File> {
+    let (Some(parent), Some(name)) = (e.src.parent(), e.src.file_name()) else {
+        return open(e);
+    };
+    if dir.fd.is_none() || dir.path != parent {
+        dir.fd = None;
+        let fd = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(parent)
+            .map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
+        dir.fd = Some(fd.into());
+        dir.path.clear();
+        dir.path.push(parent);
+    }
+    let fd = dir.fd.as_ref().expect("opened above");
+    dir.name.clear();
+    dir.name.extend_from_slice(name.as_bytes());
+    dir.name.push(0);
+    // SAFETY: `name` is NUL-terminated and `fd` an open folder.
+    let got = unsafe {
+        libc::openat(
+            fd.as_raw_fd(),
+            dir.name.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if got < 0 {
+        return Err(open_err(e, std::io::Error::last_os_error()));
+    }
+    // SAFETY: `got` is a file descriptor just opened and owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(got) })
+}
+
+/// The error of opening a file of the layer.
+fn open_err(e: &FileEntry, err: std::io::Error) -> Error {
+    if err.raw_os_error() == Some(libc::ELOOP) {
+        Error::input(
+            &e.src,
+            "changed during the build (now a symlink); run the build again",
+        )
+    } else {
+        Error::input(&e.src, format!("cannot read: {err}"))
+    }
 }
 
 /// The change check after a file is read: its size and mtime are still
@@ -212,11 +268,11 @@ fn unchanged(e: &FileEntry, f: &File, size: u64) -> Result<Metadata> {
 
 /// Appends a small file's bytes to `buf`: one read of its size plus one
 /// byte, which a file that did not grow answers short.
-fn read_small(e: &FileEntry, buf: &mut Vec<u8>) -> Result<Metadata> {
+fn read_small(e: &FileEntry, dir: &mut Folder, buf: &mut Vec<u8>) -> Result<Metadata> {
     let FileKind::File { size, .. } = e.kind else {
         unreachable!("batches hold files")
     };
-    let f = open(e)?;
+    let f = open_in(e, dir)?;
     let start = buf.len();
     let want = size as usize + 1;
     buf.resize(start + want, 0);
@@ -282,14 +338,19 @@ fn write_all(
     let mut next_batch = 0usize;
     let mut in_batch = 0usize;
     for (i, e) in entries.iter().enumerate() {
+        // Names are borrowed: nothing is allocated per entry here.
         let kind = match &e.kind {
             FileKind::Dir => EntryKind::Dir,
             FileKind::File { size, .. } => EntryKind::File { size: *size },
-            FileKind::Symlink(t) => EntryKind::Symlink { target: t.clone() },
-            FileKind::Hardlink(t) => EntryKind::Hardlink { target: t.clone() },
+            FileKind::Symlink(t) => EntryKind::Symlink {
+                target: t.as_bytes(),
+            },
+            FileKind::Hardlink(t) => EntryKind::Hardlink {
+                target: t.as_bytes(),
+            },
         };
         let header = Entry {
-            path: e.path.clone(),
+            path: e.path.as_bytes(),
             kind,
             mode: e.mode,
             uid: e.uid,
