@@ -10,8 +10,9 @@ use std::path::Path;
 use support::*;
 
 /// A tree with many small files in folders, an empty one, files larger
-/// than a read-ahead batch, a symlink, a hardlink and a name that is not
-/// UTF-8.
+/// than a read-ahead batch, files at and just over the read-ahead size, a
+/// setuid file, nested folders, a symlink, hardlinks and a name that is
+/// not UTF-8.
 fn tree(root: &Path) {
     for d in 0..6 {
         for f in 0..120 {
@@ -22,8 +23,27 @@ fn tree(root: &Path) {
     let big: Vec<u8> = (0..3_000_000u64).map(|i| (i * 7919 % 251) as u8).collect();
     write_file(root, "tree/big.bin", &big, 0o755);
     write_file(root, "tree/d0/medium.bin", &big[..700_000], 0o600);
+    // Both sides of the read-ahead size (256 KiB): read ahead, streamed.
+    write_file(root, "tree/d2/at-limit.bin", &big[..256 << 10], 0o644);
+    write_file(
+        root,
+        "tree/d2/over-limit.bin",
+        &big[..(256 << 10) + 1],
+        0o644,
+    );
+    write_file(root, "tree/d3/setuid", "#!/bin/sh\n", 0o4755);
+    // Files of many folders in one read-ahead batch, top to deep.
+    for depth in 0..5 {
+        let dirs = "n/".repeat(depth);
+        write(
+            root,
+            &format!("tree/{dirs}leaf{depth}"),
+            &format!("{depth}\n"),
+        );
+    }
     symlink(root, "tree/link", "big.bin");
     hardlink(root, "tree/d1/f1.txt", "tree/d1/again.txt");
+    hardlink(root, "tree/d2/at-limit.bin", "tree/d0/same.bin");
     {
         use std::os::unix::ffi::OsStrExt;
         let p = root
@@ -158,6 +178,24 @@ fn one_pass_and_hash_first_give_the_same_key_and_bytes() {
         std::fs::read_link(rootfs.join("data/link")).unwrap(),
         Path::new("big.bin")
     );
+    for f in [
+        "d2/at-limit.bin",
+        "d2/over-limit.bin",
+        "d0/same.bin",
+        "n/n/n/n/leaf4",
+    ] {
+        assert_eq!(
+            std::fs::read(rootfs.join("data").join(f)).unwrap(),
+            std::fs::read(dir.join("tree").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(rootfs.join("data/d3/setuid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o4755, "setuid kept");
 }
 
 #[test]

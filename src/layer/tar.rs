@@ -299,6 +299,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn octal_fields_are_what_the_formatter_wrote() {
+        // The digits written by hand are those of `{:0w$o}` plus a NUL.
+        let values = [
+            0u64, 1, 7, 8, 0o644, 0o4755, 0o7777, 4095, 65534, 262_144, 262_145,
+        ];
+        for width in [7usize, 8, 12] {
+            let max = (1u64 << (3 * (width - 1))) - 1;
+            for v in values.iter().copied().chain([max, max / 3]) {
+                if v > max {
+                    continue;
+                }
+                let mut field = vec![b'x'; width];
+                octal(&mut field, v);
+                let want = format!("{:0w$o}\0", v, w = width - 1);
+                assert_eq!(field, want.as_bytes(), "{v} in {width}");
+            }
+        }
+    }
+
+    #[test]
     fn pax_record_length_counts_itself() {
         for v in ["a", &"x".repeat(93), &"y".repeat(94), &"z".repeat(995)] {
             let r = pax_record("path", v.as_bytes());
