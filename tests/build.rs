@@ -1863,6 +1863,36 @@ fn prune_empties_the_store_and_a_rebuild_still_works() {
     assert_eq!(layer_cache_states(&v4), ["hit"]);
 }
 
+/// A no-op build reads the stat cache without rewriting it; it still marks
+/// it used, so `cache prune` by age keeps it (as it keeps build records),
+#[test]
+fn prune_keeps_the_stat_cache_that_no_op_builds_read() {
+    let ctx = small_context();
+    // The cache keeps only files not changed in the last two seconds.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let work = TempDir::new().unwrap();
+    let cache = work.path().join("cache");
+    let out = work.path().join("o");
+    build_json(ctx.path(), &cache, &out, &[]);
+    let stat_files = list_files(&cache.join("stat"));
+    assert_eq!(stat_files.len(), 1, "{stat_files:?}");
+    let stat = cache.join("stat").join(&stat_files[0]);
+    let bytes = fs::read(&stat).unwrap();
+    // Last used long ago, as far as its time says.
+    let long_ago = epoch(1_000_000_000);
+    set_mtime(&stat, long_ago);
+    let v = build_json(ctx.path(), &cache, &out, &[]);
+    assert_eq!(layer_cache_states(&v), ["hit"]);
+    assert_eq!(fs::read(&stat).unwrap(), bytes, "not rewritten");
+    let mtime = fs::metadata(&stat).unwrap().modified().unwrap();
+    assert!(mtime > epoch(1_700_000_000), "marked used: {mtime:?}");
+    ib(&["cache", "prune", "--older-than", "7d"])
+        .cache(&cache)
+        .run()
+        .ok();
+    assert_eq!(fs::read(&stat).unwrap(), bytes, "kept by prune");
+}
+
 // ---------------------------------------------------------------------------
 // Outputs and defaults
 // ---------------------------------------------------------------------------

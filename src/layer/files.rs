@@ -195,17 +195,17 @@ pub fn collect_folder(
         rel: context_rel_bytes(o.context, src).unwrap_or_default(),
     };
     let mut out = Collected::default();
-    let mut raw: Vec<Raw> = Vec::new();
+    let mut w = walk(src, &TarPath::default(), &base.rel, o)?;
+    // Order does not matter here: `finish` sorts.
+    let mut raw = std::mem::take(&mut w.raw);
     if include_top {
         raw.push(Raw {
             child: TarPath::default(),
             st: Stat::of(&meta),
         });
     }
-    let mut w = walk(src, &TarPath::default(), &base.rel, o)?;
     out.skipped_own = w.own.iter().map(TarPath::to_string).collect();
     w.ignored.sort();
-    raw.append(&mut w.raw);
     out.ignored = w.ignored.len();
     out.ignored_examples = w.ignored.iter().take(5).map(TarPath::to_string).collect();
     // A re-included file keeps its excluded parent folders.
@@ -315,9 +315,17 @@ fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Re
     let excludes_here = o.exclude.iter().any(|x| x.parent() == Some(dir));
     let rd =
         fs::read_dir(dir).map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
+    // The context path of an entry, for the ignore rules: this folder's
+    // part once, each name put after it (no allocation per entry).
+    let mut rel_buf = base_rel.join(sub).into_bytes();
+    if !rel_buf.is_empty() {
+        rel_buf.push(b'/');
+    }
+    let rel_dir_len = rel_buf.len();
     for item in rd {
         let e = item.map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
         let name = e.file_name();
+        let name_len = name.len();
         let st = Stat::of(
             &e.metadata()
                 .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?,
@@ -336,8 +344,14 @@ fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Re
             }
         }
         if !rules.is_empty() {
-            let rel = base_rel.join(&child);
-            if rules.is_excluded(&rel.for_matching()) {
+            rel_buf.truncate(rel_dir_len);
+            rel_buf.extend_from_slice(&child.as_bytes()[child.len() - name_len..]);
+            let excluded = match std::str::from_utf8(&rel_buf) {
+                Ok(rel) => rules.is_excluded(rel),
+                Err(_) => rules.is_excluded(&TarPath::from_bytes(&rel_buf[..]).for_matching()),
+            };
+            if excluded {
+                let rel = TarPath::from_bytes(&rel_buf[..]);
                 if st.is_dir() && !rules.can_skip_dir(&rel.for_matching()) {
                     subdirs.push((e.path(), child.clone()));
                     out.excluded_dirs.push(Raw { child, st });
@@ -355,6 +369,9 @@ fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Re
         .par_iter()
         .map(|(p, child)| walk(p, child, base_rel, o))
         .collect::<Result<_>>()?;
+    // Grown once, to its size, not by doubling.
+    out.raw
+        .reserve_exact(nested.iter().map(|n| n.raw.len()).sum());
     for mut n in nested {
         out.raw.append(&mut n.raw);
         out.ignored.append(&mut n.ignored);
@@ -401,40 +418,45 @@ enum Made {
 const BATCH: usize = 512;
 
 /// Entries are made this many at a time, so what is being made stays
-/// small beside the entries made (memory does not double at the end).
+/// small beside the entries made, and what they are made from is freed
+/// as they are (memory does not double at the end).
 const CHUNK: usize = 16 * 1024;
 
 fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collected) -> Result<()> {
     // Layer paths are `dst` joined with the child: their order is the
-    // children's.
-    raw.par_sort_unstable_by(|a, b| a.child.cmp(&b.child));
+    // children's. Sorted last first, so that entries are made from the
+    // end of `raw`, which gives its memory back as it goes.
+    raw.par_sort_unstable_by(|a, b| b.child.cmp(&a.child));
     raw.dedup_by(|a, b| a.child == b.child);
+    let n = raw.len();
     let (uid, gid) = o.owner.map(|w| (w.uid, w.gid)).unwrap_or((0, 0));
     // Hard links: the first name of an inode (in layer order) holds the
-    // bytes, the others link to it.
+    // bytes, the others link to it. Indexes are in layer order.
     let mut first_link: HashMap<(u64, u64), usize> = HashMap::new();
     let mut link_to: HashMap<usize, TarPath> = HashMap::new();
-    for (i, r) in raw.iter().enumerate() {
+    for (i, r) in raw.iter().rev().enumerate() {
         if r.st.nlink > 1 && r.st.kind() == libc::S_IFREG {
             let first = *first_link.entry((r.st.dev, r.st.ino)).or_insert(i);
             if first != i {
-                link_to.insert(i, base.dst.join(&raw[first].child));
+                link_to.insert(i, base.dst.join(&raw[n - 1 - first].child));
             }
         }
     }
     drop(first_link);
-    let mut entries = Vec::with_capacity(raw.len());
+    let mut entries = Vec::with_capacity(n);
     let mut to_hash: Vec<(usize, TarPath, Stamp)> = Vec::new();
-    let mut rest = raw.into_iter().enumerate();
-    loop {
-        let chunk: Vec<(usize, Raw)> = rest.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
+    while !raw.is_empty() {
+        let mut chunk = raw.split_off(raw.len() - raw.len().min(CHUNK));
+        chunk.reverse();
+        raw.shrink_to_fit();
+        let first = n - raw.len() - chunk.len();
         let made: Vec<Made> = chunk
             .into_par_iter()
+            .enumerate()
             .with_min_len(BATCH)
-            .map(|(i, r)| make_entry(base, r, link_to.get(&i), (uid, gid), o))
+            .map_init(Vec::new, |buf, (j, r)| {
+                make_entry(base, r, link_to.get(&(first + j)), (uid, gid), o, buf)
+            })
             .collect::<Result<_>>()?;
         for m in made {
             match m {
@@ -485,12 +507,14 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
 }
 
 /// The entry for `r`; `link` is the layer path it is a hard link to.
+/// `buf` is room to put the context path in, reused from entry to entry.
 fn make_entry(
     base: &Base,
     r: Raw,
     link: Option<&TarPath>,
     (uid, gid): (u64, u64),
     o: &CollectOptions,
+    buf: &mut Vec<u8>,
 ) -> Result<Made> {
     let path = base.dst.join(&r.child);
     let src = if r.child.is_empty() {
@@ -529,9 +553,27 @@ fn make_entry(
                     miss: None,
                 });
             }
-            let rel = base.rel.join(&r.child);
-            let secret = secret_reason(&rel.for_matching()).map(|why| format!("{rel} ({why})"));
-            match o.stat.lookup(stat_key(&rel).as_bytes(), st.stamp()) {
+            // The context path, built in `buf`; owned only for a miss.
+            buf.clear();
+            buf.extend_from_slice(base.rel.as_bytes());
+            if !base.rel.is_empty() && !r.child.is_empty() {
+                buf.push(b'/');
+            }
+            buf.extend_from_slice(r.child.as_bytes());
+            let (secret, found) = match std::str::from_utf8(buf) {
+                Ok(rel) => (
+                    secret_reason(rel).map(|why| format!("{rel} ({why})")),
+                    o.stat.lookup(rel, st.stamp()),
+                ),
+                Err(_) => {
+                    let rel = TarPath::from_bytes(&buf[..]);
+                    (
+                        secret_reason(&rel.for_matching()).map(|why| format!("{rel} ({why})")),
+                        o.stat.lookup(stat_key(&rel).as_bytes(), st.stamp()),
+                    )
+                }
+            };
+            match found {
                 Some(hash) => (
                     FileKind::File {
                         size: st.size,
@@ -546,7 +588,7 @@ fn make_entry(
                         hash: Digest([0; 32]),
                     },
                     secret,
-                    Some((rel, st.stamp())),
+                    Some((TarPath::from_bytes(&buf[..]), st.stamp())),
                 ),
             }
         }

@@ -5,13 +5,19 @@
 //! were hashed are not kept: a later write in the same timestamp tick could
 //! otherwise go unnoticed.
 //!
-//! The file is binary and read in one read, with no work per entry beyond
-//! a bounds check: a header, fixed-size records sorted by a 64-bit hash of
-//! the path (a lookup is a binary search over them, then one comparison of
-//! the name), the names one after another, and a CRC-32 of all of it. A
+//! The file is binary and mapped into memory (read in one read where it
+//! cannot be mapped), with no work per entry beyond a bounds check: a
+//! header, fixed-size records sorted by a 64-bit hash of
+//! the path (a lookup goes straight to the few records whose hashes share
+//! its top bits, through a table made while loading, then compares one
+//! name), the names one after another, and a CRC-32 of all of it. A
 //! file that fails any check (another format, cut short, flipped bits) is
 //! an empty cache. The file is rewritten only when a build hashed a file
-//! the cache did not know.
+//! the cache did not know; a build that confirmed entries and learned
+//! nothing only sets its mtime, so `cache prune` sees it as in use.
+//!
+//! The file is replaced by renaming a new one over it, never written in
+//! place, so a mapping of it never sees its bytes change or its end move.
 //!
 //! ```text
 //! magic "IBSTAT2\n" | count u64 | names_len u64
@@ -75,13 +81,97 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
+/// The file's bytes: mapped, or read when mapping failed.
+enum Bytes {
+    Mapped(Mapping),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m.bytes(),
+            Bytes::Read(v) => v,
+        }
+    }
+}
+
+/// A read-only, private mapping of a whole file.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone; reading
+// it from several threads is reading immutable memory.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `f`, `len` bytes long, with its pages filled in at once (one
+    /// system call instead of a fault per page); None when empty or the
+    /// mapping fails.
+    fn of(f: &std::fs::File, len: u64) -> Option<Mapping> {
+        use std::os::fd::AsRawFd;
+        let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
+        // SAFETY: a fresh mapping at an address the kernel picks, of an
+        // open file; nothing else refers to that memory.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        (ptr != libc::MAP_FAILED).then_some(Mapping { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live mapping of `len` readable bytes until
+        // drop; the file is only ever replaced by a rename, never written
+        // or cut short in place (see the module docs).
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `of`, no longer borrowed.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+/// The file at `path` as bytes: mapped, else read; empty when missing.
+fn read_file(path: &std::path::Path) -> Bytes {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Bytes::Read(Vec::new());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if let Some(m) = Mapping::of(&f, len) {
+        return Bytes::Mapped(m);
+    }
+    let mut v = Vec::new();
+    use std::io::Read;
+    match f.read_to_end(&mut v) {
+        Ok(_) => Bytes::Read(v),
+        Err(_) => Bytes::Read(Vec::new()),
+    }
+}
+
 pub struct StatCache {
     path: PathBuf,
-    /// The whole file as read (empty when there was none, or a bad one).
-    data: Vec<u8>,
+    /// The whole file (empty when there was none, or a bad one).
+    data: Bytes,
     count: usize,
-    /// The records' hashes, in order: searched without touching the records.
-    hashes: Vec<u64>,
+    /// Where to look for a hash: its top `bits` bits pick a bucket, and
+    /// the records of bucket `b` are `starts[b]..starts[b + 1]` (about one
+    /// each, as there are about as many buckets as records).
+    bits: u32,
+    starts: Vec<u32>,
     /// Which old entries this run confirmed.
     used: Vec<AtomicBool>,
     new: Mutex<Vec<(Vec<u8>, Stamp, Digest)>>,
@@ -98,18 +188,30 @@ impl StatCache {
     /// Loads the cache file; a missing, unreadable, old-format or corrupt
     /// file is an empty cache.
     pub fn load(path: PathBuf) -> StatCache {
-        let data = std::fs::read(&path).ok().unwrap_or_default();
-        let (data, hashes) = match check(&data) {
-            Some(hashes) => (data, hashes),
-            None => (Vec::new(), Vec::new()),
+        let data = read_file(&path);
+        let (data, count) = match check(&data) {
+            Some(count) => (data, count),
+            None => (Bytes::Read(Vec::new()), 0),
         };
-        let count = hashes.len();
         let used = (0..count).map(|_| AtomicBool::new(false)).collect();
+        // 2^bits buckets, the power of two at or just below `count`.
+        let bits = (usize::BITS - count.leading_zeros())
+            .saturating_sub(1)
+            .max(1);
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        for i in 0..count {
+            let b = (u64_at(&data, HEADER + i * RECORD) >> (64 - bits)) as usize;
+            while starts.len() <= b {
+                starts.push(i as u32);
+            }
+        }
+        starts.resize((1 << bits) + 1, count as u32);
         StatCache {
             path,
             data,
             count,
-            hashes,
+            bits,
+            starts,
             used,
             new: Mutex::new(Vec::new()),
         }
@@ -133,30 +235,13 @@ impl StatCache {
     }
 
     fn hash_at(&self, i: usize) -> u64 {
-        self.hashes[i]
+        u64_at(&self.data, HEADER + i * RECORD)
     }
 
-    /// The first record whose hash is `h` or more. Hashes are uniform, so
-    /// the search starts where `h` falls in proportion and widens from
-    /// there: a probe or two instead of a binary search's eighteen cache
-    /// misses at 200k entries.
-    fn first_at_or_above(&self, h: u64) -> usize {
-        let hs = &self.hashes;
-        let n = hs.len();
-        let guess = ((h as u128 * n as u128) >> 64) as usize;
-        let (mut lo, mut hi) = (guess, guess);
-        let mut step = 8;
-        // Everything before `lo` is below `h`; `hi` is `n` or at least `h`.
-        while lo > 0 && hs[lo - 1] >= h {
-            lo = lo.saturating_sub(step);
-            step *= 2;
-        }
-        step = 8;
-        while hi < n && hs[hi] < h {
-            hi = (hi + step).min(n);
-            step *= 2;
-        }
-        lo + hs[lo..hi].partition_point(|&x| x < h)
+    /// The records that may hold hash `h`: those of its bucket.
+    fn bucket(&self, h: u64) -> std::ops::Range<usize> {
+        let b = (h >> (64 - self.bits)) as usize;
+        self.starts[b] as usize..self.starts[b + 1] as usize
     }
 
     /// The cached hash of `rel` (its path relative to the context) if the
@@ -166,8 +251,10 @@ impl StatCache {
         let h = name_hash(rel);
         // First record with this hash; names that share it follow.
         let stamp = stamp.into();
-        let mut i = self.first_at_or_above(h);
-        while i < self.count && self.hash_at(i) == h {
+        for i in self.bucket(h) {
+            if self.hash_at(i) != h {
+                continue;
+            }
             let r = self.rec(i);
             if r.name == rel {
                 if r.stamp != stamp {
@@ -176,7 +263,6 @@ impl StatCache {
                 self.used[i].store(true, Ordering::Relaxed);
                 return Some(r.digest);
             }
-            i += 1;
         }
         None
     }
@@ -207,12 +293,17 @@ impl StatCache {
     }
 
     /// Writes the cache (temp + rename) when this run hashed files it did
-    /// not know; otherwise leaves the file alone. Entries this run did not
-    /// confirm are kept (another image or a later build may read them)
-    /// unless they outnumber the ones it did.
+    /// not know; otherwise leaves the file's bytes alone, and only marks it
+    /// used now when this run confirmed entries of it (as build records
+    /// are, so `cache prune` by age keeps a cache that no-op builds read).
+    /// Entries this run did not confirm are kept (another image or a later
+    /// build may read them) unless they outnumber the ones it did.
     pub fn save(&self, store: &super::Store) -> crate::error::Result<()> {
         let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
         if new.is_empty() {
+            if self.used.iter().any(|u| u.load(Ordering::Relaxed)) {
+                crate::util::fs::touch(&self.path);
+            }
             return Ok(());
         }
         let used = self
@@ -269,8 +360,8 @@ fn encode(rows: &[(u64, &[u8], Stamp, Digest)]) -> Vec<u8> {
     out
 }
 
-/// The records' hashes if `data` is a whole, intact cache file.
-fn check(data: &[u8]) -> Option<Vec<u64>> {
+/// The number of records if `data` is a whole, intact cache file.
+fn check(data: &[u8]) -> Option<usize> {
     if data.len() < HEADER + 4 || &data[..8] != MAGIC {
         return None;
     }
@@ -280,14 +371,16 @@ fn check(data: &[u8]) -> Option<Vec<u64>> {
         .checked_mul(RECORD)?
         .checked_add(HEADER)?
         .checked_add(names_len)?;
-    if names_len > u32::MAX as usize || body.checked_add(4)? != data.len() {
+    if names_len > u32::MAX as usize
+        || count >= u32::MAX as usize
+        || body.checked_add(4)? != data.len()
+    {
         return None;
     }
     if crc32fast::hash(&data[..body]) != u32_at(data, body) {
         return None;
     }
     let mut prev = 0u64;
-    let mut hashes = Vec::with_capacity(count);
     for i in 0..count {
         let r = HEADER + i * RECORD;
         let h = u64_at(data, r);
@@ -296,9 +389,8 @@ fn check(data: &[u8]) -> Option<Vec<u64>> {
             return None;
         }
         prev = h;
-        hashes.push(h);
     }
-    Some(hashes)
+    Some(count)
 }
 
 #[cfg(test)]

@@ -95,6 +95,34 @@ fn nothing_new_leaves_the_file_alone() {
     }
 }
 
+/// A run that only confirmed entries marks the file used (so `cache
+/// prune` by age keeps it) without writing it; one that confirmed none
+/// leaves even its time alone.
+#[test]
+fn a_run_that_confirmed_entries_marks_the_file_used() {
+    let (_t, store, p) = setup();
+    let c = StatCache::load(p.clone());
+    c.insert("a", old(1, 1), Digest::of(b"a"));
+    c.save(&store).unwrap();
+    let long_ago = 1_000_000_000;
+    crate::util::fs::set_mtime(&p, long_ago).unwrap();
+    let ino = std::fs::metadata(&p).unwrap().ino();
+    let mtime = || std::fs::metadata(&p).unwrap().mtime();
+    // Nothing confirmed: the time stays.
+    let c = StatCache::load(p.clone());
+    assert_eq!(c.lookup("a", old(2, 1)), None);
+    c.save(&store).unwrap();
+    assert_eq!(mtime(), long_ago);
+    // Confirmed: the time is now, the file the same.
+    let c = StatCache::load(p.clone());
+    assert!(c.lookup("a", old(1, 1)).is_some());
+    c.save(&store).unwrap();
+    assert!(mtime() > long_ago + 1_000_000, "{}", mtime());
+    assert_eq!(std::fs::metadata(&p).unwrap().ino(), ino);
+    let c = StatCache::load(p);
+    assert_eq!(c.lookup("a", old(1, 1)), Some(Digest::of(b"a")));
+}
+
 #[test]
 fn a_new_hash_replaces_the_old_one() {
     let (_t, store, p) = setup();
@@ -226,9 +254,16 @@ fn every_entry_is_found_wherever_its_hash_falls() {
     skew.sort_by_key(|r| r.0);
     store.write_atomic(&p, &encode(&skew)).unwrap();
     let c = StatCache::load(p);
-    assert_eq!(c.first_at_or_above(0), 0);
-    assert_eq!(c.first_at_or_above(u64::MAX), 3);
-    assert_eq!(c.first_at_or_above(1), 1);
+    assert_eq!(c.bucket(0).start, 0);
+    assert_eq!(c.bucket(u64::MAX).end, 4);
+    // Every record is in the bucket its hash picks, and buckets cover
+    // the records in order, each once.
+    assert_eq!(c.starts.len(), (1 << c.bits) + 1);
+    assert_eq!((c.starts[0], *c.starts.last().unwrap()), (0, 4));
+    assert!(c.starts.windows(2).all(|w| w[0] <= w[1]));
+    for (i, r) in skew.iter().enumerate() {
+        assert!(c.bucket(r.0).contains(&i), "{i}");
+    }
     assert_eq!(c.lookup("x", old(1, 1)), Some(Digest::of(b"x")));
     assert_eq!(c.lookup("y", old(1, 1)), Some(Digest::of(b"y")));
 }
