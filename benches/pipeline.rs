@@ -8,7 +8,9 @@ use imgbuild::layer::tar::{Entry, EntryKind, TarWriter};
 use std::hint::black_box;
 use std::io::{self, Write};
 
-/// Mixed data: source-like text runs and pseudo-random runs, ~2:1 compressible.
+/// Mixed data: source-like text lines and 512-byte pseudo-random runs; three
+/// quarters of the bytes are the random runs, so it compresses far less than
+/// a source tree does (the kernels are slower on it than on real trees).
 fn sample(n: usize) -> Vec<u8> {
     let text = b"def handler(event, context):\n    return {\"status\": 200, \"body\": event.get(\"body\")}\n";
     let mut v = Vec::with_capacity(n);
@@ -50,8 +52,8 @@ fn layer_writer(c: &mut Criterion) {
     for (name, comp, threads) in [
         ("gzip1_1thread", Compression::Gzip, 1),
         ("gzip1_2threads", Compression::Gzip, 2),
-        ("zstd3_1worker", Compression::Zstd, 1),
-        ("zstd3_2workers", Compression::Zstd, 2),
+        ("zstd2_1worker", Compression::Zstd, 1),
+        ("zstd2_2workers", Compression::Zstd, 2),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {

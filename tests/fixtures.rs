@@ -1,7 +1,7 @@
 //! Every deployment-pattern fixture that can be built today builds onto
 //! `scratch`, and its layers hold exactly the expected paths.
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +41,7 @@ fn layer_paths(layout: &Path, v: &Value) -> Vec<Vec<String>> {
                 .strip_prefix("sha256:")
                 .unwrap();
             let f = std::fs::File::open(layout.join("blobs/sha256").join(hex)).unwrap();
-            let mut ar = tar::Archive::new(GzDecoder::new(f));
+            let mut ar = tar::Archive::new(MultiGzDecoder::new(f));
             ar.entries()
                 .unwrap()
                 .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())

@@ -14,7 +14,7 @@ pub(crate) fn raw(dir: &Path, name: &[u8]) -> PathBuf {
 /// (path, link target) bytes of every entry of a gzip layer.
 pub(crate) fn layer_names(store: &Store, d: &LayerDesc) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let blob = store.read_blob(&d.digest).unwrap();
-    let mut ar = ::tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+    let mut ar = ::tar::Archive::new(flate2::read::MultiGzDecoder::new(&blob[..]));
     ar.entries()
         .unwrap()
         .map(|e| {

@@ -357,9 +357,9 @@ fn read_layer(layout: &Layout, desc: &Value) -> Vec<LayerEntry> {
     let path = layout.blob_path(desc["digest"].as_str().expect("digest"));
     let file = fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let reader: Box<dyn Read> = match desc["mediaType"].as_str().unwrap_or_default() {
-        m if m.ends_with("+gzip") || m.ends_with(".gzip") => {
-            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
-        }
+        m if m.ends_with("+gzip") || m.ends_with(".gzip") => Box::new(
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)),
+        ),
         m if m.ends_with("+zstd") => Box::new(zstd::Decoder::new(file).expect("zstd decoder")),
         _ => Box::new(std::io::BufReader::new(file)),
     };

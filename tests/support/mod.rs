@@ -695,9 +695,9 @@ pub fn decompress(blob: &[u8], media_type: &str) -> Vec<u8> {
     let mut out = Vec::new();
     match media_type {
         MT_GZIP => {
-            // A gzip stream ends after its first member: MultiGzDecoder would
-            // hide trailing garbage, so read one member and check nothing follows.
-            let mut d = flate2::read::GzDecoder::new(blob);
+            // A layer is one or more gzip members (imgbuild writes one per
+            // 1 MiB of tar); bytes after the last that are not a member fail.
+            let mut d = flate2::read::MultiGzDecoder::new(blob);
             d.read_to_end(&mut out).expect("gunzip layer");
         }
         MT_ZSTD => {
