@@ -52,8 +52,8 @@ fn layer_writer(c: &mut Criterion) {
     for (name, comp, threads) in [
         ("gzip1_1thread", Compression::Gzip, 1),
         ("gzip1_2threads", Compression::Gzip, 2),
-        ("zstd2_1worker", Compression::Zstd, 1),
-        ("zstd2_2workers", Compression::Zstd, 2),
+        ("zstd3_1worker", Compression::Zstd, 1),
+        ("zstd3_2workers", Compression::Zstd, 2),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {
