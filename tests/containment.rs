@@ -128,6 +128,44 @@ fn a_step_run_as_root_is_contained() {
     assert_contained(&facts(&out2), true);
 }
 
+/// A step's `/dev` nodes are its own: a step run as root that changes
+/// one (here `/dev/null`, set to the mode it has anyway, so that the test
+/// harms nothing when it fails) never changes the host's node, whose
+/// change time stays put. The step's null device still works.
+#[test]
+fn a_step_cannot_change_the_hosts_device_nodes() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(base) = base("a_step_cannot_change_the_hosts_device_nodes") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("def");
+    mkdirs(&dir);
+    write(
+        &dir,
+        "imgbuild.toml",
+        &format!(
+            "[images.t]\nbase = \"oci:{}:latest\"\n\n[[images.t.layers]]\ncommands = [\"chmod 0666 /dev/null && echo gone > /dev/null && stat -c '%t:%T %a' /dev/null > /facts.txt\"]\n",
+            base.display()
+        ),
+    );
+    let ctime = || {
+        let m = fs::metadata("/dev/null").unwrap();
+        (m.ctime(), m.ctime_nsec())
+    };
+    let before = ctime();
+    let out = t.path().join("out");
+    build_json(&dir, &t.path().join("store"), &out, &[]);
+    assert_eq!(ctime(), before, "the step changed the host's /dev/null");
+    let lay = Layout::new(&out);
+    let (m, _) = lay.image("latest");
+    let layers = m["layers"].as_array().unwrap();
+    let entries = lay.layer_entries(&layers[layers.len() - 1]);
+    let f = entries.iter().find(|e| e.path == "facts.txt").unwrap();
+    // Major 1, minor 3 (hex, as stat prints them), mode 666.
+    assert_eq!(String::from_utf8_lossy(&f.data).trim(), "1:3 666");
+}
+
 /// `imgbuild ARGS` as nobody in `work` with IMGBUILD_USERNS=`userns`.
 fn as_nobody(work: &Path, userns: &str, args: &[&str]) -> std::process::Output {
     Command::new("setpriv")

@@ -380,6 +380,43 @@ fn bind(src: &Path, dst: &Path, readonly: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The device nodes of a step's `/dev`: name, major and minor numbers.
+const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Makes `/dev/NAME` in the step's own `/dev` (a tmpfs). As root the node
+/// is the step's own (mknod), so a step that changes it (chmod, chown,
+/// removing it) changes nothing on the host, as in a rootful container
+/// runtime. In a user namespace mknod is refused; the host's node is then
+/// bound over an empty file, and the step's root, an unprivileged id on
+/// the host, cannot change it.
+fn device(dev: &Path, name: &str, major: u32, minor: u32) -> Result<(), String> {
+    let p = dev.join(name);
+    let c = cstr(p.as_os_str().as_encoded_bytes());
+    // SAFETY: `c` is a NUL-terminated path; the rest are integers.
+    let made = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(major, minor),
+        )
+    } == 0;
+    if made {
+        // mknod's mode is cut by the umask: set it whole.
+        use std::os::unix::fs::PermissionsExt;
+        return std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| format!("/dev/{name}: {e}"));
+    }
+    std::fs::write(&p, b"").map_err(|e| format!("/dev/{name}: {e}"))?;
+    bind(&Path::new("/dev").join(name), &p, false)
+}
+
 /// A mount point inside the root: made (as an empty file or folder) when
 /// missing, never through a symlink that leads outside.
 fn mount_point(root: &Path, dst: &str, dir: bool) -> Result<PathBuf, String> {
@@ -515,10 +552,8 @@ fn setup(spec: &ChildSpec) -> Result<String, String> {
         libc::MS_NOSUID | libc::MS_NOEXEC,
         Some("mode=755,size=65536k"),
     )?;
-    for n in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let p = dev.join(n);
-        std::fs::write(&p, b"").map_err(|e| format!("/dev/{n}: {e}"))?;
-        bind(&Path::new("/dev").join(n), &p, false)?;
+    for (n, major, minor) in DEVICES {
+        device(&dev, n, major, minor)?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
