@@ -343,6 +343,22 @@ impl<W: Write> Write for ParGzip<W> {
     }
 }
 
+/// A worker's compressor for `level`, made by `make` the first time.
+fn by_level<T>(
+    cache: &mut Vec<(i32, T)>,
+    level: i32,
+    make: impl FnOnce() -> io::Result<T>,
+) -> io::Result<&mut T> {
+    let at = match cache.iter().position(|(l, _)| *l == level) {
+        Some(at) => at,
+        None => {
+            cache.push((level, make()?));
+            cache.len() - 1
+        }
+    };
+    Ok(&mut cache[at].1)
+}
+
 thread_local! {
     /// Each worker's libdeflate compressor, by level. libdeflate keeps
     /// nothing from one call to the next (every call compresses its input
@@ -357,16 +373,11 @@ thread_local! {
 fn gzip_member(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
     DEFLATERS.with(|d| {
         let mut d = d.borrow_mut();
-        let at = match d.iter().position(|(l, _)| *l == level) {
-            Some(at) => at,
-            None => {
-                let lvl = libdeflater::CompressionLvl::new(level)
-                    .map_err(|_| io::Error::other(format!("no gzip level {level}")))?;
-                d.push((level, libdeflater::Compressor::new(lvl)));
-                d.len() - 1
-            }
-        };
-        let c = &mut d[at].1;
+        let c = by_level(&mut d, level, || {
+            libdeflater::CompressionLvl::new(level)
+                .map(libdeflater::Compressor::new)
+                .map_err(|_| io::Error::other(format!("no gzip level {level}")))
+        })?;
         let bound = c.deflate_compress_bound(input.len());
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
@@ -469,22 +480,18 @@ fn zstd_frame(input: &[u8], level: i32) -> io::Result<Vec<u8>> {
     use zstd::zstd_safe::CParameter;
     ZSTD_CONTEXTS.with(|cs| {
         let mut cs = cs.borrow_mut();
-        let at = match cs.iter().position(|(l, _)| *l == level) {
-            Some(at) => at,
-            None => {
-                let mut c = zstd::bulk::Compressor::new(level)?;
-                c.set_parameter(CParameter::ContentSizeFlag(true))?;
-                c.set_parameter(CParameter::ChecksumFlag(false))?;
-                c.set_parameter(CParameter::DictIdFlag(false))?;
-                cs.push((level, c));
-                cs.len() - 1
-            }
-        };
+        let c = by_level(&mut cs, level, || {
+            let mut c = zstd::bulk::Compressor::new(level)?;
+            c.set_parameter(CParameter::ContentSizeFlag(true))?;
+            c.set_parameter(CParameter::ChecksumFlag(false))?;
+            c.set_parameter(CParameter::DictIdFlag(false))?;
+            Ok(c)
+        })?;
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             s.clear();
             s.reserve(zstd::zstd_safe::compress_bound(input.len()));
-            let n = cs[at].1.compress_to_buffer(input, &mut *s)?;
+            let n = c.compress_to_buffer(input, &mut *s)?;
             Ok(s[..n].to_vec())
         })
     })
