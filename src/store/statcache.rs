@@ -83,7 +83,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 /// The file's bytes: mapped, or read when mapping failed.
 enum Bytes {
-    Mapped(Mapping),
+    Mapped(memmap2::Mmap),
     Read(Vec<u8>),
 }
 
@@ -91,57 +91,9 @@ impl std::ops::Deref for Bytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Bytes::Mapped(m) => m.bytes(),
+            Bytes::Mapped(m) => m,
             Bytes::Read(v) => v,
         }
-    }
-}
-
-/// A read-only, private mapping of a whole file.
-struct Mapping {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only and owned by this value alone; reading
-// it from several threads is reading immutable memory.
-unsafe impl Send for Mapping {}
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    /// Maps `f`, `len` bytes long, with its pages filled in at once (one
-    /// system call instead of a fault per page); None when empty or the
-    /// mapping fails.
-    fn of(f: &std::fs::File, len: u64) -> Option<Mapping> {
-        use std::os::fd::AsRawFd;
-        let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
-        // SAFETY: a fresh mapping at an address the kernel picks, of an
-        // open file; nothing else refers to that memory.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_POPULATE,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        (ptr != libc::MAP_FAILED).then_some(Mapping { ptr, len })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` is a live mapping of `len` readable bytes until
-        // drop; the file is only ever replaced by a rename, never written
-        // or cut short in place (see the module docs).
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the mapping made in `of`, no longer borrowed.
-        unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
 
@@ -150,9 +102,16 @@ fn read_file(path: &std::path::Path) -> Bytes {
     let Ok(mut f) = std::fs::File::open(path) else {
         return Bytes::Read(Vec::new());
     };
+    // Its pages are filled in at once (one system call instead of a fault
+    // per page). An empty file cannot be mapped: it is read.
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if let Some(m) = Mapping::of(&f, len) {
-        return Bytes::Mapped(m);
+    if len > 0 {
+        // SAFETY: the store replaces this file only by renaming a new one
+        // over it, never writing or cutting it in place (see the module
+        // docs), so the mapped bytes never change while mapped.
+        if let Ok(m) = unsafe { memmap2::MmapOptions::new().populate().map(&f) } {
+            return Bytes::Mapped(m);
+        }
     }
     let mut v = Vec::new();
     use std::io::Read;
