@@ -124,8 +124,17 @@ pub fn dockerignore(data: &[u8]) {
     let Some(text) = text(data) else { return };
     if let Ok(rules) = crate::layer::ignore::IgnoreRules::parse(text) {
         for p in ["a", "a/b/c.txt", ".git/config", "src/main.rs", "x/y/z/"] {
-            let _ = rules.is_excluded(p);
             let _ = rules.can_skip_dir(p);
+            // A walk passes verdicts from folders to entries; it must
+            // reach what matching the whole path says.
+            let mut v = Default::default();
+            let mut at = 0;
+            for part in p.trim_end_matches('/').split('/') {
+                at += part.len();
+                v = rules.verdict_below(v, &p[..at]);
+                at += 1;
+            }
+            assert_eq!(rules.excludes(v), rules.is_excluded(p), "{p:?}");
         }
         let _ = rules.patterns();
     }

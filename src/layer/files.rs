@@ -2,7 +2,7 @@
 //! hash contents (through the stat cache), and write the layer.
 
 use super::compress::{Compression, LayerWriter};
-use super::ignore::{IgnoreRules, secret_reason};
+use super::ignore::{IgnoreRules, Verdict, secret_reason};
 use super::path::TarPath;
 use super::tar::TarWriter;
 use crate::digest::{Digest, KeyHasher};
@@ -195,7 +195,8 @@ pub fn collect_folder(
         rel: context_rel_bytes(o.context, src).unwrap_or_default(),
     };
     let mut out = Collected::default();
-    let mut w = walk(src, &TarPath::default(), &base.rel, o)?;
+    let top = o.rules.verdict(&base.rel.for_matching());
+    let mut w = walk(src, &TarPath::default(), &base.rel, top, o)?;
     // Order does not matter here: `finish` sorts.
     let mut raw = std::mem::take(&mut w.raw);
     if include_top {
@@ -306,11 +307,18 @@ struct Walked {
 /// Walks `dir` (at `sub` below the source folder), folders in parallel.
 /// Entries are stat'ed relative to their folder, not by full path. Names
 /// are taken as the bytes they are; ignore patterns see them as
-/// [`TarPath::for_matching`] gives them.
-fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Result<Walked> {
+/// [`TarPath::for_matching`] gives them; `verdict` is what they say of
+/// `dir`, and each entry's is found from it.
+fn walk(
+    dir: &Path,
+    sub: &TarPath,
+    base_rel: &TarPath,
+    verdict: Verdict,
+    o: &CollectOptions,
+) -> Result<Walked> {
     let rules = o.rules;
     let mut out = Walked::default();
-    let mut subdirs: Vec<(PathBuf, TarPath)> = Vec::new();
+    let mut subdirs: Vec<(PathBuf, TarPath, Verdict)> = Vec::new();
     // Only a folder that holds one of the excluded paths compares names.
     let excludes_here = o.exclude.iter().any(|x| x.parent() == Some(dir));
     let rd =
@@ -343,17 +351,20 @@ fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Re
                 continue;
             }
         }
+        let mut v = verdict;
         if !rules.is_empty() {
             rel_buf.truncate(rel_dir_len);
             rel_buf.extend_from_slice(&child.as_bytes()[child.len() - name_len..]);
-            let excluded = match std::str::from_utf8(&rel_buf) {
-                Ok(rel) => rules.is_excluded(rel),
-                Err(_) => rules.is_excluded(&TarPath::from_bytes(&rel_buf[..]).for_matching()),
+            v = match std::str::from_utf8(&rel_buf) {
+                Ok(rel) => rules.verdict_below(verdict, rel),
+                Err(_) => {
+                    rules.verdict_below(verdict, &TarPath::from_bytes(&rel_buf[..]).for_matching())
+                }
             };
-            if excluded {
+            if rules.excludes(v) {
                 let rel = TarPath::from_bytes(&rel_buf[..]);
                 if st.is_dir() && !rules.can_skip_dir(&rel.for_matching()) {
-                    subdirs.push((e.path(), child.clone()));
+                    subdirs.push((e.path(), child.clone(), v));
                     out.excluded_dirs.push(Raw { child, st });
                 }
                 out.ignored.push(rel);
@@ -361,13 +372,13 @@ fn walk(dir: &Path, sub: &TarPath, base_rel: &TarPath, o: &CollectOptions) -> Re
             }
         }
         if st.is_dir() {
-            subdirs.push((e.path(), child.clone()));
+            subdirs.push((e.path(), child.clone(), v));
         }
         out.raw.push(Raw { child, st });
     }
     let nested: Vec<Walked> = subdirs
         .par_iter()
-        .map(|(p, child)| walk(p, child, base_rel, o))
+        .map(|(p, child, v)| walk(p, child, base_rel, *v, o))
         .collect::<Result<_>>()?;
     // Grown once, to its size, not by doubling.
     out.raw
@@ -524,13 +535,14 @@ fn make_entry(
     };
     let st = &r.st;
     let mode = o.chmod.unwrap_or(st.mode & 0o7777);
-    let entry = |kind, mode, mtime_ns| FileEntry {
-        path: path.clone(),
+    // Takes the two paths: one entry is made per call.
+    let entry = |kind, mode, mtime_ns, src| FileEntry {
+        path,
         kind,
         mode,
         uid,
         gid,
-        src: src.clone(),
+        src,
         mtime_ns,
     };
     let (kind, secret, miss) = match st.kind() {
@@ -540,7 +552,7 @@ fn make_entry(
                 .map_err(|e| Error::input(&src, format!("cannot read link: {e}")))?;
             let kind = FileKind::Symlink(TarPath::from_os(target.as_os_str()));
             return Ok(Made::Entry {
-                entry: entry(kind, 0o777, st.mtime_ns),
+                entry: entry(kind, 0o777, st.mtime_ns, src),
                 secret: None,
                 miss: None,
             });
@@ -548,7 +560,7 @@ fn make_entry(
         libc::S_IFREG => {
             if let Some(target) = link {
                 return Ok(Made::Entry {
-                    entry: entry(FileKind::Hardlink(target.clone()), mode, 0),
+                    entry: entry(FileKind::Hardlink(target.clone()), mode, 0, src),
                     secret: None,
                     miss: None,
                 });
@@ -595,7 +607,7 @@ fn make_entry(
         _ => return Ok(Made::Special(base.rel.join(&r.child).to_string())),
     };
     Ok(Made::Entry {
-        entry: entry(kind, mode, st.mtime_ns),
+        entry: entry(kind, mode, st.mtime_ns, src),
         secret,
         miss,
     })

@@ -48,6 +48,12 @@ pub struct PatternError {
     pub message: String,
 }
 
+/// What the patterns say of one path: the last pattern that matches it or
+/// one of its parents, if any. Passed from a folder to its entries by
+/// [`IgnoreRules::verdict_below`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict(Option<usize>);
+
 /// An ordered list of ignore patterns.
 #[derive(Debug, Clone, Default)]
 pub struct IgnoreRules {
@@ -200,6 +206,44 @@ impl IgnoreRules {
         }
         // The last matching pattern decides, so search from the end.
         self.last_match(rel).is_some_and(|i| !self.rules[i].negated)
+    }
+
+    /// The verdict for `rel` (relative to the context root) found by
+    /// matching it and each of its parents, for the folder a walk starts
+    /// in. The context root itself has no verdict.
+    pub fn verdict(&self, rel: &str) -> Verdict {
+        let rel = normalize_rel(rel);
+        if rel.is_empty() || rel == "." {
+            return Verdict::default();
+        }
+        Verdict(self.last_match(rel))
+    }
+
+    /// The verdict for `rel` when `parent` is the verdict of the folder
+    /// holding it: only the patterns after the one that decided the folder
+    /// can change it, and only by matching `rel` itself, since a pattern
+    /// that matches a parent was already counted for the folder. A walk
+    /// that passes verdicts down pays one match per pattern and entry,
+    /// not one per pattern, entry and parent.
+    pub fn verdict_below(&self, parent: Verdict, rel: &str) -> Verdict {
+        let rel = normalize_rel(rel);
+        let start = parent.0.map_or(0, |i| i + 1);
+        if start >= self.rules.len() || rel.is_empty() || rel == "." {
+            return parent;
+        }
+        let slashes = rel.bytes().filter(|&b| b == b'/').count();
+        match self.rules[start..]
+            .iter()
+            .rposition(|r| r.matcher.matches_self(rel, slashes))
+        {
+            Some(i) => Verdict(Some(start + i)),
+            None => parent,
+        }
+    }
+
+    /// Whether a path with this verdict is left out.
+    pub fn excludes(&self, v: Verdict) -> bool {
+        v.0.is_some_and(|i| !self.rules[i].negated)
     }
 
     /// True when the directory `rel_dir` is excluded and no `!` pattern that
@@ -683,6 +727,20 @@ impl Matcher {
         }
     }
 
+    /// Does this pattern match `rel` itself (which has `slashes` slashes)?
+    /// May also say yes when it matches only a parent of `rel`: callers
+    /// combine the answer with the parent's own.
+    fn matches_self(&self, rel: &str, slashes: usize) -> bool {
+        match self {
+            Matcher::Exact(e) => rel == e,
+            Matcher::Prefix(p) => rel.starts_with(p.as_str()),
+            Matcher::Suffix(sfx) => {
+                rel.ends_with(&sfx.text) || sfx.bare.as_ref().is_some_and(|(b, _)| rel == b)
+            }
+            Matcher::Glob(g) => g.slashes.is_none_or(|n| n == slashes) && g.matches(rel),
+        }
+    }
+
     /// Could this pattern match some path `dir_slash + rest` (`dir_slash`
     /// ends with '/')? May say yes when unsure, never no when it could.
     fn could_match_below(&self, dir_slash: &str) -> bool {
@@ -1051,6 +1109,71 @@ mod tests {
                 *want,
                 "row {i}: patterns {pats:?}, path {path:?}"
             );
+            assert_eq!(
+                r.excludes(walked_verdict(&r, path)),
+                *want,
+                "row {i}, verdicts passed down: patterns {pats:?}, path {path:?}"
+            );
+        }
+    }
+
+    /// The verdict a walk reaches for `path`: from the root down, each
+    /// folder's verdict passed to the next component.
+    fn walked_verdict(r: &IgnoreRules, path: &str) -> Verdict {
+        let path = normalize_rel(path);
+        let mut v = Verdict::default();
+        let mut end = 0;
+        loop {
+            let next = path[end..].find('/').map(|n| end + n);
+            v = r.verdict_below(v, &path[..next.unwrap_or(path.len())]);
+            match next {
+                Some(n) => end = n + 1,
+                None => return v,
+            }
+        }
+    }
+
+    #[test]
+    fn verdicts_passed_down_agree_with_whole_path_matching() {
+        // Every prefix of every path, under pattern lists where later
+        // patterns re-include or re-exclude what earlier ones decided.
+        let lists: &[&[&str]] = &[
+            DEFAULT_IGNORES,
+            &["a", "!a/b", "a/b/c"],
+            &["**/x", "!**/x/keep", "x/keep/*.tmp"],
+            &["*/b/*", "!a/*/c", "a/**"],
+            &["a?/[bc]*", "!**.md", "**/d/"],
+            &["foo*/**", "!foo1/bar", "*/bar/baz"],
+        ];
+        let paths = [
+            "a/b/c/d.txt",
+            "a/x/c",
+            "x/keep/y.tmp",
+            "q/x/keep/z",
+            "a1/b/d/e.md",
+            "foo1/bar/baz",
+            "src/.git/config",
+            "pkg/__pycache__/m.pyc",
+            "deep/er/still/.venv/bin/python",
+        ];
+        for pats in lists {
+            let r = rules(pats);
+            for p in paths {
+                let mut end = 0;
+                while let Some(n) = p[end..].find('/').map(|n| end + n).or(Some(p.len())) {
+                    let prefix = &p[..n];
+                    assert_eq!(
+                        r.excludes(walked_verdict(&r, prefix)),
+                        r.is_excluded(prefix),
+                        "patterns {pats:?}, path {prefix:?}"
+                    );
+                    assert_eq!(walked_verdict(&r, prefix), r.verdict(prefix));
+                    if n == p.len() {
+                        break;
+                    }
+                    end = n + 1;
+                }
+            }
         }
     }
 
