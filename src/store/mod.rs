@@ -246,9 +246,17 @@ impl Store {
 
     /// Writes a small file atomically (temp + rename).
     pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
+        self.write_atomic_with(dest, |w| w.write_all(bytes))
+    }
+
+    /// [`Store::write_atomic`] for a file written in parts by `write`.
+    pub fn write_atomic_with(
+        &self,
+        dest: &Path,
+        write: impl FnOnce(&mut File) -> std::io::Result<()>,
+    ) -> Result<()> {
         let mut tmp = self.temp_file()?;
-        tmp.write_all(bytes)
-            .ctx(|| format!("writing {}", dest.display()))?;
+        write(tmp.as_file_mut()).ctx(|| format!("writing {}", dest.display()))?;
         tmp.persist(dest)
             .map_err(|e| Error::io(format!("writing {}", dest.display()), e.error))?;
         Ok(())

@@ -28,6 +28,7 @@
 
 use crate::digest::Digest;
 use std::fs::Metadata;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -133,7 +134,33 @@ pub struct StatCache {
     starts: Vec<u32>,
     /// Which old entries this run confirmed.
     used: Vec<AtomicBool>,
-    new: Mutex<Vec<(Vec<u8>, Stamp, Digest)>>,
+    new: Mutex<Fresh>,
+}
+
+/// Entries hashed by this run: names side by side in one buffer, records
+/// of fixed size beside them (a few bytes over the file's own record per
+/// entry, not an allocation each).
+#[derive(Default)]
+struct Fresh {
+    names: Vec<u8>,
+    recs: Vec<FreshRec>,
+}
+
+struct FreshRec {
+    hash: u64,
+    off: usize,
+    len: usize,
+    stamp: Stamp,
+    digest: Digest,
+}
+
+/// A record of the file to write: `i` indexes the fresh records, or the
+/// loaded ones when `old`.
+#[derive(Clone, Copy)]
+struct Row {
+    hash: u64,
+    i: u32,
+    old: bool,
 }
 
 /// One record of the file, decoded.
@@ -172,7 +199,7 @@ impl StatCache {
             bits,
             starts,
             used,
-            new: Mutex::new(Vec::new()),
+            new: Mutex::new(Fresh::default()),
         }
     }
 
@@ -245,10 +272,28 @@ impl StatCache {
         if rel.len() > u32::MAX as usize {
             return;
         }
-        self.new
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((rel.to_vec(), stamp, d));
+        let mut new = self.new.lock().unwrap_or_else(|e| e.into_inner());
+        if new.names.len() + rel.len() > u32::MAX as usize || new.recs.len() >= u32::MAX as usize {
+            return;
+        }
+        let off = new.names.len();
+        new.names.extend_from_slice(rel);
+        new.recs.push(FreshRec {
+            hash: name_hash(rel),
+            off,
+            len: rel.len(),
+            stamp,
+            digest: d,
+        });
+    }
+
+    /// Makes room for `files` more entries whose names are `name_bytes`
+    /// long together, so a run that hashes many files grows its buffers
+    /// once, not by doubling.
+    pub fn reserve(&self, files: usize, name_bytes: usize) {
+        let mut new = self.new.lock().unwrap_or_else(|e| e.into_inner());
+        new.recs.reserve_exact(files);
+        new.names.reserve_exact(name_bytes);
     }
 
     /// Writes the cache (temp + rename) when this run hashed files it did
@@ -259,7 +304,7 @@ impl StatCache {
     /// build may read them) unless they outnumber the ones it did.
     pub fn save(&self, store: &super::Store) -> crate::error::Result<()> {
         let new = self.new.lock().unwrap_or_else(|e| e.into_inner());
-        if new.is_empty() {
+        if new.recs.is_empty() {
             if self.used.iter().any(|u| u.load(Ordering::Relaxed)) {
                 crate::util::fs::touch(&self.path);
             }
@@ -270,53 +315,133 @@ impl StatCache {
             .iter()
             .filter(|u| u.load(Ordering::Relaxed))
             .count();
-        let keep_unused = self.count - used <= used + new.len();
-        let mut rows: Vec<(u64, &[u8], Stamp, Digest)> = Vec::with_capacity(self.count + new.len());
-        // New entries first, so they win over old ones of the same name.
-        for (name, s, d) in new.iter() {
-            rows.push((name_hash(name), name, *s, *d));
-        }
-        for i in 0..self.count {
-            if keep_unused || self.used[i].load(Ordering::Relaxed) {
-                let r = self.rec(i);
-                rows.push((self.hash_at(i), r.name, r.stamp, r.digest));
+        let keep_unused = self.count - used <= used + new.recs.len();
+        // Rows refer to the records; the file is written from them, one
+        // record at a time, so saving costs 16 bytes per entry, not a copy
+        // of the file.
+        let mut rows: Vec<Row> = Vec::with_capacity(self.count + new.recs.len());
+        rows.extend(new.recs.iter().enumerate().map(|(i, r)| Row {
+            hash: r.hash,
+            i: i as u32,
+            old: false,
+        }));
+        rows.extend(
+            (0..self.count)
+                .filter(|&i| keep_unused || self.used[i].load(Ordering::Relaxed))
+                .map(|i| Row {
+                    hash: self.hash_at(i),
+                    i: i as u32,
+                    old: true,
+                }),
+        );
+        let rec = |r: &Row| -> Rec<'_> {
+            if r.old {
+                return self.rec(r.i as usize);
             }
+            let f = &new.recs[r.i as usize];
+            Rec {
+                name: &new.names[f.off..f.off + f.len],
+                stamp: f.stamp,
+                digest: f.digest,
+            }
+        };
+        // New entries win over old ones of the same name: they sort first
+        // (stable sort) and `dedup` keeps the first.
+        rows.sort_by(|a, b| (a.hash, rec(a).name).cmp(&(b.hash, rec(b).name)));
+        rows.dedup_by(|a, b| a.hash == b.hash && rec(a).name == rec(b).name);
+        let names_len: usize = rows.iter().map(|r| rec(r).name.len()).sum();
+        if names_len > u32::MAX as usize {
+            return Ok(());
         }
-        rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        rows.dedup_by(|a, b| a.1 == b.1);
-        let bytes = encode(&rows);
-        store.write_atomic(&self.path, &bytes)?;
+        let count = rows.len();
+        store.write_atomic_with(&self.path, |w| {
+            encode_to(w, rows.iter().map(|r| (r.hash, rec(r))), count, names_len)
+        })?;
         // The text file of the earlier format, beside it, is stale now.
         let _ = std::fs::remove_file(self.path.with_extension("txt"));
         Ok(())
     }
 }
 
-/// The file's bytes for `rows`, sorted by (hash, name), names unique.
-fn encode(rows: &[(u64, &[u8], Stamp, Digest)]) -> Vec<u8> {
-    let names_len: usize = rows.iter().map(|r| r.1.len()).sum();
-    let mut out = Vec::with_capacity(HEADER + rows.len() * RECORD + names_len + 4);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(names_len as u64).to_le_bytes());
+/// Writes the file for `count` rows, sorted by (hash, name), names
+/// unique, whose names are `names_len` bytes together.
+fn encode_to<'a, W: Write>(
+    w: W,
+    rows: impl Iterator<Item = (u64, Rec<'a>)> + Clone,
+    count: usize,
+    names_len: usize,
+) -> std::io::Result<()> {
+    let mut w = Crc32Writer::new(std::io::BufWriter::with_capacity(1 << 16, w));
+    w.write_all(MAGIC)?;
+    w.write_all(&(count as u64).to_le_bytes())?;
+    w.write_all(&(names_len as u64).to_le_bytes())?;
     let mut off = 0u64;
-    for (h, name, s, d) in rows {
-        out.extend_from_slice(&h.to_le_bytes());
-        out.extend_from_slice(&(off as u32).to_le_bytes());
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(&s.size.to_le_bytes());
-        out.extend_from_slice(&s.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&s.ctime_ns.to_le_bytes());
-        out.extend_from_slice(&s.ino.to_le_bytes());
-        out.extend_from_slice(&d.0);
-        off += name.len() as u64;
+    for (hash, r) in rows.clone() {
+        let mut b = [0u8; RECORD];
+        b[0..8].copy_from_slice(&hash.to_le_bytes());
+        b[8..12].copy_from_slice(&(off as u32).to_le_bytes());
+        b[12..16].copy_from_slice(&(r.name.len() as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&r.stamp.size.to_le_bytes());
+        b[24..32].copy_from_slice(&r.stamp.mtime_ns.to_le_bytes());
+        b[32..40].copy_from_slice(&r.stamp.ctime_ns.to_le_bytes());
+        b[40..48].copy_from_slice(&r.stamp.ino.to_le_bytes());
+        b[48..80].copy_from_slice(&r.digest.0);
+        w.write_all(&b)?;
+        off += r.name.len() as u64;
     }
-    for (_, name, _, _) in rows {
-        out.extend_from_slice(name);
+    for (_, r) in rows {
+        w.write_all(r.name)?;
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    let crc = w.crc.clone().finalize();
+    let mut inner = w.inner;
+    inner.write_all(&crc.to_le_bytes())?;
+    inner.flush()
+}
+
+/// The file's bytes for `rows`, sorted by (hash, name), names unique.
+#[cfg(test)]
+fn encode(rows: &[(u64, &[u8], Stamp, Digest)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let names_len = rows.iter().map(|r| r.1.len()).sum();
+    let recs = rows.iter().map(|&(h, name, stamp, digest)| {
+        (
+            h,
+            Rec {
+                name,
+                stamp,
+                digest,
+            },
+        )
+    });
+    encode_to(&mut out, recs, rows.len(), names_len).expect("writing to memory");
     out
+}
+
+/// Passes bytes on and keeps their CRC-32, for the file's trailer.
+struct Crc32Writer<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Crc32Writer<W> {
+    fn new(inner: W) -> Self {
+        Crc32Writer {
+            inner,
+            crc: crc32fast::Hasher::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Crc32Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The number of records if `data` is a whole, intact cache file.
