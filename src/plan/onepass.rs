@@ -57,19 +57,26 @@ pub(super) fn hash_or_write(
         .iter()
         .filter(|e| matches!(e.kind, FileKind::File { .. }))
         .count();
-    let unhashed = std::mem::take(&mut c.unhashed);
-    // Each entry's stat cache name, for the files to hash.
-    let mut names: Vec<Option<&str>> = vec![None; c.entries.len()];
-    let mut j = 0;
+    // Each entry's stat cache name, for the files to hash: put side by
+    // side in one buffer while the list is given back, as (start, end)
+    // in it (`NONE` for entries not to hash).
+    const NONE: (usize, usize) = (usize::MAX, 0);
+    let mut unhashed = std::mem::take(&mut c.unhashed).into_iter().peekable();
+    let mut all_names = String::new();
+    let mut spans: Vec<(usize, usize)> = vec![NONE; c.entries.len()];
     for (i, e) in c.entries.iter().enumerate() {
-        while j < unhashed.len() && unhashed[j].0 < e.path {
-            j += 1;
-        }
-        if j < unhashed.len() && unhashed[j].0 == e.path {
-            names[i] = Some(unhashed[j].1.as_str());
-            j += 1;
+        while unhashed.next_if(|(p, _)| *p < e.path).is_some() {}
+        if let Some((_, n)) = unhashed.next_if(|(p, _)| *p == e.path) {
+            spans[i] = (all_names.len(), all_names.len() + n.len());
+            all_names.push_str(&n);
         }
     }
+    drop(unhashed);
+    let names: Vec<Option<&str>> = spans
+        .iter()
+        .map(|&(a, b)| (a != NONE.0).then(|| &all_names[a..b]))
+        .collect();
+    drop(spans);
     c.hashed = names.iter().filter(|n| n.is_some()).count();
     let one_pass = lc.chown.is_none()
         && match o.one_pass {
@@ -78,6 +85,7 @@ pub(super) fn hash_or_write(
             OnePass::Auto => c.hashed * 2 > files && !seen && !recorded(cx, name),
         };
     let stat = cx.env.stat;
+    stat.reserve(c.hashed, names.iter().flatten().map(|n| n.len()).sum());
     let hashes: Vec<OnceLock<Digest>> = (0..c.entries.len()).map(|_| OnceLock::new()).collect();
     let mut made = None;
     if one_pass {

@@ -3,10 +3,12 @@
 
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::plan::Step;
+use crate::layer::files::FileEntry;
+use crate::plan::{Action, Step};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -58,15 +60,62 @@ impl ImageRecord {
             }
             return Ok(());
         }
-        let record = ImageRecord {
-            steps: steps.iter().map(Step::record).collect(),
+        let record = RecordOut {
+            steps: steps.iter().map(StepOut).collect(),
             blobs,
         };
-        store.write_atomic(
-            &path,
-            &serde_json::to_vec(&record).expect("record serializes"),
-        )?;
+        store.write_atomic_with(&path, |f| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+            serde_json::to_writer(&mut w, &record)?;
+            w.flush()
+        })?;
         store.write_atomic(&summary_path, summary.as_bytes())
+    }
+}
+
+/// An [`ImageRecord`] as it is written: each step's files are taken from
+/// the step while they are written, not gathered into a map first (for a
+/// step of 200k files that map and its JSON were the build's peak memory).
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    steps: Vec<StepOut<'a>>,
+    blobs: Vec<Digest>,
+}
+
+/// A [`StepRecord`] as it is written, from the step.
+struct StepOut<'a>(&'a Step);
+
+impl Serialize for StepOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let step = self.0;
+        let mut st = s.serialize_struct("StepRecord", 4)?;
+        st.serialize_field("name", &step.name)?;
+        st.serialize_field("key", &step.key)?;
+        st.serialize_field("options", &step.options)?;
+        match &step.action {
+            Action::Files {
+                fetch: None,
+                entries,
+                ..
+            } => st.serialize_field("files", &FilesOut(entries))?,
+            _ => st.serialize_field("files", &step.record().files)?,
+        }
+        st.end()
+    }
+}
+
+/// A file layer's entries as the record's map of layer path to fingerprint
+/// (entries are in layer order, which is the map's).
+struct FilesOut<'a>(&'a [FileEntry]);
+
+impl Serialize for FilesOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.0
+                .iter()
+                .map(|e| (e.path.to_string(), super::copy::fingerprint(e))),
+        )
     }
 }
 
