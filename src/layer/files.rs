@@ -465,8 +465,8 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
             .into_par_iter()
             .enumerate()
             .with_min_len(BATCH)
-            .map_init(Vec::new, |buf, (j, r)| {
-                make_entry(base, r, link_to.get(&(first + j)), (uid, gid), o, buf)
+            .map_init(Scratch::default, |scratch, (j, r)| {
+                make_entry(base, r, link_to.get(&(first + j)), (uid, gid), o, scratch)
             })
             .collect::<Result<_>>()?;
         for m in made {
@@ -517,15 +517,23 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
     Ok(())
 }
 
+/// What [`make_entry`] keeps from one entry to the next of a run of
+/// entries in layer order: room to put the context path in, and where in
+/// the stat cache (sorted the same way) the last one was.
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<u8>,
+    hint: usize,
+}
+
 /// The entry for `r`; `link` is the layer path it is a hard link to.
-/// `buf` is room to put the context path in, reused from entry to entry.
 fn make_entry(
     base: &Base,
     r: Raw,
     link: Option<&TarPath>,
     (uid, gid): (u64, u64),
     o: &CollectOptions,
-    buf: &mut Vec<u8>,
+    Scratch { buf, hint }: &mut Scratch,
 ) -> Result<Made> {
     let path = base.dst.join(&r.child);
     let src = if r.child.is_empty() {
@@ -575,13 +583,14 @@ fn make_entry(
             let (secret, found) = match std::str::from_utf8(buf) {
                 Ok(rel) => (
                     secret_reason(rel).map(|why| format!("{rel} ({why})")),
-                    o.stat.lookup(rel, st.stamp()),
+                    o.stat.lookup_near(hint, rel, st.stamp()),
                 ),
                 Err(_) => {
                     let rel = TarPath::from_bytes(&buf[..]);
                     (
                         secret_reason(&rel.for_matching()).map(|why| format!("{rel} ({why})")),
-                        o.stat.lookup(stat_key(&rel).as_bytes(), st.stamp()),
+                        o.stat
+                            .lookup_near(hint, stat_key(&rel).as_bytes(), st.stamp()),
                     )
                 }
             };

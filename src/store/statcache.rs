@@ -7,21 +7,25 @@
 //!
 //! The file is binary and mapped into memory (read in one read where it
 //! cannot be mapped), with no work per entry beyond a bounds check: a
-//! header, fixed-size records sorted by a 64-bit hash of
-//! the path (a lookup goes straight to the few records whose hashes share
-//! its top bits, through a table made while loading, then compares one
-//! name), the names one after another, and a CRC-32 of all of it. A
-//! file that fails any check (another format, cut short, flipped bits) is
-//! an empty cache. The file is rewritten only when a build hashed a file
-//! the cache did not know; a build that confirmed entries and learned
+//! header, fixed-size records sorted by path, the names one after another,
+//! and a CRC-32 of all of it. Sorted by path, the records are in the order
+//! a build looks them up (its entries are sorted the same way), so a
+//! caller that keeps a hint finds each at the record after the last one,
+//! with one comparison, reading the file front to back; any other lookup
+//! is a binary search. (Records sorted by a hash of the path, as the
+//! previous format had them, were looked up in random order: on a tree of
+//! 200k files the lookups' cache misses were a tenth of a no-op build.)
+//! A file that fails any check (another format, cut short, flipped bits)
+//! is an empty cache. The file is rewritten only when a build hashed a
+//! file the cache did not know; a build that confirmed entries and learned
 //! nothing only sets its mtime, so `cache prune` sees it as in use.
 //!
 //! The file is replaced by renaming a new one over it, never written in
 //! place, so a mapping of it never sees its bytes change or its end move.
 //!
 //! ```text
-//! magic "IBSTAT2\n" | count u64 | names_len u64
-//! count × { hash u64 | name_off u32 | name_len u32 | size u64 | mtime_ns i64
+//! magic "IBSTAT3\n" | count u64 | names_len u64
+//! count × { name_off u32 | name_len u32 | size u64 | mtime_ns i64
 //!           | ctime_ns i64 | ino u64 | sha256 [32] }        (little-endian)
 //! names (names_len bytes) | crc32 u32 of everything before it
 //! ```
@@ -34,9 +38,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const MAGIC: &[u8; 8] = b"IBSTAT2\n";
+const MAGIC: &[u8; 8] = b"IBSTAT3\n";
 const HEADER: usize = 24;
-const RECORD: usize = 80;
+const RECORD: usize = 72;
 
 /// What a cached hash is valid for: the file's stat when it was hashed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -62,16 +66,6 @@ impl From<Metadata> for Stamp {
     fn from(m: Metadata) -> Stamp {
         Stamp::from(&m)
     }
-}
-
-/// FNV-1a, 64 bits: stable across builds and platforms (the file keeps it).
-fn name_hash(name: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -127,11 +121,6 @@ pub struct StatCache {
     /// The whole file (empty when there was none, or a bad one).
     data: Bytes,
     count: usize,
-    /// Where to look for a hash: its top `bits` bits pick a bucket, and
-    /// the records of bucket `b` are `starts[b]..starts[b + 1]` (about one
-    /// each, as there are about as many buckets as records).
-    bits: u32,
-    starts: Vec<u32>,
     /// Which old entries this run confirmed.
     used: Vec<AtomicBool>,
     new: Mutex<Fresh>,
@@ -147,7 +136,6 @@ struct Fresh {
 }
 
 struct FreshRec {
-    hash: u64,
     off: usize,
     len: usize,
     stamp: Stamp,
@@ -158,7 +146,6 @@ struct FreshRec {
 /// loaded ones when `old`.
 #[derive(Clone, Copy)]
 struct Row {
-    hash: u64,
     i: u32,
     old: bool,
 }
@@ -180,24 +167,10 @@ impl StatCache {
             None => (Bytes::Read(Vec::new()), 0),
         };
         let used = (0..count).map(|_| AtomicBool::new(false)).collect();
-        // 2^bits buckets, the power of two at or just below `count`.
-        let bits = (usize::BITS - count.leading_zeros())
-            .saturating_sub(1)
-            .max(1);
-        let mut starts = Vec::with_capacity((1 << bits) + 1);
-        for i in 0..count {
-            let b = (u64_at(&data, HEADER + i * RECORD) >> (64 - bits)) as usize;
-            while starts.len() <= b {
-                starts.push(i as u32);
-            }
-        }
-        starts.resize((1 << bits) + 1, count as u32);
         StatCache {
             path,
             data,
             count,
-            bits,
-            starts,
             used,
             new: Mutex::new(Fresh::default()),
         }
@@ -205,52 +178,75 @@ impl StatCache {
 
     fn rec(&self, i: usize) -> Rec<'_> {
         let r = &self.data[HEADER + i * RECORD..HEADER + (i + 1) * RECORD];
-        let names = HEADER + self.count * RECORD;
-        let off = names + u32_at(r, 8) as usize;
-        let len = u32_at(r, 12) as usize;
         Rec {
-            name: &self.data[off..off + len],
+            name: self.name(i),
             stamp: Stamp {
-                size: u64_at(r, 16),
-                mtime_ns: u64_at(r, 24) as i64,
-                ctime_ns: u64_at(r, 32) as i64,
-                ino: u64_at(r, 40),
+                size: u64_at(r, 8),
+                mtime_ns: u64_at(r, 16) as i64,
+                ctime_ns: u64_at(r, 24) as i64,
+                ino: u64_at(r, 32),
             },
-            digest: Digest(r[48..80].try_into().expect("32 bytes")),
+            digest: Digest(r[40..72].try_into().expect("32 bytes")),
         }
     }
 
-    fn hash_at(&self, i: usize) -> u64 {
-        u64_at(&self.data, HEADER + i * RECORD)
+    fn name(&self, i: usize) -> &[u8] {
+        let r = HEADER + i * RECORD;
+        let off = HEADER + self.count * RECORD + u32_at(&self.data, r) as usize;
+        &self.data[off..off + u32_at(&self.data, r + 4) as usize]
     }
 
-    /// The records that may hold hash `h`: those of its bucket.
-    fn bucket(&self, h: u64) -> std::ops::Range<usize> {
-        let b = (h >> (64 - self.bits)) as usize;
-        self.starts[b] as usize..self.starts[b + 1] as usize
+    /// The record named `rel`, or where it would be.
+    fn find(&self, rel: &[u8]) -> std::result::Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.name(mid).cmp(rel) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
     }
 
     /// The cached hash of `rel` (its path relative to the context) if the
     /// file's stat is what it was when hashed.
     pub fn lookup(&self, rel: impl AsRef<[u8]>, stamp: impl Into<Stamp>) -> Option<Digest> {
+        self.lookup_near(&mut 0, rel, stamp)
+    }
+
+    /// [`StatCache::lookup`] that tries the record at `hint` first and
+    /// leaves `hint` after the record found (or where `rel` would be): a
+    /// caller looking up names in sorted order with one hint compares one
+    /// name per lookup. A wrong hint costs one comparison, never a wrong
+    /// answer.
+    pub fn lookup_near(
+        &self,
+        hint: &mut usize,
+        rel: impl AsRef<[u8]>,
+        stamp: impl Into<Stamp>,
+    ) -> Option<Digest> {
         let rel = rel.as_ref();
-        let h = name_hash(rel);
-        // First record with this hash; names that share it follow.
-        let stamp = stamp.into();
-        for i in self.bucket(h) {
-            if self.hash_at(i) != h {
-                continue;
+        let found = if *hint < self.count && self.name(*hint) == rel {
+            Ok(*hint)
+        } else {
+            self.find(rel)
+        };
+        let i = match found {
+            Ok(i) => i,
+            Err(at) => {
+                *hint = at;
+                return None;
             }
-            let r = self.rec(i);
-            if r.name == rel {
-                if r.stamp != stamp {
-                    return None;
-                }
-                self.used[i].store(true, Ordering::Relaxed);
-                return Some(r.digest);
-            }
+        };
+        *hint = i + 1;
+        let r = self.rec(i);
+        if r.stamp != stamp.into() {
+            return None;
         }
-        None
+        self.used[i].store(true, Ordering::Relaxed);
+        Some(r.digest)
     }
 
     /// Records the hash of `rel` (path relative to the context), read from
@@ -279,7 +275,6 @@ impl StatCache {
         let off = new.names.len();
         new.names.extend_from_slice(rel);
         new.recs.push(FreshRec {
-            hash: name_hash(rel),
             off,
             len: rel.len(),
             stamp,
@@ -320,8 +315,7 @@ impl StatCache {
         // record at a time, so saving costs 16 bytes per entry, not a copy
         // of the file.
         let mut rows: Vec<Row> = Vec::with_capacity(self.count + new.recs.len());
-        rows.extend(new.recs.iter().enumerate().map(|(i, r)| Row {
-            hash: r.hash,
+        rows.extend(new.recs.iter().enumerate().map(|(i, _)| Row {
             i: i as u32,
             old: false,
         }));
@@ -329,7 +323,6 @@ impl StatCache {
             (0..self.count)
                 .filter(|&i| keep_unused || self.used[i].load(Ordering::Relaxed))
                 .map(|i| Row {
-                    hash: self.hash_at(i),
                     i: i as u32,
                     old: true,
                 }),
@@ -347,15 +340,15 @@ impl StatCache {
         };
         // New entries win over old ones of the same name: they sort first
         // (stable sort) and `dedup` keeps the first.
-        rows.sort_by(|a, b| (a.hash, rec(a).name).cmp(&(b.hash, rec(b).name)));
-        rows.dedup_by(|a, b| a.hash == b.hash && rec(a).name == rec(b).name);
+        rows.sort_by(|a, b| rec(a).name.cmp(rec(b).name));
+        rows.dedup_by(|a, b| rec(a).name == rec(b).name);
         let names_len: usize = rows.iter().map(|r| rec(r).name.len()).sum();
         if names_len > u32::MAX as usize {
             return Ok(());
         }
         let count = rows.len();
         store.write_atomic_with(&self.path, |w| {
-            encode_to(w, rows.iter().map(|r| (r.hash, rec(r))), count, names_len)
+            encode_to(w, rows.iter().map(rec), count, names_len)
         })?;
         // The text file of the earlier format, beside it, is stale now.
         let _ = std::fs::remove_file(self.path.with_extension("txt"));
@@ -363,11 +356,11 @@ impl StatCache {
     }
 }
 
-/// Writes the file for `count` rows, sorted by (hash, name), names
-/// unique, whose names are `names_len` bytes together.
+/// Writes the file for `count` rows, sorted by name, names unique, whose
+/// names are `names_len` bytes together.
 fn encode_to<'a, W: Write>(
     w: W,
-    rows: impl Iterator<Item = (u64, Rec<'a>)> + Clone,
+    rows: impl Iterator<Item = Rec<'a>> + Clone,
     count: usize,
     names_len: usize,
 ) -> std::io::Result<()> {
@@ -376,20 +369,19 @@ fn encode_to<'a, W: Write>(
     w.write_all(&(count as u64).to_le_bytes())?;
     w.write_all(&(names_len as u64).to_le_bytes())?;
     let mut off = 0u64;
-    for (hash, r) in rows.clone() {
+    for r in rows.clone() {
         let mut b = [0u8; RECORD];
-        b[0..8].copy_from_slice(&hash.to_le_bytes());
-        b[8..12].copy_from_slice(&(off as u32).to_le_bytes());
-        b[12..16].copy_from_slice(&(r.name.len() as u32).to_le_bytes());
-        b[16..24].copy_from_slice(&r.stamp.size.to_le_bytes());
-        b[24..32].copy_from_slice(&r.stamp.mtime_ns.to_le_bytes());
-        b[32..40].copy_from_slice(&r.stamp.ctime_ns.to_le_bytes());
-        b[40..48].copy_from_slice(&r.stamp.ino.to_le_bytes());
-        b[48..80].copy_from_slice(&r.digest.0);
+        b[0..4].copy_from_slice(&(off as u32).to_le_bytes());
+        b[4..8].copy_from_slice(&(r.name.len() as u32).to_le_bytes());
+        b[8..16].copy_from_slice(&r.stamp.size.to_le_bytes());
+        b[16..24].copy_from_slice(&r.stamp.mtime_ns.to_le_bytes());
+        b[24..32].copy_from_slice(&r.stamp.ctime_ns.to_le_bytes());
+        b[32..40].copy_from_slice(&r.stamp.ino.to_le_bytes());
+        b[40..72].copy_from_slice(&r.digest.0);
         w.write_all(&b)?;
         off += r.name.len() as u64;
     }
-    for (_, r) in rows {
+    for r in rows {
         w.write_all(r.name)?;
     }
     let crc = w.crc.clone().finalize();
@@ -398,20 +390,15 @@ fn encode_to<'a, W: Write>(
     inner.flush()
 }
 
-/// The file's bytes for `rows`, sorted by (hash, name), names unique.
+/// The file's bytes for `rows`, in the order given.
 #[cfg(test)]
-fn encode(rows: &[(u64, &[u8], Stamp, Digest)]) -> Vec<u8> {
+fn encode(rows: &[(&[u8], Stamp, Digest)]) -> Vec<u8> {
     let mut out = Vec::new();
-    let names_len = rows.iter().map(|r| r.1.len()).sum();
-    let recs = rows.iter().map(|&(h, name, stamp, digest)| {
-        (
-            h,
-            Rec {
-                name,
-                stamp,
-                digest,
-            },
-        )
+    let names_len = rows.iter().map(|r| r.0.len()).sum();
+    let recs = rows.iter().map(|&(name, stamp, digest)| Rec {
+        name,
+        stamp,
+        digest,
     });
     encode_to(&mut out, recs, rows.len(), names_len).expect("writing to memory");
     out
@@ -464,15 +451,15 @@ fn check(data: &[u8]) -> Option<usize> {
     if crc32fast::hash(&data[..body]) != u32_at(data, body) {
         return None;
     }
-    let mut prev = 0u64;
+    // Every name is inside the names. (Their order is not checked: a file
+    // out of order can only make lookups miss, never give a wrong hash,
+    // as a hit compares the whole name.)
     for i in 0..count {
         let r = HEADER + i * RECORD;
-        let h = u64_at(data, r);
-        let end = u32_at(data, r + 8) as usize + u32_at(data, r + 12) as usize;
-        if h < prev || end > names_len {
+        let end = u32_at(data, r) as usize + u32_at(data, r + 4) as usize;
+        if end > names_len {
             return None;
         }
-        prev = h;
     }
     Some(count)
 }

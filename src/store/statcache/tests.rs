@@ -197,73 +197,82 @@ fn an_old_format_or_corrupt_file_is_an_empty_cache() {
 }
 
 #[test]
-fn names_sharing_a_hash_are_told_apart() {
-    // Equal hashes are rare; simulate them by writing such a file.
+fn lookups_in_any_order_with_or_without_a_hint_find_every_entry() {
     let (_t, store, p) = setup();
-    let rows = [
-        (7u64, &b"a"[..], old(1, 1), Digest::of(b"a")),
-        (7, b"b", old(2, 2), Digest::of(b"b")),
-    ];
-    store.write_atomic(&p, &encode(&rows)).unwrap();
+    let c = StatCache::load(p.clone());
+    let names: Vec<Vec<u8>> = (0..500)
+        .map(|i| format!("d{}/f{i:03}", i % 5).into_bytes())
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        c.insert(n, old(1, i as u64), Digest::of(n));
+    }
+    c.save(&store).unwrap();
     let c = StatCache::load(p);
-    assert_eq!(c.count, 2);
-    // Lookups hash the name, so these two are not found at hash 7 ...
-    assert_eq!(c.lookup("a", old(1, 1)), None);
-    // ... but the scan over equal hashes compares names.
-    let h = |n: &[u8]| name_hash(n);
-    let rows = [
-        (h(b"a"), &b"x"[..], old(1, 1), Digest::of(b"x")),
-        (h(b"a"), b"a", old(1, 1), Digest::of(b"a")),
-    ];
-    let c2 = StatCache::load({
-        let p2 = store.root().join("stat/two");
-        store.write_atomic(&p2, &encode(&rows)).unwrap();
-        p2
-    });
-    assert_eq!(c2.lookup("a", old(1, 1)), Some(Digest::of(b"a")));
+    let mut sorted = names.clone();
+    sorted.sort();
+    // In the file's order one hint finds each at the hint.
+    let mut hint = 0;
+    for n in &sorted {
+        let i = names.iter().position(|m| m == n).unwrap();
+        let at = hint;
+        assert_eq!(
+            c.lookup_near(&mut hint, n, old(1, i as u64)),
+            Some(Digest::of(n))
+        );
+        assert_eq!(hint, at + 1, "found at the hint");
+    }
+    // Backwards, in the insertion order and with absent names between:
+    // the hint is wrong each time and the answer still right.
+    let mut hint = 0;
+    for (i, n) in names
+        .iter()
+        .enumerate()
+        .rev()
+        .chain(names.iter().enumerate())
+    {
+        assert_eq!(
+            c.lookup_near(&mut hint, n, old(1, i as u64)),
+            Some(Digest::of(n))
+        );
+        let mut absent = n.clone();
+        absent.push(b'x');
+        assert_eq!(c.lookup_near(&mut hint, &absent, old(1, i as u64)), None);
+    }
+    for far in [0, 499, 500, usize::MAX] {
+        let mut hint = far;
+        assert_eq!(
+            c.lookup_near(&mut hint, "d0/f000", old(1, 0)),
+            Some(Digest::of(b"d0/f000"))
+        );
+        assert_eq!(c.lookup_near(&mut hint, "a", old(1, 0)), None, "before all");
+        assert_eq!(hint, 0);
+        assert_eq!(c.lookup_near(&mut hint, "z", old(1, 0)), None, "after all");
+        assert_eq!(hint, 500);
+    }
 }
 
 #[test]
-fn every_entry_is_found_wherever_its_hash_falls() {
-    // Uneven hashes (a cluster, the ends of the range) still search right.
+fn a_file_out_of_order_misses_but_never_answers_wrong() {
     let (_t, store, p) = setup();
-    let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();
-    for i in 0..300u64 {
-        let name = format!("f{i}").into_bytes();
-        rows.push((name_hash(&name), name));
-    }
-    rows.sort();
-    let enc: Vec<(u64, &[u8], Stamp, Digest)> = rows
-        .iter()
-        .map(|(h, n)| (*h, n.as_slice(), old(1, 1), Digest::of(n)))
-        .collect();
-    store.write_atomic(&p, &encode(&enc)).unwrap();
-    let c = StatCache::load(p.clone());
-    for (_, n) in &rows {
-        assert_eq!(c.lookup(n, old(1, 1)), Some(Digest::of(n)));
-    }
-    assert_eq!(c.lookup("absent", old(1, 1)), None);
-    // Hashes far from where they would fall in proportion.
-    let h = |n: &[u8]| name_hash(n);
-    let mut skew = vec![
-        (0u64, &b"zero"[..], old(1, 1), Digest::of(b"zero")),
-        (u64::MAX, b"max", old(1, 1), Digest::of(b"max")),
-        (h(b"x"), b"x", old(1, 1), Digest::of(b"x")),
-        (h(b"y"), b"y", old(1, 1), Digest::of(b"y")),
+    let rows = [
+        (&b"c"[..], old(1, 1), Digest::of(b"c")),
+        (b"a", old(1, 2), Digest::of(b"a")),
+        (b"b", old(1, 3), Digest::of(b"b")),
     ];
-    skew.sort_by_key(|r| r.0);
-    store.write_atomic(&p, &encode(&skew)).unwrap();
+    store.write_atomic(&p, &encode(&rows)).unwrap();
     let c = StatCache::load(p);
-    assert_eq!(c.bucket(0).start, 0);
-    assert_eq!(c.bucket(u64::MAX).end, 4);
-    // Every record is in the bucket its hash picks, and buckets cover
-    // the records in order, each once.
-    assert_eq!(c.starts.len(), (1 << c.bits) + 1);
-    assert_eq!((c.starts[0], *c.starts.last().unwrap()), (0, 4));
-    assert!(c.starts.windows(2).all(|w| w[0] <= w[1]));
-    for (i, r) in skew.iter().enumerate() {
-        assert!(c.bucket(r.0).contains(&i), "{i}");
+    assert_eq!(c.count, 3);
+    for (name, stamp, d) in rows {
+        let got = c.lookup(name, stamp);
+        assert!(got.is_none() || got == Some(d), "{name:?}: {got:?}");
+        let mut hint = 0;
+        let got = c.lookup_near(&mut hint, name, old(9, 9));
+        assert_eq!(got, None, "a stamp that is not the file's");
     }
-    assert_eq!(c.lookup("x", old(1, 1)), Some(Digest::of(b"x")));
-    assert_eq!(c.lookup("y", old(1, 1)), Some(Digest::of(b"y")));
+    // The record at the hint is found by its name.
+    let mut hint = 1;
+    assert_eq!(
+        c.lookup_near(&mut hint, "a", old(1, 2)),
+        Some(Digest::of(b"a"))
+    );
 }
