@@ -129,7 +129,7 @@ fn tar_stream(c: &Collected, out: impl Write) -> impl Write {
         };
         tw.append_header(&h).unwrap();
         if let FileKind::File { size, .. } = e.kind {
-            let mut f = File::open(&e.src).unwrap();
+            let mut f = File::open(e.src()).unwrap();
             tw.append_data(&mut f, size, &mut buf).unwrap();
         }
     }
@@ -175,7 +175,7 @@ fn stages(c: &mut Criterion) {
                 .par_iter()
                 .filter(|e| matches!(e.kind, FileKind::File { .. }))
                 .for_each(|e| {
-                    black_box(files::hash_file(&e.src).unwrap());
+                    black_box(files::hash_file(&e.src()).unwrap());
                 })
         })
     });

@@ -186,7 +186,7 @@ fn open(e: &FileEntry) -> Result<File> {
     std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&e.src)
+        .open(e.src())
         .map_err(|err| open_err(e, err))
 }
 
@@ -205,7 +205,8 @@ struct Folder {
 /// Opens a small file of the layer relative to its folder (opened when it
 /// differs from the last one), never through a symlink put in its place.
 fn open_in(e: &FileEntry, dir: &mut Folder) -> Result<File> {
-    let (Some(parent), Some(name)) = (e.src.parent(), e.src.file_name()) else {
+    let src = e.src();
+    let (Some(parent), Some(name)) = (src.parent(), src.file_name()) else {
         return open(e);
     };
     if dir.fd.is_none() || dir.path != parent {
@@ -214,7 +215,7 @@ fn open_in(e: &FileEntry, dir: &mut Folder) -> Result<File> {
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
             .open(parent)
-            .map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
+            .map_err(|err| Error::input(e.src(), format!("cannot read: {err}")))?;
         dir.fd = Some(fd.into());
         dir.path.clear();
         dir.path.push(parent);
@@ -242,11 +243,11 @@ fn open_in(e: &FileEntry, dir: &mut Folder) -> Result<File> {
 fn open_err(e: &FileEntry, err: std::io::Error) -> Error {
     if err.raw_os_error() == Some(libc::ELOOP) {
         Error::input(
-            &e.src,
+            e.src(),
             "changed during the build (now a symlink); run the build again",
         )
     } else {
-        Error::input(&e.src, format!("cannot read: {err}"))
+        Error::input(e.src(), format!("cannot read: {err}"))
     }
 }
 
@@ -255,11 +256,11 @@ fn open_err(e: &FileEntry, err: std::io::Error) -> Error {
 fn unchanged(e: &FileEntry, f: &File, size: u64) -> Result<Metadata> {
     let after = f
         .metadata()
-        .map_err(|err| Error::input(&e.src, err.to_string()))?;
+        .map_err(|err| Error::input(e.src(), err.to_string()))?;
     let mtime = after.mtime() * 1_000_000_000 + after.mtime_nsec();
     if mtime != e.mtime_ns || after.len() != size {
         return Err(Error::input(
-            &e.src,
+            e.src(),
             "changed during the build; run the build again",
         ));
     }
@@ -290,16 +291,16 @@ fn read_small(e: &FileEntry, dir: &mut Folder, buf: &mut Vec<u8>) -> Result<Meta
             Err(err) => break Err(err),
         }
     };
-    res.map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
+    res.map_err(|err| Error::input(e.src(), format!("cannot read: {err}")))?;
     if got > size as usize {
         return Err(Error::input(
-            &e.src,
+            e.src(),
             "changed during the build: file grew while it was being read",
         ));
     }
     if got < size as usize {
         return Err(Error::input(
-            &e.src,
+            e.src(),
             "changed during the build: file shrank while it was being read",
         ));
     }
@@ -408,7 +409,7 @@ fn write_all(
                 if writer_fault(&err) {
                     store_err(store, err)
                 } else {
-                    Error::input(&e.src, format!("changed during the build: {err}"))
+                    Error::input(e.src(), format!("changed during the build: {err}"))
                 }
             })?;
             let meta = unchanged(e, &f, size)?;
@@ -508,7 +509,7 @@ mod tests {
         for (i, h) in got {
             assert_eq!(
                 h,
-                hash_file(&entries[i].src).unwrap(),
+                hash_file(&entries[i].src()).unwrap(),
                 "{:?}",
                 entries[i].path
             );

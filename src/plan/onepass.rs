@@ -139,9 +139,9 @@ fn recorded(cx: &ImageCx, name: &str) -> bool {
 
 /// A file's sha256 and its metadata read on the open file after it.
 fn hash_file(e: &FileEntry) -> Result<(Digest, Metadata)> {
-    let (d, f) = crate::layer::files::hash_read(&e.src)?;
+    let (d, f) = crate::layer::files::hash_read(&e.src())?;
     let meta = f
         .metadata()
-        .map_err(|err| Error::input(&e.src, format!("cannot read: {err}")))?;
+        .map_err(|err| Error::input(e.src(), format!("cannot read: {err}")))?;
     Ok((d, meta))
 }
