@@ -58,7 +58,7 @@ pub enum Source {
     /// The tree's entries share the root, so none holds a path of its
     /// own: on a tree of 200k files that was 10 MB. An entry of this kind
     /// keeps its `path`.
-    Under { root: Arc<Path>, skip: usize },
+    Under { root: Arc<Path>, skip: u32 },
 }
 
 impl FileEntry {
@@ -80,7 +80,11 @@ impl FileEntry {
         match &self.source {
             Source::Path(p) => Cow::Borrowed(p),
             Source::Under { root, skip } => {
-                let rest = self.path.as_bytes().get(*skip..).unwrap_or_default();
+                let rest = self
+                    .path
+                    .as_bytes()
+                    .get(*skip as usize..)
+                    .unwrap_or_default();
                 let rest = rest.strip_prefix(b"/").unwrap_or(rest);
                 if rest.is_empty() {
                     Cow::Borrowed(root)
@@ -572,7 +576,8 @@ fn make_entry(
     let path = base.dst.join(&r.child);
     let source = Source::Under {
         root: base.root.clone(),
-        skip: path.len() - r.child.len(),
+        // The layer folder's name came from a build file (at most 16 MiB).
+        skip: u32::try_from(path.len() - r.child.len()).expect("a layer folder name under 4 GiB"),
     };
     let st = &r.st;
     let mode = o.chmod.unwrap_or(st.mode & 0o7777);

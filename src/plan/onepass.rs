@@ -60,24 +60,34 @@ pub(super) fn hash_or_write(
     // Each entry's stat cache name, for the files to hash: put side by
     // side in one buffer while the list is given back, as (start, end)
     // in it (`NONE` for entries not to hash).
-    const NONE: (usize, usize) = (usize::MAX, 0);
     let mut unhashed = std::mem::take(&mut c.unhashed).into_iter().peekable();
     let mut all_names = String::new();
-    let mut spans: Vec<(usize, usize)> = vec![NONE; c.entries.len()];
+    // (start, end) in `all_names`; `NONE` for an entry not to hash. Ends
+    // are u32, 8 bytes an entry (4 GiB of names is over 100 million
+    // files, refused).
+    const NONE: (u32, u32) = (u32::MAX, 0);
+    let mut spans: Vec<(u32, u32)> = vec![NONE; c.entries.len()];
+    let mut fits = true;
     for (i, e) in c.entries.iter().enumerate() {
         while unhashed.next_if(|(p, _)| *p < e.path).is_some() {}
         if let Some((_, n)) = unhashed.next_if(|(p, _)| *p == e.path) {
-            spans[i] = (all_names.len(), all_names.len() + n.len());
+            let (a, b) = (all_names.len(), all_names.len() + n.len());
+            fits &= b < u32::MAX as usize;
+            spans[i] = (a as u32, b as u32);
             all_names.push_str(&n);
         }
     }
     drop(unhashed);
-    let names: Vec<Option<&str>> = spans
-        .iter()
-        .map(|&(a, b)| (a != NONE.0).then(|| &all_names[a..b]))
-        .collect();
-    drop(spans);
-    c.hashed = names.iter().filter(|n| n.is_some()).count();
+    if !fits {
+        return Err(Error::Other(format!(
+            "{name}: the names of its files take more than 4 GiB"
+        )));
+    }
+    let name_of = |i: usize| {
+        let (a, b) = spans[i];
+        (a != NONE.0).then(|| &all_names[a as usize..b as usize])
+    };
+    c.hashed = spans.iter().filter(|s| s.0 != NONE.0).count();
     let one_pass = lc.chown.is_none()
         && match o.one_pass {
             OnePass::Off => false,
@@ -85,7 +95,7 @@ pub(super) fn hash_or_write(
             OnePass::Auto => c.hashed * 2 > files && !seen && !recorded(cx, name),
         };
     let stat = cx.env.stat;
-    stat.reserve(c.hashed, names.iter().flatten().map(|n| n.len()).sum());
+    stat.reserve(c.hashed, all_names.len());
     let hashes: Vec<OnceLock<Digest>> = (0..c.entries.len()).map(|_| OnceLock::new()).collect();
     let mut made = None;
     if one_pass {
@@ -96,7 +106,7 @@ pub(super) fn hash_or_write(
             hash: true,
         };
         let sink = |i: usize, d: Digest, meta: &Metadata| {
-            if let Some(n) = names[i] {
+            if let Some(n) = name_of(i) {
                 stat.insert(n, meta, d);
                 let _ = hashes[i].set(d);
             }
@@ -110,10 +120,9 @@ pub(super) fn hash_or_write(
         )?);
     } else {
         let entries = &c.entries;
-        names
-            .par_iter()
-            .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, n)))
+        (0..entries.len())
+            .into_par_iter()
+            .filter_map(|i| name_of(i).map(|n| (i, n)))
             .try_for_each(|(i, n)| -> Result<()> {
                 let (d, meta) = hash_file(&entries[i])?;
                 stat.insert(n, &meta, d);

@@ -136,8 +136,9 @@ struct Fresh {
 }
 
 struct FreshRec {
-    off: usize,
-    len: usize,
+    /// Where the name is in `names` (which `insert` keeps within u32).
+    off: u32,
+    len: u32,
     stamp: Stamp,
     digest: Digest,
 }
@@ -275,8 +276,8 @@ impl StatCache {
         let off = new.names.len();
         new.names.extend_from_slice(rel);
         new.recs.push(FreshRec {
-            off,
-            len: rel.len(),
+            off: off as u32,
+            len: rel.len() as u32,
             stamp,
             digest: d,
         });
@@ -333,7 +334,7 @@ impl StatCache {
             }
             let f = &new.recs[r.i as usize];
             Rec {
-                name: &new.names[f.off..f.off + f.len],
+                name: &new.names[f.off as usize..(f.off + f.len) as usize],
                 stamp: f.stamp,
                 digest: f.digest,
             }
