@@ -11,7 +11,12 @@
 //! - `compress`: the layer writer (sha256 → gzip or zstd → sha256) over
 //!   that tar stream, held in memory;
 //! - `layer`: the whole one-pass writer into a store (read ahead, tar,
-//!   compress, hash every file), as a cold build runs it.
+//!   compress, hash every file), as a cold build runs it;
+//! - `floor_list` and `floor_read`: only the system calls, on both cores,
+//!   with nothing kept: listing every folder and `statx`-ing every entry
+//!   (what a no-op cannot do without), and that plus `openat`, `read` and
+//!   `close` of every file (what a cold build cannot do without). They
+//!   bound what the stages above can reach on this machine.
 //!
 //! The tree is generated once into `target/bench-trees/` (deterministic;
 //! 400 folders × 500 files of ~40 bytes unless `STAGES_TREE=DIRSxFILES`
@@ -207,7 +212,45 @@ fn stages(c: &mut Criterion) {
             black_box(write_entries(&store, &entries.entries, &wo, &|_| {}, &|_, _, _| {}).unwrap())
         })
     });
+    g.bench_function("floor_list", |b| b.iter(|| black_box(floor(&tree, false))));
+    g.bench_function("floor_read", |b| b.iter(|| black_box(floor(&tree, true))));
     g.finish();
+}
+
+/// The system calls alone: every folder listed and every entry stat'ed,
+/// folders in parallel; with `read`, every file also opened relative to
+/// its folder, read and closed. Returns the entries (and bytes) seen.
+fn floor(dir: &Path, read: bool) -> u64 {
+    let rd = fs::read_dir(dir).unwrap();
+    let dirfd = File::open(dir).unwrap();
+    let mut subdirs = Vec::new();
+    let mut seen = 0u64;
+    let mut buf = [0u8; 4096];
+    for e in rd {
+        let e = e.unwrap();
+        let meta = e.metadata().unwrap();
+        seen += 1;
+        if meta.is_dir() {
+            subdirs.push(e.path());
+        } else if read && meta.is_file() {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::ffi::OsStrExt;
+            let name = std::ffi::CString::new(e.file_name().as_bytes()).unwrap();
+            // SAFETY: a NUL-terminated name, an open folder, a buffer of
+            // its stated length; the descriptor is closed here.
+            unsafe {
+                let fd = libc::openat(
+                    dirfd.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_RDONLY | libc::O_NOFOLLOW,
+                );
+                assert!(fd >= 0, "openat");
+                seen += libc::read(fd, buf.as_mut_ptr().cast(), buf.len()).max(0) as u64;
+                libc::close(fd);
+            }
+        }
+    }
+    seen + subdirs.par_iter().map(|d| floor(d, read)).sum::<u64>()
 }
 
 criterion_group!(benches, stages);
