@@ -24,7 +24,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || ((seconds == 0)); then
 fi
 
 export RUSTC_BOOTSTRAP=1
-if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
+if [[ $(cargo fuzz --version 2>/dev/null) != *"$CARGO_FUZZ_VERSION"* ]]; then
     cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
@@ -32,8 +32,18 @@ target_dir=${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/fuzz}
 mapfile -t all < <(cd fuzz && cargo fuzz list)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
+# (A loop, not `printf | grep -q`: grep -q stops reading at the first match,
+# printf then dies of SIGPIPE, and pipefail turns a found target into a
+# missing one.)
+is_target() {
+    local a
+    for a in "${all[@]}"; do
+        [[ $a == "$1" ]] && return 0
+    done
+    return 1
+}
 for t in "${targets[@]}"; do
-    if ! printf '%s\n' "${all[@]}" | grep -qx -- "$t"; then
+    if ! is_target "$t"; then
         echo "no fuzz target $t (targets: ${all[*]})" >&2
         exit 2
     fi
