@@ -313,7 +313,7 @@ impl StatCache {
             .count();
         let keep_unused = self.count - used <= used + new.recs.len();
         // Rows refer to the records; the file is written from them, one
-        // record at a time, so saving costs 16 bytes per entry, not a copy
+        // record at a time, so saving costs 8 bytes per entry, not a copy
         // of the file.
         let mut rows: Vec<Row> = Vec::with_capacity(self.count + new.recs.len());
         rows.extend(new.recs.iter().enumerate().map(|(i, _)| Row {
