@@ -59,12 +59,10 @@ pub(super) fn hash_or_write(
         .count();
     // Each entry's stat cache name, for the files to hash: put side by
     // side in one buffer while the list is given back, as (start, end)
-    // in it (`NONE` for entries not to hash).
+    // in it, `NONE` for an entry not to hash. Ends are u32, 8 bytes an
+    // entry (4 GiB of names is over 100 million files, refused).
     let mut unhashed = std::mem::take(&mut c.unhashed).into_iter().peekable();
     let mut all_names = String::new();
-    // (start, end) in `all_names`; `NONE` for an entry not to hash. Ends
-    // are u32, 8 bytes an entry (4 GiB of names is over 100 million
-    // files, refused).
     const NONE: (u32, u32) = (u32::MAX, 0);
     let mut spans: Vec<(u32, u32)> = vec![NONE; c.entries.len()];
     let mut fits = true;
