@@ -231,29 +231,34 @@ pub fn collect_folder(
     };
     let mut out = Collected::default();
     let top = o.rules.verdict(&base.rel.for_matching());
-    let mut w = walk(src, &TarPath::default(), &base.rel, top, o)?;
-    // Order does not matter here: `finish` sorts.
-    let mut raw = std::mem::take(&mut w.raw);
+    let folders = walk(src, &base.dst, &base, top, o)?;
+    // Each folder's findings are put together once, here. Order does not
+    // matter: `finish` sorts.
+    let mut raw = Vec::with_capacity(folders.iter().map(|w| w.raw.len()).sum::<usize>() + 1);
+    let (mut ignored, mut own, mut excluded) = (Vec::new(), Vec::new(), Vec::new());
+    for mut w in folders {
+        raw.append(&mut w.raw);
+        ignored.append(&mut w.ignored);
+        own.append(&mut w.own);
+        excluded.append(&mut w.excluded_dirs);
+    }
     if include_top {
         raw.push(Raw {
-            child: TarPath::default(),
+            path: base.dst.clone(),
             st: Stat::of(&meta),
         });
     }
-    out.skipped_own = w.own.iter().map(TarPath::to_string).collect();
-    w.ignored.sort();
-    out.ignored = w.ignored.len();
-    out.ignored_examples = w.ignored.iter().take(5).map(TarPath::to_string).collect();
+    out.skipped_own = own.iter().map(TarPath::to_string).collect();
+    ignored.sort();
+    out.ignored = ignored.len();
+    out.ignored_examples = ignored.iter().take(5).map(TarPath::to_string).collect();
     // A re-included file keeps its excluded parent folders.
-    if !w.excluded_dirs.is_empty() {
-        let mut excluded_dirs: HashMap<TarPath, Stat> = w
-            .excluded_dirs
-            .into_iter()
-            .map(|r| (r.child, r.st))
-            .collect();
+    if !excluded.is_empty() {
+        let mut excluded_dirs: HashMap<TarPath, Stat> =
+            excluded.into_iter().map(|r| (r.path, r.st)).collect();
         let mut need: BTreeSet<TarPath> = BTreeSet::new();
         for r in &raw {
-            let mut p = r.child.parent();
+            let mut p = r.path.parent();
             while let Some(parent) = p {
                 p = parent.parent();
                 if excluded_dirs.contains_key(&parent) {
@@ -261,9 +266,9 @@ pub fn collect_folder(
                 }
             }
         }
-        for child in need {
-            let st = excluded_dirs.remove(&child).expect("listed above");
-            raw.push(Raw { child, st });
+        for path in need {
+            let st = excluded_dirs.remove(&path).expect("listed above");
+            raw.push(Raw { path, st });
         }
     }
     finish(&base, raw, o, &mut out)?;
@@ -316,7 +321,8 @@ impl Stat {
 }
 
 /// Where a collected tree is: on disk, in the layer, relative to the
-/// context. An entry's three paths are these joined with its `child`.
+/// context. An entry's three paths are these joined with its
+/// [`Base::child`] path.
 struct Base<'a> {
     src: &'a Path,
     /// `src`, shared by the entries.
@@ -325,10 +331,30 @@ struct Base<'a> {
     rel: TarPath,
 }
 
-/// An entry found: its path below the source ("" for the source itself)
-/// and its stat.
+impl Base<'_> {
+    /// The part of a layer path below `dst` ("" for `dst` itself).
+    fn child<'p>(&self, path: &'p TarPath) -> &'p [u8] {
+        let rest = path.as_bytes().get(self.dst.len()..).unwrap_or_default();
+        rest.strip_prefix(b"/").unwrap_or(rest)
+    }
+
+    /// The context path of the entry at layer path `path`, put in `buf`.
+    fn rel_into(&self, path: &TarPath, buf: &mut Vec<u8>) {
+        let child = self.child(path);
+        buf.clear();
+        buf.extend_from_slice(self.rel.as_bytes());
+        if !self.rel.is_empty() && !child.is_empty() {
+            buf.push(b'/');
+        }
+        buf.extend_from_slice(child);
+    }
+}
+
+/// An entry found: its layer path (`dst` below which the source's own
+/// path is) and its stat. The layer path is made once, as the folder is
+/// read, and becomes the entry's.
 struct Raw {
-    child: TarPath,
+    path: TarPath,
     st: Stat,
 }
 
@@ -341,18 +367,19 @@ struct Walked {
     own: Vec<TarPath>,
 }
 
-/// Walks `dir` (at `sub` below the source folder), folders in parallel.
-/// Entries are stat'ed relative to their folder, not by full path. Names
-/// are taken as the bytes they are; ignore patterns see them as
-/// [`TarPath::for_matching`] gives them; `verdict` is what they say of
-/// `dir`, and each entry's is found from it.
+/// Walks `dir` (at layer path `at`), folders in parallel, and gives what
+/// each folder holds, one [`Walked`] a folder. Entries are stat'ed
+/// relative to their folder, not by full path. Names are taken as the
+/// bytes they are; ignore patterns see them as [`TarPath::for_matching`]
+/// gives them; `verdict` is what they say of `dir`, and each entry's is
+/// found from it.
 fn walk(
     dir: &Path,
-    sub: &TarPath,
-    base_rel: &TarPath,
+    at: &TarPath,
+    base: &Base,
     verdict: Verdict,
     o: &CollectOptions,
-) -> Result<Walked> {
+) -> Result<Vec<Walked>> {
     let rules = o.rules;
     let mut out = Walked::default();
     let mut subdirs: Vec<(PathBuf, TarPath, Verdict)> = Vec::new();
@@ -362,36 +389,39 @@ fn walk(
         fs::read_dir(dir).map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
     // The context path of an entry, for the ignore rules: this folder's
     // part once, each name put after it (no allocation per entry).
-    let mut rel_buf = base_rel.join(sub).into_bytes();
+    let mut rel_buf = Vec::new();
+    base.rel_into(at, &mut rel_buf);
     if !rel_buf.is_empty() {
         rel_buf.push(b'/');
     }
     let rel_dir_len = rel_buf.len();
     for item in rd {
         let e = item.map_err(|e| Error::input(dir, format!("cannot read folder: {e}")))?;
-        let name = e.file_name();
-        let name_len = name.len();
+        let name = e.file_name().into_vec();
         let st = Stat::of(
             &e.metadata()
                 .map_err(|err| Error::input(e.path(), format!("cannot stat: {err}")))?,
         );
-        let child = if sub.is_empty() {
-            TarPath::from_bytes(name.into_vec())
+        rel_buf.truncate(rel_dir_len);
+        rel_buf.extend_from_slice(&name);
+        let path = if at.is_empty() {
+            TarPath::from_bytes(name)
         } else {
-            let name = TarPath::from_bytes(name.into_vec());
-            sub.join(&name)
+            let mut b = Vec::with_capacity(at.len() + 1 + name.len());
+            b.extend_from_slice(at.as_bytes());
+            b.push(b'/');
+            b.extend_from_slice(&name);
+            TarPath::from_bytes(b)
         };
         if excludes_here {
             let full = e.path();
             if o.exclude.contains(&full) {
-                out.own.push(base_rel.join(&child));
+                out.own.push(TarPath::from_bytes(&rel_buf[..]));
                 continue;
             }
         }
         let mut v = verdict;
         if !rules.is_empty() {
-            rel_buf.truncate(rel_dir_len);
-            rel_buf.extend_from_slice(&child.as_bytes()[child.len() - name_len..]);
             v = match std::str::from_utf8(&rel_buf) {
                 Ok(rel) => rules.verdict_below(verdict, rel),
                 Err(_) => {
@@ -401,32 +431,28 @@ fn walk(
             if rules.excludes(v) {
                 let rel = TarPath::from_bytes(&rel_buf[..]);
                 if st.is_dir() && !rules.can_skip_dir(&rel.for_matching()) {
-                    subdirs.push((e.path(), child.clone(), v));
-                    out.excluded_dirs.push(Raw { child, st });
+                    subdirs.push((e.path(), path.clone(), v));
+                    out.excluded_dirs.push(Raw { path, st });
                 }
                 out.ignored.push(rel);
                 continue;
             }
         }
         if st.is_dir() {
-            subdirs.push((e.path(), child.clone(), v));
+            subdirs.push((e.path(), path.clone(), v));
         }
-        out.raw.push(Raw { child, st });
+        out.raw.push(Raw { path, st });
     }
-    let nested: Vec<Walked> = subdirs
+    // Only the small per-folder lists move up the tree, not their entries
+    // (a deep tree would copy each entry once per level).
+    let nested: Vec<Vec<Walked>> = subdirs
         .par_iter()
-        .map(|(p, child, v)| walk(p, child, base_rel, *v, o))
+        .map(|(p, at, v)| walk(p, at, base, *v, o))
         .collect::<Result<_>>()?;
-    // Grown once, to its size, not by doubling.
-    out.raw
-        .reserve_exact(nested.iter().map(|n| n.raw.len()).sum());
-    for mut n in nested {
-        out.raw.append(&mut n.raw);
-        out.ignored.append(&mut n.ignored);
-        out.excluded_dirs.append(&mut n.excluded_dirs);
-        out.own.append(&mut n.own);
-    }
-    Ok(out)
+    let mut all = Vec::with_capacity(1 + nested.iter().map(Vec::len).sum::<usize>());
+    all.push(out);
+    all.extend(nested.into_iter().flatten());
+    Ok(all)
 }
 
 /// Collects one file placed at layer path `dst`.
@@ -444,22 +470,36 @@ pub fn collect_file(src: &Path, dst: &str, o: &CollectOptions) -> Result<Collect
     };
     let mut out = Collected::default();
     let raw = vec![Raw {
-        child: TarPath::default(),
+        path: base.dst.clone(),
         st: Stat::of(&meta),
     }];
     finish(&base, raw, o, &mut out)?;
     Ok(out)
 }
 
-/// What one entry became, before the results are gathered in order.
-enum Made {
-    Entry {
-        entry: FileEntry,
-        secret: Option<String>,
-        /// Not in the stat cache: (path relative to the context, stamp).
-        miss: Option<(TarPath, Stamp)>,
-    },
+/// What making an entry finds beside the entry, kept apart from it so
+/// that entries are written straight to their place in the list.
+struct Side {
+    /// Not in the stat cache: the stamp to record with its hash.
+    miss: Option<Stamp>,
+    /// What few entries have.
+    rare: Option<Box<Rare>>,
+}
+
+enum Rare {
+    /// A file that looks like a secret: why, for the warning.
+    Secret(String),
+    /// Not a file, folder or link (its entry is a stand-in, dropped).
     Special(String),
+    /// Making it failed (its entry is a stand-in).
+    Failed(Error),
+}
+
+impl Side {
+    const PLAIN: Side = Side {
+        miss: None,
+        rare: None,
+    };
 }
 
 /// Entries at most this many to a parallel job: a tiny job costs more to
@@ -475,8 +515,8 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
     // Layer paths are `dst` joined with the child: their order is the
     // children's. Sorted last first, so that entries are made from the
     // end of `raw`, which gives its memory back as it goes.
-    raw.par_sort_unstable_by(|a, b| b.child.cmp(&a.child));
-    raw.dedup_by(|a, b| a.child == b.child);
+    raw.par_sort_unstable_by(|a, b| b.path.cmp(&a.path));
+    raw.dedup_by(|a, b| a.path == b.path);
     let n = raw.len();
     let (uid, gid) = o.owner.map(|w| (w.uid, w.gid)).unwrap_or((0, 0));
     // Hard links: the first name of an inode (in layer order) holds the
@@ -487,63 +527,78 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
         if r.st.nlink > 1 && r.st.kind() == libc::S_IFREG {
             let first = *first_link.entry((r.st.dev, r.st.ino)).or_insert(i);
             if first != i {
-                link_to.insert(i, base.dst.join(&raw[n - 1 - first].child));
+                link_to.insert(i, raw[n - 1 - first].path.clone());
             }
         }
     }
     drop(first_link);
-    let mut entries = Vec::with_capacity(n);
-    let mut to_hash: Vec<(usize, TarPath, Stamp)> = Vec::new();
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(n);
+    let mut sides: Vec<Side> = Vec::new();
+    let mut to_hash: Vec<(usize, Stamp)> = Vec::new();
+    let mut stand_ins: Vec<usize> = Vec::new();
     while !raw.is_empty() {
         let mut chunk = raw.split_off(raw.len() - raw.len().min(CHUNK));
         chunk.reverse();
         raw.shrink_to_fit();
         let first = n - raw.len() - chunk.len();
-        let made: Vec<Made> = chunk
-            .into_par_iter()
-            .enumerate()
-            .with_min_len(BATCH)
-            .map_init(Scratch::default, |scratch, (j, r)| {
-                make_entry(base, r, link_to.get(&(first + j)), (uid, gid), o, scratch)
-            })
-            .collect::<Result<_>>()?;
-        for m in made {
-            match m {
-                Made::Entry {
-                    entry,
-                    secret,
-                    miss,
-                } => {
-                    if let Some(s) = secret {
-                        out.secrets.push(s);
-                    }
-                    if let FileKind::File { size, .. } = entry.kind {
-                        out.bytes += size;
-                    }
-                    if let Some((rel, stamp)) = miss {
-                        to_hash.push((entries.len(), rel, stamp));
-                    }
-                    entries.push(entry);
+        debug_assert_eq!(first, entries.len());
+        // Entries are written in place (an indexed extend); what else was
+        // found is in `sides`, at the same index.
+        let mut made = (std::mem::take(&mut entries), std::mem::take(&mut sides));
+        made.par_extend(
+            chunk
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(BATCH)
+                .map_init(Scratch::default, |scratch, (j, r)| {
+                    make_entry(base, r, link_to.get(&(first + j)), (uid, gid), o, scratch)
+                }),
+        );
+        (entries, sides) = made;
+        for (j, side) in sides.drain(..).enumerate() {
+            let i = first + j;
+            if let Some(stamp) = side.miss {
+                to_hash.push((i, stamp));
+            }
+            match side.rare.map(|r| *r) {
+                None => {}
+                Some(Rare::Secret(s)) => out.secrets.push(s),
+                Some(Rare::Special(s)) => {
+                    out.skipped_special.push(s);
+                    stand_ins.push(i);
                 }
-                Made::Special(s) => out.skipped_special.push(s),
+                Some(Rare::Failed(e)) => return Err(e),
             }
         }
     }
+    out.bytes = entries
+        .par_iter()
+        .map(|e| match e.kind {
+            FileKind::File { size, .. } => size,
+            _ => 0,
+        })
+        .sum();
+    // A stat cache name, for the files to hash.
+    let name = |i: usize, buf: &mut Vec<u8>| {
+        base.rel_into(&entries[i].path, buf);
+        stat_key(&TarPath::from_bytes(&buf[..])).into_owned()
+    };
     if !o.hash {
+        let mut buf = Vec::new();
         out.unhashed = to_hash
             .iter()
-            .map(|(i, rel, _)| (entries[*i].path.clone(), stat_key(rel).into_owned()))
+            .map(|&(i, _)| (entries[i].path.clone(), name(i, &mut buf)))
             .collect();
-        out.entries = entries;
+        out.entries = drop_stand_ins(entries, &stand_ins);
         return Ok(());
     }
     out.hashed = to_hash.len();
     let hashes: Vec<(usize, Digest)> = to_hash
         .par_iter()
-        .map(|(i, rel, stamp)| {
-            let d = hash_file(&entries[*i].src())?;
-            o.stat.insert(stat_key(rel).as_bytes(), *stamp, d);
-            Ok((*i, d))
+        .map_init(Vec::new, |buf, &(i, stamp)| {
+            let d = hash_file(&entries[i].src())?;
+            o.stat.insert(name(i, buf).as_bytes(), stamp, d);
+            Ok((i, d))
         })
         .collect::<Result<_>>()?;
     for (i, d) in hashes {
@@ -551,8 +606,22 @@ fn finish(base: &Base, mut raw: Vec<Raw>, o: &CollectOptions, out: &mut Collecte
             *hash = d;
         }
     }
-    out.entries = entries;
+    out.entries = drop_stand_ins(entries, &stand_ins);
     Ok(())
+}
+
+/// `entries` without those at `stand_ins` (sorted indexes).
+fn drop_stand_ins(mut entries: Vec<FileEntry>, stand_ins: &[usize]) -> Vec<FileEntry> {
+    if !stand_ins.is_empty() {
+        let mut i = 0;
+        let mut next = stand_ins.iter().peekable();
+        entries.retain(|_| {
+            let keep = next.next_if_eq(&&i).is_none();
+            i += 1;
+            keep
+        });
+    }
+    entries
 }
 
 /// What [`make_entry`] keeps from one entry to the next of a run of
@@ -564,61 +633,95 @@ struct Scratch {
     hint: usize,
 }
 
-/// The entry for `r`; `link` is the layer path it is a hard link to.
+/// The entry for `r`; `link` is the layer path it is a hard link to. An
+/// entry that is not made is a stand-in, with why in its side.
 fn make_entry(
+    base: &Base,
+    r: Raw,
+    link: Option<&TarPath>,
+    owner: (u64, u64),
+    o: &CollectOptions,
+    scratch: &mut Scratch,
+) -> (FileEntry, Side) {
+    let rare = |r: Rare| Side {
+        miss: None,
+        rare: Some(Box::new(r)),
+    };
+    let stand_in = || FileEntry {
+        path: TarPath::default(),
+        kind: FileKind::Dir,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        source: Source::Path(PathBuf::new()),
+        mtime_ns: 0,
+    };
+    if !matches!(r.st.kind(), libc::S_IFDIR | libc::S_IFLNK | libc::S_IFREG) {
+        base.rel_into(&r.path, &mut scratch.buf);
+        let name = TarPath::from_bytes(&scratch.buf[..]).to_string();
+        return (stand_in(), rare(Rare::Special(name)));
+    }
+    match entry_of(base, r, link, owner, o, scratch) {
+        Ok((entry, secret, miss)) => {
+            let side = match secret {
+                None => Side {
+                    miss,
+                    ..Side::PLAIN
+                },
+                Some(s) => Side {
+                    miss,
+                    rare: Some(Box::new(Rare::Secret(s))),
+                },
+            };
+            (entry, side)
+        }
+        Err(e) => (stand_in(), rare(Rare::Failed(e))),
+    }
+}
+
+/// The entry of a folder, file or link; a secret's warning; the stamp of
+/// a file the stat cache did not know.
+fn entry_of(
     base: &Base,
     r: Raw,
     link: Option<&TarPath>,
     (uid, gid): (u64, u64),
     o: &CollectOptions,
     Scratch { buf, hint }: &mut Scratch,
-) -> Result<Made> {
-    let path = base.dst.join(&r.child);
-    let source = Source::Under {
-        root: base.root.clone(),
-        // The layer folder's name came from a build file (at most 16 MiB).
-        skip: u32::try_from(path.len() - r.child.len()).expect("a layer folder name under 4 GiB"),
-    };
+) -> Result<(FileEntry, Option<String>, Option<Stamp>)> {
     let st = &r.st;
-    let mode = o.chmod.unwrap_or(st.mode & 0o7777);
-    // Takes the two paths: one entry is made per call.
-    let entry = |kind, mode, mtime_ns, source| FileEntry {
-        path,
-        kind,
-        mode,
+    let mut entry = FileEntry {
+        path: r.path,
+        kind: FileKind::Dir,
+        mode: o.chmod.unwrap_or(st.mode & 0o7777),
         uid,
         gid,
-        source,
-        mtime_ns,
+        source: Source::Under {
+            root: base.root.clone(),
+            // The layer folder's name came from a build file (at most 16 MiB).
+            skip: u32::try_from(base.dst.len()).expect("a layer folder name under 4 GiB"),
+        },
+        mtime_ns: st.mtime_ns,
     };
-    let (kind, secret, miss) = match st.kind() {
-        libc::S_IFDIR => (FileKind::Dir, None, None),
+    match st.kind() {
         libc::S_IFLNK => {
-            let src = base.src.join(r.child.as_path());
+            let src = base
+                .src
+                .join(std::ffi::OsStr::from_bytes(base.child(&entry.path)));
             let target = fs::read_link(&src)
                 .map_err(|e| Error::input(&src, format!("cannot read link: {e}")))?;
-            let kind = FileKind::Symlink(TarPath::from_os(target.as_os_str()));
-            return Ok(Made::Entry {
-                entry: entry(kind, 0o777, st.mtime_ns, source),
-                secret: None,
-                miss: None,
-            });
+            entry.kind = FileKind::Symlink(TarPath::from_os(target.as_os_str()));
+            entry.mode = 0o777;
+            Ok((entry, None, None))
         }
         libc::S_IFREG => {
             if let Some(target) = link {
-                return Ok(Made::Entry {
-                    entry: entry(FileKind::Hardlink(target.clone()), mode, 0, source),
-                    secret: None,
-                    miss: None,
-                });
+                entry.kind = FileKind::Hardlink(target.clone());
+                entry.mtime_ns = 0;
+                return Ok((entry, None, None));
             }
-            // The context path, built in `buf`; owned only for a miss.
-            buf.clear();
-            buf.extend_from_slice(base.rel.as_bytes());
-            if !base.rel.is_empty() && !r.child.is_empty() {
-                buf.push(b'/');
-            }
-            buf.extend_from_slice(r.child.as_bytes());
+            // The context path, built in `buf`.
+            base.rel_into(&entry.path, buf);
             let (secret, found) = match std::str::from_utf8(buf) {
                 Ok(rel) => (
                     secret_reason(rel).map(|why| format!("{rel} ({why})")),
@@ -633,32 +736,14 @@ fn make_entry(
                     )
                 }
             };
-            match found {
-                Some(hash) => (
-                    FileKind::File {
-                        size: st.size,
-                        hash,
-                    },
-                    secret,
-                    None,
-                ),
-                None => (
-                    FileKind::File {
-                        size: st.size,
-                        hash: Digest([0; 32]),
-                    },
-                    secret,
-                    Some((TarPath::from_bytes(&buf[..]), st.stamp())),
-                ),
-            }
+            entry.kind = FileKind::File {
+                size: st.size,
+                hash: found.unwrap_or(Digest([0; 32])),
+            };
+            Ok((entry, secret, found.is_none().then(|| st.stamp())))
         }
-        _ => return Ok(Made::Special(base.rel.join(&r.child).to_string())),
-    };
-    Ok(Made::Entry {
-        entry: entry(kind, mode, st.mtime_ns, source),
-        secret,
-        miss,
-    })
+        _ => Ok((entry, None, None)),
+    }
 }
 
 pub fn hash_file(p: &Path) -> Result<Digest> {
@@ -693,27 +778,46 @@ fn key_name(k: &mut KeyHasher, p: &TarPath) {
     };
 }
 
+/// Entries go into a step key this many at a time: each group gets a key
+/// of its own, groups in parallel, and the step key takes the groups'
+/// keys in order. The size is fixed, so keys do not depend on the cores.
+const KEY_GROUP: usize = 1024;
+
 /// Feeds a file set into a step key.
 pub fn key_entries(k: &mut KeyHasher, entries: &[FileEntry]) {
     k.u64(entries.len() as u64);
-    for e in entries {
-        key_name(k, &e.path);
-        k.u64(e.mode as u64).u64(e.uid).u64(e.gid);
-        match &e.kind {
-            FileKind::Dir => {
-                k.str("dir");
+    let groups: Vec<Digest> = entries
+        .par_chunks(KEY_GROUP)
+        .map(|group| {
+            let mut g = KeyHasher::new("files-group", 1);
+            for e in group {
+                key_entry(&mut g, e);
             }
-            FileKind::File { size, hash } => {
-                k.str("file").u64(*size).digest(hash);
-            }
-            FileKind::Symlink(t) => {
-                k.str("symlink");
-                key_name(k, t);
-            }
-            FileKind::Hardlink(t) => {
-                k.str("hardlink");
-                key_name(k, t);
-            }
+            g.finish()
+        })
+        .collect();
+    for d in &groups {
+        k.digest(d);
+    }
+}
+
+fn key_entry(k: &mut KeyHasher, e: &FileEntry) {
+    key_name(k, &e.path);
+    k.u64(e.mode as u64).u64(e.uid).u64(e.gid);
+    match &e.kind {
+        FileKind::Dir => {
+            k.str("dir");
+        }
+        FileKind::File { size, hash } => {
+            k.str("file").u64(*size).digest(hash);
+        }
+        FileKind::Symlink(t) => {
+            k.str("symlink");
+            key_name(k, t);
+        }
+        FileKind::Hardlink(t) => {
+            k.str("hardlink");
+            key_name(k, t);
         }
     }
 }
@@ -880,10 +984,59 @@ mod tests {
         assert_eq!(again.entries.len(), 4);
     }
 
+    /// Entries are keyed in groups of `KEY_GROUP`, in parallel: the key is
+    /// the same on one thread and on many, and is what the groups, cut at
+    /// fixed places, give by hand.
     #[test]
-    fn utf8_keys_are_what_they_were() {
-        // The key of a UTF-8 name is the key of the string: caches made
-        // before names were bytes still hit.
+    fn keys_of_groups_do_not_depend_on_threads() {
+        let entry = |i: usize| FileEntry {
+            path: TarPath::from(format!("app/{i:05}").as_str()),
+            kind: FileKind::File {
+                size: i as u64,
+                hash: Digest::of(&i.to_be_bytes()),
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            source: Source::Path(PathBuf::new()),
+            mtime_ns: 0,
+        };
+        let entries: Vec<FileEntry> = (0..KEY_GROUP * 2 + 7).map(entry).collect();
+        let key = |entries: &[FileEntry], threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut k = KeyHasher::new("t", 1);
+                key_entries(&mut k, entries);
+                k.finish()
+            })
+        };
+        let one = key(&entries, 1);
+        assert_eq!(one, key(&entries, 2));
+        assert_eq!(one, key(&entries, 5));
+        // By hand: the count, then each group's key in order.
+        let mut k = KeyHasher::new("t", 1);
+        k.u64(entries.len() as u64);
+        for group in entries.chunks(KEY_GROUP) {
+            let mut g = KeyHasher::new("files-group", 1);
+            for e in group {
+                key_entry(&mut g, e);
+            }
+            k.digest(&g.finish());
+        }
+        assert_eq!(one, k.finish());
+        // Any change to one entry changes the key.
+        let mut changed = entries.clone();
+        changed[KEY_GROUP].mode = 0o600;
+        assert_ne!(one, key(&changed, 2));
+    }
+
+    #[test]
+    fn utf8_names_are_keyed_as_strings() {
+        // The key of a UTF-8 name is the key of the string (a name that is
+        // not UTF-8 is keyed as bytes, a field of another type).
         let e = FileEntry {
             path: TarPath::from("app/é"),
             kind: FileKind::Symlink(TarPath::from("t")),
@@ -895,9 +1048,11 @@ mod tests {
         };
         let mut a = KeyHasher::new("t", 1);
         key_entries(&mut a, &[e]);
+        let mut group = KeyHasher::new("files-group", 1);
+        group.str("app/é").u64(0o777).u64(0).u64(0);
+        group.str("symlink").str("t");
         let mut b = KeyHasher::new("t", 1);
-        b.u64(1).str("app/é").u64(0o777).u64(0).u64(0);
-        b.str("symlink").str("t");
+        b.u64(1).digest(&group.finish());
         assert_eq!(a.finish(), b.finish());
     }
 
@@ -999,8 +1154,8 @@ mod tests {
             key_entries(&mut k, entries);
             k.finish().hex()
         };
-        // The key this tree had when collection was first pinned.
-        const PINNED: &str = "82e5c49ff6eb346ad64bc97807229416265c2e137ce7c9f2d62c8421a6c3114e";
+        // The key this tree has had since entries are keyed in groups.
+        const PINNED: &str = "8f0212732bb2b0538a74f8ff305dcda6eb2f31aaaadecf627728fabbe4ce85b7";
         assert_eq!(key(&c.entries), PINNED);
         // With --chmod every entry but symlinks takes the mode given.
         let o = CollectOptions {
