@@ -136,6 +136,11 @@ struct DefArgs {
     /// An imgbuild.toml, or a folder holding one; with --file, the build context.
     #[arg(default_value = ".")]
     path: PathBuf,
+    /// A registry step cache to read: REPOSITORY, or buildx's
+    /// type=registry,ref=REPOSITORY (repeatable; the first that has a step
+    /// wins). Default: $IMGBUILD_CACHE_FROM (whitespace-separated).
+    #[arg(long = "cache-from", value_name = "REF")]
+    cache_from: Vec<String>,
     /// Build this Dockerfile instead of a definition (PATH is its context).
     #[arg(long = "file", short = 'f')]
     file: Option<PathBuf>,
@@ -373,6 +378,11 @@ struct BuildArgs {
     /// manifest (default), index, manifest-descriptor, index-descriptor (repeatable).
     #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
     annotations: Vec<String>,
+    /// Write the steps this build made or used to a registry step cache:
+    /// REPOSITORY, or buildx's type=registry,ref=REPOSITORY[,mode=min|max]
+    /// [,ignore-error=true]. Default: $IMGBUILD_CACHE_TO.
+    #[arg(long = "cache-to", value_name = "REF")]
+    cache_to: Option<String>,
     /// Read no step from the cache (results are still stored).
     #[arg(long)]
     no_cache: bool,
@@ -718,8 +728,34 @@ fn plan_request(a: &DefArgs) -> Result<PlanRequest> {
         base_mirror: a.registry.base_registry_mirror.clone(),
         source_date_epoch: plan::source_date_epoch_from_env(),
         one_pass: one_pass_from_env(),
+        cache: imgbuild::registry::cache::CacheOptions {
+            from: cache_refs("--cache-from", &a.cache_from, "IMGBUILD_CACHE_FROM")?,
+            to: None,
+        },
         ..PlanRequest::new(def_source(a)?)
     })
+}
+
+/// Registry caches named by a flag, else by the environment variable
+/// `var` (whitespace-separated, for CI settings).
+fn cache_refs(
+    flag: &str,
+    given: &[String],
+    var: &str,
+) -> Result<Vec<imgbuild::registry::cache::CacheRef>> {
+    let from_env;
+    let (refs, whence): (Vec<&str>, &str) = if given.is_empty() {
+        from_env = std::env::var(var).unwrap_or_default();
+        (from_env.split_whitespace().collect(), var)
+    } else {
+        (given.iter().map(String::as_str).collect(), flag)
+    };
+    refs.into_iter()
+        .map(|s| {
+            imgbuild::registry::cache::CacheRef::parse(s)
+                .map_err(|e| Error::Usage(format!("{whence} {s}: {e}")))
+        })
+        .collect()
 }
 
 /// `IMGBUILD_ONE_PASS`: `0` always hashes a cold files layer's files
@@ -846,10 +882,20 @@ fn build(a: BuildArgs) -> Result<()> {
         .registry
         .client(tags.iter().map(|r| r.registry.clone()).collect())?;
     let req = BuildRequest {
-        plan: PlanRequest {
-            no_cache: a.no_cache,
-            no_cache_filter: a.no_cache_filter.clone(),
-            ..plan_request(&a.def)?
+        plan: {
+            let mut plan = PlanRequest {
+                no_cache: a.no_cache,
+                no_cache_filter: a.no_cache_filter.clone(),
+                ..plan_request(&a.def)?
+            };
+            let to = cache_refs("--cache-to", a.cache_to.as_slice(), "IMGBUILD_CACHE_TO")?;
+            if to.len() > 1 {
+                return Err(Error::Usage(
+                    "IMGBUILD_CACHE_TO: one cache to write, not several".into(),
+                ));
+            }
+            plan.cache.to = to.into_iter().next();
+            plan
         },
         output,
         push,
@@ -1064,8 +1110,10 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
             );
         }
         for (i, s) in img.steps.iter().enumerate() {
+            let from_registry = plan.registry_hits.get(&s.key);
             let state = match (&s.action, &s.cached) {
                 (Action::Config(_), _) => "config",
+                (_, Some(_)) if from_registry.is_some() => "hit-registry",
                 (_, Some(_)) => "hit",
                 (_, None) => "miss",
             };
@@ -1108,6 +1156,9 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
                     s.key.short(),
                     s.name
                 );
+                if let Some(r) = from_registry {
+                    println!("        hit (registry): {r}");
+                }
                 for w in &s.why {
                     println!("        why: {w}");
                 }
@@ -1119,6 +1170,7 @@ fn plan_cmd(a: DefArgs) -> Result<()> {
                 "name": s.name,
                 "key": s.key,
                 "cache": state,
+                "cache_from": from_registry,
                 "location": s.loc.to_string(),
                 "files": files,
                 "bytes": bytes,

@@ -12,8 +12,10 @@ use crate::layer::compress::Compression;
 use crate::output::{self, Output, PlatformOut};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::progress::ProgressSink;
+use crate::registry::cache::{self, CacheOptions, CacheRef, ExportStats};
 use crate::registry::{self, Client, Reference};
-use crate::store::Store;
+use crate::store::{LayerDesc, Store};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,9 @@ pub struct PlanRequest {
     /// Whether a build writes a cold files layer while planning, reading
     /// each file once (default: when no hit is likely). `plan` never does.
     pub one_pass: plan::OnePass,
+    /// Registry step caches read (`--cache-from`) and written
+    /// (`--cache-to`).
+    pub cache: CacheOptions,
 }
 
 impl PlanRequest {
@@ -68,6 +73,7 @@ impl PlanRequest {
             no_cache: false,
             no_cache_filter: Vec::new(),
             one_pass: plan::OnePass::Auto,
+            cache: CacheOptions::default(),
         }
     }
 }
@@ -150,6 +156,9 @@ fn plan_for(
         debian_relock: false,
         one_pass: threads.map_or(plan::OnePass::Off, |_| req.one_pass),
         threads: threads.unwrap_or(1),
+        cache_from: req.cache.from.clone(),
+        // A build needs the layers; `plan` only says where they are.
+        fetch_cache_hits: threads.is_some(),
     };
     let mut plan = plan::plan(def, store, options, client)?;
     for name in &req.no_cache_filter {
@@ -333,6 +342,11 @@ pub struct BuildReport {
     pub bytes_compressed: u64,
     pub bytes_written: u64,
     pub bytes_uploaded: u64,
+    /// Steps whose layers came from a registry cache (`--cache-from`).
+    pub cache_hits_registry: usize,
+    /// What writing the registry cache did (`--cache-to`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_export: Option<ExportStats>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
@@ -416,7 +430,10 @@ impl ProgressSink for Recorded<'_> {
         self.inner.line(msg)
     }
     fn warning(&self, msg: &str) {
-        if msg.starts_with("warning: store blob") || msg.starts_with("warning: building again") {
+        if msg.starts_with("warning: store blob")
+            || msg.starts_with("warning: building again")
+            || msg.starts_with("warning: cache ")
+        {
             self.kept
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -509,6 +526,8 @@ fn build_with(
         bytes_compressed: res.bytes_compressed,
         bytes_written: 0,
         bytes_uploaded: 0,
+        cache_hits_registry: plan.registry_hits.len(),
+        cache_export: None,
         warnings,
         duration_ms: 0,
     };
@@ -602,11 +621,89 @@ fn build_with(
             pushed,
         });
     }
+    if let Some(to) = &req.plan.cache.to {
+        let stats = export_cache(&plan, store, client, to, &skip, &is_result, &targets);
+        match stats {
+            Ok(s) => report.cache_export = Some(s),
+            Err(e) if to.ignore_error => {
+                let w = format!("warning: cache {}: not written: {e}", to.repo);
+                progress.warning(&w);
+                report.warnings.push(w);
+            }
+            Err(e) => return Err(e),
+        }
+    }
     report.duration_ms = t0.elapsed().as_millis() as u64;
     // A plan of many files takes milliseconds to free, entry by entry:
     // freed on a thread of its own, the report is not held up by it.
     std::thread::spawn(move || drop(plan));
     Ok(report)
+}
+
+/// Writes the entries of the steps built or used into the cache `to`: the
+/// images' own steps (`mode=min`), or every image's (`mode=max`, earlier
+/// stages too). A layer pushed to the same registry is mounted from there.
+fn export_cache(
+    plan: &Plan,
+    store: &Store,
+    client: &Client,
+    to: &CacheRef,
+    skip: &[bool],
+    is_result: &dyn Fn(usize) -> bool,
+    targets: &[Vec<Reference>],
+) -> Result<ExportStats> {
+    let mut entries: BTreeMap<Digest, (LayerDesc, Option<String>)> = BTreeMap::new();
+    for (i, img) in plan.images.iter().enumerate() {
+        if skip[i] || !(to.max || is_result(i)) {
+            continue;
+        }
+        let mount = targets[i]
+            .iter()
+            .find(|t| t.registry == to.repo.registry)
+            .map(|t| t.repository.clone());
+        for s in img.steps.iter().filter(|s| s.makes_layer()) {
+            if let Some(desc) = store.step_get(&s.key) {
+                entries.entry(s.key).or_insert((desc, mount.clone()));
+            }
+        }
+    }
+    let task = crate::progress::start(&format!("[{}] write cache", to.repo), 0);
+    // One HEAD per entry, in parallel; an unchanged build stops there.
+    let missing: Vec<_> = entries
+        .par_iter()
+        .map(
+            |(key, (desc, _))| Ok((!cache::has_entry(client, &to.repo, key, desc)?).then_some(key)),
+        )
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut stats = ExportStats {
+        entries_present: (entries.len() - missing.len()) as u64,
+        ..ExportStats::default()
+    };
+    if !missing.is_empty() {
+        cache::put_config(client, store, &to.repo, &mut stats)?;
+    }
+    let written = missing
+        .par_iter()
+        .map(|key| {
+            let (desc, mount) = &entries[*key];
+            let mut s = ExportStats::default();
+            cache::put_entry(client, store, &to.repo, key, desc, mount.as_deref(), &mut s)?;
+            Ok(s)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for s in written {
+        stats.entries_written += s.entries_written;
+        stats.blobs_uploaded += s.blobs_uploaded;
+        stats.bytes_uploaded += s.bytes_uploaded;
+    }
+    task.finish(&format!(
+        "{} entries written, {} already there",
+        stats.entries_written, stats.entries_present
+    ));
+    Ok(stats)
 }
 
 /// Several images can share one output only as a layout, under different

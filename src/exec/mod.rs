@@ -268,8 +268,18 @@ fn step(cx: &StepCx, s: &Step, stack: &mut Stack, built: &Built, created: &str) 
         }
         Some(d) => {
             let label = format!("[{}] {}", cx.img.id, common::short(&s.name));
-            cx.o.progress.start(&label, 0).finish("cached");
-            (d.clone(), "hit")
+            match cx.plan.registry_hits.get(&s.key) {
+                Some(r) => {
+                    cx.o.progress
+                        .start(&label, 0)
+                        .finish(&format!("cached in {r}"));
+                    (d.clone(), "hit-registry")
+                }
+                None => {
+                    cx.o.progress.start(&label, 0).finish("cached");
+                    (d.clone(), "hit")
+                }
+            }
         }
         None => {
             // One builder per step key: an image with the same step waits

@@ -11,7 +11,8 @@ pub struct LayerOut {
     pub diff_id: Digest,
     pub size: u64,
     pub media_type: String,
-    /// "hit", "miss" or "base".
+    /// "hit", "hit-registry" (found in a `--cache-from` cache), "miss" or
+    /// "base".
     pub cache: &'static str,
     pub step: String,
 }

@@ -105,7 +105,7 @@ impl<'a> LayerCx<'a> {
         options.insert("source_date_epoch".into(), o.source_date_epoch.to_string());
         let cached = match &action {
             Action::Config(_) => None,
-            _ => cx.env.store.step_get(&key),
+            _ => cx.env.cached(&key),
         };
         let mut step = Step {
             name,

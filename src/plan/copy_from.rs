@@ -107,7 +107,7 @@ pub(super) fn plan(cx: &ImageCx, lc: &LayerCx, cfg: &ImageConfig) -> Result<Vec<
                 parents: *parents,
             })),
             key: step_key,
-            cached: cx.env.store.step_get(&step_key),
+            cached: cx.env.cached(&step_key),
             why: vec![],
             notes: vec![],
             options,

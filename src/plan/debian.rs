@@ -261,7 +261,7 @@ pub(super) fn plan_group(
                     unpacked,
                 })),
                 key: step_key,
-                cached: env.store.step_get(&step_key),
+                cached: env.cached(&step_key),
                 why: vec![],
                 notes: vec![],
                 options,

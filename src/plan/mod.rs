@@ -86,6 +86,11 @@ pub struct PlanOptions {
     /// pass (a build; never `plan`), and with how many threads.
     pub one_pass: OnePass,
     pub threads: usize,
+    /// Registry step caches to look keys up in (`--cache-from`), first
+    /// hit wins; and whether a hit's layer is downloaded (a build) or
+    /// only noted (`plan`).
+    pub cache_from: Vec<crate::registry::cache::CacheRef>,
+    pub fetch_cache_hits: bool,
 }
 
 impl Default for PlanOptions {
@@ -107,6 +112,8 @@ impl Default for PlanOptions {
             debian_sources: Vec::new(),
             one_pass: OnePass::Off,
             threads: 1,
+            cache_from: Vec::new(),
+            fetch_cache_hits: false,
         }
     }
 }
@@ -133,6 +140,9 @@ pub struct Plan {
     /// Keys of the layers planning wrote in one pass: built by this build,
     /// though execution finds them stored.
     pub made_in_plan: BTreeSet<Digest>,
+    /// Steps found in a registry cache (not in the store): key → the
+    /// cache repository.
+    pub registry_hits: BTreeMap<Digest, String>,
 }
 
 impl Plan {
@@ -410,6 +420,7 @@ pub fn plan(
     let mut images: Vec<ImagePlan> = Vec::new();
     let made = RefCell::new(BTreeSet::new());
     let files_steps = RefCell::new(BTreeSet::new());
+    let registry_hits = RefCell::new(BTreeMap::new());
     for i in order {
         let img_context = match &def.images[i].context {
             None => context.clone(),
@@ -436,6 +447,7 @@ pub fn plan(
             client,
             made: &made,
             files_steps: &files_steps,
+            registry_hits: &registry_hits,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
         images.push(img);
@@ -451,6 +463,7 @@ pub fn plan(
             .collect(),
         debian_lock,
         made_in_plan: made.into_inner(),
+        registry_hits: registry_hits.into_inner(),
     })
 }
 
@@ -470,6 +483,50 @@ pub(crate) struct Env<'a> {
     /// likely hit: it is hashed first).
     made: &'a RefCell<BTreeSet<Digest>>,
     files_steps: &'a RefCell<BTreeSet<String>>,
+    registry_hits: &'a RefCell<BTreeMap<Digest, String>>,
+}
+
+impl Env<'_> {
+    /// The layer of step `key` if it was built before: by this machine
+    /// (the store), else by one that wrote it to a registry cache. A
+    /// build downloads such a layer into the store, checked against its
+    /// entry; an entry that does not check out is a miss with a warning.
+    fn cached(&self, key: &Digest) -> Option<LayerDesc> {
+        if let Some(d) = self.store.step_get(key) {
+            return Some(d);
+        }
+        let client = self.client?;
+        for c in &self.o.cache_from {
+            let warn = |e: Error| {
+                crate::progress::warning(&format!(
+                    "warning: cache {}: step {}: {e}; not used",
+                    c.repo,
+                    key.short()
+                ))
+            };
+            let desc = match crate::registry::cache::lookup(client, &c.repo, key) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn(e);
+                    continue;
+                }
+            };
+            if self.o.fetch_cache_hits {
+                let got = crate::registry::cache::fetch_layer(client, &c.repo, &desc, self.store)
+                    .and_then(|()| self.store.step_put(key, &desc));
+                if let Err(e) = got {
+                    warn(e);
+                    continue;
+                }
+            }
+            self.registry_hits
+                .borrow_mut()
+                .insert(*key, c.repo.to_string());
+            return Some(desc);
+        }
+        None
+    }
 }
 
 /// One image's steps: the base, then each layer by its kind's planner.

@@ -31,8 +31,9 @@ pub enum OnePass {
     #[default]
     Off,
     /// When no hit is likely: the stat cache knows at most half the files,
-    /// and neither the last build of the image nor an image planned before
-    /// it in this build had a step of this name.
+    /// neither the last build of the image nor an image planned before it
+    /// in this build had a step of this name, and no registry cache is
+    /// read.
     Auto,
     /// Whenever files are unhashed (tests compare both ways).
     Always,
@@ -90,7 +91,11 @@ pub(super) fn hash_or_write(
         && match o.one_pass {
             OnePass::Off => false,
             OnePass::Always => true,
-            OnePass::Auto => c.hashed * 2 > files && !seen && !recorded(cx, name),
+            // A registry cache may well have the step: hash first, look
+            // it up, and build only on a miss.
+            OnePass::Auto => {
+                c.hashed * 2 > files && !seen && !recorded(cx, name) && o.cache_from.is_empty()
+            }
         };
     let stat = cx.env.stat;
     stat.reserve(c.hashed, all_names.len());

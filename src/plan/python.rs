@@ -799,7 +799,7 @@ pub(super) fn plan_layer(
                 loc: loc.clone(),
                 action: Action::Python(Box::new(pl)),
                 key,
-                cached: env.store.step_get(&key),
+                cached: env.cached(&key),
                 why: vec![],
                 notes: vec![],
                 options,

@@ -312,7 +312,7 @@ pub(super) fn plan(cx: &ImageCx, l: &Layer, steps: &[Step]) -> Result<Vec<Step>>
                 loc: l.loc.clone(),
                 action: Action::Run(Box::new(rs)),
                 key,
-                cached: env.store.step_get(&key),
+                cached: env.cached(&key),
                 why: vec![],
                 notes,
                 options,

@@ -3,6 +3,7 @@
 //! pushes and existence checks.
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod reference;
 

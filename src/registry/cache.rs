@@ -1,0 +1,439 @@
+//! A step cache kept in a registry repository (`--cache-from`,
+//! `--cache-to`): what one machine built, another finds by key.
+//!
+//! Each step key has an entry of its own: a small OCI image manifest
+//! tagged `step-v1-<key hex>` in the cache repository, whose one layer is
+//! the step's layer and whose annotations carry the key, the layer's
+//! diff_id and its uncompressed size. So a lookup is one manifest GET per
+//! step (a miss is a 404), and a write touches no shared object: two
+//! machines that write the same key write the same bytes (an entry holds
+//! no clock and no host), and writers of different keys write different
+//! tags. The registry refuses an entry whose layer it does not hold, so an
+//! entry is never visible before its blob is.
+//!
+//! An entry is trusted only as far as its bytes check out: its embedded key
+//! must be the key looked up, and a layer taken from the cache is hashed
+//! as it is downloaded (digest, then diff_id and size of what it
+//! decompresses to). A mismatch is a miss with a warning, never a layer.
+//!
+//! The entry JSON is written here by hand (fixed field order, no
+//! whitespace) because its bytes are what every machine must agree on.
+
+use super::client::Body;
+use super::{Client, Reference};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::oci::types::{Descriptor, MT_MANIFEST};
+use crate::store::{LayerDesc, Store};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Tag prefix of an entry; the number is the entry format.
+pub const TAG_PREFIX: &str = "step-v1-";
+/// The artifact type of an entry manifest.
+pub const ARTIFACT_TYPE: &str = "application/vnd.imgbuild.step.v1";
+/// The OCI empty descriptor's media type, bytes and digest: an entry's
+/// config.
+const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const EMPTY: &[u8] = b"{}";
+const A_KEY: &str = "dev.imgbuild.step.key";
+const A_DIFF_ID: &str = "dev.imgbuild.step.diff-id";
+const A_SIZE: &str = "dev.imgbuild.step.uncompressed-size";
+/// The most an entry may take (one is about 700 bytes).
+const MAX_ENTRY: u64 = 64 << 10;
+
+/// How a build uses the cache: `--cache-from` (any number, the first that
+/// has a key wins) and `--cache-to`.
+#[derive(Clone, Debug, Default)]
+pub struct CacheOptions {
+    pub from: Vec<CacheRef>,
+    pub to: Option<CacheRef>,
+}
+
+impl CacheOptions {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty() && self.to.is_none()
+    }
+}
+
+/// One cache repository, as `--cache-from`/`--cache-to` name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheRef {
+    /// The repository entries are in (a tag or digest in the flag is not
+    /// used: each entry has its own tag).
+    pub repo: Reference,
+    /// buildx's `mode=max`: also write entries of layers in no output
+    /// (earlier stages). The default, `min`, writes those of the images
+    /// built.
+    pub max: bool,
+    /// buildx's `ignore-error=true`: a failed write is a warning. Writes
+    /// fail the build otherwise.
+    pub ignore_error: bool,
+}
+
+impl CacheRef {
+    /// Parses `REF` or buildx's `type=registry,ref=REF[,mode=min|max]
+    /// [,ignore-error=true|false]`.
+    pub fn parse(s: &str) -> std::result::Result<CacheRef, String> {
+        let s = s.trim();
+        if !s.contains('=') {
+            return Ok(CacheRef {
+                repo: parse_repo(s)?,
+                max: false,
+                ignore_error: false,
+            });
+        }
+        let (mut repo, mut max, mut ignore_error) = (None, false, false);
+        for part in s.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: expected key=value"))?;
+            match k.trim() {
+                "type" if v == "registry" => {}
+                "type" => {
+                    return Err(format!(
+                        "cache type {v:?} is not supported (only type=registry)"
+                    ));
+                }
+                "ref" => repo = Some(parse_repo(v)?),
+                "mode" => {
+                    max = match v {
+                        "min" => false,
+                        "max" => true,
+                        _ => return Err(format!("mode={v}: expected min or max")),
+                    }
+                }
+                "ignore-error" => {
+                    ignore_error = match v {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(format!("ignore-error={v}: expected true or false")),
+                    }
+                }
+                // Options other cache exporters take that mean nothing
+                // here (entries are never compressed again, never
+                // re-encoded).
+                "compression" | "compression-level" | "force-compression" | "oci-mediatypes"
+                | "image-manifest" => {}
+                other => return Err(format!("unknown cache option {other:?}")),
+            }
+        }
+        Ok(CacheRef {
+            repo: repo.ok_or("missing ref=REPOSITORY")?,
+            max,
+            ignore_error,
+        })
+    }
+}
+
+fn parse_repo(s: &str) -> std::result::Result<Reference, String> {
+    let r = Reference::parse(s).map_err(|e| format!("{s:?}: {e}"))?;
+    Ok(Reference {
+        tag: None,
+        digest: None,
+        ..r
+    })
+}
+
+/// The tag of `key`'s entry.
+pub fn entry_tag(key: &Digest) -> String {
+    format!("{TAG_PREFIX}{}", key.hex())
+}
+
+/// The descriptor of the empty config every entry has.
+fn empty_config() -> Descriptor {
+    Descriptor {
+        media_type: EMPTY_TYPE.into(),
+        digest: Digest::of(EMPTY),
+        size: EMPTY.len() as u64,
+        platform: None,
+        annotations: None,
+    }
+}
+
+/// The bytes of `key`'s entry for `layer`: the same on every machine.
+pub fn entry_bytes(key: &Digest, layer: &LayerDesc) -> Vec<u8> {
+    let mut annotations = BTreeMap::new();
+    annotations.insert(A_DIFF_ID.to_string(), layer.diff_id.oci());
+    annotations.insert(A_KEY.to_string(), key.oci());
+    annotations.insert(A_SIZE.to_string(), layer.uncompressed_size.to_string());
+    let doc = EntryOut {
+        schema_version: 2,
+        media_type: MT_MANIFEST,
+        artifact_type: ARTIFACT_TYPE,
+        config: empty_config(),
+        layers: [Descriptor {
+            media_type: layer.media_type.clone(),
+            digest: layer.digest,
+            size: layer.size,
+            platform: None,
+            annotations: Some(annotations),
+        }],
+    };
+    serde_json::to_vec(&doc).expect("an entry serializes")
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryOut {
+    schema_version: u32,
+    media_type: &'static str,
+    artifact_type: &'static str,
+    config: Descriptor,
+    layers: [Descriptor; 1],
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryIn {
+    schema_version: u32,
+    artifact_type: Option<String>,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+}
+
+/// The layer `bytes` say `key` has, if they are an entry of that key.
+pub fn parse_entry(key: &Digest, bytes: &[u8]) -> std::result::Result<LayerDesc, String> {
+    let e: EntryIn = serde_json::from_slice(bytes).map_err(|e| format!("not an entry: {e}"))?;
+    if e.schema_version != 2 || e.artifact_type.as_deref() != Some(ARTIFACT_TYPE) {
+        return Err("not an imgbuild step entry".into());
+    }
+    if e.config.digest != Digest::of(EMPTY) {
+        return Err("its config is not the empty config".into());
+    }
+    let [layer] = &e.layers[..] else {
+        return Err(format!("it has {} layers, not 1", e.layers.len()));
+    };
+    if !layer.media_type.contains(".layer.") {
+        return Err(format!("{:?} is not a layer media type", layer.media_type));
+    }
+    let a = layer.annotations.clone().unwrap_or_default();
+    let get = |k: &str| a.get(k).ok_or_else(|| format!("annotation {k} is missing"));
+    let said = Digest::parse_oci(get(A_KEY)?).ok_or("its key is not a digest")?;
+    if said != *key {
+        return Err(format!("it is the entry of another key ({said})"));
+    }
+    Ok(LayerDesc {
+        digest: layer.digest,
+        diff_id: Digest::parse_oci(get(A_DIFF_ID)?).ok_or("its diff_id is not a digest")?,
+        size: layer.size,
+        media_type: layer.media_type.clone(),
+        uncompressed_size: get(A_SIZE)?
+            .parse()
+            .map_err(|_| "its uncompressed size is not a number")?,
+    })
+}
+
+/// `key`'s entry in `repo`: the layer it names, or `None` for no entry.
+/// An entry that is not one (or not this key's) is an error saying why.
+pub fn lookup(client: &Client, repo: &Reference, key: &Digest) -> Result<Option<LayerDesc>> {
+    let tag = entry_tag(key);
+    let r = Reference {
+        tag: Some(tag.clone()),
+        ..repo.clone()
+    };
+    let Some((bytes, _, _)) = client.get_manifest(&r)? else {
+        return Ok(None);
+    };
+    if bytes.len() as u64 > MAX_ENTRY {
+        return Err(Error::Other(format!(
+            "cache entry {repo}:{tag} is {} bytes, too big to be one",
+            bytes.len()
+        )));
+    }
+    parse_entry(key, &bytes)
+        .map(Some)
+        .map_err(|why| Error::Other(format!("cache entry {repo}:{tag}: {why}")))
+}
+
+/// Downloads the layer of an entry into the store and checks it: its
+/// digest as it arrives (bytes that do not match are never stored), then
+/// the diff_id and size of what it decompresses to. A blob whose digest
+/// matches is what it says it is and stays; an entry that lies about its
+/// diff_id or size is an error (the step is then a miss).
+pub fn fetch_layer(
+    client: &Client,
+    repo: &Reference,
+    layer: &LayerDesc,
+    store: &Store,
+) -> Result<()> {
+    client.fetch_blob(repo, &layer.digest, store)?;
+    {
+        let mut r = crate::layer::read::open_layer(
+            &store.blob_path(&layer.digest),
+            &layer.media_type,
+            layer.uncompressed_size.saturating_add(1),
+        )?;
+        let (diff_id, n) = crate::store::verify::hash_copy(&mut r, &mut std::io::sink())
+            .map_err(|e| Error::Other(format!("reading layer {}: {e}", layer.digest)))?;
+        if diff_id != layer.diff_id || n != layer.uncompressed_size {
+            return Err(Error::Other(format!(
+                "layer {} decompresses to {n} bytes with diff_id {diff_id}, \
+                 not the {} bytes with {} its entry says",
+                layer.digest, layer.uncompressed_size, layer.diff_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What writing entries did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ExportStats {
+    /// Entries written (the others were there already).
+    pub entries_written: u64,
+    pub entries_present: u64,
+    pub blobs_uploaded: u64,
+    pub bytes_uploaded: u64,
+}
+
+/// Whether `repo` holds `key`'s entry for `layer`, byte for byte (one
+/// HEAD): then there is nothing to write.
+pub fn has_entry(
+    client: &Client,
+    repo: &Reference,
+    key: &Digest,
+    layer: &LayerDesc,
+) -> Result<bool> {
+    let tag = entry_tag(key);
+    let r = Reference {
+        tag: Some(tag.clone()),
+        ..repo.clone()
+    };
+    let scopes = [format!("repository:{}:pull,push", repo.repository)];
+    let path = format!("/v2/{}/manifests/{tag}", repo.repository);
+    let head = client.send(
+        &r,
+        "HEAD",
+        &path,
+        &scopes,
+        &[("Accept", MT_MANIFEST.to_string())],
+        &Body::Empty,
+    )?;
+    let have = head
+        .header("docker-content-digest")
+        .and_then(Digest::parse_oci);
+    Ok(head.status == 200 && have == Some(Digest::of(&entry_bytes(key, layer))))
+}
+
+/// Puts the empty config entries share into `repo`, if it is not there
+/// (the registry refuses a manifest whose config it does not hold).
+pub fn put_config(
+    client: &Client,
+    store: &Store,
+    repo: &Reference,
+    stats: &mut ExportStats,
+) -> Result<()> {
+    let config = empty_config();
+    if let Some(loc) = client.start_upload(repo, &config.digest, None)? {
+        let d = store.put_blob_bytes(EMPTY)?;
+        stats.bytes_uploaded +=
+            client.upload(repo, &d, &store.blob_path(&d), config.size, None, loc)?;
+        stats.blobs_uploaded += 1;
+    }
+    Ok(())
+}
+
+/// Writes `key`'s entry for `layer` into `repo` (after [`put_config`]).
+/// The layer goes up first: mounted from `mount_from` (a repository of the
+/// same registry that has it, such as the image just pushed), else
+/// uploaded from the store as it is (checked, never compressed again).
+pub fn put_entry(
+    client: &Client,
+    store: &Store,
+    repo: &Reference,
+    key: &Digest,
+    layer: &LayerDesc,
+    mount_from: Option<&str>,
+    stats: &mut ExportStats,
+) -> Result<()> {
+    if let Some(loc) = client.start_upload(repo, &layer.digest, mount_from)? {
+        store.verify_blob(&layer.digest, layer.size)?;
+        let n = client.upload(
+            repo,
+            &layer.digest,
+            &store.blob_path(&layer.digest),
+            layer.size,
+            mount_from,
+            loc,
+        )?;
+        if n > 0 {
+            stats.blobs_uploaded += 1;
+            stats.bytes_uploaded += n;
+        }
+    }
+    let bytes = entry_bytes(key, layer);
+    client.put_manifest(repo, &entry_tag(key), &bytes, MT_MANIFEST)?;
+    stats.entries_written += 1;
+    stats.bytes_uploaded += bytes.len() as u64;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer() -> LayerDesc {
+        LayerDesc {
+            digest: Digest::of(b"blob"),
+            diff_id: Digest::of(b"tar"),
+            size: 4,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            uncompressed_size: 3,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_and_are_the_same_everywhere() {
+        let key = Digest::of(b"key");
+        let bytes = entry_bytes(&key, &layer());
+        assert_eq!(bytes, entry_bytes(&key, &layer()));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains(' ') && !text.contains('\n'), "{text}");
+        assert!(text.contains(ARTIFACT_TYPE));
+        assert_eq!(parse_entry(&key, &bytes).unwrap(), layer());
+        assert!(entry_tag(&key).len() <= 128);
+    }
+
+    #[test]
+    fn an_entry_of_another_key_or_shape_is_refused() {
+        let key = Digest::of(b"key");
+        let bytes = entry_bytes(&key, &layer());
+        let err = parse_entry(&Digest::of(b"other"), &bytes).unwrap_err();
+        assert!(err.contains("another key"), "{err}");
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["layers"][0]["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+        let err = parse_entry(&key, &serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.contains("not a layer"), "{err}");
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["artifactType"] = "application/vnd.other".into();
+        assert!(parse_entry(&key, &serde_json::to_vec(&v).unwrap()).is_err());
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let l = v["layers"][0].clone();
+        v["layers"] = serde_json::json!([l, l]);
+        let err = parse_entry(&key, &serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.contains("2 layers"), "{err}");
+        assert!(parse_entry(&key, b"{}").is_err());
+    }
+
+    #[test]
+    fn cache_refs_take_buildx_syntax() {
+        let plain = CacheRef::parse("127.0.0.1:5000/team/cache").unwrap();
+        assert_eq!(plain.repo.repository, "team/cache");
+        assert!(!plain.max && !plain.ignore_error);
+        let bx = CacheRef::parse(
+            "type=registry,ref=127.0.0.1:5000/team/cache:buildcache,mode=max,ignore-error=true",
+        )
+        .unwrap();
+        assert_eq!(bx.repo, plain.repo, "the tag is not used");
+        assert!(bx.max && bx.ignore_error);
+        for bad in [
+            "type=local,dest=/tmp/x",
+            "type=registry",
+            "type=registry,ref=r/c,mode=all",
+            "type=registry,ref=r/c,color=red",
+        ] {
+            assert!(CacheRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The registry step cache (`--cache-from`, `--cache-to`) against a real
+//! registry (Debian's docker-registry): separate stores stand for separate
+//! machines; results are checked with skopeo and the registry's access log.
+
+mod support;
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use support::registry::{self as reg, Registry, RegistryOptions};
+use support::*;
+
+/// A project of two folder layers and an env step.
+fn project(dir: &Path) {
+    write(dir, "app/main.py", "print('hello')\n");
+    write(dir, "app/pkg/__init__.py", "");
+    write_file(dir, "data/blob.bin", mixed_bytes(300_000, 7), 0o644);
+    fs::write(
+        dir.join("imgbuild.toml"),
+        "[images.app]\nbase = \"scratch\"\ntag = \"v1\"\n\
+         [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n\
+         [[images.app.layers]]\nsource_folder = \"data\"\ndst = \"/data\"\ncopy_contents_only = true\n\
+         [[images.app.layers]]\nenv = { A = \"1\" }\n",
+    )
+    .unwrap();
+}
+
+/// `imgbuild build` of `ctx` with the store `store` and `extra` flags.
+fn build(ctx: &Path, store: &Path, extra: &[String]) -> Run {
+    ib(&["build"])
+        .path_arg(ctx)
+        .cache(store)
+        .json()
+        .arg("-q")
+        .args(extra)
+        .run()
+}
+
+fn strs(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn layer_states(v: &Value) -> Vec<String> {
+    layer_cache_states(v)
+}
+
+/// Where the registry keeps the bytes of `digest` (one file for every
+/// repository).
+fn blob_data(r: &Registry, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    r.dir()
+        .join("storage/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+/// Layer blob GETs in the access log (manifest GETs are lookups).
+fn blob_gets(entries: &[reg::AccessEntry]) -> usize {
+    reg::requests_matching(entries, "GET", "/blobs/sha256:").len()
+}
+
+#[test]
+fn a_fresh_store_builds_from_the_registry_cache_and_a_bad_entry_is_a_miss() {
+    require_tool("skopeo", "skopeo");
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    project(&ctx);
+    let cache = format!("{}/team/cache", r.host());
+    let image = format!("{}/team/app:v1", r.host());
+
+    // Runner 1 builds, pushes and writes the cache.
+    let v1 = build(
+        &ctx,
+        &t.path().join("store1"),
+        &strs(&["--push", "--tag", &image, "--cache-to", &cache]),
+    )
+    .ok()
+    .json();
+    let pushed = v1["images"][0]["pushed"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(v1["cache_export"]["entries_written"], 2, "{v1:#}");
+    // The layers were pushed with the image: the cache mounts them.
+    assert_eq!(
+        v1["cache_export"]["blobs_uploaded"], 1,
+        "only the empty config: {v1:#}"
+    );
+    let log = r.access_log();
+    assert!(reg::blob_mounts(&log) >= 2, "{log:#?}");
+    // Each entry is an OCI manifest skopeo reads, tagged by step key.
+    let tags = skopeo_json(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ]);
+    let tags: Vec<&str> = tags["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert!(
+        tags.iter()
+            .all(|t| t.starts_with("step-v1-") && t.len() == 72)
+    );
+
+    // Runner 2: an empty store, the cache, a local output. Every layer is
+    // a registry hit and the image is the one runner 1 pushed.
+    let out2 = t.path().join("out2");
+    let gets_before = blob_gets(&r.access_log());
+    let v2 = build(
+        &ctx,
+        &t.path().join("store2"),
+        &strs(&[
+            "--cache-from",
+            &format!("type=registry,ref={cache}"),
+            "--output",
+            &format!("oci:{}", out2.display()),
+        ]),
+    )
+    .ok()
+    .json();
+    assert_eq!(v2["layers_built"], 0, "{v2:#}");
+    assert_eq!(v2["cache_hits_registry"], 2, "{v2:#}");
+    assert_eq!(layer_states(&v2), ["hit-registry", "hit-registry"]);
+    assert_eq!(v2["images"][0]["digest"], pushed.as_str(), "{v2:#}");
+    let inspected = skopeo_json(&["inspect", &format!("oci:{}:v1", out2.display())]);
+    assert_eq!(inspected["Digest"], pushed.as_str());
+    // A local output needs the bytes: the two layers were downloaded once.
+    assert_eq!(blob_gets(&r.access_log()) - gets_before, 2);
+
+    // `plan` with the cache and an empty store says where each layer is,
+    // and downloads nothing.
+    let gets_before = blob_gets(&r.access_log());
+    let plan = plan_json(
+        &ctx,
+        &t.path().join("store-plan"),
+        &["--cache-from", &cache],
+    );
+    let states: Vec<&str> = plan_steps(&plan, "app")
+        .iter()
+        .filter(|s| s["cache"] != "config")
+        .map(|s| s["cache"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["hit-registry", "hit-registry"], "{plan:#}");
+    assert_eq!(blob_gets(&r.access_log()), gets_before);
+
+    // Writing the cache again after a build that changed nothing sends no
+    // blob and no entry.
+    let uploads_before = reg::blob_upload_requests(&r.access_log());
+    let puts_before = reg::manifest_puts(&r.access_log());
+    let v = build(
+        &ctx,
+        &t.path().join("store2"),
+        &strs(&[
+            "--cache-to",
+            &cache,
+            "--output",
+            &format!("oci:{}", out2.display()),
+        ]),
+    )
+    .ok()
+    .json();
+    assert_eq!(v["cache_export"]["entries_present"], 2, "{v:#}");
+    assert_eq!(v["cache_export"]["bytes_uploaded"], 0, "{v:#}");
+    let log = r.access_log();
+    assert_eq!(reg::blob_upload_requests(&log), uploads_before);
+    assert_eq!(reg::manifest_puts(&log), puts_before);
+
+    // Poison the data layer's bytes in the registry's storage (same
+    // length). A fresh runner is warned, builds that layer from source,
+    // and still makes runner 1's image.
+    let data_layer = v1["images"][0]["platforms"][0]["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = blob_data(&r, &data_layer);
+    let len = fs::metadata(&file).unwrap().len() as usize;
+    fs::write(&file, mixed_bytes(len, 99)).unwrap();
+    let out3 = t.path().join("out3");
+    let v3 = build(
+        &ctx,
+        &t.path().join("store3"),
+        &strs(&[
+            "--cache-from",
+            &cache,
+            "--output",
+            &format!("oci:{}", out3.display()),
+        ]),
+    )
+    .ok()
+    .json();
+    assert_eq!(v3["layers_built"], 1, "{v3:#}");
+    assert_eq!(layer_states(&v3), ["hit-registry", "miss"]);
+    assert_eq!(v3["images"][0]["digest"], pushed.as_str());
+    let warnings = v3["warnings"].to_string();
+    assert!(
+        warnings.contains("cache") && warnings.contains(&data_layer[7..19]),
+        "{v3:#}"
+    );
+
+    // An entry that lies about its layer's diff_id (its blob is sound) is
+    // a miss too: rewrite the app layer's entry with another diff_id.
+    let app_layer = v1["images"][0]["platforms"][0]["layers"][0]["digest"]
+        .as_str()
+        .unwrap();
+    let accept = [("Accept", "application/vnd.oci.image.manifest.v1+json")];
+    let (tag, mut entry) = tags
+        .iter()
+        .map(|t| {
+            let got = r
+                .api_with(
+                    "GET",
+                    &format!("/v2/team/cache/manifests/{t}"),
+                    &accept,
+                    None,
+                )
+                .unwrap();
+            (
+                t.to_string(),
+                serde_json::from_slice::<Value>(&got.body).unwrap(),
+            )
+        })
+        .find(|(_, e)| e["layers"][0]["digest"] == app_layer)
+        .expect("the app layer's entry");
+    entry["layers"][0]["annotations"]["dev.imgbuild.step.diff-id"] =
+        format!("sha256:{}", "0".repeat(64)).into();
+    let put = r
+        .api_with(
+            "PUT",
+            &format!("/v2/team/cache/manifests/{tag}"),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            Some(&serde_json::to_vec(&entry).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(put.status, 201, "{}", put.text());
+    let out4 = t.path().join("out4");
+    let v4 = build(
+        &ctx,
+        &t.path().join("store4"),
+        &strs(&[
+            "--cache-from",
+            &cache,
+            "--output",
+            &format!("oci:{}", out4.display()),
+        ]),
+    )
+    .ok()
+    .json();
+    assert_eq!(layer_states(&v4), ["miss", "miss"], "{v4:#}");
+    assert_eq!(v4["images"][0]["digest"], pushed.as_str());
+    assert!(v4["warnings"].to_string().contains("diff_id"), "{v4:#}");
+}
+
+#[test]
+fn cache_flags_are_checked() {
+    let t = tempfile::tempdir().unwrap();
+    project(t.path());
+    for (flag, value, says) in [
+        (
+            "--cache-from",
+            "type=local,src=/tmp/c",
+            "only type=registry",
+        ),
+        (
+            "--cache-to",
+            "type=registry,ref=127.0.0.1:1/c,mode=all",
+            "min or max",
+        ),
+        ("--cache-to", "type=registry,mode=max", "missing ref"),
+    ] {
+        let run = build(t.path(), &t.path().join("store"), &strs(&[flag, value]));
+        assert_eq!(run.code, 2, "{run}");
+        assert!(
+            run.stderr.contains(flag) && run.stderr.contains(says),
+            "{run}"
+        );
+    }
+    let run = ib(&["build"])
+        .path_arg(t.path())
+        .cache(&t.path().join("store"))
+        .env("IMGBUILD_CACHE_FROM", "type=gha")
+        .run();
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("IMGBUILD_CACHE_FROM"), "{run}");
+}
