@@ -288,3 +288,136 @@ fn cache_flags_are_checked() {
     assert_eq!(run.code, 2, "{run}");
     assert!(run.stderr.contains("IMGBUILD_CACHE_FROM"), "{run}");
 }
+
+/// A project on the Debian base: a RUN step, then a source folder.
+fn run_project(dir: &Path, base: &Path) {
+    write(dir, "app/main.py", "print('hello')\n");
+    write(dir, "app/util.py", "X = 1\n");
+    fs::write(
+        dir.join("imgbuild.toml"),
+        format!(
+            "[images.app]\nbase = \"oci:{}:latest\"\ntag = \"v1\"\n\
+             [[images.app.layers]]\ncommands = [\"echo built > /built.txt\"]\n\
+             [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Runners with empty stores, started together, take every step from the
+/// cache and push: no layer is downloaded or uploaded, and they push the
+/// image runner 1 pushed. Then one changes a source file: only that layer
+/// is built and uploaded.
+#[test]
+fn fresh_runners_push_from_the_cache_without_downloading_a_layer() {
+    if !support::pybase::debian_tools_present("fresh_runners_push_from_the_cache") {
+        return;
+    }
+    let base = support::pybase::debian_python_base();
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    run_project(&ctx, &base);
+    let cache = format!("{}/team/cache", r.host());
+    let image = format!("{}/team/app:v1", r.host());
+    let push = |store: &str, extra: &[&str]| {
+        let mut a = strs(&["--push", "--tag", &image]);
+        a.extend(strs(extra));
+        ib(&["build"])
+            .path_arg(&ctx)
+            .cache(&t.path().join(store))
+            .json()
+            .arg("-q")
+            .args(&a)
+    };
+    let v1 = push("store1", &["--cache-to", &cache]).run().ok().json();
+    let pushed = v1["images"][0]["pushed"][0]["digest"].clone();
+    assert_eq!(v1["layers_built"], 2, "{v1:#}");
+    assert_eq!(v1["cache_export"]["entries_written"], 2, "{v1:#}");
+
+    let before = r.access_log().len();
+    let runners: Vec<_> = ["store2", "store3", "store4"]
+        .iter()
+        .map(|s| push(s, &["--cache-from", &cache]).spawn())
+        .collect();
+    for run in runners {
+        let v = run.wait().ok().json();
+        assert_eq!(v["layers_built"], 0, "{v:#}");
+        assert_eq!(v["cache_hits_registry"], 2, "{v:#}");
+        assert_eq!(v["images"][0]["pushed"][0]["digest"], pushed, "{v:#}");
+        assert_eq!(v["bytes_uploaded"], 0, "{v:#}");
+    }
+    let log = r.access_log();
+    let since = &log[before..];
+    assert_eq!(blob_gets(since), 0, "no blob downloaded: {since:#?}");
+    assert_eq!(
+        reg::blob_uploads_completed(since),
+        0,
+        "no blob uploaded: {since:#?}"
+    );
+
+    // Runner 3 changes a source file and writes the cache: the RUN step is
+    // still a hit (still not downloaded), the source layer is built and is
+    // the one blob uploaded to the image (the cache mounts it).
+    let ctx3 = t.path().join("ctx3");
+    run_project(&ctx3, &base);
+    write(&ctx3, "app/util.py", "X = 2\n");
+    let before = r.access_log().len();
+    let v3 = ib(&["build"])
+        .path_arg(&ctx3)
+        .cache(&t.path().join("store3"))
+        .json()
+        .arg("-q")
+        .args(&strs(&[
+            "--push",
+            "--tag",
+            &format!("{}/team/app:v2", r.host()),
+            "--cache-from",
+            &cache,
+            "--cache-to",
+            &cache,
+        ]))
+        .run()
+        .ok()
+        .json();
+    assert_eq!(v3["layers_built"], 1, "{v3:#}");
+    assert_eq!(
+        v3["images"][0]["pushed"][0]["blobs_uploaded"], 2,
+        "layer and config: {v3:#}"
+    );
+    assert_eq!(v3["cache_export"]["entries_written"], 1, "{v3:#}");
+    assert_eq!(v3["cache_export"]["entries_present"], 1, "{v3:#}");
+    let log = r.access_log();
+    assert_eq!(blob_gets(&log[before..]), 0);
+
+    // A RUN step that misses on top of hits needs their bytes: exactly
+    // those layers are downloaded (and checked), and the step sees them.
+    let ctx5 = t.path().join("ctx5");
+    run_project(&ctx5, &base);
+    let mut def = fs::read_to_string(ctx5.join("imgbuild.toml")).unwrap();
+    def.push_str(
+        "[[images.app.layers]]\ncommands = [\"cat /built.txt /app/main.py > /both.txt\"]\n",
+    );
+    fs::write(ctx5.join("imgbuild.toml"), def).unwrap();
+    let before = r.access_log().len();
+    let v5 = ib(&["build"])
+        .path_arg(&ctx5)
+        .cache(&t.path().join("store5"))
+        .json()
+        .arg("-q")
+        .args(&strs(&[
+            "--push",
+            "--tag",
+            &format!("{}/team/app:v5", r.host()),
+            "--cache-from",
+            &cache,
+        ]))
+        .run()
+        .ok()
+        .json();
+    assert_eq!(v5["layers_built"], 1, "{v5:#}");
+    assert_eq!(v5["cache_hits_registry"], 2, "{v5:#}");
+    let log = r.access_log();
+    assert_eq!(blob_gets(&log[before..]), 2, "{:#?}", &log[before..]);
+}

@@ -157,8 +157,9 @@ fn plan_for(
         one_pass: threads.map_or(plan::OnePass::Off, |_| req.one_pass),
         threads: threads.unwrap_or(1),
         cache_from: req.cache.from.clone(),
-        // A build needs the layers; `plan` only says where they are.
-        fetch_cache_hits: threads.is_some(),
+        // A local output needs the layers; a push mounts them, and `plan`
+        // only says where they are.
+        fetch_cache_hits: threads.is_some() && output.is_some(),
     };
     let mut plan = plan::plan(def, store, options, client)?;
     for name in &req.no_cache_filter {
@@ -513,6 +514,7 @@ fn build_with(
             progress,
             client: Some(client),
             fetch_base_layers: out.is_some(),
+            remote_layers: &plan.remote_layers,
             skip: skip.clone(),
             docker_media_types: req.docker_media_types,
             secrets: req.secrets.clone(),
@@ -590,6 +592,7 @@ fn build_with(
                     top: &built.top,
                     blobs: &built.blobs,
                     base: built.base_ref.as_ref(),
+                    cached: &plan.remote_layers,
                 },
                 req.push_jobs,
             )?;
@@ -662,9 +665,22 @@ fn export_cache(
             .find(|t| t.registry == to.repo.registry)
             .map(|t| t.repository.clone());
         for s in img.steps.iter().filter(|s| s.makes_layer()) {
-            if let Some(desc) = store.step_get(&s.key) {
-                entries.entry(s.key).or_insert((desc, mount.clone()));
-            }
+            // Built or stored, else a hit still in its cache repository
+            // (mounted from there when the image is not on this registry).
+            let (desc, mount) = match (store.step_get(&s.key), &s.cached) {
+                (Some(d), _) => (d, mount.clone()),
+                (None, Some(d)) => {
+                    let origin = plan
+                        .remote_layers
+                        .get(&d.digest)
+                        .map(|c| &c.repo)
+                        .filter(|o| o.registry == to.repo.registry)
+                        .map(|o| o.repository.clone());
+                    (d.clone(), mount.clone().or(origin))
+                }
+                (None, None) => continue,
+            };
+            entries.entry(s.key).or_insert((desc, mount));
         }
     }
     let task = crate::progress::start(&format!("[{}] write cache", to.repo), 0);
@@ -690,6 +706,12 @@ fn export_cache(
         .map(|key| {
             let (desc, mount) = &entries[*key];
             let mut s = ExportStats::default();
+            if mount.is_none()
+                && !store.blob_ok(&desc.digest, desc.size)
+                && let Some(hit) = plan.remote_layers.get(&desc.digest)
+            {
+                cache::fetch_hit(client, hit, store)?;
+            }
             cache::put_entry(client, store, &to.repo, key, desc, mount.as_deref(), &mut s)?;
             Ok(s)
         })

@@ -81,6 +81,7 @@ pub fn push(
             client,
             store,
             &registry::PushRequest {
+                cached: &Default::default(),
                 target,
                 tags: std::slice::from_ref(&tag),
                 top: &top,

@@ -104,6 +104,10 @@ impl StepCx<'_, '_> {
     pub fn fetch_missing(&self, layers: &[Descriptor], label: &str) -> Result<()> {
         for l in layers {
             if !self.store.blob_ok(&l.digest, l.size) {
+                if let (Some(hit), Some(c)) = (self.o.remote_layers.get(&l.digest), self.o.client) {
+                    crate::registry::cache::fetch_hit(c, hit, self.store)?;
+                    continue;
+                }
                 match (self.base_ref, self.o.client) {
                     (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, self.store)?,
                     _ => {

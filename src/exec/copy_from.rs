@@ -54,6 +54,10 @@ pub(super) fn source_root(
         .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
     for l in &sp.layers {
         if !store.blob_ok(&l.digest, l.size) {
+            if let (Some(hit), Some(c)) = (o.remote_layers.get(&l.digest), o.client) {
+                crate::registry::cache::fetch_hit(c, hit, store)?;
+                continue;
+            }
             match (&source.base_ref, o.client) {
                 (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
                 _ => {

@@ -49,6 +49,9 @@ pub struct BuildOptions<'a> {
     /// Download registry bases' layers into the store (local outputs need
     /// them; a push to the base's registry mounts them instead).
     pub fetch_base_layers: bool,
+    /// Layers of registry cache hits still in the registry, by digest:
+    /// downloaded (and checked) when a step reads them.
+    pub remote_layers: &'a BTreeMap<crate::digest::Digest, crate::registry::cache::CacheLayer>,
     /// Images (by plan index) not to build: already up to date where they go.
     pub skip: Vec<bool>,
     /// Docker v2 schema 2 media types instead of OCI's.

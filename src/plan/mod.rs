@@ -87,8 +87,9 @@ pub struct PlanOptions {
     pub one_pass: OnePass,
     pub threads: usize,
     /// Registry step caches to look keys up in (`--cache-from`), first
-    /// hit wins; and whether a hit's layer is downloaded (a build) or
-    /// only noted (`plan`).
+    /// hit wins; and whether a hit's layer is downloaded while planning (a
+    /// build with a local output) or left in the registry (`plan`, and a
+    /// push, which mounts it).
     pub cache_from: Vec<crate::registry::cache::CacheRef>,
     pub fetch_cache_hits: bool,
 }
@@ -143,6 +144,10 @@ pub struct Plan {
     /// Steps found in a registry cache (not in the store): key → the
     /// cache repository.
     pub registry_hits: BTreeMap<Digest, String>,
+    /// The layers of those hits not downloaded while planning (a build
+    /// with no local output takes them when a step needs their bytes, and
+    /// a push mounts them), by layer digest.
+    pub remote_layers: BTreeMap<Digest, crate::registry::cache::CacheLayer>,
 }
 
 impl Plan {
@@ -421,6 +426,7 @@ pub fn plan(
     let made = RefCell::new(BTreeSet::new());
     let files_steps = RefCell::new(BTreeSet::new());
     let registry_hits = RefCell::new(BTreeMap::new());
+    let remote_layers = RefCell::new(BTreeMap::new());
     for i in order {
         let img_context = match &def.images[i].context {
             None => context.clone(),
@@ -448,6 +454,7 @@ pub fn plan(
             made: &made,
             files_steps: &files_steps,
             registry_hits: &registry_hits,
+            remote_layers: &remote_layers,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
         images.push(img);
@@ -464,6 +471,7 @@ pub fn plan(
         debian_lock,
         made_in_plan: made.into_inner(),
         registry_hits: registry_hits.into_inner(),
+        remote_layers: remote_layers.into_inner(),
     })
 }
 
@@ -484,6 +492,7 @@ pub(crate) struct Env<'a> {
     made: &'a RefCell<BTreeSet<Digest>>,
     files_steps: &'a RefCell<BTreeSet<String>>,
     registry_hits: &'a RefCell<BTreeMap<Digest, String>>,
+    remote_layers: &'a RefCell<BTreeMap<Digest, crate::registry::cache::CacheLayer>>,
 }
 
 impl Env<'_> {
@@ -519,6 +528,15 @@ impl Env<'_> {
                     warn(e);
                     continue;
                 }
+            } else if !self.store.blob_ok(&desc.digest, desc.size) {
+                self.remote_layers.borrow_mut().insert(
+                    desc.digest,
+                    crate::registry::cache::CacheLayer {
+                        repo: c.repo.clone(),
+                        key: *key,
+                        layer: desc.clone(),
+                    },
+                );
             }
             self.registry_hits
                 .borrow_mut()

@@ -227,6 +227,9 @@ pub fn parse_entry(key: &Digest, bytes: &[u8]) -> std::result::Result<LayerDesc,
 /// `key`'s entry in `repo`: the layer it names, or `None` for no entry.
 /// An entry that is not one (or not this key's) is an error saying why.
 pub fn lookup(client: &Client, repo: &Reference, key: &Digest) -> Result<Option<LayerDesc>> {
+    if is_bad(repo, key) {
+        return Ok(None);
+    }
     let tag = entry_tag(key);
     let r = Reference {
         tag: Some(tag.clone()),
@@ -275,6 +278,54 @@ pub fn fetch_layer(
         }
         Ok(())
     }
+}
+
+/// A layer a registry cache holds that the store does not (yet): where it
+/// is, and what its entry says it is.
+#[derive(Clone, Debug)]
+pub struct CacheLayer {
+    pub repo: Reference,
+    /// The step's key.
+    pub key: Digest,
+    pub layer: LayerDesc,
+}
+
+/// Entries (cache repository, key) found bad in this process: a build
+/// that found one while building plans again without it.
+static BAD: std::sync::Mutex<Vec<(String, Digest)>> = std::sync::Mutex::new(Vec::new());
+
+fn is_bad(repo: &Reference, key: &Digest) -> bool {
+    let repo = repo.to_string();
+    BAD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|(r, k)| *r == repo && k == key)
+}
+
+/// Downloads a hit's layer when a step needs its bytes (see
+/// [`fetch_layer`]). Bytes that do not check out mark the entry bad and
+/// give an [`Error::CorruptBlob`], so that the build plans again, with the
+/// step a miss.
+pub fn fetch_hit(client: &Client, hit: &CacheLayer, store: &Store) -> Result<()> {
+    let key = &hit.key;
+    fetch_layer(client, &hit.repo, &hit.layer, store).map_err(|e| {
+        BAD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((hit.repo.to_string(), *key));
+        crate::progress::warning(&format!(
+            "warning: cache {}: step {}: {e}; not used",
+            hit.repo,
+            key.short()
+        ));
+        Error::CorruptBlob {
+            path: store.blob_path(&hit.layer.digest),
+            message: format!(
+                "cache {}: the layer of step {} did not check out",
+                hit.repo,
+                key.short()
+            ),
+        }
+    })
 }
 
 /// What writing entries did.

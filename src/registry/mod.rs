@@ -191,6 +191,10 @@ pub struct PushRequest<'a> {
     pub top: &'a Descriptor,
     pub blobs: &'a [Descriptor],
     pub base: Option<&'a Reference>,
+    /// Layers of registry cache hits the store does not hold, by digest:
+    /// mounted from their cache repository (same registry), else fetched
+    /// from it, checked, and uploaded.
+    pub cached: &'a std::collections::BTreeMap<Digest, cache::CacheLayer>,
 }
 
 /// What a push did.
@@ -216,6 +220,7 @@ pub fn push(
         top,
         blobs,
         base,
+        cached,
     } = *req;
     let is_doc = |d: &Descriptor| {
         matches!(
@@ -224,9 +229,16 @@ pub fn push(
         )
     };
     let files: Vec<&Descriptor> = blobs.iter().filter(|d| !is_doc(d)).collect();
-    let mount_from = base
-        .filter(|b| b.registry == target.registry)
-        .map(|b| b.repository.clone());
+    // Where a blob the store lacks can be mounted from: its cache
+    // repository, else the base's, on the target's registry.
+    let mount_from = |d: &Digest| {
+        cached
+            .get(d)
+            .map(|c| &c.repo)
+            .or(base)
+            .filter(|b| b.registry == target.registry)
+            .map(|b| b.repository.clone())
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(parallel.max(1))
         .build()
@@ -251,6 +263,7 @@ pub fn push(
                 let task =
                     crate::progress::start(&format!("[{repo}] push {}", d.digest.short()), d.size);
                 // HEAD, mount, or a new upload session; bytes only when needed.
+                let mount_from = mount_from(&d.digest);
                 let Some(location) =
                     client.start_upload(target, &d.digest, mount_from.as_deref())?
                 else {
@@ -271,7 +284,11 @@ pub fn push(
                         }
                         Err(e) => return Err(e),
                     };
-                if !good {
+                if !good && let Some(hit) = cached.get(&d.digest) {
+                    // A cache hit's layer on another registry.
+                    task.message("fetching from the cache");
+                    cache::fetch_hit(client, hit, store)?;
+                } else if !good {
                     // A base layer never downloaded that could not be
                     // mounted, or a bad one the base has.
                     let Some(b) = base else {
