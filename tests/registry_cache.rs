@@ -133,6 +133,28 @@ fn a_fresh_store_builds_from_the_registry_cache_and_a_bad_entry_is_a_miss() {
     // A local output needs the bytes: the two layers were downloaded once.
     assert_eq!(blob_gets(&r.access_log()) - gets_before, 2);
 
+    // The definition can name the cache instead of the command line.
+    let ctx_def = t.path().join("ctx-def");
+    project(&ctx_def);
+    let def = fs::read_to_string(ctx_def.join("imgbuild.toml")).unwrap();
+    fs::write(
+        ctx_def.join("imgbuild.toml"),
+        format!("cache = {{ from = [\"{cache}\"] }}\n{def}"),
+    )
+    .unwrap();
+    let v = build(
+        &ctx_def,
+        &t.path().join("store-def"),
+        &strs(&[
+            "--output",
+            &format!("oci:{}", t.path().join("out-def").display()),
+        ]),
+    )
+    .ok()
+    .json();
+    assert_eq!(v["cache_hits_registry"], 2, "{v:#}");
+    assert_eq!(v["images"][0]["digest"], pushed.as_str(), "{v:#}");
+
     // `plan` with the cache and an empty store says where each layer is,
     // and downloads nothing.
     let gets_before = blob_gets(&r.access_log());
@@ -420,4 +442,74 @@ fn fresh_runners_push_from_the_cache_without_downloading_a_layer() {
     assert_eq!(v5["cache_hits_registry"], 2, "{v5:#}");
     let log = r.access_log();
     assert_eq!(blob_gets(&log[before..]), 2, "{:#?}", &log[before..]);
+}
+
+/// A multi-stage Dockerfile with RUN steps: `mode=max` writes the builder
+/// stage's steps too, `mode=min` only the image's; a fresh runner reading
+/// the cache pushes the same image without downloading or uploading a
+/// layer.
+#[test]
+fn a_dockerfile_build_shares_its_steps_through_the_cache() {
+    if !support::pybase::debian_tools_present("a_dockerfile_build_shares_its_steps") {
+        return;
+    }
+    let base = support::pybase::debian_python_base();
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dockerfile-multistage");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&fixture)
+        .arg(&ctx)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let image = format!("{}/team/df:v1", r.host());
+    let df = |store: &str, extra: &[String]| {
+        ib(&["build", "-f"])
+            .path_arg(&ctx.join("Dockerfile"))
+            .path_arg(&ctx)
+            .args(&[
+                "--build-arg",
+                &format!("BASE=oci:{}:latest", base.display()),
+            ])
+            .cache(&t.path().join(store))
+            .json()
+            .arg("-q")
+            .args(extra)
+            .run()
+            .ok()
+            .json()
+    };
+    let max = format!("type=registry,ref={}/team/cache,mode=max", r.host());
+    let v1 = df(
+        "store1",
+        &strs(&["--push", "--tag", &image, "--cache-to", &max]),
+    );
+    let pushed = v1["images"][0]["pushed"][0]["digest"].clone();
+    let written_max = v1["cache_export"]["entries_written"].as_u64().unwrap();
+    // The same build, from its own store, into a `mode=min` cache.
+    let min = format!("{}/team/cache-min", r.host());
+    let v = df(
+        "store1",
+        &strs(&["--push", "--tag", &image, "--cache-to", &min]),
+    );
+    let written_min = v["cache_export"]["entries_written"].as_u64().unwrap();
+    assert!(
+        written_min >= 4 && written_max > written_min,
+        "max {written_max}, min {written_min}: {v1:#}"
+    );
+
+    let before = r.access_log().len();
+    let cache_from = format!("{}/team/cache", r.host());
+    let v2 = df(
+        "store2",
+        &strs(&["--push", "--tag", &image, "--cache-from", &cache_from]),
+    );
+    assert_eq!(v2["layers_built"], 0, "{v2:#}");
+    assert_eq!(v2["images"][0]["pushed"][0]["digest"], pushed);
+    let log = r.access_log();
+    assert_eq!(blob_gets(&log[before..]), 0, "{:#?}", &log[before..]);
+    assert_eq!(reg::blob_uploads_completed(&log[before..]), 0);
 }

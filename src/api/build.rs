@@ -156,7 +156,12 @@ fn plan_for(
         debian_relock: false,
         one_pass: threads.map_or(plan::OnePass::Off, |_| req.one_pass),
         threads: threads.unwrap_or(1),
-        cache_from: req.cache.from.clone(),
+        // The command line's caches, else the definition's.
+        cache_from: if req.cache.from.is_empty() {
+            def.cache.from.clone()
+        } else {
+            req.cache.from.clone()
+        },
         // A local output needs the layers; a push mounts them, and `plan`
         // only says where they are.
         fetch_cache_hits: threads.is_some() && output.is_some(),
@@ -624,7 +629,13 @@ fn build_with(
             pushed,
         });
     }
-    if let Some(to) = &req.plan.cache.to {
+    let cache_to = req
+        .plan
+        .cache
+        .to
+        .as_ref()
+        .or(plan.definition.cache.to.as_ref());
+    if let Some(to) = cache_to {
         let stats = export_cache(&plan, store, client, to, &skip, &is_result, &targets);
         match stats {
             Ok(s) => report.cache_export = Some(s),

@@ -527,6 +527,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         dir,
         context: o.context.to_path_buf(),
         images,
+        cache: Default::default(),
     })
 }
 

@@ -21,6 +21,9 @@ pub struct Definition {
     /// The build context: relative source paths and ignore rules start here.
     pub context: PathBuf,
     pub images: Vec<ImageDef>,
+    /// `cache = { from = [...], to = "..." }`: the registry step caches a
+    /// build reads and writes when the command line names none.
+    pub cache: crate::registry::cache::CacheOptions,
 }
 
 #[derive(Clone, Debug)]
@@ -482,6 +485,21 @@ fn parse_definition(
         None => context,
     };
     let images_t = top.table("images")?;
+    let cache = match top.table("cache")? {
+        None => Default::default(),
+        Some(t) => {
+            let one = |key: &str, s: &str| {
+                crate::registry::cache::CacheRef::parse(s).map_err(|e| t.err(key, t.get(key), e))
+            };
+            let from = t.str_list("from", true)?.unwrap_or_default();
+            let to = t.str("to")?;
+            t.finish()?;
+            crate::registry::cache::CacheOptions {
+                from: from.iter().map(|s| one("from", s)).collect::<Result<_>>()?,
+                to: to.as_deref().map(|s| one("to", s)).transpose()?,
+            }
+        }
+    };
     top.finish()?;
     let images_t = images_t.ok_or_else(|| {
         src.error(
@@ -548,6 +566,7 @@ fn parse_definition(
         dir: PathBuf::new(),
         context,
         images,
+        cache,
     })
 }
 

@@ -404,3 +404,37 @@ fn sizes_are_read_as_docker_reads_them() {
         assert!(e.contains(&format!("{s:?}")), "{s}: {e}");
     }
 }
+
+#[test]
+fn a_registry_cache_can_be_named_in_the_definition() {
+    let d = load_str(
+        "cache = { from = [\"ci.example/team/cache\", \"type=registry,ref=ci.example/base/cache\"], to = \"type=registry,ref=ci.example/team/cache,mode=max\" }\n[images.app]\nbase = \"scratch\"\n",
+        None,
+    )
+    .unwrap();
+    let from: Vec<String> = d.cache.from.iter().map(|c| c.repo.to_string()).collect();
+    assert_eq!(from, ["ci.example/team/cache", "ci.example/base/cache"]);
+    let to = d.cache.to.unwrap();
+    assert!(to.max);
+    assert_eq!(to.repo.repository, "team/cache");
+    // One string is a list of one.
+    let d = load_str(
+        "[cache]\nfrom = \"ci.example/c\"\n[images.app]\nbase = \"scratch\"\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(d.cache.from.len(), 1);
+    assert!(d.cache.to.is_none());
+    // Bad values name the file, the line and the field.
+    let e = err_text("[cache]\nto = \"type=local,dest=x\"\n[images.app]\nbase = \"scratch\"\n");
+    assert!(
+        e.contains("imgbuild.toml:2") && e.contains("cache.to"),
+        "{e}"
+    );
+    assert!(e.contains("only type=registry"), "{e}");
+    let e = err_text("[cache]\nfrom = [\"r/c\"]\nsize = 3\n[images.app]\nbase = \"scratch\"\n");
+    assert!(
+        e.contains("cache.size") && e.contains("unknown field"),
+        "{e}"
+    );
+}
