@@ -40,10 +40,6 @@ fn strs(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
-fn layer_states(v: &Value) -> Vec<String> {
-    layer_cache_states(v)
-}
-
 /// Where the registry keeps the bytes of `digest` (one file for every
 /// repository).
 fn blob_data(r: &Registry, digest: &str) -> PathBuf {
@@ -126,7 +122,7 @@ fn a_fresh_store_builds_from_the_registry_cache_and_a_bad_entry_is_a_miss() {
     .json();
     assert_eq!(v2["layers_built"], 0, "{v2:#}");
     assert_eq!(v2["cache_hits_registry"], 2, "{v2:#}");
-    assert_eq!(layer_states(&v2), ["hit-registry", "hit-registry"]);
+    assert_eq!(layer_cache_states(&v2), ["hit-registry", "hit-registry"]);
     assert_eq!(v2["images"][0]["digest"], pushed.as_str(), "{v2:#}");
     let inspected = skopeo_json(&["inspect", &format!("oci:{}:v1", out2.display())]);
     assert_eq!(inspected["Digest"], pushed.as_str());
@@ -217,7 +213,7 @@ fn a_fresh_store_builds_from_the_registry_cache_and_a_bad_entry_is_a_miss() {
     .ok()
     .json();
     assert_eq!(v3["layers_built"], 1, "{v3:#}");
-    assert_eq!(layer_states(&v3), ["hit-registry", "miss"]);
+    assert_eq!(layer_cache_states(&v3), ["hit-registry", "miss"]);
     assert_eq!(v3["images"][0]["digest"], pushed.as_str());
     let warnings = v3["warnings"].to_string();
     assert!(
@@ -273,7 +269,7 @@ fn a_fresh_store_builds_from_the_registry_cache_and_a_bad_entry_is_a_miss() {
     )
     .ok()
     .json();
-    assert_eq!(layer_states(&v4), ["miss", "miss"], "{v4:#}");
+    assert_eq!(layer_cache_states(&v4), ["miss", "miss"], "{v4:#}");
     assert_eq!(v4["images"][0]["digest"], pushed.as_str());
     assert!(v4["warnings"].to_string().contains("diff_id"), "{v4:#}");
 }
@@ -386,12 +382,10 @@ fn fresh_runners_push_from_the_cache_without_downloading_a_layer() {
     run_project(&ctx3, &base);
     write(&ctx3, "app/util.py", "X = 2\n");
     let before = r.access_log().len();
-    let v3 = ib(&["build"])
-        .path_arg(&ctx3)
-        .cache(&t.path().join("store3"))
-        .json()
-        .arg("-q")
-        .args(&strs(&[
+    let v3 = build(
+        &ctx3,
+        &t.path().join("store3"),
+        &strs(&[
             "--push",
             "--tag",
             &format!("{}/team/app:v2", r.host()),
@@ -399,10 +393,10 @@ fn fresh_runners_push_from_the_cache_without_downloading_a_layer() {
             &cache,
             "--cache-to",
             &cache,
-        ]))
-        .run()
-        .ok()
-        .json();
+        ]),
+    )
+    .ok()
+    .json();
     assert_eq!(v3["layers_built"], 1, "{v3:#}");
     assert_eq!(
         v3["images"][0]["pushed"][0]["blobs_uploaded"], 2,
@@ -423,21 +417,19 @@ fn fresh_runners_push_from_the_cache_without_downloading_a_layer() {
     );
     fs::write(ctx5.join("imgbuild.toml"), def).unwrap();
     let before = r.access_log().len();
-    let v5 = ib(&["build"])
-        .path_arg(&ctx5)
-        .cache(&t.path().join("store5"))
-        .json()
-        .arg("-q")
-        .args(&strs(&[
+    let v5 = build(
+        &ctx5,
+        &t.path().join("store5"),
+        &strs(&[
             "--push",
             "--tag",
             &format!("{}/team/app:v5", r.host()),
             "--cache-from",
             &cache,
-        ]))
-        .run()
-        .ok()
-        .json();
+        ]),
+    )
+    .ok()
+    .json();
     assert_eq!(v5["layers_built"], 1, "{v5:#}");
     assert_eq!(v5["cache_hits_registry"], 2, "{v5:#}");
     let log = r.access_log();
@@ -512,4 +504,77 @@ fn a_dockerfile_build_shares_its_steps_through_the_cache() {
     let log = r.access_log();
     assert_eq!(blob_gets(&log[before..]), 0, "{:#?}", &log[before..]);
     assert_eq!(reg::blob_uploads_completed(&log[before..]), 0);
+
+    // With the `mode=min` cache the builder stage has no entries, but the
+    // final stage's `COPY --from` is a hit: the stage is not built at all.
+    let v = df(
+        "store-min",
+        &strs(&["--push", "--tag", &image, "--cache-from", &min]),
+    );
+    assert_eq!(v["layers_built"], 0, "{v:#}");
+    assert_eq!(v["images"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(v["images"][0]["pushed"][0]["digest"], pushed);
+}
+
+/// Runners exporting different changes at the same time leave a cache
+/// every later build reads: each change's steps are there, and the steps
+/// they share were written once each (identical bytes when written twice).
+#[test]
+fn runners_writing_different_changes_at_once_leave_a_readable_cache() {
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let cache = format!("{}/team/cache", r.host());
+    let ctxs: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let ctx = t.path().join(format!("ctx{i}"));
+            project(&ctx);
+            write(&ctx, "app/main.py", &format!("print({i})\n"));
+            ctx
+        })
+        .collect();
+    let runners: Vec<_> = ctxs
+        .iter()
+        .enumerate()
+        .map(|(i, ctx)| {
+            ib(&["build"])
+                .path_arg(ctx)
+                .cache(&t.path().join(format!("writer{i}")))
+                .json()
+                .arg("-q")
+                .args(&strs(&[
+                    "--cache-to",
+                    &cache,
+                    "--output",
+                    &format!("oci:{}", t.path().join(format!("out{i}")).display()),
+                ]))
+                .spawn()
+        })
+        .collect();
+    let digests: Vec<Value> = runners
+        .into_iter()
+        .map(|run| run.wait().ok().json()["images"][0]["digest"].clone())
+        .collect();
+    // Three app layers and one shared data layer: four entries.
+    let tags = skopeo_json(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{cache}"),
+    ]);
+    assert_eq!(tags["Tags"].as_array().unwrap().len(), 4, "{tags:#}");
+    for (i, ctx) in ctxs.iter().enumerate() {
+        let v = build(
+            ctx,
+            &t.path().join(format!("reader{i}")),
+            &strs(&[
+                "--cache-from",
+                &cache,
+                "--output",
+                &format!("oci:{}", t.path().join(format!("read{i}")).display()),
+            ]),
+        )
+        .ok()
+        .json();
+        assert_eq!(v["layers_built"], 0, "{v:#}");
+        assert_eq!(v["images"][0]["digest"], digests[i], "{v:#}");
+    }
 }

@@ -497,7 +497,18 @@ fn build_with(
         .collect();
     let targets = push_targets(&plan, &selected, push, &req.tags)?;
     let names = output_names(&plan, &selected, &req.tags)?;
-    let skip = up_to_date(&plan, &targets, push && out.is_none(), client)?;
+    let mut skip = up_to_date(&plan, &targets, push && out.is_none(), client)?;
+    // A stage asked to be built again (`--no-cache`, `--no-cache-filter`)
+    // is built even when nothing reads it anew.
+    let forced = |i: usize| {
+        req.plan.no_cache
+            || req
+                .plan
+                .no_cache_filter
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&plan.images[i].id))
+    };
+    skip_unread_stages(&plan, &|i| is_result(i) || forced(i), &mut skip);
     let mut warnings = Vec::new();
     for (i, img) in plan.images.iter().enumerate() {
         if skip[i] {
@@ -539,6 +550,9 @@ fn build_with(
         duration_ms: 0,
     };
     for (i, img) in plan.images.iter().enumerate() {
+        if !is_result(i) {
+            continue;
+        }
         if skip[i] {
             report.images.push(ImageReport::UpToDate {
                 name: img.id.clone(),
@@ -547,9 +561,6 @@ fn build_with(
                 up_to_date: true,
                 pushed: targets[i].iter().map(|r| r.to_string()).collect(),
             });
-            continue;
-        }
-        if !is_result(i) {
             continue;
         }
         let mut built = res
@@ -825,6 +836,27 @@ fn output_names(
 
 /// `tag = "auto"`: an image every target already holds with every platform
 /// is up to date and not built (unless another image to build stands on it).
+/// Marks the images no output and no step to build needs: a Dockerfile's
+/// earlier stage whose every reader (`COPY --from`, a RUN mount) is a hit,
+/// as BuildKit leaves a stage whose results are all cached. An image
+/// another image is built on, and one `wanted`, is always built.
+fn skip_unread_stages(plan: &Plan, wanted: &dyn Fn(usize) -> bool, skip: &mut [bool]) {
+    for i in (0..plan.images.len()).rev() {
+        if skip[i] || wanted(i) {
+            continue;
+        }
+        let needed = plan.images.iter().enumerate().any(|(j, x)| {
+            !skip[j]
+                && j != i
+                && (matches!(x.base, plan::BasePlan::Image(b) if b == i)
+                    || x.steps
+                        .iter()
+                        .any(|s| s.cached.is_none() && s.reads_images().contains(&i)))
+        });
+        skip[i] = !needed;
+    }
+}
+
 fn up_to_date(
     plan: &Plan,
     targets: &[Vec<Reference>],
