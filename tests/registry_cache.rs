@@ -298,6 +298,34 @@ fn cache_flags_are_checked() {
             "{run}"
         );
     }
+    // A cache that cannot be written fails the build, unless
+    // ignore-error=true makes it a warning (as buildx's).
+    let port = reg::free_port();
+    let to = format!("type=registry,ref=127.0.0.1:{port}/c");
+    let out = format!("oci:{}", t.path().join("out").display());
+    let run = build(
+        t.path(),
+        &t.path().join("store"),
+        &strs(&["--cache-to", &to, "--output", &out]),
+    );
+    assert_eq!(run.code, 6, "{run}");
+    let run = build(
+        t.path(),
+        &t.path().join("store"),
+        &strs(&[
+            "--cache-to",
+            &format!("{to},ignore-error=true"),
+            "--output",
+            &out,
+        ]),
+    )
+    .ok();
+    let warnings = run.json()["warnings"].clone();
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{run}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("not written"),
+        "{run}"
+    );
     let run = ib(&["build"])
         .path_arg(t.path())
         .cache(&t.path().join("store"))

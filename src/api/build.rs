@@ -650,10 +650,10 @@ fn build_with(
         let stats = export_cache(&plan, store, client, to, &skip, &is_result, &targets);
         match stats {
             Ok(s) => report.cache_export = Some(s),
+            // The report gets the warning from the sink, which keeps the
+            // cache's warnings.
             Err(e) if to.ignore_error => {
-                let w = format!("warning: cache {}: not written: {e}", to.repo);
-                progress.warning(&w);
-                report.warnings.push(w);
+                progress.warning(&format!("warning: cache {}: not written: {e}", to.repo))
             }
             Err(e) => return Err(e),
         }
