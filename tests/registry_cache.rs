@@ -15,14 +15,7 @@ fn project(dir: &Path) {
     write(dir, "app/main.py", "print('hello')\n");
     write(dir, "app/pkg/__init__.py", "");
     write_file(dir, "data/blob.bin", mixed_bytes(300_000, 7), 0o644);
-    fs::write(
-        dir.join("imgbuild.toml"),
-        "[images.app]\nbase = \"scratch\"\ntag = \"v1\"\n\
-         [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n\
-         [[images.app.layers]]\nsource_folder = \"data\"\ndst = \"/data\"\ncopy_contents_only = true\n\
-         [[images.app.layers]]\nenv = { A = \"1\" }\n",
-    )
-    .unwrap();
+    app_and_data_definition(dir);
 }
 
 /// `imgbuild build` of `ctx` with the store `store` and `extra` flags.

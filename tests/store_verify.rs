@@ -21,15 +21,7 @@ fn data_bytes() -> Vec<u8> {
 fn project(dir: &Path) -> PathBuf {
     write(dir, "app/main.py", "print('hello')\n");
     write_file(dir, "data/blob.bin", data_bytes(), 0o644);
-    fs::write(
-        dir.join("imgbuild.toml"),
-        "[images.app]\nbase = \"scratch\"\ntag = \"v1\"\n\
-         [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n\
-         [[images.app.layers]]\nsource_folder = \"data\"\ndst = \"/data\"\ncopy_contents_only = true\n\
-         [[images.app.layers]]\nenv = { A = \"1\" }\n",
-    )
-    .unwrap();
-    dir.join("imgbuild.toml")
+    app_and_data_definition(dir)
 }
 
 fn build(def: &Path, cache: &Path, out: &str) -> Run {

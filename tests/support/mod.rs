@@ -384,6 +384,21 @@ pub fn write_file(root: &Path, rel: &str, bytes: impl AsRef<[u8]>, mode: u32) ->
     p
 }
 
+/// An imgbuild.toml in `dir`: image `app` (tag v1) on scratch, the folders
+/// `app` and `data` as two layers under `/app` and `/data`, and an env step.
+pub fn app_and_data_definition(dir: &Path) -> PathBuf {
+    let def = dir.join("imgbuild.toml");
+    std::fs::write(
+        &def,
+        "[images.app]\nbase = \"scratch\"\ntag = \"v1\"\n\
+         [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n\
+         [[images.app.layers]]\nsource_folder = \"data\"\ndst = \"/data\"\ncopy_contents_only = true\n\
+         [[images.app.layers]]\nenv = { A = \"1\" }\n",
+    )
+    .expect("write imgbuild.toml");
+    def
+}
+
 /// Writes a text file with mode 0644.
 pub fn write(root: &Path, rel: &str, text: &str) -> PathBuf {
     write_file(root, rel, text, 0o644)
