@@ -98,25 +98,43 @@ pub(super) struct StepCx<'a, 'b> {
     pub base_count: usize,
 }
 
+/// Whether layer `digest` is in the store, fetching it when it is not from
+/// where it came: a registry cache hit's repository (checked against its
+/// entry), else `base_ref`, the registry image at the bottom of the image.
+/// False when it is nowhere to be had.
+pub(super) fn have_layer(
+    store: &Store,
+    o: &BuildOptions,
+    base_ref: Option<&Reference>,
+    digest: &Digest,
+    size: u64,
+) -> Result<bool> {
+    if store.blob_ok(digest, size) {
+        return Ok(true);
+    }
+    let Some(c) = o.client else {
+        return Ok(false);
+    };
+    if let Some(hit) = o.remote_layers.get(digest) {
+        crate::registry::cache::fetch_hit(c, hit, store)?;
+        return Ok(true);
+    }
+    match base_ref {
+        Some(r) => c.fetch_blob(r, digest, store).map(|()| true),
+        None => Ok(false),
+    }
+}
+
 impl StepCx<'_, '_> {
     /// Every layer below a step must be in the store (a base image's
     /// layers may still be in its registry).
     pub fn fetch_missing(&self, layers: &[Descriptor], label: &str) -> Result<()> {
         for l in layers {
-            if !self.store.blob_ok(&l.digest, l.size) {
-                if let (Some(hit), Some(c)) = (self.o.remote_layers.get(&l.digest), self.o.client) {
-                    crate::registry::cache::fetch_hit(c, hit, self.store)?;
-                    continue;
-                }
-                match (self.base_ref, self.o.client) {
-                    (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, self.store)?,
-                    _ => {
-                        return Err(Error::Other(format!(
-                            "{label}: layer {} below the step is not in the store",
-                            l.digest
-                        )));
-                    }
-                }
+            if !have_layer(self.store, self.o, self.base_ref, &l.digest, l.size)? {
+                return Err(Error::Other(format!(
+                    "{label}: layer {} below the step is not in the store",
+                    l.digest
+                )));
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 //! collected under the destination.
 
 use super::BuildOptions;
-use super::common::{Stack, StepCx, at_step};
+use super::common::{Stack, StepCx, at_step, have_layer};
 use crate::error::{Error, Result};
 use crate::layer::files;
 use crate::output::ImageOut;
@@ -53,20 +53,11 @@ pub(super) fn source_root(
         .find(|x| x.platform == platform)
         .ok_or_else(|| Error::Other(format!("image {} has no {platform}", source.id)))?;
     for l in &sp.layers {
-        if !store.blob_ok(&l.digest, l.size) {
-            if let (Some(hit), Some(c)) = (o.remote_layers.get(&l.digest), o.client) {
-                crate::registry::cache::fetch_hit(c, hit, store)?;
-                continue;
-            }
-            match (&source.base_ref, o.client) {
-                (Some(r), Some(c)) => c.fetch_blob(r, &l.digest, store)?,
-                _ => {
-                    return Err(Error::Other(format!(
-                        "layer {} of image {} is not in the store",
-                        l.digest, source.id
-                    )));
-                }
-            }
+        if !have_layer(store, o, source.base_ref.as_ref(), &l.digest, l.size)? {
+            return Err(Error::Other(format!(
+                "layer {} of image {} is not in the store",
+                l.digest, source.id
+            )));
         }
     }
     let refs: Vec<rootfs::LayerRef> = sp

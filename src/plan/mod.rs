@@ -506,13 +506,7 @@ impl Env<'_> {
         }
         let client = self.client?;
         for c in &self.o.cache_from {
-            let warn = |e: Error| {
-                crate::progress::warning(&format!(
-                    "warning: cache {}: step {}: {e}; not used",
-                    c.repo,
-                    key.short()
-                ))
-            };
+            let warn = |e: Error| crate::registry::cache::warn_unused(&c.repo, key, &e);
             let desc = match crate::registry::cache::lookup(client, &c.repo, key) {
                 Ok(Some(d)) => d,
                 Ok(None) => continue,

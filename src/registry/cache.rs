@@ -302,6 +302,14 @@ fn is_bad(repo: &Reference, key: &Digest) -> bool {
         .any(|(r, k)| *r == repo && k == key)
 }
 
+/// The warning for an entry of `repo` that is not used: the step is a miss.
+pub fn warn_unused(repo: &Reference, key: &Digest, e: &Error) {
+    crate::progress::warning(&format!(
+        "warning: cache {repo}: step {}: {e}; not used",
+        key.short()
+    ));
+}
+
 /// Downloads a hit's layer when a step needs its bytes (see
 /// [`fetch_layer`]). Bytes that do not check out mark the entry bad and
 /// give an [`Error::CorruptBlob`], so that the build plans again, with the
@@ -312,11 +320,7 @@ pub fn fetch_hit(client: &Client, hit: &CacheLayer, store: &Store) -> Result<()>
         BAD.lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((hit.repo.to_string(), *key));
-        crate::progress::warning(&format!(
-            "warning: cache {}: step {}: {e}; not used",
-            hit.repo,
-            key.short()
-        ));
+        warn_unused(&hit.repo, key, &e);
         Error::CorruptBlob {
             path: store.blob_path(&hit.layer.digest),
             message: format!(
