@@ -9,35 +9,6 @@ use std::fs;
 use std::path::Path;
 use support::*;
 
-/// The host must have apt sources for bookworm; CI does.
-fn have_bookworm_sources(test: &str) -> bool {
-    let ok = ["/etc/apt/sources.list", "/etc/apt/sources.list.d"]
-        .iter()
-        .any(|p| {
-            let p = Path::new(p);
-            let texts: Vec<String> = if p.is_dir() {
-                fs::read_dir(p)
-                    .map(|rd| {
-                        rd.flatten()
-                            .filter_map(|e| fs::read_to_string(e.path()).ok())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            } else {
-                fs::read_to_string(p).into_iter().collect()
-            };
-            texts.iter().any(|t| t.contains("bookworm"))
-        });
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: CI needs apt sources for bookworm"
-        );
-        eprintln!("skipping {test}: no apt sources for bookworm on this host");
-    }
-    ok
-}
-
 /// Runs `cmd` with /bin/sh in a chroot of `root`: exit code and output.
 fn in_chroot(root: &Path, cmd: &str) -> (i32, String) {
     let o = std::process::Command::new("chroot")
@@ -66,7 +37,9 @@ fn project(dir: &Path) {
 
 #[test]
 fn a_native_debian_base_builds_runs_and_repeats_to_the_byte() {
-    if !have_bookworm_sources("a_native_debian_base_builds_runs_and_repeats_to_the_byte") {
+    if !support::pybase::have_bookworm_sources(
+        "a_native_debian_base_builds_runs_and_repeats_to_the_byte",
+    ) {
         return;
     }
     assert!(is_root(), "run the tests as root (chroot)");
@@ -242,7 +215,7 @@ fn documented(path: &str) -> Option<&'static str> {
 #[test]
 fn a_native_base_matches_mmdebstrap_but_for_a_documented_list() {
     let test = "a_native_base_matches_mmdebstrap_but_for_a_documented_list";
-    if !have_bookworm_sources(test) {
+    if !support::pybase::have_bookworm_sources(test) {
         return;
     }
     if std::process::Command::new("mmdebstrap")
@@ -379,7 +352,7 @@ fn a_native_base_matches_mmdebstrap_but_for_a_documented_list() {
 #[test]
 fn apt_packages_on_a_native_base_install_natively() {
     let test = "apt_packages_on_a_native_base_install_natively";
-    if !have_bookworm_sources(test) {
+    if !support::pybase::have_bookworm_sources(test) {
         return;
     }
     assert!(is_root(), "run the tests as root (chroot, sandbox)");
@@ -514,7 +487,7 @@ fn apt_packages_on_a_native_base_install_natively() {
 /// command runs in the result.
 #[test]
 fn the_debian_python_fixture_runs_its_app() {
-    if !have_bookworm_sources("the_debian_python_fixture_runs_its_app") {
+    if !support::pybase::have_bookworm_sources("the_debian_python_fixture_runs_its_app") {
         return;
     }
     assert!(is_root(), "run the tests as root (chroot)");

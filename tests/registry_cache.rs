@@ -599,3 +599,283 @@ fn runners_writing_different_changes_at_once_leave_a_readable_cache() {
         assert_eq!(v["images"][0]["digest"], digests[i], "{v:#}");
     }
 }
+
+/// The project CI teams deploy: a native Debian base with `apt_packages`,
+/// a uv project (its wheel served by a local index), a `commands` layer
+/// and a source folder.
+fn deploy_project(dir: &Path, index: &pyfix::FileServer) {
+    let wheel = pyfix::write_wheel(
+        &index.root().join("files"),
+        &pyfix::WheelSpec::pure("tinydep", "1.0"),
+    );
+    let root = pyfix::RootProject::new("deployed").dep(pyfix::Req::new("tinydep"));
+    let pkg = pyfix::LockedPackage::new("tinydep", "1.0", &index.url("simple/"))
+        .wheel(pyfix::LockedWheel::at(&index.url("files/"), &wheel));
+    pyfix::write_project(&dir.join("proj"), &root, &[pkg]);
+    write(dir, "app/main.py", "import tinydep\n");
+    write(dir, "app/util.py", "X = 1\n");
+    write(
+        dir,
+        "imgbuild.toml",
+        "[images.app]\nbase = { debian = \"bookworm\", packages = [\"python3\"] }\ntag = \"v1\"\n\n\
+         [[images.app.layers]]\napt_packages = [\"jq\"]\n\n\
+         [[images.app.layers]]\nuv_project = \"proj\"\n\n\
+         [[images.app.layers]]\ncommands = [\"echo built > /built.txt\"]\n\n\
+         [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n",
+    );
+}
+
+/// Four runners, four stores, one registry. Runner 1 builds the deployed
+/// project and writes the cache; runners 2–4 start together with empty
+/// stores: every step (Debian package and state layers, the uv project,
+/// the RUN step, the source folder) is a registry hit, nothing is fetched
+/// from the Debian mirror or the package index, no blob is downloaded or
+/// uploaded, and they push runner 1's manifest. Then runner 3 changes a
+/// source file: that layer alone is built and uploaded.
+#[test]
+fn four_runners_share_a_debian_uv_project_through_the_cache() {
+    let test = "four_runners_share_a_debian_uv_project_through_the_cache";
+    if !support::pybase::have_bookworm_sources(test) {
+        return;
+    }
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let index = pyfix::FileServer::start(&t.path().join("www"));
+    let ctx = t.path().join("ctx");
+    deploy_project(&ctx, &index);
+    let cache = format!("{}/team/cache", r.host());
+    let image = format!("{}/team/app:v1", r.host());
+    // Each runner has a HOME and XDG_CACHE_HOME of its own, and its store
+    // there (no --cache-dir).
+    let runner = |n: &str, ctx: &Path, extra: &[&str]| {
+        let home = t.path().join(n);
+        fs::create_dir_all(&home).unwrap();
+        ib(&["build"])
+            .path_arg(ctx)
+            .env("HOME", home.to_str().unwrap())
+            .env("XDG_CACHE_HOME", home.join(".cache").to_str().unwrap())
+            .json()
+            .arg("-q")
+            .args(&strs(extra))
+    };
+    let lock = ib(&["lock"])
+        .path_arg(&ctx)
+        .cache(&t.path().join("locker"))
+        .run();
+    assert_eq!(lock.code, 0, "{lock}");
+    let v1 = runner(
+        "runner1",
+        &ctx,
+        &["--locked", "--push", "--tag", &image, "--cache-to", &cache],
+    )
+    .run()
+    .ok()
+    .json();
+    let built = v1["layers_built"].as_u64().unwrap();
+    assert!(built >= 5, "packages, state, uv, RUN, source: {v1:#}");
+    let pushed = v1["images"][0]["pushed"][0]["digest"].clone();
+    let manifest1 = skopeo_raw(&r, "team/app:v1");
+    assert!(v1["cache_export"]["entries_written"].as_u64().unwrap() >= built);
+    assert!(
+        t.path().join("runner1/.cache/imgbuild").is_dir(),
+        "runner 1's store is under its XDG_CACHE_HOME"
+    );
+
+    let before = r.access_log().len();
+    let wheels_before = index.requests().len();
+    let runners: Vec<_> = ["runner2", "runner3", "runner4"]
+        .iter()
+        .map(|n| {
+            runner(
+                n,
+                &ctx,
+                &[
+                    "--locked",
+                    "--push",
+                    "--tag",
+                    &image,
+                    "--cache-from",
+                    &cache,
+                ],
+            )
+            .spawn()
+        })
+        .collect();
+    for run in runners {
+        let v = run.wait().ok().json();
+        assert_eq!(v["layers_built"], 0, "{v:#}");
+        assert_eq!(v["cache_hits_registry"].as_u64(), Some(built), "{v:#}");
+        assert_eq!(v["images"][0]["pushed"][0]["digest"], pushed, "{v:#}");
+        assert_eq!(v["bytes_uploaded"], 0, "{v:#}");
+        let states = layer_cache_states(&v);
+        assert_eq!(states.len() as u64, built, "{v:#}");
+        assert!(states.iter().all(|s| s == "hit-registry"), "{states:?}");
+    }
+    let log = r.access_log();
+    let since = &log[before..];
+    assert_eq!(blob_gets(since), 0, "no blob downloaded: {since:#?}");
+    assert_eq!(
+        reg::blob_uploads_completed(since),
+        0,
+        "no blob uploaded: {since:#?}"
+    );
+    assert_eq!(index.requests().len(), wheels_before, "no wheel fetched");
+    assert_eq!(
+        skopeo_raw(&r, "team/app:v1"),
+        manifest1,
+        "the same manifest bytes"
+    );
+
+    // Runner 3 changes one source file: only the source layer is built,
+    // and it is the only layer uploaded (with the new config).
+    let ctx3 = t.path().join("ctx3");
+    support::pybase::run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&ctx)
+            .arg(&ctx3),
+    );
+    write(&ctx3, "app/util.py", "X = 2\n");
+    let before = r.access_log().len();
+    let v3 = runner(
+        "runner3",
+        &ctx3,
+        &[
+            "--locked",
+            "--push",
+            "--tag",
+            &format!("{}/team/app:v2", r.host()),
+            "--cache-from",
+            &cache,
+            "--cache-to",
+            &cache,
+        ],
+    )
+    .run()
+    .ok()
+    .json();
+    assert_eq!(v3["layers_built"], 1, "{v3:#}");
+    assert_eq!(v3["images"][0]["pushed"][0]["blobs_uploaded"], 2, "{v3:#}");
+    assert_eq!(v3["cache_export"]["entries_written"], 1, "{v3:#}");
+    let log = r.access_log();
+    assert_eq!(blob_gets(&log[before..]), 0, "{:#?}", &log[before..]);
+}
+
+/// `skopeo inspect --raw` of `repo_tag` in `r`: the manifest's bytes.
+fn skopeo_raw(r: &Registry, repo_tag: &str) -> Vec<u8> {
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/{repo_tag}", r.host()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+/// What planning a Python layer learns is shared too: the base's Python
+/// (read from its layers) and the lock uv resolved for `pip_packages`. A
+/// fresh runner building on a registry base downloads no blob (not even
+/// the base's layers, which a scan would read) and runs no resolution:
+/// every runner installs what runner 1 resolved.
+#[test]
+fn python_planning_results_come_from_the_cache() {
+    let test = "python_planning_results_come_from_the_cache";
+    if !support::pybase::python_tools_present(test) || !support::pybase::debian_tools_present(test)
+    {
+        return;
+    }
+    let base = support::pybase::debian_python_base();
+    let r = Registry::start(RegistryOptions::plain());
+    let t = tempfile::tempdir().unwrap();
+    let base_ref = format!("{}/base/py:1", r.host());
+    support::pybase::run(
+        std::process::Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", base.display()))
+            .arg(format!("docker://{base_ref}")),
+    );
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "imgbuild.toml",
+        &format!(
+            "[images.app]\nbase = \"{base_ref}\"\ntag = \"v1\"\n\n\
+             [[images.app.layers]]\npip_packages = [\"six==1.16.0\"]\n"
+        ),
+    );
+    let cache = format!("{}/team/cache", r.host());
+    let image = format!("{}/team/py:v1", r.host());
+    let v1 = build(
+        &ctx,
+        &t.path().join("store1"),
+        &strs(&["--push", "--tag", &image, "--cache-to", &cache]),
+    )
+    .ok()
+    .json();
+    let pushed = v1["images"][0]["pushed"][0]["digest"].clone();
+    let built = v1["layers_built"].as_u64().unwrap();
+    assert!(built >= 1, "{v1:#}");
+    // The layers, and two data entries (the base's Python, the lock).
+    assert_eq!(
+        v1["cache_export"]["entries_written"].as_u64(),
+        Some(built + 2),
+        "{v1:#}"
+    );
+
+    // Runner 2's uv answers --version and records anything else it is
+    // asked to do.
+    let calls = t.path().join("uv-calls");
+    let real_uv =
+        support::pybase::run(std::process::Command::new("sh").args(["-c", "command -v uv"]));
+    let wrapper = write(
+        t.path(),
+        "uv-wrapper",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = --version ] || echo \"$@\" >> {}\nexec {} \"$@\"\n",
+            calls.display(),
+            real_uv.trim()
+        ),
+    );
+    set_mode(&wrapper, 0o755);
+    let before = r.access_log().len();
+    let v2 = ib(&["build"])
+        .path_arg(&ctx)
+        .cache(&t.path().join("store2"))
+        .json()
+        .arg("-q")
+        .args(&["--push", "--tag", &image, "--cache-from", &cache])
+        .env("IMGBUILD_UV", wrapper.to_str().unwrap())
+        .run()
+        .ok()
+        .json();
+    assert_eq!(v2["layers_built"], 0, "{v2:#}");
+    assert_eq!(v2["images"][0]["pushed"][0]["digest"], pushed, "{v2:#}");
+    let log = r.access_log();
+    let gets = reg::requests_matching(&log[before..], "GET", "/blobs/sha256:");
+    assert_eq!(gets.len(), 1, "only the base's config: {gets:#?}");
+    assert!(gets[0].path.starts_with("/v2/base/py/") && gets[0].bytes < 4096);
+    assert!(
+        !calls.exists(),
+        "uv ran: {}",
+        fs::read_to_string(&calls).unwrap_or_default()
+    );
+
+    // Exporting again writes nothing: the entries are all there.
+    let v3 = build(
+        &ctx,
+        &t.path().join("store2"),
+        &strs(&[
+            "--push",
+            "--tag",
+            &image,
+            "--cache-from",
+            &cache,
+            "--cache-to",
+            &cache,
+        ]),
+    )
+    .ok()
+    .json();
+    assert_eq!(v3["cache_export"]["entries_written"], 0, "{v3:#}");
+    assert_eq!(v3["cache_export"]["bytes_uploaded"], 0, "{v3:#}");
+}

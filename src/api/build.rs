@@ -716,12 +716,27 @@ fn export_cache(
         .into_iter()
         .flatten()
         .collect();
+    let data_missing: Vec<_> = plan
+        .cache_data
+        .par_iter()
+        .map(|(key, (mt, data))| {
+            Ok((!cache::has_data(client, &to.repo, key, mt, data)?).then_some(key))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let mut stats = ExportStats {
-        entries_present: (entries.len() - missing.len()) as u64,
+        entries_present: (entries.len() - missing.len() + plan.cache_data.len()
+            - data_missing.len()) as u64,
         ..ExportStats::default()
     };
-    if !missing.is_empty() {
+    if !missing.is_empty() || !data_missing.is_empty() {
         cache::put_config(client, store, &to.repo, &mut stats)?;
+    }
+    for key in data_missing {
+        let (mt, data) = &plan.cache_data[key];
+        cache::put_data(client, store, &to.repo, key, mt, data, &mut stats)?;
     }
     let written = missing
         .par_iter()

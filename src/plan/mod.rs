@@ -148,6 +148,10 @@ pub struct Plan {
     /// with no local output takes them when a step needs their bytes, and
     /// a push mounts them), by layer digest.
     pub remote_layers: BTreeMap<Digest, crate::registry::cache::CacheLayer>,
+    /// Planning results shared through a registry cache as data entries
+    /// (a base's Python, a resolved `pip_packages` lock), by key: media
+    /// type and bytes. `--cache-to` writes those the cache lacks.
+    pub cache_data: BTreeMap<Digest, (&'static str, Vec<u8>)>,
 }
 
 impl Plan {
@@ -427,6 +431,7 @@ pub fn plan(
     let files_steps = RefCell::new(BTreeSet::new());
     let registry_hits = RefCell::new(BTreeMap::new());
     let remote_layers = RefCell::new(BTreeMap::new());
+    let cache_data = RefCell::new(BTreeMap::new());
     for i in order {
         let img_context = match &def.images[i].context {
             None => context.clone(),
@@ -455,6 +460,7 @@ pub fn plan(
             files_steps: &files_steps,
             registry_hits: &registry_hits,
             remote_layers: &remote_layers,
+            cache_data: &cache_data,
         };
         let img = plan_image(&env, &def.images[i], &images)?;
         images.push(img);
@@ -472,6 +478,7 @@ pub fn plan(
         made_in_plan: made.into_inner(),
         registry_hits: registry_hits.into_inner(),
         remote_layers: remote_layers.into_inner(),
+        cache_data: cache_data.into_inner(),
     })
 }
 
@@ -493,6 +500,7 @@ pub(crate) struct Env<'a> {
     files_steps: &'a RefCell<BTreeSet<String>>,
     registry_hits: &'a RefCell<BTreeMap<Digest, String>>,
     remote_layers: &'a RefCell<BTreeMap<Digest, crate::registry::cache::CacheLayer>>,
+    cache_data: &'a RefCell<BTreeMap<Digest, (&'static str, Vec<u8>)>>,
 }
 
 impl Env<'_> {
@@ -538,6 +546,57 @@ impl Env<'_> {
             return Some(desc);
         }
         None
+    }
+
+    /// A planning result of key `key` (`media_type`, see
+    /// [`crate::registry::cache`]'s data entries): from `local` in the
+    /// store, else from a registry cache (then kept at `local`), else
+    /// made by `make` (which keeps it at `local` itself, or not). Bytes
+    /// `valid` refuses are not used. Whatever the source, the build's
+    /// `--cache-to` writes it where it is missing.
+    fn shared_data(
+        &self,
+        key: &Digest,
+        media_type: &'static str,
+        local: &Path,
+        valid: &dyn Fn(&[u8]) -> bool,
+        make: &mut dyn FnMut() -> Result<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        let found = std::fs::read(local).ok().filter(|b| valid(b));
+        let found = found.or_else(|| {
+            let client = self.client?;
+            self.o.cache_from.iter().find_map(|c| {
+                match crate::registry::cache::lookup_data(
+                    client, self.store, &c.repo, key, media_type,
+                ) {
+                    Ok(Some(b)) if valid(&b) => {
+                        if let Some(dir) = local.parent() {
+                            let _ = std::fs::create_dir_all(dir);
+                        }
+                        let _ = self.store.write_atomic(local, &b);
+                        Some(b)
+                    }
+                    Ok(Some(_)) => {
+                        let e = Error::Other("its data is not what it should hold".into());
+                        crate::registry::cache::warn_unused(&c.repo, key, &e);
+                        None
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        crate::registry::cache::warn_unused(&c.repo, key, &e);
+                        None
+                    }
+                }
+            })
+        });
+        let bytes = match found {
+            Some(b) => b,
+            None => make()?,
+        };
+        self.cache_data
+            .borrow_mut()
+            .insert(*key, (media_type, bytes.clone()));
+        Ok(bytes)
     }
 }
 

@@ -70,10 +70,8 @@ pub(super) fn detect(
                 BaseLayers::Debian(v) => from_packages(&v[pi]),
                 _ => None,
             },
-            None => match base.layers(pi) {
-                None => None,
-                Some(layers) => scan_cached(env.store, &layers?, base.key(pi))?,
-            },
+            None if base.has_layers() => scan_cached(env, base, pi)?,
+            None => None,
         };
         let want = python.map(parse_version);
         let pe = match (found, want) {
@@ -200,6 +198,14 @@ impl BaseLayers<'_> {
         }
     }
 
+    fn has_layers(&self) -> bool {
+        match self {
+            BaseLayers::None | BaseLayers::Debian(_) => false,
+            BaseLayers::Blobs(_) => true,
+            BaseLayers::Remote { client, .. } => client.is_some(),
+        }
+    }
+
     fn layers(&self, pi: usize) -> Option<Result<Vec<(PathBuf, String)>>> {
         match self {
             BaseLayers::None | BaseLayers::Debian(_) => None,
@@ -227,21 +233,33 @@ impl BaseLayers<'_> {
     }
 }
 
-fn scan_cached(store: &Store, layers: &[(PathBuf, String)], key: Digest) -> Result<Option<PyEnv>> {
+/// What the base's layers say about its Python: kept in the store by the
+/// base's key, and shared through a registry cache (`--cache-from`), so
+/// that a machine that has not seen the base needs not download it to
+/// know.
+fn scan_cached(env: &Env, base: &BaseLayers, pi: usize) -> Result<Option<PyEnv>> {
     let mut k = KeyHasher::new("pyscan", 1);
-    k.digest(&key);
-    let path = store.root().join("pyenv").join(k.finish().hex());
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(v) = serde_json::from_slice::<Option<PyEnv>>(&bytes)
-    {
-        return Ok(v);
-    }
-    let found = scan_layers(layers, store.max_layer_size())?;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    store.write_atomic(&path, &serde_json::to_vec(&found).expect("serializes"))?;
-    Ok(found)
+    k.digest(&base.key(pi));
+    let key = k.finish();
+    let path = env.store.root().join("pyenv").join(key.hex());
+    let parse = |b: &[u8]| serde_json::from_slice::<Option<PyEnv>>(b).ok();
+    let bytes = env.shared_data(
+        &key,
+        crate::registry::cache::MT_PYSCAN,
+        &path,
+        &|b| parse(b).is_some(),
+        &mut || {
+            let layers = base.layers(pi).expect("the base has layers")?;
+            let found = scan_layers(&layers, env.store.max_layer_size())?;
+            let bytes = serde_json::to_vec(&found).expect("serializes");
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            env.store.write_atomic(&path, &bytes)?;
+            Ok(bytes)
+        },
+    )?;
+    Ok(parse(&bytes).flatten())
 }
 
 /// Reads the base's layers for its interpreter, its dpkg status and its libc.
@@ -541,9 +559,21 @@ fn resolved_input(
         pre: options.pre,
         extra_args: options.extra_args.clone(),
     };
-    let path = uv::lock_requirements(&uv, env.store, &req)?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::input(&path, format!("cannot read: {e}")))?;
+    // The resolution is shared through a registry cache: a machine that
+    // finds it there needs neither uv's resolver nor the index to plan.
+    let (key, path) = uv::lock_location(&uv, env.store, &req)?;
+    let bytes = env.shared_data(
+        &key,
+        crate::registry::cache::MT_PYLOCK,
+        &path,
+        &|b| std::str::from_utf8(b).is_ok_and(|t| Lock::parse(t, "cache").is_ok()),
+        &mut || {
+            let path = uv::lock_requirements(&uv, env.store, &req)?;
+            std::fs::read(&path).map_err(|e| Error::input(&path, format!("cannot read: {e}")))
+        },
+    )?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::input(&path, "the lock is not UTF-8".to_string()))?;
     let lock = Lock::parse(&text, &path.display().to_string())
         .map_err(|e| Error::input(&path, e.to_string()))?;
     let root = lock

@@ -16,6 +16,16 @@
 //! as it is downloaded (digest, then diff_id and size of what it
 //! decompresses to). A mismatch is a miss with a warning, never a layer.
 //!
+//! Some planning results are worth sharing too, though they are no layer:
+//! what a base's layers say about its Python (found by reading them, so a
+//! fresh runner would download the base to learn it) and the lock uv
+//! resolved for `pip_packages` (a fresh runner would need uv and the
+//! package index). Such a *data entry* has the same tag scheme, keyed by
+//! the planning step's own key, artifact type `application/vnd.imgbuild.data.v1`,
+//! and its one blob (a few hundred bytes to some kB) also inline in the
+//! manifest as the descriptor's `data`, so that reading it is the one GET.
+//! Its bytes are checked against the descriptor's digest.
+//!
 //! The entry JSON is written here by hand (fixed field order, no
 //! whitespace) because its bytes are what every machine must agree on.
 
@@ -39,8 +49,19 @@ const EMPTY: &[u8] = b"{}";
 const A_KEY: &str = "dev.imgbuild.step.key";
 const A_DIFF_ID: &str = "dev.imgbuild.step.diff-id";
 const A_SIZE: &str = "dev.imgbuild.step.uncompressed-size";
-/// The most an entry may take (one is about 700 bytes).
+/// The artifact type of a data entry.
+pub const DATA_ARTIFACT_TYPE: &str = "application/vnd.imgbuild.data.v1";
+/// The media types of data entries' blobs: a base's Python as planning
+/// found it (JSON), and a lock uv resolved (TOML).
+pub const MT_PYSCAN: &str = "application/vnd.imgbuild.pyscan.v1+json";
+pub const MT_PYLOCK: &str = "application/vnd.imgbuild.pylock.v1+toml";
+/// Data at most this big is also inline in its entry.
+const MAX_INLINE: usize = 24 << 10;
+/// The most an entry may take (a step entry is about 700 bytes; a data
+/// entry holds up to [`MAX_INLINE`] bytes, base64-encoded).
 const MAX_ENTRY: u64 = 64 << 10;
+/// The most a data entry's blob may hold.
+const MAX_DATA: u64 = 16 << 20;
 
 /// How a build uses the cache: `--cache-from` (any number, the first that
 /// has a key wins) and `--cache-to`.
@@ -350,6 +371,11 @@ pub fn has_entry(
     key: &Digest,
     layer: &LayerDesc,
 ) -> Result<bool> {
+    holds(client, repo, key, &entry_bytes(key, layer))
+}
+
+/// Whether the entry tagged for `key` in `repo` is `bytes`.
+fn holds(client: &Client, repo: &Reference, key: &Digest, bytes: &[u8]) -> Result<bool> {
     let tag = entry_tag(key);
     let r = Reference {
         tag: Some(tag.clone()),
@@ -368,7 +394,7 @@ pub fn has_entry(
     let have = head
         .header("docker-content-digest")
         .and_then(Digest::parse_oci);
-    Ok(head.status == 200 && have == Some(Digest::of(&entry_bytes(key, layer))))
+    Ok(head.status == 200 && have == Some(Digest::of(bytes)))
 }
 
 /// Puts the empty config entries share into `repo`, if it is not there
@@ -418,6 +444,172 @@ pub fn put_entry(
         }
     }
     let bytes = entry_bytes(key, layer);
+    client.put_manifest(repo, &entry_tag(key), &bytes, MT_MANIFEST)?;
+    stats.entries_written += 1;
+    stats.bytes_uploaded += bytes.len() as u64;
+    Ok(())
+}
+
+/// The bytes of `key`'s data entry holding `data` of `media_type`: the
+/// same on every machine.
+pub fn data_entry_bytes(key: &Digest, media_type: &str, data: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut annotations = BTreeMap::new();
+    annotations.insert(A_KEY.to_string(), key.oci());
+    let doc = DataEntryOut {
+        schema_version: 2,
+        media_type: MT_MANIFEST,
+        artifact_type: DATA_ARTIFACT_TYPE,
+        config: empty_config(),
+        layers: [DataDesc {
+            media_type: media_type.to_string(),
+            digest: Digest::of(data),
+            size: data.len() as u64,
+            data: (data.len() <= MAX_INLINE)
+                .then(|| base64::engine::general_purpose::STANDARD.encode(data)),
+            annotations,
+        }],
+    };
+    serde_json::to_vec(&doc).expect("an entry serializes")
+}
+
+#[derive(serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DataDesc {
+    media_type: String,
+    digest: Digest,
+    size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataEntryOut {
+    schema_version: u32,
+    media_type: &'static str,
+    artifact_type: &'static str,
+    config: Descriptor,
+    layers: [DataDesc; 1],
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DataEntryIn {
+    schema_version: u32,
+    artifact_type: Option<String>,
+    layers: Vec<DataDesc>,
+}
+
+/// What `bytes`, `key`'s data entry, says: the blob's descriptor, and its
+/// bytes when they are inline (checked against the digest).
+fn parse_data_entry(
+    key: &Digest,
+    media_type: &str,
+    bytes: &[u8],
+) -> std::result::Result<(Digest, u64, Option<Vec<u8>>), String> {
+    use base64::Engine as _;
+    let e: DataEntryIn = serde_json::from_slice(bytes).map_err(|e| format!("not an entry: {e}"))?;
+    if e.schema_version != 2 || e.artifact_type.as_deref() != Some(DATA_ARTIFACT_TYPE) {
+        return Err("not an imgbuild data entry".into());
+    }
+    let [d] = &e.layers[..] else {
+        return Err(format!("it has {} blobs, not 1", e.layers.len()));
+    };
+    if d.media_type != media_type {
+        return Err(format!("it holds {}, not {media_type}", d.media_type));
+    }
+    let said = d
+        .annotations
+        .get(A_KEY)
+        .and_then(|k| Digest::parse_oci(k))
+        .ok_or("its key is missing")?;
+    if said != *key {
+        return Err(format!("it is the entry of another key ({said})"));
+    }
+    if d.size > MAX_DATA {
+        return Err(format!("its blob is {} bytes, too big", d.size));
+    }
+    let inline = match &d.data {
+        None => None,
+        Some(b64) => {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("its inline data is not base64: {e}"))?;
+            if Digest::of(&data) != d.digest || data.len() as u64 != d.size {
+                return Err("its inline data does not match its digest".into());
+            }
+            Some(data)
+        }
+    };
+    Ok((d.digest, d.size, inline))
+}
+
+/// `key`'s data in `repo` (of `media_type`), checked against its digest;
+/// `None` for no entry. One GET when the data is inline, else a second for
+/// the blob (kept in the store, checked as it arrives).
+pub fn lookup_data(
+    client: &Client,
+    store: &Store,
+    repo: &Reference,
+    key: &Digest,
+    media_type: &str,
+) -> Result<Option<Vec<u8>>> {
+    let tag = entry_tag(key);
+    let r = Reference {
+        tag: Some(tag.clone()),
+        ..repo.clone()
+    };
+    let Some((bytes, _, _)) = client.get_manifest(&r)? else {
+        return Ok(None);
+    };
+    let bad = |why: String| Error::Other(format!("cache entry {repo}:{tag}: {why}"));
+    if bytes.len() as u64 > MAX_ENTRY {
+        return Err(bad(format!("{} bytes, too big to be one", bytes.len())));
+    }
+    let (digest, size, inline) = parse_data_entry(key, media_type, &bytes).map_err(bad)?;
+    if let Some(data) = inline {
+        return Ok(Some(data));
+    }
+    client.fetch_blob(repo, &digest, store)?;
+    let data = store.read_blob_verified(&digest)?;
+    if data.len() as u64 != size {
+        return Err(bad(format!("its blob is {} bytes, not {size}", data.len())));
+    }
+    Ok(Some(data))
+}
+
+/// Whether `repo` holds `key`'s data entry for `data`, byte for byte.
+pub fn has_data(
+    client: &Client,
+    repo: &Reference,
+    key: &Digest,
+    media_type: &str,
+    data: &[u8],
+) -> Result<bool> {
+    holds(client, repo, key, &data_entry_bytes(key, media_type, data))
+}
+
+/// Writes `key`'s data entry into `repo` (after [`put_config`]): the
+/// small blob, then the entry.
+pub fn put_data(
+    client: &Client,
+    store: &Store,
+    repo: &Reference,
+    key: &Digest,
+    media_type: &str,
+    data: &[u8],
+    stats: &mut ExportStats,
+) -> Result<()> {
+    let bytes = data_entry_bytes(key, media_type, data);
+    let d = store.put_blob_bytes(data)?;
+    if let Some(loc) = client.start_upload(repo, &d, None)? {
+        stats.bytes_uploaded +=
+            client.upload(repo, &d, &store.blob_path(&d), data.len() as u64, None, loc)?;
+        stats.blobs_uploaded += 1;
+    }
     client.put_manifest(repo, &entry_tag(key), &bytes, MT_MANIFEST)?;
     stats.entries_written += 1;
     stats.bytes_uploaded += bytes.len() as u64;
@@ -490,5 +682,36 @@ mod tests {
         ] {
             assert!(CacheRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn data_entries_round_trip_and_are_checked() {
+        let key = Digest::of(b"scan");
+        let data = br#"{"interpreter":"/usr/bin/python3.11"}"#;
+        let bytes = data_entry_bytes(&key, MT_PYSCAN, data);
+        assert_eq!(bytes, data_entry_bytes(&key, MT_PYSCAN, data));
+        let (d, n, inline) = parse_data_entry(&key, MT_PYSCAN, &bytes).unwrap();
+        assert_eq!((d, n), (Digest::of(data), data.len() as u64));
+        assert_eq!(inline.as_deref(), Some(&data[..]));
+        let err = parse_data_entry(&key, MT_PYLOCK, &bytes).unwrap_err();
+        assert!(err.contains("not application/vnd.imgbuild.pylock"), "{err}");
+        let err = parse_data_entry(&Digest::of(b"x"), MT_PYSCAN, &bytes).unwrap_err();
+        assert!(err.contains("another key"), "{err}");
+        // Inline bytes that are not what the digest says are refused.
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        use base64::Engine as _;
+        v["layers"][0]["data"] = base64::engine::general_purpose::STANDARD
+            .encode(br#"{"interpreter":"/usr/bin/python3.99"}"#)
+            .into();
+        let err = parse_data_entry(&key, MT_PYSCAN, &serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(err.contains("does not match"), "{err}");
+        // A step entry is not a data entry.
+        let step = entry_bytes(&key, &layer());
+        assert!(parse_data_entry(&key, MT_PYSCAN, &step).is_err());
+        // Big data is left out of the entry (read as a blob).
+        let big = vec![b'x'; MAX_INLINE + 1];
+        let (_, _, inline) =
+            parse_data_entry(&key, MT_PYLOCK, &data_entry_bytes(&key, MT_PYLOCK, &big)).unwrap();
+        assert!(inline.is_none());
     }
 }

@@ -347,3 +347,32 @@ pub fn dockerfile_test_base(test: &str) -> Option<PathBuf> {
     assert!(super::is_root(), "{test}: run the tests as root");
     Some(super::buildah::lowercase_path(&debian_python_base()))
 }
+
+/// The host must have apt sources for bookworm; CI does.
+pub fn have_bookworm_sources(test: &str) -> bool {
+    let ok = ["/etc/apt/sources.list", "/etc/apt/sources.list.d"]
+        .iter()
+        .any(|p| {
+            let p = Path::new(p);
+            let texts: Vec<String> = if p.is_dir() {
+                fs::read_dir(p)
+                    .map(|rd| {
+                        rd.flatten()
+                            .filter_map(|e| fs::read_to_string(e.path()).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                fs::read_to_string(p).into_iter().collect()
+            };
+            texts.iter().any(|t| t.contains("bookworm"))
+        });
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: CI needs apt sources for bookworm"
+        );
+        eprintln!("skipping {test}: no apt sources for bookworm on this host");
+    }
+    ok
+}

@@ -38,7 +38,7 @@ mod testutil;
 pub use build::{build_project_wheel, build_sdist_wheel, relock};
 pub use install::install_into_store;
 pub use requirements::parse_requirements_file;
-pub use resolve::{ResolveRequest, lock_requirements};
+pub use resolve::{ResolveRequest, lock_location, lock_requirements};
 pub use stale::lock_staleness;
 
 /// Hooks for the fuzz targets (`crate::fuzzing`).

@@ -193,6 +193,15 @@ pub fn lock_requirements(uv: &Uv, store: &Store, req: &ResolveRequest) -> Result
     Ok(r)
 }
 
+/// The key of `req`'s resolution and where [`lock_requirements`] keeps
+/// its lock (after checking the request's arguments).
+pub fn lock_location(uv: &Uv, store: &Store, req: &ResolveRequest) -> Result<(Digest, PathBuf)> {
+    check_extra_args(&req.extra_args)?;
+    let key = request_key(req, &uv.version, &process_env);
+    let path = store.root().join("pylocks").join(key.hex()).join("uv.lock");
+    Ok((key, path))
+}
+
 /// [`lock_requirements`] with the environment passed in.
 fn lock_requirements_in(
     uv: &Uv,
