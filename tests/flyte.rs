@@ -685,3 +685,134 @@ fn the_venv_matches_what_flytes_uv_sync_makes() {
         assert!(!ours.join("root/src").exists());
     }
 }
+
+/// The plugin's tasks run through Flyte's SDK in its local run mode: one
+/// builds an imgbuild definition, one a Flyte image spec with its build
+/// folder, both pushing with the registry cache.
+const TASKS: &str = r#"
+import json, sys
+from pathlib import Path
+import flyte
+from flyte.io import Dir, File
+from imgbuild_flyte.tasks import build_definition, build_flyte_spec
+
+work, registry = Path(sys.argv[1]), sys.argv[3]
+flyte.init()
+local = flyte.with_runcontext(mode="local")
+out = {}
+r = local.run(
+    build_definition,
+    context=Dir.from_local_sync(str(work / "project")),
+    target=f"{registry}/team/app:v1",
+    cache=f"{registry}/team/cache",
+)
+out["definition"] = r.outputs()[0]
+r = local.run(
+    build_flyte_spec,
+    spec=File.from_local_sync(str(work / "spec.json")),
+    target_image=f"{registry}/team/spec:v1",
+    context=Dir.from_local_sync(str(work / "spec-context")),
+    cache=f"{registry}/team/cache",
+)
+out["spec"] = r.outputs()[0]
+try:
+    local.run(build_definition, context=Dir.from_local_sync(str(work / "broken")), target=f"{registry}/team/broken:v1")
+except Exception as e:
+    out["error"] = str(e)
+print("RESULT " + json.dumps(out))
+"#;
+
+#[test]
+fn the_plugins_tasks_build_in_flytes_local_run_mode() {
+    let test = "the_plugins_tasks_build_in_flytes_local_run_mode";
+    if !debian_tools_present(test) {
+        return;
+    }
+    let venv = flyte_venv();
+    let reg = Registry::start(RegistryOptions::plain());
+    reg.skopeo_push(
+        &format!("oci:{}:latest", pybase::debian_python_base().display()),
+        "base/python:3.11",
+    )
+    .unwrap();
+    let base = format!("{}/base/python:3.11", reg.host());
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    write(&work, "project/app/main.py", "print('hi')\n");
+    write(
+        &work,
+        "project/imgbuild.toml",
+        &format!(
+            "[images.app]\nbase = \"{base}\"\ntag = \"v1\"\n\n\
+             [[images.app.layers]]\nsource_folder = \"app\"\ndst = \"/app\"\ncopy_contents_only = true\n"
+        ),
+    );
+    write(&work, "spec-context/src/job.py", "print('job')\n");
+    let spec = serde_json::json!({
+        "baseImage": base,
+        "pythonVersion": "3.11",
+        "layers": [
+            {"env": {"envVariables": {"STAGE": "prod"}}},
+            {"copyConfig": {"src": "src", "dst": "/root"}},
+        ],
+        "platform": ["linux/amd64"],
+    });
+    fs::write(work.join("spec.json"), spec.to_string()).unwrap();
+    write(
+        &work,
+        "broken/imgbuild.toml",
+        "[images.app]\nbase = \"scratch\"\n[[images.app.layers]]\nsource_folder = \"missing\"\n",
+    );
+    write(&work, "tasks.py", TASKS);
+
+    let before = reg.access_log().len();
+    let (first, calls, text) = drive(
+        "tasks.py",
+        &venv,
+        &work,
+        &base,
+        &reg.host(),
+        &t.path().join("h1"),
+    );
+    assert_eq!(calls, ["build", "build", "build"], "{text}");
+    let uploads_first = support::registry::blob_uploads_completed(&reg.access_log()[before..]);
+    assert!(uploads_first >= 2, "{text}");
+    for (key, repo) in [("definition", "team/app"), ("spec", "team/spec")] {
+        let got = first[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key}: {text}"));
+        let (name, digest) = got.split_once('@').unwrap();
+        assert_eq!(name, format!("{}/{repo}", reg.host()));
+        let v = reg.skopeo_inspect(&format!("{repo}:v1")).unwrap();
+        assert_eq!(v["Digest"], digest, "{v:#}");
+        if key == "spec" {
+            let env = v["Env"].as_array().unwrap();
+            assert!(env.iter().any(|e| e == "STAGE=prod"), "{v:#}");
+        }
+    }
+    let err = first["error"].as_str().unwrap();
+    assert!(
+        err.contains("imgbuild failed") && err.contains("missing"),
+        "{err}"
+    );
+
+    // A fresh pod (an empty store) builds the same images from the cache:
+    // no blob goes up.
+    let _ = fs::remove_dir_all(work.join("store"));
+    let before = reg.access_log().len();
+    let (second, _, text) = drive(
+        "tasks.py",
+        &venv,
+        &work,
+        &base,
+        &reg.host(),
+        &t.path().join("h2"),
+    );
+    assert_eq!(second["definition"], first["definition"], "{text}");
+    assert_eq!(second["spec"], first["spec"], "{text}");
+    assert_eq!(
+        support::registry::blob_uploads_completed(&reg.access_log()[before..]),
+        0,
+        "{text}"
+    );
+}
