@@ -194,7 +194,10 @@ fn imgbuilds_own_image_runs_the_kubernetes_job_unprivileged() {
         .collect();
     let args: Vec<String> = entrypoint
         .into_iter()
-        .chain(args.iter().map(|a| a.replace("registry.example.com", &r.host())))
+        .chain(
+            args.iter()
+                .map(|a| a.replace("registry.example.com", &r.host())),
+        )
         .collect();
     assert!(args.contains(&"--cache-from".to_string()), "{args:?}");
     let mut env = image_env.clone();

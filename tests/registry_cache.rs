@@ -705,6 +705,7 @@ fn four_runners_share_a_debian_uv_project_through_the_cache() {
         let v = run.wait().ok().json();
         assert_eq!(v["layers_built"], 0, "{v:#}");
         assert_eq!(v["cache_hits_registry"].as_u64(), Some(built), "{v:#}");
+        assert_eq!(v["cache_misses_registry"], 0, "{v:#}");
         assert_eq!(v["images"][0]["pushed"][0]["digest"], pushed, "{v:#}");
         assert_eq!(v["bytes_uploaded"], 0, "{v:#}");
         let states = layer_cache_states(&v);
@@ -755,6 +756,7 @@ fn four_runners_share_a_debian_uv_project_through_the_cache() {
     .ok()
     .json();
     assert_eq!(v3["layers_built"], 1, "{v3:#}");
+    assert_eq!(v3["cache_misses_registry"], 1, "{v3:#}");
     assert_eq!(v3["images"][0]["pushed"][0]["blobs_uploaded"], 2, "{v3:#}");
     assert_eq!(v3["cache_export"]["entries_written"], 1, "{v3:#}");
     let log = r.access_log();

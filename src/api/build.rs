@@ -350,6 +350,9 @@ pub struct BuildReport {
     pub bytes_uploaded: u64,
     /// Steps whose layers came from a registry cache (`--cache-from`).
     pub cache_hits_registry: usize,
+    /// Steps looked up in the registry caches and found in none (so built
+    /// here, or taken from the store when it had them after all).
+    pub cache_misses_registry: usize,
     /// What writing the registry cache did (`--cache-to`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_export: Option<ExportStats>,
@@ -545,6 +548,7 @@ fn build_with(
         bytes_written: 0,
         bytes_uploaded: 0,
         cache_hits_registry: plan.registry_hits.len(),
+        cache_misses_registry: plan.registry_misses.len(),
         cache_export: None,
         warnings,
         duration_ms: 0,

@@ -144,6 +144,8 @@ pub struct Plan {
     /// Steps found in a registry cache (not in the store): key → the
     /// cache repository.
     pub registry_hits: BTreeMap<Digest, String>,
+    /// Steps looked up in the registry caches and found in none.
+    pub registry_misses: BTreeSet<Digest>,
     /// The layers of those hits not downloaded while planning (a build
     /// with no local output takes them when a step needs their bytes, and
     /// a push mounts them), by layer digest.
@@ -430,6 +432,7 @@ pub fn plan(
     let made = RefCell::new(BTreeSet::new());
     let files_steps = RefCell::new(BTreeSet::new());
     let registry_hits = RefCell::new(BTreeMap::new());
+    let registry_misses = RefCell::new(BTreeSet::new());
     let remote_layers = RefCell::new(BTreeMap::new());
     let cache_data = RefCell::new(BTreeMap::new());
     for i in order {
@@ -459,6 +462,7 @@ pub fn plan(
             made: &made,
             files_steps: &files_steps,
             registry_hits: &registry_hits,
+            registry_misses: &registry_misses,
             remote_layers: &remote_layers,
             cache_data: &cache_data,
         };
@@ -477,6 +481,7 @@ pub fn plan(
         debian_lock,
         made_in_plan: made.into_inner(),
         registry_hits: registry_hits.into_inner(),
+        registry_misses: registry_misses.into_inner(),
         remote_layers: remote_layers.into_inner(),
         cache_data: cache_data.into_inner(),
     })
@@ -499,6 +504,7 @@ pub(crate) struct Env<'a> {
     made: &'a RefCell<BTreeSet<Digest>>,
     files_steps: &'a RefCell<BTreeSet<String>>,
     registry_hits: &'a RefCell<BTreeMap<Digest, String>>,
+    registry_misses: &'a RefCell<BTreeSet<Digest>>,
     remote_layers: &'a RefCell<BTreeMap<Digest, crate::registry::cache::CacheLayer>>,
     cache_data: &'a RefCell<BTreeMap<Digest, (&'static str, Vec<u8>)>>,
 }
@@ -544,6 +550,9 @@ impl Env<'_> {
                 .borrow_mut()
                 .insert(*key, c.repo.to_string());
             return Some(desc);
+        }
+        if !self.o.cache_from.is_empty() {
+            self.registry_misses.borrow_mut().insert(*key);
         }
         None
     }
