@@ -20,6 +20,7 @@
 //! | planning | `plan` | steps and typed keys per layer kind, `plan` explanations |
 //! | definition | `spec` | the definition model and its TOML/JSON loader |
 //! | producers | `python`, `debian`, `sandbox` | wheels → venv layers, .debs → base layers, RUN steps → diff layers |
+//! | inventory | `sbom` | what an image's layers install, as SPDX and CycloneDX documents |
 //! | outputs | `output`, `registry` | layouts and archives; the distribution client |
 //! | layers | `layer` | the one deterministic tar → digest → compress writer, file layers, ignore rules |
 //! | storage | `store` | content-addressed blobs, step records, verified downloads |
@@ -45,6 +46,7 @@ pub mod progress;
 pub(crate) mod python;
 pub mod registry;
 pub(crate) mod sandbox;
+pub mod sbom;
 pub mod spec;
 pub mod store;
 pub(crate) mod util;

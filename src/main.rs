@@ -37,6 +37,10 @@ enum Cmd {
     Push(PushArgs),
     /// Exit 0 if REF exists (with every --platform), 1 if it does not, 6 on any error.
     Exists(ExistsArgs),
+    /// Print the SBOM attached to an image (oci:DIR[:TAG] or REF; build with --sbom).
+    Sbom(SbomArgs),
+    /// List the attestations attached to an image (oci:DIR[:TAG] or REF).
+    Attestations(AttestationsArgs),
     /// Report the host tools imgbuild uses (uv for Python layers) and where they come from.
     Doctor {
         /// Install uv into the store when it is not on PATH.
@@ -344,6 +348,32 @@ struct ExistsArgs {
 }
 
 #[derive(Args)]
+struct SbomArgs {
+    /// oci:DIR[:TAG], or an image reference in a registry
+    reference: String,
+    /// The document's format.
+    #[arg(long = "format", value_parser = ["spdx", "cyclonedx"], default_value = "spdx")]
+    sbom_format: String,
+    /// The platform's SBOM (os/arch[/variant]), for an image of several.
+    #[arg(long)]
+    platform: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long, env = "IMGBUILD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AttestationsArgs {
+    /// oci:DIR[:TAG], or an image reference in a registry
+    reference: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Args)]
 struct BuildArgs {
     #[command(flatten)]
     def: DefArgs,
@@ -378,6 +408,11 @@ struct BuildArgs {
     /// manifest (default), index, manifest-descriptor, index-descriptor (repeatable).
     #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
     annotations: Vec<String>,
+    /// Attach an SBOM of each platform (SPDX 2.3 and CycloneDX 1.6 JSON) to
+    /// the image, as OCI artifacts in layouts and pushes: --sbom or
+    /// --sbom=true|false (default: the definition's `sbom`, else false).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    sbom: Option<String>,
     /// Write the steps this build made or used to a registry step cache:
     /// REPOSITORY, or buildx's type=registry,ref=REPOSITORY[,mode=min|max]
     /// [,ignore-error=true]. Default: $IMGBUILD_CACHE_TO.
@@ -490,6 +525,8 @@ fn main() {
         Cmd::Lock(a) => (a.format, lock_cmd(a)),
         Cmd::Inspect(a) => (a.format, inspect(a)),
         Cmd::Push(a) => (a.format, push_cmd(a)),
+        Cmd::Sbom(a) => (Format::Text, sbom_cmd(a)),
+        Cmd::Attestations(a) => (a.format, attestations_cmd(a)),
         Cmd::Exists(a) => {
             let format = a.format;
             match exists_cmd(a) {
@@ -908,6 +945,9 @@ fn build(a: BuildArgs) -> Result<()> {
         labels,
         annotations,
         allow_insecure: allow_insecure(&a.allow)?,
+        attest: imgbuild::Attest {
+            sbom: a.sbom.as_deref().map(parse_sbom_flag).transpose()?,
+        },
     };
     let progress = a.progress.sink("Building")?;
     let report = imgbuild::build(&req, &store, &client, &progress).inspect_err(|e| {
@@ -1281,6 +1321,65 @@ fn push_cmd(a: PushArgs) -> Result<()> {
     Ok(())
 }
 
+fn registry_of(reference: &str) -> Vec<String> {
+    match reference.strip_prefix("oci:") {
+        Some(_) => Vec::new(),
+        None => Reference::parse(reference)
+            .map(|r| vec![r.registry])
+            .unwrap_or_default(),
+    }
+}
+
+fn sbom_cmd(a: SbomArgs) -> Result<()> {
+    let client = a.registry.client(registry_of(&a.reference))?;
+    let store = open_store(&a.cache_dir)?;
+    let mt = match a.sbom_format.as_str() {
+        "cyclonedx" => imgbuild::sbom::formats::MT_CYCLONEDX,
+        _ => imgbuild::sbom::formats::MT_SPDX,
+    };
+    let doc =
+        imgbuild::attached_document(&a.reference, mt, a.platform.as_deref(), &client, &store)?
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "{}: no {} SBOM is attached{} (build it with --sbom)",
+                    a.reference,
+                    a.sbom_format,
+                    a.platform
+                        .as_deref()
+                        .map(|p| format!(" for {p}"))
+                        .unwrap_or_default()
+                ))
+            })?;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&doc)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(|e| Error::io("writing the SBOM to standard output", e))
+}
+
+fn attestations_cmd(a: AttestationsArgs) -> Result<()> {
+    let client = a.registry.client(registry_of(&a.reference))?;
+    let all = imgbuild::attestations(&a.reference, &client)?;
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&all).expect("json")),
+        Format::Text => {
+            for x in &all {
+                println!(
+                    "{} {} {}{}",
+                    x.digest,
+                    x.artifact_type,
+                    x.subject,
+                    x.platform
+                        .as_deref()
+                        .map(|p| format!(" {p}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn exists_cmd(a: ExistsArgs) -> Result<bool> {
     let r = Reference::parse(&a.reference).map_err(Error::Usage)?;
     let platforms = a
@@ -1290,6 +1389,21 @@ fn exists_cmd(a: ExistsArgs) -> Result<bool> {
         .collect::<Result<Vec<_>>>()?;
     let client = a.registry.client(vec![r.registry.clone()])?;
     imgbuild::registry::exists(&client, &r, &platforms)
+}
+
+/// `--sbom=VALUE`: a boolean as buildx takes it; buildx's scanner options
+/// (`generator=IMAGE`) mean nothing here (the SBOM is read, not scanned).
+fn parse_sbom_flag(v: &str) -> Result<bool> {
+    match v.trim() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other if other.starts_with("generator=") => Err(Error::Usage(format!(
+            "--sbom={other}: imgbuild makes the SBOM from its own locks and the image's package databases; there is no scanner image to choose (use --sbom or --sbom=false)"
+        ))),
+        other => Err(Error::Usage(format!(
+            "--sbom={other}: expected true or false"
+        ))),
+    }
 }
 
 /// `--ssh default|ID[=SOCKET[,SOCKET…]]` (docker buildx's form): an agent

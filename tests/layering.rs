@@ -22,6 +22,7 @@ const ORDER: &[&str] = &[
     "python",
     "debian",
     "sandbox",
+    "sbom",
     "output",
     "registry",
     "layer",

@@ -275,6 +275,8 @@ pub struct BuildRequest {
     /// "insecure"`) run without containment (buildx's `--allow
     /// security.insecure`); without it such a build is refused.
     pub allow_insecure: bool,
+    /// Attestations attached to each result image (`--sbom`).
+    pub attest: super::attest::Attest,
 }
 
 impl BuildRequest {
@@ -296,6 +298,7 @@ impl BuildRequest {
             labels: BTreeMap::new(),
             annotations: Vec::new(),
             allow_insecure: false,
+            attest: Default::default(),
         }
     }
 }
@@ -337,7 +340,20 @@ pub enum ImageReport {
         platforms: Vec<PlatformOut>,
         up_to_date: bool,
         pushed: Vec<Pushed>,
+        /// The attestations attached to the image's manifests.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        attestations: Vec<AttestationReport>,
     },
+}
+
+/// One attestation attached to a platform manifest.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttestationReport {
+    pub artifact_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    /// The manifest it is about.
+    pub subject: Digest,
 }
 
 /// The result of a build: what the command line prints as JSON.
@@ -581,15 +597,41 @@ fn build_with(
             req.docker_media_types,
         )?;
         let built = &built;
+        let attest = req.attest.resolve(&plan.definition);
+        let artifacts = if attest.any() {
+            let name = match names[i].as_ref().and_then(|n| n.first()) {
+                Some(r) => r.to_string(),
+                None => built.reference.clone(),
+            };
+            let task = progress.start(&format!("[{}] attestations", img.id), 0);
+            let a =
+                super::attest::attachments(&plan, i, built, &name, store, Some(client), &attest)?;
+            task.finish(&format!("{} document(s)", a.len()));
+            a
+        } else {
+            Vec::new()
+        };
         let mut written = None;
         if let Some(out) = out {
             let target = out.for_image(&built.id);
             let task = progress.start(&format!("[{}] write {}", img.id, target.display()), 0);
-            let stats = match &names[i] {
+            let mut stats = match &names[i] {
                 _ if target.is_filesystem() => filesystem::write(&target, store, built)?,
                 Some(refs) => output::write_named(&target, store, built, refs)?,
                 None => output::write(&target, store, built)?,
             };
+            match &target {
+                Output::Layout(dir) if !artifacts.is_empty() => {
+                    let s = output::write_artifacts(dir, store, &artifacts)?;
+                    stats.bytes_written += s.bytes_written;
+                }
+                _ if !artifacts.is_empty() => progress.warning(&format!(
+                    "warning: [{}] attestations are written to OCI layouts and pushes, not to {}",
+                    img.id,
+                    target.display()
+                )),
+                _ => {}
+            }
             task.finish(&crate::progress::human(stats.bytes_written));
             report.bytes_written += stats.bytes_written;
             written = Some(target.display());
@@ -617,6 +659,18 @@ fn build_with(
                 req.push_jobs,
             )?;
             report.bytes_uploaded += st.bytes_uploaded;
+            if !artifacts.is_empty() {
+                let refs: Vec<registry::referrers::Referrer> = artifacts
+                    .iter()
+                    .map(|a| registry::referrers::Referrer {
+                        manifest: &a.manifest,
+                        blobs: &a.blobs,
+                        subject: &a.subject,
+                    })
+                    .collect();
+                let at = registry::referrers::push_referrers(client, store, &repo, &refs)?;
+                report.bytes_uploaded += at.bytes_uploaded;
+            }
             for t in &tags {
                 pushed.push(Pushed {
                     reference: repo.with_tag(t).to_string(),
@@ -642,6 +696,15 @@ fn build_with(
             platforms: built.platforms.clone(),
             up_to_date: false,
             pushed,
+            attestations: artifacts
+                .iter()
+                .map(|a| AttestationReport {
+                    artifact_type: a.manifest.artifact_type.clone().unwrap_or_default(),
+                    digest: a.manifest.digest,
+                    size: a.manifest.size,
+                    subject: a.subject.digest,
+                })
+                .collect(),
         });
     }
     let cache_to = req

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod attest;
 mod build;
 mod filesystem;
 mod load;
@@ -33,9 +34,10 @@ mod tools;
 
 pub use crate::error::{RegistryErrorKind, RegistryStatus};
 pub use crate::net::{HttpConfig, HttpProxy};
+pub use attest::{Attached, Attest, attached_document, attestations};
 pub use build::{
-    BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest, Pushed, build,
-    lock, plan,
+    AttestationReport, BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest,
+    Pushed, build, lock, plan,
 };
 pub use load::{NamedContext, Source, load, parse_build_context};
 pub use mutate::{Annotation, AnnotationTarget};

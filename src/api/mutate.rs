@@ -156,6 +156,7 @@ pub fn apply(
             replaced.insert(
                 old_config,
                 Descriptor {
+                    artifact_type: None,
                     media_type: mt,
                     digest: d,
                     size: bytes.len() as u64,
@@ -200,6 +201,7 @@ pub fn apply(
         replaced.insert(
             old_manifest,
             Descriptor {
+                artifact_type: None,
                 platform: None,
                 ..p.manifest.clone()
             },
@@ -236,6 +238,7 @@ pub fn apply(
     } else {
         let m = &img.platforms[0].manifest;
         img.top = Descriptor {
+            artifact_type: None,
             platform: None,
             ..m.clone()
         };
@@ -255,6 +258,7 @@ pub fn apply(
     for b in &mut img.blobs {
         if let Some(n) = replaced.get(&b.digest) {
             *b = Descriptor {
+                artifact_type: None,
                 annotations: None,
                 ..n.clone()
             };

@@ -142,6 +142,7 @@ fn import_layout(
         }
         crate::exec::import_blob(store, dir, &m)?;
         blobs.push(Descriptor {
+            artifact_type: None,
             platform: None,
             annotations: None,
             ..m
@@ -187,6 +188,7 @@ fn import_docker_archive(
             media_type
         };
         let desc = Descriptor {
+            artifact_type: None,
             media_type: media_type.into(),
             digest: d,
             size,
@@ -219,6 +221,7 @@ fn import_docker_archive(
     let bytes = to_bytes(&manifest);
     let d = store.put_blob_bytes(&bytes)?;
     let top = Descriptor {
+        artifact_type: None,
         media_type: MT_DOCKER_MANIFEST.into(),
         digest: d,
         size: bytes.len() as u64,

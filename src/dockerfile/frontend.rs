@@ -528,6 +528,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         context: o.context.to_path_buf(),
         images,
         cache: Default::default(),
+        sbom: None,
     })
 }
 

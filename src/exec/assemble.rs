@@ -90,6 +90,7 @@ pub(super) fn platform(
         schema_version: 2,
         media_type: Some(types.manifest.into()),
         config: Descriptor {
+            artifact_type: None,
             media_type: types.config.into(),
             digest: config_digest,
             size: cfg_bytes.len() as u64,
@@ -108,6 +109,7 @@ pub(super) fn platform(
         config_digest,
         layers: outs,
         manifest: Descriptor {
+            artifact_type: None,
             media_type: types.manifest.into(),
             digest: manifest_digest,
             size: m_bytes.len() as u64,
@@ -132,6 +134,7 @@ pub(super) fn image(
     let created = created.to_string();
     let top = if platforms.len() == 1 {
         Descriptor {
+            artifact_type: None,
             platform: None,
             ..platforms[0].manifest.clone()
         }
@@ -151,6 +154,7 @@ pub(super) fn image(
         let bytes = to_bytes(&index);
         let d = store.put_blob_bytes(&bytes)?;
         Descriptor {
+            artifact_type: None,
             media_type: types.index.into(),
             digest: d,
             size: bytes.len() as u64,
@@ -167,6 +171,7 @@ pub(super) fn image(
     for p in &platforms {
         for l in &p.layers {
             push(Descriptor {
+                artifact_type: None,
                 media_type: l.media_type.clone(),
                 digest: l.digest,
                 size: l.size,
@@ -178,6 +183,7 @@ pub(super) fn image(
             .map(|m| m.len())
             .unwrap_or(0);
         push(Descriptor {
+            artifact_type: None,
             media_type: if o.docker_media_types {
                 MT_DOCKER_CONFIG
             } else {
@@ -190,6 +196,7 @@ pub(super) fn image(
             annotations: None,
         });
         push(Descriptor {
+            artifact_type: None,
             platform: None,
             ..p.manifest.clone()
         });

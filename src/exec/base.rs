@@ -114,6 +114,7 @@ pub(super) fn stack(
             cfg = bp.config.clone();
             for l in &bp.layers {
                 layers.push(Descriptor {
+                    artifact_type: None,
                     media_type: l.media_type.clone(),
                     digest: l.digest,
                     size: l.size,
@@ -156,6 +157,7 @@ fn add_base(
 ) {
     for (l, diff) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
         let l = Descriptor {
+            artifact_type: None,
             media_type: oci_layer_type(&l.media_type),
             annotations: None,
             platform: None,

@@ -109,13 +109,26 @@ pub(super) fn have_layer(
     digest: &Digest,
     size: u64,
 ) -> Result<bool> {
+    find_layer(store, o.client, o.remote_layers, base_ref, digest, size)
+}
+
+/// [`have_layer`] for callers outside a build's execution (attestations
+/// read the finished image's layers).
+pub(crate) fn find_layer(
+    store: &Store,
+    client: Option<&crate::registry::Client>,
+    remote_layers: &BTreeMap<Digest, crate::registry::cache::CacheLayer>,
+    base_ref: Option<&Reference>,
+    digest: &Digest,
+    size: u64,
+) -> Result<bool> {
     if store.blob_ok(digest, size) {
         return Ok(true);
     }
-    let Some(c) = o.client else {
+    let Some(c) = client else {
         return Ok(false);
     };
-    if let Some(hit) = o.remote_layers.get(digest) {
+    if let Some(hit) = remote_layers.get(digest) {
         crate::registry::cache::fetch_hit(c, hit, store)?;
         return Ok(true);
     }

@@ -75,6 +75,7 @@ pub(super) fn source_root(
             .layers
             .iter()
             .map(|l| crate::oci::types::Descriptor {
+                artifact_type: None,
                 media_type: l.media_type.clone(),
                 digest: l.digest,
                 size: l.size,

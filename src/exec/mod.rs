@@ -36,6 +36,7 @@ use crate::output::{ImageOut, LayerOut};
 use crate::plan::{Action, BasePlan, ImagePlan, Plan, Step, apply_config};
 use crate::progress::ProgressSink;
 use crate::store::Store;
+pub(crate) use common::find_layer;
 use common::{Built, Stack, StepCx};
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
@@ -312,6 +313,7 @@ fn step(cx: &StepCx, s: &Step, stack: &mut Stack, built: &Built, created: &str) 
         ..Default::default()
     });
     stack.layers.push(Descriptor {
+        artifact_type: None,
         media_type: desc.media_type.clone(),
         digest: desc.digest,
         size: desc.size,

@@ -69,7 +69,15 @@ pub fn find_tag(dir: &Path, tag: Option<&str>) -> Result<Descriptor> {
                     ),
                 )
             }),
-        None => match index.manifests.as_slice() {
+        // Artifacts about an image (attestations) are not images.
+        None => match index
+            .manifests
+            .iter()
+            .filter(|d| d.artifact_type.is_none())
+            .cloned()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             [one] => Ok(one.clone()),
             [] => Err(Error::input(dir, "the layout holds no image")),
             _ => Err(Error::input(

@@ -24,6 +24,10 @@ type Extra = BTreeMap<String, serde_json::Value>;
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
+    /// An artifact's type (OCI 1.1), on descriptors of artifact manifests
+    /// in an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     pub digest: Digest,
     pub size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -466,6 +466,77 @@ fn write_layout(
     Ok(stats)
 }
 
+/// An artifact about a manifest (an attestation): its manifest, with
+/// `artifact_type` set, the blobs it names, and its subject.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub manifest: Descriptor,
+    pub blobs: Vec<Descriptor>,
+    pub subject: Descriptor,
+}
+
+/// Adds `artifacts` to the layout `dir` (after the images they are about):
+/// their blobs, and their manifests in index.json, untagged and with their
+/// artifact type, where OCI 1.1 readers find a manifest's referrers. An
+/// artifact of the same type about the same subject is replaced.
+pub fn write_artifacts(dir: &Path, store: &Store, artifacts: &[Artifact]) -> Result<WriteStats> {
+    let blobs = dir.join("blobs/sha256");
+    let mut stats = WriteStats::default();
+    for b in artifacts
+        .iter()
+        .flat_map(|a| a.blobs.iter().chain(std::iter::once(&a.manifest)))
+    {
+        let dest = blobs.join(b.digest.hex());
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == b.size) {
+            continue;
+        }
+        let tmp =
+            NewFile::create_in(&blobs, 0o644).ctx(|| format!("writing {}", dest.display()))?;
+        store
+            .export_blob(&b.digest, b.size, tmp.file())
+            .map_err(|e| e.within(&format!("writing {}", dir.display())))?;
+        tmp.persist(&dest)
+            .ctx(|| format!("writing {}", dest.display()))?;
+        stats.blobs_written += 1;
+        stats.bytes_written += b.size;
+    }
+    let _lock = fs::File::open(dir)
+        .and_then(|f| f.lock().map(|()| f))
+        .ctx(|| format!("locking {}", dir.display()))?;
+    let path = dir.join("index.json");
+    let old = fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
+    let mut index: Index = serde_json::from_slice(&old)
+        .map_err(|e| Error::input(&path, format!("existing index.json is invalid: {e}")))?;
+    // What each artifact already listed is about.
+    let about = |d: &Descriptor| -> Option<(String, crate::digest::Digest)> {
+        let t = d.artifact_type.clone()?;
+        let bytes = fs::read(blobs.join(d.digest.hex())).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let s = crate::digest::Digest::parse_oci(v["subject"]["digest"].as_str()?)?;
+        Some((t, s))
+    };
+    let new: Vec<(String, crate::digest::Digest)> = artifacts
+        .iter()
+        .map(|a| {
+            (
+                a.manifest.artifact_type.clone().unwrap_or_default(),
+                a.subject.digest,
+            )
+        })
+        .collect();
+    index
+        .manifests
+        .retain(|d| about(d).is_none_or(|k| !new.contains(&k)));
+    index
+        .manifests
+        .extend(artifacts.iter().map(|a| a.manifest.clone()));
+    let bytes = to_bytes(&index);
+    if old != bytes {
+        atomic_write(&path, &bytes)?;
+    }
+    Ok(stats)
+}
+
 fn atomic_write(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest
         .parent()

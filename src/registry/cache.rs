@@ -164,6 +164,7 @@ pub fn entry_tag(key: &Digest) -> String {
 /// The descriptor of the empty config every entry has.
 fn empty_config() -> Descriptor {
     Descriptor {
+        artifact_type: None,
         media_type: EMPTY_TYPE.into(),
         digest: Digest::of(EMPTY),
         size: EMPTY.len() as u64,
@@ -184,6 +185,7 @@ pub fn entry_bytes(key: &Digest, layer: &LayerDesc) -> Vec<u8> {
         artifact_type: ARTIFACT_TYPE,
         config: empty_config(),
         layers: [Descriptor {
+            artifact_type: None,
             media_type: layer.media_type.clone(),
             digest: layer.digest,
             size: layer.size,

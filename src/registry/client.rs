@@ -924,6 +924,20 @@ impl Client {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<()> {
+        self.put_manifest_subject(r, reference, bytes, media_type)
+            .map(|_| ())
+    }
+
+    /// [`Client::put_manifest`]; whether the registry said it indexed the
+    /// manifest's `subject` (the `OCI-Subject` header of a registry with
+    /// the referrers API).
+    pub fn put_manifest_subject(
+        &self,
+        r: &Reference,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<bool> {
         let scopes = [format!("repository:{}:pull,push", r.repository)];
         let path = format!("/v2/{}/manifests/{reference}", r.repository);
         let mut resp = self.send(
@@ -944,7 +958,7 @@ impl Client {
                 &String::from_utf8_lossy(&body),
             ));
         }
-        Ok(())
+        Ok(resp.header("oci-subject").is_some())
     }
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod reference;
+pub mod referrers;
 
 pub use client::{Client, ClientOptions};
 pub use reference::{MAX_NAME, Reference};

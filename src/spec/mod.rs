@@ -24,6 +24,9 @@ pub struct Definition {
     /// `cache = { from = [...], to = "..." }`: the registry step caches a
     /// build reads and writes when the command line names none.
     pub cache: crate::registry::cache::CacheOptions,
+    /// `sbom = true|false`: attach SBOMs when the command line does not
+    /// say (`--sbom`).
+    pub sbom: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -500,6 +503,7 @@ fn parse_definition(
             }
         }
     };
+    let sbom = top.bool("sbom")?;
     top.finish()?;
     let images_t = images_t.ok_or_else(|| {
         src.error(
@@ -567,6 +571,7 @@ fn parse_definition(
         context,
         images,
         cache,
+        sbom,
     })
 }
 
