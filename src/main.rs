@@ -367,6 +367,15 @@ struct SbomArgs {
 struct AttestationsArgs {
     /// oci:DIR[:TAG], or an image reference in a registry
     reference: String,
+    /// Print one attestation's document instead of the list: provenance,
+    /// spdx or cyclonedx.
+    #[arg(long, value_parser = ["provenance", "spdx", "cyclonedx"])]
+    show: Option<String>,
+    /// With --show: the platform's (os/arch[/variant]), for an image of several.
+    #[arg(long)]
+    platform: Option<String>,
+    #[arg(long, env = "IMGBUILD_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     #[arg(long, value_enum, default_value = "text")]
@@ -413,6 +422,11 @@ struct BuildArgs {
     /// --sbom=true|false (default: the definition's `sbom`, else false).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     sbom: Option<String>,
+    /// Attach a SLSA provenance statement (in-toto) of each platform:
+    /// --provenance, --provenance=true|false|mode=min|mode=max (default:
+    /// the definition's `provenance`, else false).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "min", require_equals = true)]
+    provenance: Option<String>,
     /// Write the steps this build made or used to a registry step cache:
     /// REPOSITORY, or buildx's type=registry,ref=REPOSITORY[,mode=min|max]
     /// [,ignore-error=true]. Default: $IMGBUILD_CACHE_TO.
@@ -947,6 +961,14 @@ fn build(a: BuildArgs) -> Result<()> {
         allow_insecure: allow_insecure(&a.allow)?,
         attest: imgbuild::Attest {
             sbom: a.sbom.as_deref().map(parse_sbom_flag).transpose()?,
+            provenance: a
+                .provenance
+                .as_deref()
+                .map(|v| {
+                    imgbuild::Provenance::parse(v)
+                        .map_err(|e| Error::Usage(format!("--provenance={v}: {e}")))
+                })
+                .transpose()?,
         },
     };
     let progress = a.progress.sink("Building")?;
@@ -1331,33 +1353,56 @@ fn registry_of(reference: &str) -> Vec<String> {
 }
 
 fn sbom_cmd(a: SbomArgs) -> Result<()> {
-    let client = a.registry.client(registry_of(&a.reference))?;
-    let store = open_store(&a.cache_dir)?;
-    let mt = match a.sbom_format.as_str() {
-        "cyclonedx" => imgbuild::sbom::formats::MT_CYCLONEDX,
-        _ => imgbuild::sbom::formats::MT_SPDX,
+    print_attached(
+        &a.reference,
+        &a.sbom_format,
+        a.platform.as_deref(),
+        &a.registry,
+        &a.cache_dir,
+    )
+}
+
+/// Prints the document of the attestation `what` (provenance, spdx or
+/// cyclonedx) attached to `reference`.
+fn print_attached(
+    reference: &str,
+    what: &str,
+    platform: Option<&str>,
+    registry: &RegistryArgs,
+    cache_dir: &Option<PathBuf>,
+) -> Result<()> {
+    let client = registry.client(registry_of(reference))?;
+    let store = open_store(cache_dir)?;
+    let (mt, flag) = match what {
+        "cyclonedx" => (imgbuild::sbom::formats::MT_CYCLONEDX, "--sbom"),
+        "provenance" => ("application/vnd.in-toto+json", "--provenance"),
+        _ => (imgbuild::sbom::formats::MT_SPDX, "--sbom"),
     };
-    let doc =
-        imgbuild::attached_document(&a.reference, mt, a.platform.as_deref(), &client, &store)?
-            .ok_or_else(|| {
-                Error::Other(format!(
-                    "{}: no {} SBOM is attached{} (build it with --sbom)",
-                    a.reference,
-                    a.sbom_format,
-                    a.platform
-                        .as_deref()
-                        .map(|p| format!(" for {p}"))
-                        .unwrap_or_default()
-                ))
-            })?;
+    let doc = imgbuild::attached_document(reference, mt, platform, &client, &store)?.ok_or_else(
+        || {
+            Error::Other(format!(
+                "{reference}: no {what} attestation is attached{} (build it with {flag})",
+                platform.map(|p| format!(" for {p}")).unwrap_or_default()
+            ))
+        },
+    )?;
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(&doc)
         .and_then(|()| out.write_all(b"\n"))
-        .map_err(|e| Error::io("writing the SBOM to standard output", e))
+        .map_err(|e| Error::io("writing the document to standard output", e))
 }
 
 fn attestations_cmd(a: AttestationsArgs) -> Result<()> {
+    if let Some(what) = &a.show {
+        return print_attached(
+            &a.reference,
+            what,
+            a.platform.as_deref(),
+            &a.registry,
+            &a.cache_dir,
+        );
+    }
     let client = a.registry.client(registry_of(&a.reference))?;
     let all = imgbuild::attestations(&a.reference, &client)?;
     match a.format {

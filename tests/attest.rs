@@ -458,3 +458,152 @@ fn sboms_are_reproducible_and_definitions_can_ask_for_them() {
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("no scanner"), "{bad}");
 }
+
+/// `git init`, a commit at a fixed time (the same commit in any folder),
+/// and an origin whose URL has credentials.
+fn git_checkout(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        run(Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "ci")
+            .env("GIT_AUTHOR_EMAIL", "ci@example.invalid")
+            .env("GIT_COMMITTER_NAME", "ci")
+            .env("GIT_COMMITTER_EMAIL", "ci@example.invalid")
+            .env("GIT_AUTHOR_DATE", "1700000000 +0000")
+            .env("GIT_COMMITTER_DATE", "1700000000 +0000"))
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "app"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://ci:hunter2@git.example.invalid/team/app.git",
+    ]);
+    git(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
+/// `--provenance`: a SLSA v1 statement naming the definition, the uv
+/// project's lock and the commit by digest, with no credentials or host
+/// paths, the same bytes from two folders and two stores; `mode=max` adds
+/// every layer.
+#[test]
+fn provenance_names_every_input_and_is_reproducible() {
+    let t = tempfile::tempdir().unwrap();
+    let index = pyfix::FileServer::start(&t.path().join("www"));
+    let mut docs = Vec::new();
+    let mut commit = String::new();
+    let mut digest = String::new();
+    for n in 0..2 {
+        let ctx = t.path().join(format!("ctx{n}"));
+        small_project(&ctx, &index);
+        commit = git_checkout(&ctx);
+        let out = t.path().join(format!("out{n}"));
+        let v = ib(&["build"])
+            .path_arg(&ctx)
+            .cache(&t.path().join(format!("store{n}")))
+            .oci_out(&out)
+            .json()
+            .args(&["-q", "--provenance=mode=max"])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .run()
+            .ok()
+            .json();
+        digest = v["images"][0]["digest"].as_str().unwrap().to_string();
+        let r = ib(&[
+            "attestations",
+            &format!("oci:{}:v1", out.display()),
+            "--show",
+            "provenance",
+        ])
+        .run();
+        assert_eq!(r.code, 0, "{r}");
+        docs.push(r.stdout);
+    }
+    assert_eq!(docs[0], docs[1], "the same bytes");
+    let text = &docs[0];
+    assert!(!text.contains("hunter2"), "no credentials: {text}");
+    assert!(
+        !text.contains(t.path().to_str().unwrap()),
+        "no host path: {text}"
+    );
+    let v: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(v["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(v["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(v["subject"][0]["digest"]["sha256"], hex(&digest));
+    let def = &v["predicate"]["buildDefinition"];
+    let ctx = t.path().join("ctx0");
+    assert_eq!(
+        def["externalParameters"]["source"]["digest"]["sha256"],
+        sha256_hex(&fs::read(ctx.join("imgbuild.toml")).unwrap())
+    );
+    let deps = def["resolvedDependencies"].as_array().unwrap();
+    let uvlock = sha256_hex(&fs::read(ctx.join("proj/uv.lock")).unwrap());
+    assert!(
+        deps.iter()
+            .any(|d| d["name"] == "proj/uv.lock" && d["digest"]["sha256"] == uvlock.as_str()),
+        "{deps:#?}"
+    );
+    let git = deps
+        .iter()
+        .find(|d| d["name"] == "context")
+        .expect("the commit");
+    assert_eq!(git["digest"]["gitCommit"], commit.as_str());
+    assert_eq!(git["uri"], "git+https://git.example.invalid/team/app.git");
+    let run = &v["predicate"]["runDetails"];
+    assert_eq!(run["metadata"]["startedOn"], "2023-11-14T22:13:20Z");
+    // The venv, the packages, the source folder.
+    assert_eq!(run["byproducts"].as_array().unwrap().len(), 3, "{run:#}");
+}
+
+/// A Dockerfile's build args are parameters of the provenance; a secret
+/// the build mounts is not in it.
+#[test]
+fn provenance_keeps_build_args_and_never_secrets() {
+    let test = "provenance_keeps_build_args_and_never_secrets";
+    let Some(base) = support::pybase::dockerfile_test_base(test) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM oci:{}:latest\nARG VERSION\nRUN --mount=type=secret,id=tok test \"$(cat /run/secrets/tok)\" = s3cr3t-value && echo $VERSION > /v\n",
+            base.display()
+        ),
+    );
+    let out = t.path().join("out");
+    let r = ib(&["build", "-f"])
+        .path_arg(&ctx.join("Dockerfile"))
+        .path_arg(&ctx)
+        .cache(&t.path().join("store"))
+        .oci_out(&out)
+        .args(&[
+            "-q",
+            "--build-arg",
+            "VERSION=1.2.3",
+            "--secret",
+            "id=tok,env=TOK",
+            "--provenance",
+        ])
+        .env("TOK", "s3cr3t-value")
+        .run();
+    assert_eq!(r.code, 0, "{r}");
+    let shown = ib(&[
+        "attestations",
+        &format!("oci:{}", out.display()),
+        "--show",
+        "provenance",
+    ])
+    .run();
+    assert_eq!(shown.code, 0, "{shown}");
+    let v: Value = serde_json::from_str(&shown.stdout).unwrap();
+    let ext = &v["predicate"]["buildDefinition"]["externalParameters"];
+    assert_eq!(ext["buildArgs"]["VERSION"], "1.2.3", "{ext:#}");
+    assert_eq!(ext["source"]["kind"], "dockerfile");
+    assert!(!shown.stdout.contains("s3cr3t-value"));
+}

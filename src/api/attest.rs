@@ -8,6 +8,8 @@
 //! The image itself is not changed by attaching: artifacts point at it,
 //! it never points at them.
 
+mod provenance;
+
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::oci::types::{Descriptor, MT_MANIFEST};
@@ -18,11 +20,38 @@ use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which attestations a build attaches; `None` leaves it to the
-/// definition (`sbom = true`), off by default.
+/// definition (`sbom = true`, `provenance = "min"`), off by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attest {
     /// SPDX and CycloneDX SBOMs of each platform.
     pub sbom: Option<bool>,
+    /// A SLSA provenance statement of each platform.
+    pub provenance: Option<Provenance>,
+}
+
+/// How much a provenance statement says (buildx's `mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    Off,
+    /// The build's parameters and resolved dependencies.
+    Min,
+    /// Those, and every layer with the step that made it.
+    Max,
+}
+
+impl Provenance {
+    /// `true`, `false`, `min`, `max`, `mode=min`, `mode=max` (buildx's
+    /// values for `--provenance`).
+    pub fn parse(s: &str) -> std::result::Result<Provenance, String> {
+        match s.trim().trim_start_matches("mode=") {
+            "true" | "1" | "min" => Ok(Provenance::Min),
+            "false" | "0" => Ok(Provenance::Off),
+            "max" => Ok(Provenance::Max),
+            other => Err(format!(
+                "{other:?}: expected true, false, mode=min or mode=max"
+            )),
+        }
+    }
 }
 
 impl Attest {
@@ -30,11 +59,20 @@ impl Attest {
     pub(super) fn resolve(&self, def: &crate::spec::Definition) -> Attest {
         Attest {
             sbom: Some(self.sbom.or(def.sbom).unwrap_or(false)),
+            provenance: Some(
+                self.provenance
+                    .or(def
+                        .provenance
+                        .as_deref()
+                        .and_then(|p| Provenance::parse(p).ok()))
+                    .unwrap_or(Provenance::Off),
+            ),
         }
     }
 
     pub fn any(&self) -> bool {
         self.sbom == Some(true)
+            || matches!(self.provenance, Some(Provenance::Min | Provenance::Max))
     }
 }
 
@@ -155,16 +193,31 @@ fn artifact(
 /// The attestations of `built`, image `i` of `plan`, one per document and
 /// platform. Layers not in the store are fetched from where they came
 /// (a registry cache, the base's registry).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn attachments(
     plan: &Plan,
     i: usize,
     built: &ImageOut,
     name: &str,
+    source: &super::Source,
     store: &Store,
     client: Option<&crate::registry::Client>,
     attest: &Attest,
 ) -> Result<Vec<Artifact>> {
     let mut out = Vec::new();
+    if let Some(mode @ (Provenance::Min | Provenance::Max)) = attest.provenance {
+        let created = plan.options.source_date_epoch;
+        for p in &built.platforms {
+            let doc = provenance::statement(plan, i, p, name, source, mode)?;
+            out.push(artifact(
+                store,
+                &p.manifest,
+                provenance::MT_IN_TOTO,
+                &doc,
+                created,
+            )?);
+        }
+    }
     if attest.sbom != Some(true) {
         return Ok(out);
     }

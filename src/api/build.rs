@@ -604,8 +604,16 @@ fn build_with(
                 None => built.reference.clone(),
             };
             let task = progress.start(&format!("[{}] attestations", img.id), 0);
-            let a =
-                super::attest::attachments(&plan, i, built, &name, store, Some(client), &attest)?;
+            let a = super::attest::attachments(
+                &plan,
+                i,
+                built,
+                &name,
+                &req.plan.source,
+                store,
+                Some(client),
+                &attest,
+            )?;
             task.finish(&format!("{} document(s)", a.len()));
             a
         } else {

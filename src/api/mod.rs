@@ -34,7 +34,7 @@ mod tools;
 
 pub use crate::error::{RegistryErrorKind, RegistryStatus};
 pub use crate::net::{HttpConfig, HttpProxy};
-pub use attest::{Attached, Attest, attached_document, attestations};
+pub use attest::{Attached, Attest, Provenance, attached_document, attestations};
 pub use build::{
     AttestationReport, BuildReport, BuildRequest, ImageReport, LockReport, LockedBase, PlanRequest,
     Pushed, build, lock, plan,

@@ -529,6 +529,7 @@ pub fn load(o: &FrontendOptions) -> Result<Definition> {
         images,
         cache: Default::default(),
         sbom: None,
+        provenance: None,
     })
 }
 

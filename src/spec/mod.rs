@@ -27,6 +27,8 @@ pub struct Definition {
     /// `sbom = true|false`: attach SBOMs when the command line does not
     /// say (`--sbom`).
     pub sbom: Option<bool>,
+    /// `provenance = true|false|"min"|"max"`: likewise for `--provenance`.
+    pub provenance: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -504,6 +506,25 @@ fn parse_definition(
         }
     };
     let sbom = top.bool("sbom")?;
+    let provenance = match top.get("provenance") {
+        None => None,
+        Some(n) => {
+            let v = match &n.value {
+                node::Value::Bool(b) => b.to_string(),
+                node::Value::Str(s) => s.clone(),
+                _ => String::new(),
+            };
+            let mode = v.trim_start_matches("mode=");
+            if !matches!(mode, "true" | "false" | "min" | "max") {
+                return Err(top.err(
+                    "provenance",
+                    Some(n),
+                    "expected true, false, \"min\" or \"max\"",
+                ));
+            }
+            Some(mode.to_string())
+        }
+    };
     top.finish()?;
     let images_t = images_t.ok_or_else(|| {
         src.error(
@@ -572,6 +593,7 @@ fn parse_definition(
         images,
         cache,
         sbom,
+        provenance,
     })
 }
 
