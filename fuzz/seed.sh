@@ -63,6 +63,16 @@ for fmt in gnu pax ustar; do
     add base_layer_tar "$tmp/layer-$fmt.tar"
 done
 
+# Layers an SBOM reads: a dpkg status, a machine-readable copyright file,
+# a dist-info METADATA, and a whiteout of another.
+sp=$tmp/sbom/opt/venv/lib/python3.11/site-packages
+mkdir -p "$tmp/sbom/var/lib/dpkg" "$tmp/sbom/usr/share/doc/jq" "$sp/httpx-0.27.0.dist-info"
+printf 'Package: jq\nStatus: install ok installed\nArchitecture: amd64\nSource: jq (1.6-2.1)\nVersion: 1.6-2.1\nDepends: libjq1 (= 1.6-2.1), libc6 (>= 2.34)\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n' >"$tmp/sbom/var/lib/dpkg/status"
+printf 'Format: copyright-format/1.0/\n\nFiles: *\nLicense: MIT\n' >"$tmp/sbom/usr/share/doc/jq/copyright"
+printf 'Metadata-Version: 2.1\nName: httpx\nVersion: 0.27.0\nLicense-Expression: BSD-3-Clause\nRequires-Dist: idna\n\nbody\n' >"$sp/httpx-0.27.0.dist-info/METADATA"
+: >"$sp/.wh.old-1.0.dist-info"
+tar --format=pax -C "$tmp/sbom" -cf "$tmp/sbom-layer.tar" . 2>/dev/null && add sbom_layer "$tmp/sbom-layer.tar"
+
 # .deb packages, made by dpkg-deb when it is there.
 if command -v dpkg-deb >/dev/null; then
     mkdir -p "$tmp/deb/DEBIAN" "$tmp/deb/usr/share/doc/hello" "$tmp/deb/etc"

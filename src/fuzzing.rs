@@ -321,6 +321,23 @@ pub fn base_layer_tar(data: &[u8]) {
     let _ = crate::sandbox::rootfs::apply_tar(root.path(), data, false);
 }
 
+/// A layer's tar stream read for its SBOM inventory (dpkg status,
+/// copyright files, dist-info METADATA, whiteouts), applied as the image's
+/// only layer and written as both SBOM formats.
+pub fn sbom_layer(data: &[u8]) {
+    let Ok(inv) = crate::sbom::scan_layer(data) else {
+        return;
+    };
+    let all = crate::sbom::merge(std::slice::from_ref(&inv), &Default::default());
+    let subject = crate::sbom::formats::Subject {
+        name: "fuzz:latest".into(),
+        digest: crate::digest::Digest::of(data),
+        platform: "linux/amd64".into(),
+    };
+    let _ = crate::sbom::formats::spdx(&subject, &all, &[], 0);
+    let _ = crate::sbom::formats::cyclonedx(&subject, &all, &[], 0);
+}
+
 #[cfg(test)]
 mod tests {
     /// A fuzz target's name and its entry point.
@@ -346,6 +363,7 @@ mod tests {
         ("pep508", super::pep508),
         ("poetry_lock", super::poetry_lock),
         ("requirements", super::requirements),
+        ("sbom_layer", super::sbom_layer),
         ("simple_index", super::simple_index),
         ("uv_lock", super::uv_lock),
         ("wheel_entry_points", super::wheel_entry_points),

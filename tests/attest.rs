@@ -607,3 +607,70 @@ fn provenance_keeps_build_args_and_never_secrets() {
     assert_eq!(ext["source"]["kind"], "dockerfile");
     assert!(!shown.stdout.contains("s3cr3t-value"));
 }
+
+/// A fresh runner pushing from a warm registry cache with `--sbom` needs
+/// no layer to list what the image holds: the layers' inventories are in
+/// the cache too. It attaches the SBOM runner 1 attached.
+#[test]
+fn a_fresh_runner_lists_layers_it_never_downloads() {
+    let test = "a_fresh_runner_lists_layers_it_never_downloads";
+    if !support::pybase::debian_tools_present(test) {
+        return;
+    }
+    let r = Registry::start(RegistryOptions::plain());
+    r.skopeo_push(
+        &format!(
+            "oci:{}:latest",
+            support::pybase::debian_python_base().display()
+        ),
+        "base/python:1",
+    )
+    .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let ctx = t.path().join("ctx");
+    write(&ctx, "src/main.py", "print('hi')\n");
+    write(
+        &ctx,
+        "imgbuild.toml",
+        &format!(
+            "[images.app]\nbase = \"{}/base/python:1\"\ntag = \"v1\"\n\n\
+             [[images.app.layers]]\nsource_folder = \"src\"\ndst = \"/app\"\n",
+            r.host()
+        ),
+    );
+    let cache = format!("{}/team/cache", r.host());
+    let image = format!("{}/team/app:v1", r.host());
+    let run_with = |store: &str, extra: &[&str]| {
+        ib(&["build"])
+            .path_arg(&ctx)
+            .cache(&t.path().join(store))
+            .json()
+            .args(&["-q", "--push", "--tag", &image, "--sbom"])
+            .args(extra)
+            .run()
+            .ok()
+            .json()
+    };
+    let v1 = run_with("store1", &["--cache-to", &cache]);
+    let before = r.access_log().len();
+    let v2 = run_with("store2", &["--cache-from", &cache]);
+    assert_eq!(v2["layers_built"], 0, "{v2:#}");
+    assert_eq!(
+        v2["images"][0]["attestations"],
+        v1["images"][0]["attestations"]
+    );
+    let layers: Vec<String> = v2["images"][0]["platforms"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    let log = r.access_log();
+    let gets = support::registry::requests_matching(&log[before..], "GET", "/blobs/sha256:");
+    for g in &gets {
+        assert!(
+            !layers.iter().any(|d| g.path.ends_with(d.as_str())),
+            "a layer was downloaded: {g:?}"
+        );
+    }
+}

@@ -203,8 +203,9 @@ pub(super) fn attachments(
     store: &Store,
     client: Option<&crate::registry::Client>,
     attest: &Attest,
-) -> Result<Vec<Artifact>> {
+) -> Result<(Vec<Artifact>, SharedData)> {
     let mut out = Vec::new();
+    let mut shared = BTreeMap::new();
     if let Some(mode @ (Provenance::Min | Provenance::Max)) = attest.provenance {
         let created = plan.options.source_date_epoch;
         for p in &built.platforms {
@@ -219,7 +220,7 @@ pub(super) fn attachments(
         }
     }
     if attest.sbom != Some(true) {
-        return Ok(out);
+        return Ok((out, shared));
     }
     let known = known(plan);
     let own = own_layers(plan, i, store);
@@ -227,26 +228,9 @@ pub(super) fn attachments(
     for p in &built.platforms {
         let mut invs = Vec::new();
         for l in &p.layers {
-            let found = crate::exec::find_layer(
-                store,
-                client,
-                &plan.remote_layers,
-                built.base_ref.as_ref(),
-                &l.digest,
-                l.size,
-            )?;
-            if !found {
-                return Err(crate::error::Error::Other(format!(
-                    "[{}] SBOM: layer {} ({}) is not in the store and cannot be fetched",
-                    built.id, l.digest, l.step
-                )));
-            }
-            invs.push(sbom::layer_inventory(
-                store,
-                &store.blob_path(&l.digest),
-                &l.media_type,
-                &l.diff_id,
-            )?);
+            let (inv, bytes) = layer_inventory(plan, built, store, client, l)?;
+            shared.insert(sbom::inventory_key(&l.diff_id), (sbom::MT_INVENTORY, bytes));
+            invs.push(inv);
         }
         let inv = sbom::merge(&invs, &known);
         let layers: Vec<OwnLayer> = p
@@ -278,7 +262,67 @@ pub(super) fn attachments(
             out.push(artifact(store, &p.manifest, mt, &doc, created)?);
         }
     }
-    Ok(out)
+    Ok((out, shared))
+}
+
+/// Layer inventories the build read, by key, as registry cache data
+/// entries (`--cache-to` writes those the cache lacks).
+pub(super) type SharedData = BTreeMap<Digest, (&'static str, Vec<u8>)>;
+
+/// The inventory of layer `l`: kept in the store, else from a registry
+/// cache (`--cache-from`, so that a layer left in the registry is not
+/// downloaded to be listed), else read from the layer (fetched from where
+/// it came when the store lacks it). With its bytes, to share.
+fn layer_inventory(
+    plan: &Plan,
+    built: &ImageOut,
+    store: &Store,
+    client: Option<&crate::registry::Client>,
+    l: &crate::output::LayerOut,
+) -> Result<(sbom::LayerInventory, Vec<u8>)> {
+    if let Some(found) = sbom::stored_inventory(store, &l.diff_id) {
+        return Ok(found);
+    }
+    let key = sbom::inventory_key(&l.diff_id);
+    if let Some(c) = client {
+        for from in &plan.options.cache_from {
+            match crate::registry::cache::lookup_data(
+                c,
+                store,
+                &from.repo,
+                &key,
+                sbom::MT_INVENTORY,
+            )
+            .and_then(|b| {
+                b.map(|b| sbom::keep_inventory(store, &l.diff_id, &b).map(|i| (i, b)))
+                    .transpose()
+            }) {
+                Ok(Some(found)) => return Ok(found),
+                Ok(None) => {}
+                Err(e) => crate::registry::cache::warn_unused(&from.repo, &key, &e),
+            }
+        }
+    }
+    let found = crate::exec::find_layer(
+        store,
+        client,
+        &plan.remote_layers,
+        built.base_ref.as_ref(),
+        &l.digest,
+        l.size,
+    )?;
+    if !found {
+        return Err(crate::error::Error::Other(format!(
+            "[{}] SBOM: layer {} ({}) is not in the store and cannot be fetched",
+            built.id, l.digest, l.step
+        )));
+    }
+    sbom::layer_inventory(
+        store,
+        &store.blob_path(&l.digest),
+        &l.media_type,
+        &l.diff_id,
+    )
 }
 
 /// An attestation found attached to an image.

@@ -569,6 +569,8 @@ fn build_with(
         warnings,
         duration_ms: 0,
     };
+    // What attestations read that a registry cache can share.
+    let mut shared_data = super::attest::SharedData::new();
     for (i, img) in plan.images.iter().enumerate() {
         if !is_result(i) {
             continue;
@@ -604,7 +606,7 @@ fn build_with(
                 None => built.reference.clone(),
             };
             let task = progress.start(&format!("[{}] attestations", img.id), 0);
-            let a = super::attest::attachments(
+            let (a, shared) = super::attest::attachments(
                 &plan,
                 i,
                 built,
@@ -615,6 +617,7 @@ fn build_with(
                 &attest,
             )?;
             task.finish(&format!("{} document(s)", a.len()));
+            shared_data.extend(shared);
             a
         } else {
             Vec::new()
@@ -722,7 +725,16 @@ fn build_with(
         .as_ref()
         .or(plan.definition.cache.to.as_ref());
     if let Some(to) = cache_to {
-        let stats = export_cache(&plan, store, client, to, &skip, &is_result, &targets);
+        let stats = export_cache(
+            &plan,
+            &shared_data,
+            store,
+            client,
+            to,
+            &skip,
+            &is_result,
+            &targets,
+        );
         match stats {
             Ok(s) => report.cache_export = Some(s),
             // The report gets the warning from the sink, which keeps the
@@ -743,8 +755,10 @@ fn build_with(
 /// Writes the entries of the steps built or used into the cache `to`: the
 /// images' own steps (`mode=min`), or every image's (`mode=max`, earlier
 /// stages too). A layer pushed to the same registry is mounted from there.
+#[allow(clippy::too_many_arguments)]
 fn export_cache(
     plan: &Plan,
+    shared: &super::attest::SharedData,
     store: &Store,
     client: &Client,
     to: &CacheRef,
@@ -791,27 +805,28 @@ fn export_cache(
         .into_iter()
         .flatten()
         .collect();
-    let data_missing: Vec<_> = plan
-        .cache_data
+    // Planning's results, and what attestations read (layer inventories).
+    let data: BTreeMap<&Digest, &(&str, Vec<u8>)> =
+        plan.cache_data.iter().chain(shared.iter()).collect();
+    let data_missing: Vec<_> = data
         .par_iter()
         .map(|(key, (mt, data))| {
-            Ok((!cache::has_data(client, &to.repo, key, mt, data)?).then_some(key))
+            Ok((!cache::has_data(client, &to.repo, key, mt, data)?).then_some(*key))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
         .flatten()
         .collect();
     let mut stats = ExportStats {
-        entries_present: (entries.len() - missing.len() + plan.cache_data.len()
-            - data_missing.len()) as u64,
+        entries_present: (entries.len() - missing.len() + data.len() - data_missing.len()) as u64,
         ..ExportStats::default()
     };
     if !missing.is_empty() || !data_missing.is_empty() {
         cache::put_config(client, store, &to.repo, &mut stats)?;
     }
     for key in data_missing {
-        let (mt, data) = &plan.cache_data[key];
-        cache::put_data(client, store, &to.repo, key, mt, data, &mut stats)?;
+        let (mt, bytes) = data[key];
+        cache::put_data(client, store, &to.repo, key, mt, bytes, &mut stats)?;
     }
     let written = missing
         .par_iter()

@@ -193,29 +193,69 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
-/// The inventory of a stored layer, read once and then kept by diff_id.
+/// The media type of a layer inventory shared through a registry step
+/// cache (a data entry, so that a runner that does not hold a layer needs
+/// not download it to list what it installs).
+pub const MT_INVENTORY: &str = "application/vnd.imgbuild.sbom-inventory.v1+json";
+
+/// The key of the inventory of the layer with `diff_id`.
+pub fn inventory_key(diff_id: &Digest) -> Digest {
+    let mut k = crate::digest::KeyHasher::new("sbom-inventory", INVENTORY_FORMAT);
+    k.digest(diff_id);
+    k.finish()
+}
+
+fn inventory_path(store: &crate::store::Store, diff_id: &Digest) -> std::path::PathBuf {
+    store
+        .root()
+        .join("sbom")
+        .join(format!("v{INVENTORY_FORMAT}-{}", diff_id.hex()))
+}
+
+/// The inventory of the layer with `diff_id` if the store keeps it, with
+/// its bytes.
+pub fn stored_inventory(
+    store: &crate::store::Store,
+    diff_id: &Digest,
+) -> Option<(LayerInventory, Vec<u8>)> {
+    let bytes = std::fs::read(inventory_path(store, diff_id)).ok()?;
+    let inv = serde_json::from_slice(&bytes).ok()?;
+    Some((inv, bytes))
+}
+
+/// Keeps `bytes`, an inventory's JSON, for the layer with `diff_id`, if
+/// they are one; the inventory.
+pub fn keep_inventory(
+    store: &crate::store::Store,
+    diff_id: &Digest,
+    bytes: &[u8],
+) -> Result<LayerInventory> {
+    let inv: LayerInventory = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Other(format!("not a layer inventory: {e}")))?;
+    let path = inventory_path(store, diff_id);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    store.write_atomic(&path, bytes)?;
+    Ok(inv)
+}
+
+/// The inventory of a stored layer, read once and then kept by diff_id;
+/// with its bytes.
 pub fn layer_inventory(
     store: &crate::store::Store,
     blob: &std::path::Path,
     media_type: &str,
     diff_id: &Digest,
-) -> Result<LayerInventory> {
-    let path = store
-        .root()
-        .join("sbom")
-        .join(format!("v{INVENTORY_FORMAT}-{}", diff_id.hex()));
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(inv) = serde_json::from_slice(&bytes)
-    {
-        return Ok(inv);
+) -> Result<(LayerInventory, Vec<u8>)> {
+    if let Some(found) = stored_inventory(store, diff_id) {
+        return Ok(found);
     }
     let r = crate::layer::read::open_layer(blob, media_type, store.max_layer_size())?;
     let inv = scan_layer(r)?;
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    store.write_atomic(&path, &serde_json::to_vec(&inv).expect("serializes"))?;
-    Ok(inv)
+    let bytes = serde_json::to_vec(&inv).expect("serializes");
+    keep_inventory(store, diff_id, &bytes)?;
+    Ok((inv, bytes))
 }
 
 /// An installed Debian package.
