@@ -103,6 +103,10 @@ impl Store {
     }
 
     fn open_with(root: &Path, exclusive: bool) -> Result<Store> {
+        // Absolute: paths into the store are handed to programs that run
+        // in other folders (uv builds a project's wheel in its own).
+        let root = &std::path::absolute(root)
+            .ctx(|| format!("finding the store folder {}", root.display()))?;
         for sub in ["blobs/sha256", "tmp", "steps", "stat", "records", "locks"] {
             fs::create_dir_all(root.join(sub))
                 .ctx(|| format!("creating the store at {}", root.display()))?;
@@ -526,4 +530,26 @@ pub struct PruneReport {
     pub bytes_freed: u64,
     /// Of those, the temp files and folders builds killed earlier left.
     pub temp_bytes_freed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store named by a relative path hands out absolute paths: programs
+    /// given them (uv building a wheel) run in other folders.
+    #[test]
+    fn a_relative_store_path_is_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count().saturating_sub(1));
+        let rel = PathBuf::from(format!(
+            "{up}{}",
+            dir.path().display().to_string().trim_start_matches('/')
+        ));
+        assert!(rel.is_relative());
+        let store = Store::open(&rel.join("store")).unwrap();
+        assert!(store.root().is_absolute(), "{}", store.root().display());
+        assert!(store.root().join("blobs/sha256").is_dir());
+    }
 }
