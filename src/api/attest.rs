@@ -226,9 +226,16 @@ pub(super) fn attachments(
     let own = own_layers(plan, i, store);
     let created = plan.options.source_date_epoch;
     for p in &built.platforms {
+        // Layers read at once, one per core (the base's were read while
+        // the build ran).
+        use rayon::prelude::*;
+        let read: Vec<(sbom::LayerInventory, Vec<u8>)> = p
+            .layers
+            .par_iter()
+            .map(|l| layer_inventory(plan, built, store, client, l))
+            .collect::<Result<_>>()?;
         let mut invs = Vec::new();
-        for l in &p.layers {
-            let (inv, bytes) = layer_inventory(plan, built, store, client, l)?;
+        for (l, (inv, bytes)) in p.layers.iter().zip(read) {
             shared.insert(sbom::inventory_key(&l.diff_id), (sbom::MT_INVENTORY, bytes));
             invs.push(inv);
         }
@@ -263,6 +270,57 @@ pub(super) fn attachments(
         }
     }
     Ok((out, shared))
+}
+
+/// The base layers of `plan`'s images that can be read now (a layout's
+/// blobs, or a registry base's already in the store) and whose inventory
+/// the store lacks: (blob, media type, diff_id).
+pub(super) fn base_layers(plan: &Plan, store: &Store) -> Vec<(std::path::PathBuf, String, Digest)> {
+    use crate::plan::BasePlan;
+    let mut out: Vec<(std::path::PathBuf, String, Digest)> = Vec::new();
+    let mut add = |path: std::path::PathBuf, mt: &str, diff_id: &Digest| {
+        if path.is_file()
+            && !out.iter().any(|(_, _, d)| d == diff_id)
+            && sbom::stored_inventory(store, diff_id).is_none()
+        {
+            out.push((path, mt.to_string(), *diff_id));
+        }
+    };
+    for img in &plan.images {
+        match &img.base {
+            BasePlan::Layout { images, .. } => {
+                for li in images {
+                    for (l, d) in li.manifest.layers.iter().zip(&li.config.rootfs.diff_ids) {
+                        add(
+                            crate::oci::layout::blob_path(&li.dir, &l.digest),
+                            &l.media_type,
+                            d,
+                        );
+                    }
+                }
+            }
+            BasePlan::Remote { images, .. } => {
+                for ri in images {
+                    for (l, d) in ri.manifest.layers.iter().zip(&ri.config.rootfs.diff_ids) {
+                        if store.blob_ok(&l.digest, l.size) {
+                            add(store.blob_path(&l.digest), &l.media_type, d);
+                        }
+                    }
+                }
+            }
+            BasePlan::Scratch | BasePlan::Image(_) => {}
+        }
+    }
+    out
+}
+
+/// Reads `layers` for their inventories into the store (one thread, beside
+/// the build); the SBOM then finds them there. A layer that cannot be read
+/// is left for the SBOM to report.
+pub(super) fn prescan(store: &Store, layers: &[(std::path::PathBuf, String, Digest)]) {
+    for (path, mt, diff_id) in layers {
+        let _ = sbom::layer_inventory(store, path, mt, diff_id);
+    }
 }
 
 /// Layer inventories the build read, by key, as registry cache data

@@ -541,22 +541,36 @@ fn build_with(
             }
         }
     }
-    let res = exec::run(
-        &plan,
-        store,
-        &BuildOptions {
-            threads: req.threads,
-            progress,
-            client: Some(client),
-            fetch_base_layers: out.is_some(),
-            remote_layers: &plan.remote_layers,
-            skip: skip.clone(),
-            docker_media_types: req.docker_media_types,
-            secrets: req.secrets.clone(),
-            ssh: req.ssh.clone(),
-            allow_insecure: req.allow_insecure,
-        },
-    )?;
+    // An SBOM reads the base's layers: while the build runs, not after.
+    let prescan = if req.attest.resolve(&plan.definition).sbom == Some(true) {
+        super::attest::base_layers(&plan, store)
+    } else {
+        Vec::new()
+    };
+    let res = std::thread::scope(|sc| {
+        let pre =
+            (!prescan.is_empty()).then(|| sc.spawn(|| super::attest::prescan(store, &prescan)));
+        let res = exec::run(
+            &plan,
+            store,
+            &BuildOptions {
+                threads: req.threads,
+                progress,
+                client: Some(client),
+                fetch_base_layers: out.is_some(),
+                remote_layers: &plan.remote_layers,
+                skip: skip.clone(),
+                docker_media_types: req.docker_media_types,
+                secrets: req.secrets.clone(),
+                ssh: req.ssh.clone(),
+                allow_insecure: req.allow_insecure,
+            },
+        );
+        if let Some(h) = pre {
+            let _ = h.join();
+        }
+        res
+    })?;
     let mut report = BuildReport {
         images: Vec::new(),
         layers_built: res.layers_built,

@@ -219,7 +219,14 @@ pub(super) fn base_layers<'a>(
                         li.manifest
                             .layers
                             .iter()
-                            .map(|l| (layout::blob_path(&li.dir, &l.digest), l.media_type.clone()))
+                            .zip(&li.config.rootfs.diff_ids)
+                            .map(|(l, d)| {
+                                (
+                                    layout::blob_path(&li.dir, &l.digest),
+                                    l.media_type.clone(),
+                                    *d,
+                                )
+                            })
                             .collect(),
                         li.manifest_digest,
                     )

@@ -31,7 +31,6 @@ use crate::sandbox::DEFAULT_PATH;
 use crate::spec::{LayerKind, PipOptions};
 use crate::store::Store;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Version of the Python layer format; part of every Python step key.
@@ -172,11 +171,15 @@ fn from_config(cfg: &ImageConfig) -> Option<PyEnv> {
     })
 }
 
+/// A base layer's blob, media type and diff_id.
+pub type BaseLayer = (PathBuf, String, Digest);
+
 /// Where a base's layer bytes can be read, per platform.
 pub enum BaseLayers<'a> {
     None,
-    /// Blobs and their media types, in order, per platform; and a cache key.
-    Blobs(Vec<(Vec<(PathBuf, String)>, Digest)>),
+    /// Blobs, their media types and diff_ids, in order, per platform; and
+    /// a cache key.
+    Blobs(Vec<(Vec<BaseLayer>, Digest)>),
     /// A native Debian base: its locked packages (name, version) per
     /// platform.
     Debian(Vec<Vec<(String, String)>>),
@@ -206,7 +209,7 @@ impl BaseLayers<'_> {
         }
     }
 
-    fn layers(&self, pi: usize) -> Option<Result<Vec<(PathBuf, String)>>> {
+    fn layers(&self, pi: usize) -> Option<Result<Vec<BaseLayer>>> {
         match self {
             BaseLayers::None | BaseLayers::Debian(_) => None,
             BaseLayers::Blobs(v) => Some(Ok(v[pi].0.clone())),
@@ -222,9 +225,12 @@ impl BaseLayers<'_> {
                     img.manifest
                         .layers
                         .iter()
-                        .map(|l| {
-                            client.fetch_blob(reference, &l.digest, store)?;
-                            Ok((store.blob_path(&l.digest), l.media_type.clone()))
+                        .zip(&img.config.rootfs.diff_ids)
+                        .map(|(l, d)| {
+                            if crate::sbom::stored_inventory(store, d).is_none() {
+                                client.fetch_blob(reference, &l.digest, store)?;
+                            }
+                            Ok((store.blob_path(&l.digest), l.media_type.clone(), *d))
                         })
                         .collect(),
                 )
@@ -250,7 +256,7 @@ fn scan_cached(env: &Env, base: &BaseLayers, pi: usize) -> Result<Option<PyEnv>>
         &|b| parse(b).is_some(),
         &mut || {
             let layers = base.layers(pi).expect("the base has layers")?;
-            let found = scan_layers(&layers, env.store.max_layer_size())?;
+            let found = scan_layers(env.store, &layers)?;
             let bytes = serde_json::to_vec(&found).expect("serializes");
             if let Some(dir) = path.parent() {
                 let _ = std::fs::create_dir_all(dir);
@@ -262,35 +268,21 @@ fn scan_cached(env: &Env, base: &BaseLayers, pi: usize) -> Result<Option<PyEnv>>
     Ok(parse(&bytes).flatten())
 }
 
-/// Reads the base's layers for its interpreter, its dpkg status and its libc.
-pub fn scan_layers(layers: &[(PathBuf, String)], limit: u64) -> Result<Option<PyEnv>> {
+/// The base's interpreter, its version (from the dpkg status) and its libc,
+/// from what its layers hold (their inventories, read once per layer and
+/// kept by diff_id: an SBOM of the image reads the same).
+pub fn scan_layers(store: &Store, layers: &[BaseLayer]) -> Result<Option<PyEnv>> {
     let mut pythons: BTreeMap<String, (u32, u32)> = BTreeMap::new();
-    let mut status: Option<Vec<u8>> = None;
+    let mut status: Option<String> = None;
     let mut musl = false;
-    for (path, media_type) in layers {
-        let r = crate::layer::read::open_layer(path, media_type, limit)?;
-        let mut ar = tar::Archive::new(r);
-        let entries = ar
-            .entries()
+    for (path, media_type, diff_id) in layers {
+        let (inv, _) = crate::sbom::layer_inventory(store, path, media_type, diff_id)
             .map_err(|e| Error::input(path, format!("cannot read base layer: {e}")))?;
-        for e in entries {
-            let mut e =
-                e.map_err(|e| Error::input(path, format!("cannot read base layer: {e}")))?;
-            let p = e.path_bytes();
-            let p = String::from_utf8_lossy(&p)
-                .trim_start_matches("./")
-                .trim_start_matches('/')
-                .to_string();
-            if p == "var/lib/dpkg/status" && e.header().entry_type().is_file() {
-                let mut buf = Vec::new();
-                e.read_to_end(&mut buf)
-                    .map_err(|e| Error::input(path, format!("cannot read base layer: {e}")))?;
-                status = Some(buf);
-                continue;
-            }
-            if p.starts_with("lib/ld-musl-") || p.starts_with("usr/lib/ld-musl-") {
-                musl = true;
-            }
+        musl |= inv.musl;
+        if inv.dpkg_status.is_some() {
+            status = inv.dpkg_status;
+        }
+        for p in inv.pythons {
             for dir in ["usr/local/bin/", "usr/bin/"] {
                 if let Some(name) = p.strip_prefix(dir)
                     && let Some(v) = name.strip_prefix("python")
@@ -311,7 +303,6 @@ pub fn scan_layers(layers: &[(PathBuf, String)], limit: u64) -> Result<Option<Py
     else {
         return Ok(None);
     };
-    let status = status.map(|s| String::from_utf8_lossy(&s).into_owned());
     let pkg_version = |pkg: &str| -> Option<String> {
         let s = status.as_ref()?;
         s.split("\n\n").find_map(|stanza| {

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
 /// Version of the layer inventory format (part of its store key).
-const INVENTORY_FORMAT: u32 = 1;
+const INVENTORY_FORMAT: u32 = 2;
 /// A database file bigger than this is not read (a dpkg status of a big
 /// image is a few MB).
 const MAX_DB_FILE: u64 = 64 << 20;
@@ -43,6 +43,13 @@ pub struct LayerInventory {
     /// Paths the layer deletes, and folders it empties (opaque).
     pub deleted: Vec<String>,
     pub opaque: Vec<String>,
+    /// `usr/bin/python3.N` and `usr/local/bin/python3.N` entries (Python
+    /// layers look for the base's interpreter here), and whether the layer
+    /// has musl's loader.
+    #[serde(default)]
+    pub pythons: Vec<String>,
+    #[serde(default)]
+    pub musl: bool,
 }
 
 /// The fields of a distribution's METADATA an SBOM uses.
@@ -76,6 +83,17 @@ pub fn scan_layer(r: impl Read) -> Result<LayerInventory> {
         if let Some(gone) = name.strip_prefix(".wh.") {
             inv.deleted.push(join(dir, gone));
             continue;
+        }
+        if path.starts_with("lib/ld-musl-") || path.starts_with("usr/lib/ld-musl-") {
+            inv.musl = true;
+        }
+        if (dir == "usr/bin" || dir == "usr/local/bin")
+            && name
+                .strip_prefix("python")
+                .and_then(|v| v.split_once('.'))
+                .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+        {
+            inv.pythons.push(path.clone());
         }
         if !e.header().entry_type().is_file() || e.size() > MAX_DB_FILE {
             continue;
