@@ -19,8 +19,8 @@
 //! | execution | `exec` | runs a plan's steps in parallel, assembles images |
 //! | planning | `plan` | steps and typed keys per layer kind, `plan` explanations |
 //! | definition | `spec` | the definition model and its TOML/JSON loader |
-//! | producers | `python`, `debian`, `sandbox` | wheels → venv layers, .debs → base layers, RUN steps → diff layers |
 //! | inventory | `sbom` | what an image's layers install, as SPDX and CycloneDX documents |
+//! | producers | `python`, `debian`, `sandbox` | wheels → venv layers, .debs → base layers, RUN steps → diff layers |
 //! | outputs | `output`, `registry` | layouts and archives; the distribution client |
 //! | layers | `layer` | the one deterministic tar → digest → compress writer, file layers, ignore rules |
 //! | storage | `store` | content-addressed blobs, step records, verified downloads |

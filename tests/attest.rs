@@ -76,23 +76,12 @@ fn sbom_of(image: &str, format: &str) -> Vec<u8> {
 
 /// A uv project whose two wheels come from a local index.
 fn uv_project(dir: &Path, index: &pyfix::FileServer) {
-    let w1 = pyfix::write_wheel(
-        &index.root().join("files"),
-        &pyfix::WheelSpec::pure("tinydep", "1.0").requires("otherdep"),
+    pyfix::served_project(
+        &dir.join("proj"),
+        index,
+        "deployed",
+        &[("tinydep", "1.0", &["otherdep"]), ("otherdep", "2.0", &[])],
     );
-    let w2 = pyfix::write_wheel(
-        &index.root().join("files"),
-        &pyfix::WheelSpec::pure("otherdep", "2.0"),
-    );
-    let root = pyfix::RootProject::new("deployed").dep(pyfix::Req::new("tinydep"));
-    let pkgs = [
-        pyfix::LockedPackage::new("tinydep", "1.0", &index.url("simple/"))
-            .dep(pyfix::Req::new("otherdep"))
-            .wheel(pyfix::LockedWheel::at(&index.url("files/"), &w1)),
-        pyfix::LockedPackage::new("otherdep", "2.0", &index.url("simple/"))
-            .wheel(pyfix::LockedWheel::at(&index.url("files/"), &w2)),
-    ];
-    pyfix::write_project(&dir.join("proj"), &root, &pkgs);
 }
 
 /// The packages of an SPDX document that are installed software (not the
@@ -459,6 +448,13 @@ fn sboms_are_reproducible_and_definitions_can_ask_for_them() {
     assert!(bad.stderr.contains("no scanner"), "{bad}");
 }
 
+/// The provenance statement attached to `image`.
+fn provenance_of(image: &str) -> String {
+    let r = ib(&["attestations", image, "--show", "provenance"]).run();
+    assert_eq!(r.code, 0, "{r}");
+    r.stdout
+}
+
 /// `git init`, a commit at a fixed time (the same commit in any folder),
 /// and an origin whose URL has credentials.
 fn git_checkout(dir: &Path) -> String {
@@ -512,15 +508,7 @@ fn provenance_names_every_input_and_is_reproducible() {
             .ok()
             .json();
         digest = v["images"][0]["digest"].as_str().unwrap().to_string();
-        let r = ib(&[
-            "attestations",
-            &format!("oci:{}:v1", out.display()),
-            "--show",
-            "provenance",
-        ])
-        .run();
-        assert_eq!(r.code, 0, "{r}");
-        docs.push(r.stdout);
+        docs.push(provenance_of(&format!("oci:{}:v1", out.display())));
     }
     assert_eq!(docs[0], docs[1], "the same bytes");
     let text = &docs[0];
@@ -593,19 +581,12 @@ fn provenance_keeps_build_args_and_never_secrets() {
         .env("TOK", "s3cr3t-value")
         .run();
     assert_eq!(r.code, 0, "{r}");
-    let shown = ib(&[
-        "attestations",
-        &format!("oci:{}", out.display()),
-        "--show",
-        "provenance",
-    ])
-    .run();
-    assert_eq!(shown.code, 0, "{shown}");
-    let v: Value = serde_json::from_str(&shown.stdout).unwrap();
+    let shown = provenance_of(&format!("oci:{}", out.display()));
+    let v: Value = serde_json::from_str(&shown).unwrap();
     let ext = &v["predicate"]["buildDefinition"]["externalParameters"];
     assert_eq!(ext["buildArgs"]["VERSION"], "1.2.3", "{ext:#}");
     assert_eq!(ext["source"]["kind"], "dockerfile");
-    assert!(!shown.stdout.contains("s3cr3t-value"));
+    assert!(!shown.contains("s3cr3t-value"));
 }
 
 /// A fresh runner pushing from a warm registry cache with `--sbom` needs

@@ -69,14 +69,7 @@ fn job_container(yaml: &str, name: &str) -> (Vec<String>, Vec<(String, String)>)
 /// The project the Job builds: a uv project (its wheel from a local index)
 /// and a source folder, on a scratch base with Python 3.11.
 fn workspace_project(dir: &Path, index: &pyfix::FileServer) {
-    let wheel = pyfix::write_wheel(
-        &index.root().join("files"),
-        &pyfix::WheelSpec::pure("tinydep", "1.0"),
-    );
-    let root = pyfix::RootProject::new("app").dep(pyfix::Req::new("tinydep"));
-    let pkg = pyfix::LockedPackage::new("tinydep", "1.0", &index.url("simple/"))
-        .wheel(pyfix::LockedWheel::at(&index.url("files/"), &wheel));
-    pyfix::write_project(&dir.join("proj"), &root, &[pkg]);
+    pyfix::served_project(&dir.join("proj"), index, "app", &[("tinydep", "1.0", &[])]);
     write(dir, "src/main.py", "import tinydep\n");
     write(
         dir,

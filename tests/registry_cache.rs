@@ -604,14 +604,12 @@ fn runners_writing_different_changes_at_once_leave_a_readable_cache() {
 /// a uv project (its wheel served by a local index), a `commands` layer
 /// and a source folder.
 fn deploy_project(dir: &Path, index: &pyfix::FileServer) {
-    let wheel = pyfix::write_wheel(
-        &index.root().join("files"),
-        &pyfix::WheelSpec::pure("tinydep", "1.0"),
+    pyfix::served_project(
+        &dir.join("proj"),
+        index,
+        "deployed",
+        &[("tinydep", "1.0", &[])],
     );
-    let root = pyfix::RootProject::new("deployed").dep(pyfix::Req::new("tinydep"));
-    let pkg = pyfix::LockedPackage::new("tinydep", "1.0", &index.url("simple/"))
-        .wheel(pyfix::LockedWheel::at(&index.url("files/"), &wheel));
-    pyfix::write_project(&dir.join("proj"), &root, &[pkg]);
     write(dir, "app/main.py", "import tinydep\n");
     write(dir, "app/util.py", "X = 1\n");
     write(

@@ -253,6 +253,17 @@ pub fn lookup(client: &Client, repo: &Reference, key: &Digest) -> Result<Option<
     if is_bad(repo, key) {
         return Ok(None);
     }
+    let Some(bytes) = get_entry(client, repo, key)? else {
+        return Ok(None);
+    };
+    parse_entry(key, &bytes)
+        .map(Some)
+        .map_err(|why| Error::Other(format!("cache entry {repo}:{}: {why}", entry_tag(key))))
+}
+
+/// The bytes of the entry tagged for `key` in `repo`, if there is one
+/// (one GET; an entry bigger than any entry is refused).
+fn get_entry(client: &Client, repo: &Reference, key: &Digest) -> Result<Option<Vec<u8>>> {
     let tag = entry_tag(key);
     let r = Reference {
         tag: Some(tag.clone()),
@@ -267,9 +278,7 @@ pub fn lookup(client: &Client, repo: &Reference, key: &Digest) -> Result<Option<
             bytes.len()
         )));
     }
-    parse_entry(key, &bytes)
-        .map(Some)
-        .map_err(|why| Error::Other(format!("cache entry {repo}:{tag}: {why}")))
+    Ok(Some(bytes))
 }
 
 /// Downloads the layer of an entry into the store and checks it: its
@@ -559,18 +568,10 @@ pub fn lookup_data(
     key: &Digest,
     media_type: &str,
 ) -> Result<Option<Vec<u8>>> {
-    let tag = entry_tag(key);
-    let r = Reference {
-        tag: Some(tag.clone()),
-        ..repo.clone()
-    };
-    let Some((bytes, _, _)) = client.get_manifest(&r)? else {
+    let Some(bytes) = get_entry(client, repo, key)? else {
         return Ok(None);
     };
-    let bad = |why: String| Error::Other(format!("cache entry {repo}:{tag}: {why}"));
-    if bytes.len() as u64 > MAX_ENTRY {
-        return Err(bad(format!("{} bytes, too big to be one", bytes.len())));
-    }
+    let bad = |why: String| Error::Other(format!("cache entry {repo}:{}: {why}", entry_tag(key)));
     let (digest, size, inline) = parse_data_entry(key, media_type, &bytes).map_err(bad)?;
     if let Some(data) = inline {
         return Ok(Some(data));

@@ -119,6 +119,55 @@ fn dist_refs(dists: &[Dist]) -> Vec<String> {
         .collect()
 }
 
+/// What an SPDX package of an installed package says.
+struct SpdxPackage<'a> {
+    id: &'a str,
+    name: &'a str,
+    version: &'a str,
+    url: &'a Option<String>,
+    sha256: &'a Option<String>,
+    purl: String,
+    /// Its declared license's identifier (or NOASSERTION).
+    license: String,
+}
+
+/// An installed package as SPDX lists it; `info` goes into `sourceInfo`
+/// with the URL it came from when that is no SPDX download location.
+fn spdx_package(p: SpdxPackage, info: Option<String>) -> Value {
+    let (location, from) = spdx_location(p.url);
+    let mut v = json!({
+        "SPDXID": p.id,
+        "name": p.name,
+        "versionInfo": p.version,
+        "downloadLocation": location,
+        "filesAnalyzed": false,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": p.license,
+        "copyrightText": "NOASSERTION",
+        "externalRefs": [{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": p.purl,
+        }],
+    });
+    if let Some(s) = p.sha256 {
+        v["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": s}]);
+    }
+    let info: Vec<String> = info.into_iter().chain(from).collect();
+    if !info.is_empty() {
+        v["sourceInfo"] = json!(info.join("; "));
+    }
+    v
+}
+
+fn depends_on(id: &str, to: &str) -> Value {
+    json!({
+        "spdxElementId": id,
+        "relationshipType": "DEPENDS_ON",
+        "relatedSpdxElement": to,
+    })
+}
+
 /// The SPDX 2.3 JSON document.
 pub fn spdx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], created: u64) -> Vec<u8> {
     let mut packages = vec![json!({
@@ -162,12 +211,6 @@ pub fn spdx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], created: u6
             "relatedSpdxElement": id,
         })
     };
-    let checksum = |sha: &Option<String>| -> Value {
-        match sha {
-            Some(s) => json!([{"algorithm": "SHA256", "checksumValue": s}]),
-            None => json!([]),
-        }
-    };
     let by_deb: BTreeMap<&str, String> = inv
         .debs
         .iter()
@@ -175,44 +218,26 @@ pub fn spdx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], created: u6
         .collect();
     for d in &inv.debs {
         let id = &by_deb[d.name.as_str()];
-        let mut p = json!({
-            "SPDXID": id,
-            "name": d.name,
-            "versionInfo": d.version,
-            "downloadLocation": spdx_location(&d.url).0,
-            "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": license(&d.license),
-            "copyrightText": "NOASSERTION",
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": deb_purl(d),
-            }],
-        });
-        let from = spdx_location(&d.url).1;
-        if d.sha256.is_some() {
-            p["checksums"] = checksum(&d.sha256);
-        }
         let built_from = d
             .source
             .as_ref()
             .map(|s| format!("built from the Debian source package {s}"));
-        let info: Vec<String> = built_from.into_iter().chain(from).collect();
-        if !info.is_empty() {
-            p["sourceInfo"] = json!(info.join("; "));
-        }
+        let p = spdx_package(
+            SpdxPackage {
+                id,
+                name: &d.name,
+                version: &d.version,
+                url: &d.url,
+                sha256: &d.sha256,
+                purl: deb_purl(d),
+                license: license(&d.license),
+            },
+            built_from,
+        );
         packages.push(p);
         rels.push(contains(id));
-        for dep in &d.depends {
-            if let Some(to) = by_deb.get(dep.as_str()) {
-                rels.push(json!({
-                    "spdxElementId": id,
-                    "relationshipType": "DEPENDS_ON",
-                    "relatedSpdxElement": to,
-                }));
-            }
-        }
+        let on = d.depends.iter().filter_map(|n| by_deb.get(n.as_str()));
+        rels.extend(on.map(|to| depends_on(id, to)));
     }
     let ids: Vec<String> = dist_refs(&inv.dists)
         .iter()
@@ -223,42 +248,26 @@ pub fn spdx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], created: u6
         by_dist.entry(normalize(&d.name)).or_insert(id);
     }
     for (d, id) in inv.dists.iter().zip(&ids) {
-        let mut p = json!({
-            "SPDXID": id,
-            "name": d.name,
-            "versionInfo": d.version,
-            "downloadLocation": spdx_location(&d.url).0,
-            "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": license(&d.license),
-            "copyrightText": "NOASSERTION",
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": dist_purl(d),
-            }],
-            "comment": format!("installed at /{}", d.path),
-        });
-        if let Some(from) = spdx_location(&d.url).1 {
-            p["sourceInfo"] = json!(from);
-        }
+        let mut p = spdx_package(
+            SpdxPackage {
+                id,
+                name: &d.name,
+                version: &d.version,
+                url: &d.url,
+                sha256: &d.sha256,
+                purl: dist_purl(d),
+                license: license(&d.license),
+            },
+            None,
+        );
+        p["comment"] = json!(format!("installed at /{}", d.path));
         if let Some(w) = &d.wheel {
             p["packageFileName"] = json!(w);
         }
-        if d.sha256.is_some() {
-            p["checksums"] = checksum(&d.sha256);
-        }
         packages.push(p);
         rels.push(contains(id));
-        for dep in &d.requires {
-            if let Some(to) = by_dist.get(dep) {
-                rels.push(json!({
-                    "spdxElementId": id,
-                    "relationshipType": "DEPENDS_ON",
-                    "relatedSpdxElement": to,
-                }));
-            }
-        }
+        let on = d.requires.iter().filter_map(|n| by_dist.get(n));
+        rels.extend(on.map(|to| depends_on(id, to)));
     }
     for l in layers {
         let id = format!("SPDXRef-layer-{}", l.diff_id.hex());

@@ -193,23 +193,7 @@ fn parse_metadata(text: &str) -> Option<DistMeta> {
     (!m.name.is_empty() && !m.version.is_empty()).then_some(m)
 }
 
-/// PEP 503's normalized name.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::new();
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
+pub use crate::python::names::normalize_name as normalize;
 
 /// The media type of a layer inventory shared through a registry step
 /// cache (a data entry, so that a runner that does not hold a layer needs

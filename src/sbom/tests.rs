@@ -165,9 +165,3 @@ fn urls_lose_credentials_and_host_paths() {
     assert_eq!(public_url("/home/me/wheels/x.whl"), None);
     assert_eq!(public_url("file:///home/me/wheels/x.whl"), None);
 }
-
-#[test]
-fn names_are_normalized_as_pep_503_says() {
-    assert_eq!(normalize("Old_Pkg"), "old-pkg");
-    assert_eq!(normalize("a.b--C"), "a-b-c");
-}

@@ -790,6 +790,30 @@ pub fn write_project(dir: &Path, root: &RootProject, packages: &[LockedPackage])
     write(dir, "uv.lock", &lock_text(root, packages));
 }
 
+/// A virtual uv project `root` at `dir`, locked to pure wheels `index`
+/// serves: one per (name, version, the names it requires); the project
+/// depends on the first.
+pub fn served_project(
+    dir: &Path,
+    index: &FileServer,
+    root: &str,
+    wheels: &[(&str, &str, &[&str])],
+) {
+    let mut packages = Vec::new();
+    for (name, version, requires) in wheels {
+        let mut spec = WheelSpec::pure(name, version);
+        let mut pkg = LockedPackage::new(name, version, &index.url("simple/"));
+        for r in *requires {
+            spec = spec.requires(r);
+            pkg = pkg.dep(Req::new(r));
+        }
+        let w = write_wheel(&index.root().join("files"), &spec);
+        packages.push(pkg.wheel(LockedWheel::at(&index.url("files/"), &w)));
+    }
+    let root = RootProject::new(root).dep(Req::new(wheels[0].0));
+    write_project(dir, &root, &packages);
+}
+
 // ---------------------------------------------------------------------------
 // A file server standing in for a package index
 // ---------------------------------------------------------------------------
