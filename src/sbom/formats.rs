@@ -321,15 +321,37 @@ fn uuid(d: &Digest) -> String {
     )
 }
 
+/// An installed package as CycloneDX lists it.
+fn cdx_library(
+    bom_ref: &str,
+    name: &str,
+    version: &str,
+    purl: String,
+    sha256: &Option<String>,
+    license: &Option<String>,
+    url: &Option<String>,
+) -> Value {
+    let mut c = json!({
+        "type": "library",
+        "bom-ref": bom_ref,
+        "name": name,
+        "version": version,
+        "purl": purl,
+    });
+    if let Some(s) = sha256 {
+        c["hashes"] = json!([{"alg": "SHA-256", "content": s}]);
+    }
+    if let Some(l) = license {
+        c["licenses"] = json!([{"license": {"name": l}}]);
+    }
+    if let Some(u) = url {
+        c["externalReferences"] = json!([{"type": "distribution", "url": u}]);
+    }
+    c
+}
+
 /// The CycloneDX 1.6 JSON document.
 pub fn cyclonedx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], created: u64) -> Vec<u8> {
-    let hashes = |sha: &Option<String>| -> Option<Value> {
-        sha.as_ref()
-            .map(|s| json!([{"alg": "SHA-256", "content": s}]))
-    };
-    let licenses = |l: &Option<String>| -> Option<Value> {
-        l.as_ref().map(|l| json!([{"license": {"name": l}}]))
-    };
     let mut components = Vec::new();
     let mut deps = Vec::new();
     let mut all = Vec::new();
@@ -340,23 +362,15 @@ pub fn cyclonedx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], create
         .collect();
     for d in &inv.debs {
         let r = deb_ref(d);
-        let mut c = json!({
-            "type": "library",
-            "bom-ref": r,
-            "name": d.name,
-            "version": d.version,
-            "purl": deb_purl(d),
-        });
-        if let Some(h) = hashes(&d.sha256) {
-            c["hashes"] = h;
-        }
-        if let Some(l) = licenses(&d.license) {
-            c["licenses"] = l;
-        }
-        if let Some(u) = &d.url {
-            c["externalReferences"] = json!([{"type": "distribution", "url": u}]);
-        }
-        components.push(c);
+        components.push(cdx_library(
+            &r,
+            &d.name,
+            &d.version,
+            deb_purl(d),
+            &d.sha256,
+            &d.license,
+            &d.url,
+        ));
         let on: Vec<&String> = d
             .depends
             .iter()
@@ -372,23 +386,16 @@ pub fn cyclonedx(subject: &Subject, inv: &Inventory, layers: &[OwnLayer], create
     }
     for (d, r) in inv.dists.iter().zip(&refs) {
         let r = r.clone();
-        let mut c = json!({
-            "type": "library",
-            "bom-ref": r,
-            "name": d.name,
-            "version": d.version,
-            "purl": dist_purl(d),
-            "properties": [{"name": "imgbuild:path", "value": format!("/{}", d.path)}],
-        });
-        if let Some(h) = hashes(&d.sha256) {
-            c["hashes"] = h;
-        }
-        if let Some(l) = licenses(&d.license) {
-            c["licenses"] = l;
-        }
-        if let Some(u) = &d.url {
-            c["externalReferences"] = json!([{"type": "distribution", "url": u}]);
-        }
+        let mut c = cdx_library(
+            &r,
+            &d.name,
+            &d.version,
+            dist_purl(d),
+            &d.sha256,
+            &d.license,
+            &d.url,
+        );
+        c["properties"] = json!([{"name": "imgbuild:path", "value": format!("/{}", d.path)}]);
         if let Some(w) = &d.wheel {
             c["properties"]
                 .as_array_mut()
