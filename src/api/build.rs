@@ -542,7 +542,8 @@ fn build_with(
         }
     }
     // An SBOM reads the base's layers: while the build runs, not after.
-    let prescan = if req.attest.resolve(&plan.definition).sbom == Some(true) {
+    let sbom_wanted = req.attest.resolve(&plan.definition).sbom == Some(true);
+    let prescan = if sbom_wanted {
         super::attest::base_layers(&plan, store)
     } else {
         Vec::new()
@@ -564,6 +565,7 @@ fn build_with(
                 secrets: req.secrets.clone(),
                 ssh: req.ssh.clone(),
                 allow_insecure: req.allow_insecure,
+                inventories: sbom_wanted,
             },
         );
         if let Some(h) = pre {

@@ -40,7 +40,7 @@ pub(super) fn build(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<Buil
             Action::Files { .. } => files::build(plan, store, o, step, &label)?,
             Action::Python(pl) => {
                 let bar = o.progress.start(&label, pl.bytes);
-                let d = crate::python::build::build_layer(
+                let (d, files) = crate::python::build::build_layer(
                     store,
                     pl,
                     &prepared,
@@ -48,6 +48,17 @@ pub(super) fn build(plan: &Plan, store: &Store, o: &BuildOptions) -> Result<Buil
                     o.threads,
                     plan.options.source_date_epoch,
                 )?;
+                if o.inventories {
+                    use crate::python::wheel::LayerFileKind;
+                    let inv = crate::sbom::LayerInventory::of_entries(files.iter().map(|f| {
+                        let data = match &f.kind {
+                            LayerFileKind::File(d) => Some(d.as_slice()),
+                            _ => None,
+                        };
+                        (f.path.as_str(), data)
+                    }));
+                    crate::sbom::keep(store, &d.diff_id, &inv)?;
+                }
                 (d, pl.artifacts.len(), bar)
             }
             Action::Debian(d) => {

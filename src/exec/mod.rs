@@ -64,6 +64,9 @@ pub struct BuildOptions<'a> {
     /// Steps marked insecure may run without containment (`--allow
     /// security.insecure`); otherwise such a step fails.
     pub allow_insecure: bool,
+    /// Keep the SBOM inventory of each Python layer built, from its
+    /// entries as they are written (`--sbom`).
+    pub inventories: bool,
 }
 
 pub struct BuildOut {

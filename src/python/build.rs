@@ -144,7 +144,9 @@ fn build_sdist(
     Ok((keep(store, &wheel)?, name))
 }
 
-/// Installs a Python step's wheels (or makes its venv) and writes the layer.
+/// Installs a Python step's wheels (or makes its venv) and writes the
+/// layer; the layer and its entries (an SBOM lists what they install
+/// without reading the layer again).
 pub fn build_layer(
     store: &Store,
     pl: &PyLayer,
@@ -152,7 +154,7 @@ pub fn build_layer(
     compression: Compression,
     threads: usize,
     mtime: u64,
-) -> Result<LayerDesc> {
+) -> Result<(LayerDesc, Vec<LayerFile>)> {
     let t = pl.install_target();
     let mut parts: Vec<Vec<LayerFile>> = Vec::new();
     if pl.skeleton {
@@ -213,7 +215,8 @@ pub fn build_layer(
             e.path
         ))
     })?;
-    write_layer(store, &files, compression, threads, mtime)
+    let desc = write_layer(store, &files, compression, threads, mtime)?;
+    Ok((desc, files))
 }
 
 fn tracing_warn(msg: &str) {

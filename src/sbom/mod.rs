@@ -70,22 +70,53 @@ pub fn scan_layer(r: impl Read) -> Result<LayerInventory> {
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
         let raw = e.path_bytes();
-        let path = String::from_utf8_lossy(&raw)
+        let path = String::from_utf8_lossy(&raw).into_owned();
+        let file = e.header().entry_type().is_file() && e.size() <= MAX_DB_FILE;
+        inv.add(&path, file, &mut || {
+            let mut buf = Vec::new();
+            e.read_to_end(&mut buf).map_err(bad)?;
+            Ok(buf)
+        })?;
+    }
+    Ok(inv)
+}
+
+impl LayerInventory {
+    /// The inventory of a layer made from entries in memory (path, and a
+    /// regular file's bytes): what [`scan_layer`] reads from its tar.
+    pub fn of_entries<'a>(entries: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> Self {
+        let mut inv = LayerInventory::default();
+        for (path, data) in entries {
+            let _ = inv.add(path, data.is_some(), &mut || {
+                Ok(data.unwrap_or_default().to_vec())
+            });
+        }
+        inv
+    }
+
+    /// Takes one entry of the layer: `read` gives a regular file's bytes,
+    /// called only when they are a database file.
+    fn add(
+        &mut self,
+        path: &str,
+        file: bool,
+        read: &mut dyn FnMut() -> Result<Vec<u8>>,
+    ) -> Result<()> {
+        let path = path
             .trim_start_matches("./")
             .trim_start_matches('/')
-            .trim_end_matches('/')
-            .to_string();
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            .trim_end_matches('/');
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
         if name == ".wh..wh..opq" {
-            inv.opaque.push(dir.to_string());
-            continue;
+            self.opaque.push(dir.to_string());
+            return Ok(());
         }
         if let Some(gone) = name.strip_prefix(".wh.") {
-            inv.deleted.push(join(dir, gone));
-            continue;
+            self.deleted.push(join(dir, gone));
+            return Ok(());
         }
         if path.starts_with("lib/ld-musl-") || path.starts_with("usr/lib/ld-musl-") {
-            inv.musl = true;
+            self.musl = true;
         }
         if (dir == "usr/bin" || dir == "usr/local/bin")
             && name
@@ -93,35 +124,31 @@ pub fn scan_layer(r: impl Read) -> Result<LayerInventory> {
                 .and_then(|v| v.split_once('.'))
                 .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
         {
-            inv.pythons.push(path.clone());
+            self.pythons.push(path.to_string());
         }
-        if !e.header().entry_type().is_file() || e.size() > MAX_DB_FILE {
-            continue;
+        if !file {
+            return Ok(());
         }
-        let mut read = || -> Result<String> {
-            let mut buf = Vec::new();
-            e.read_to_end(&mut buf).map_err(bad)?;
-            Ok(String::from_utf8_lossy(&buf).into_owned())
-        };
+        let mut text = || -> Result<String> { Ok(String::from_utf8_lossy(&read()?).into_owned()) };
         if path == "var/lib/dpkg/status" {
-            inv.dpkg_status = Some(read()?);
+            self.dpkg_status = Some(text()?);
         } else if let Some(pkg) = path
             .strip_prefix("usr/share/doc/")
             .and_then(|p| p.strip_suffix("/copyright"))
             .filter(|p| !p.contains('/'))
         {
-            if let Some(l) = copyright_license(&read()?) {
-                inv.deb_licenses.insert(pkg.to_string(), l);
+            if let Some(l) = copyright_license(&text()?) {
+                self.deb_licenses.insert(pkg.to_string(), l);
             }
         } else if name == "METADATA"
             && dir.ends_with(".dist-info")
             && (dir.contains("/site-packages/") || dir.contains("/dist-packages/"))
-            && let Some(m) = parse_metadata(&read()?)
+            && let Some(m) = parse_metadata(&text()?)
         {
-            inv.dists.insert(dir.to_string(), m);
+            self.dists.insert(dir.to_string(), m);
         }
+        Ok(())
     }
-    Ok(inv)
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -242,6 +269,17 @@ pub fn keep_inventory(
     Ok(inv)
 }
 
+/// Keeps `inv` as the inventory of the layer with `diff_id`; its bytes.
+pub fn keep(
+    store: &crate::store::Store,
+    diff_id: &Digest,
+    inv: &LayerInventory,
+) -> Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(inv).expect("serializes");
+    keep_inventory(store, diff_id, &bytes)?;
+    Ok(bytes)
+}
+
 /// The inventory of a stored layer, read once and then kept by diff_id;
 /// with its bytes.
 pub fn layer_inventory(
@@ -255,8 +293,7 @@ pub fn layer_inventory(
     }
     let r = crate::layer::read::open_layer(blob, media_type, store.max_layer_size())?;
     let inv = scan_layer(r)?;
-    let bytes = serde_json::to_vec(&inv).expect("serializes");
-    keep_inventory(store, diff_id, &bytes)?;
+    let bytes = keep(store, diff_id, &inv)?;
     Ok((inv, bytes))
 }
 

@@ -165,3 +165,32 @@ fn urls_lose_credentials_and_host_paths() {
     assert_eq!(public_url("/home/me/wheels/x.whl"), None);
     assert_eq!(public_url("file:///home/me/wheels/x.whl"), None);
 }
+
+#[test]
+fn entries_in_memory_give_the_inventory_their_tar_gives() {
+    let sp = "opt/venv/lib/python3.11/site-packages";
+    let meta = metadata("idna", "3.7", "Requires-Dist: x");
+    let files: Vec<(String, Option<Vec<u8>>)> = vec![
+        (format!("{sp}/idna-3.7.dist-info/"), None),
+        (
+            format!("{sp}/idna-3.7.dist-info/METADATA"),
+            Some(meta.clone().into_bytes()),
+        ),
+        ("usr/bin/python3.11".into(), Some(b"ELF".to_vec())),
+        (
+            "var/lib/dpkg/status".into(),
+            Some(STATUS.as_bytes().to_vec()),
+        ),
+        (format!("{sp}/.wh.gone-1.dist-info"), Some(Vec::new())),
+    ];
+    let tar: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_deref().unwrap_or_default()))
+        .collect();
+    let scanned = scan_layer(&tar_of(&tar)[..]).unwrap();
+    let direct = LayerInventory::of_entries(files.iter().map(|(p, d)| (p.as_str(), d.as_deref())));
+    assert_eq!(scanned, direct);
+    assert_eq!(direct.dists.len(), 1);
+    assert_eq!(direct.pythons, ["usr/bin/python3.11"]);
+    assert_eq!(direct.deleted, [format!("{sp}/gone-1.dist-info")]);
+}
