@@ -426,6 +426,30 @@ fn sboms_are_reproducible_and_definitions_can_ask_for_them() {
         docs.push((sbom_of(&image, "spdx"), sbom_of(&image, "cyclonedx")));
     }
     assert_eq!(docs[0], docs[1]);
+    // An oci-archive holds them too.
+    let archive = t.path().join("app.tar");
+    ib(&["build"])
+        .path_arg(&t.path().join("ctx0"))
+        .cache(&t.path().join("store0"))
+        .args(&[
+            "-q",
+            "--output",
+            &format!("oci-archive:{}", archive.display()),
+        ])
+        .run()
+        .ok();
+    let unpacked = t.path().join("unpacked");
+    fs::create_dir_all(&unpacked).unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&unpacked));
+    let image = format!("oci:{}:v1", unpacked.display());
+    assert_eq!(
+        (sbom_of(&image, "spdx"), sbom_of(&image, "cyclonedx")),
+        docs[0]
+    );
     // --sbom=false wins over the definition.
     let out = t.path().join("off");
     ib(&["build"])

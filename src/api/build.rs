@@ -642,22 +642,24 @@ fn build_with(
         if let Some(out) = out {
             let target = out.for_image(&built.id);
             let task = progress.start(&format!("[{}] write {}", img.id, target.display()), 0);
-            let mut stats = match &names[i] {
+            let stats = match &names[i] {
                 _ if target.is_filesystem() => filesystem::write(&target, store, built)?,
-                Some(refs) => output::write_named(&target, store, built, refs)?,
-                None => output::write(&target, store, built)?,
+                refs => output::write_attested(
+                    &target,
+                    store,
+                    built,
+                    refs.as_deref().unwrap_or_default(),
+                    &artifacts,
+                )?,
             };
-            match &target {
-                Output::Layout(dir) if !artifacts.is_empty() => {
-                    let s = output::write_artifacts(dir, store, &artifacts)?;
-                    stats.bytes_written += s.bytes_written;
-                }
-                _ if !artifacts.is_empty() => progress.warning(&format!(
-                    "warning: [{}] attestations are written to OCI layouts and pushes, not to {}",
+            if !artifacts.is_empty()
+                && (target.is_filesystem() || matches!(target, Output::DockerArchive(_)))
+            {
+                progress.warning(&format!(
+                    "warning: [{}] attestations go into OCI layouts, oci-archives and pushes, not into {}",
                     img.id,
                     target.display()
-                )),
-                _ => {}
+                ));
             }
             task.finish(&crate::progress::human(stats.bytes_written));
             report.bytes_written += stats.bytes_written;

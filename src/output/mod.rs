@@ -314,6 +314,20 @@ pub fn write_named(
     img: &ImageOut,
     names: &[Reference],
 ) -> Result<WriteStats> {
+    write_attested(out, store, img, names, &[])
+}
+
+/// [`write_named`] with artifacts about the image (attestations): a layout
+/// and an oci-archive list them in their index.json; a docker-archive,
+/// which `docker load` reads through its manifest.json, has no place for
+/// them.
+pub fn write_attested(
+    out: &Output,
+    store: &Store,
+    img: &ImageOut,
+    names: &[Reference],
+    artifacts: &[Artifact],
+) -> Result<WriteStats> {
     let tops = tagged_as(img, names);
     let repo_tags: Vec<String> = if names.is_empty() {
         vec![img.reference.clone()]
@@ -321,8 +335,17 @@ pub fn write_named(
         names.iter().map(|r| r.to_string()).collect()
     };
     let docker = matches!(out, Output::DockerArchive(_)).then_some(&repo_tags[..]);
+    let artifacts = if docker.is_some() { &[][..] } else { artifacts };
     match out {
-        Output::Layout(dir) => write_layout(dir, store, img, &tops),
+        Output::Layout(dir) => {
+            let mut stats = write_layout(dir, store, img, &tops)?;
+            if !artifacts.is_empty() {
+                let s = write_artifacts(dir, store, artifacts)?;
+                stats.blobs_written += s.blobs_written;
+                stats.bytes_written += s.bytes_written;
+            }
+            Ok(stats)
+        }
         Output::OciArchive(f) | Output::DockerArchive(f) if f == Path::new("-") => {
             // Standard output: the whole archive, then copied out at once,
             // so a failed build writes nothing there.
@@ -334,7 +357,7 @@ pub fn write_named(
                 )));
             }
             let tmp = store.temp_file()?;
-            let stats = write_archive(tmp.path(), store, img, &tops, docker)?;
+            let stats = write_archive(tmp.path(), store, img, &tops, docker, artifacts)?;
             let mut f = fs::File::open(tmp.path()).ctx(|| "reading the archive back".into())?;
             let mut stdout = std::io::stdout().lock();
             std::io::copy(&mut f, &mut stdout)
@@ -343,7 +366,7 @@ pub fn write_named(
             Ok(stats)
         }
         Output::OciArchive(f) | Output::DockerArchive(f) => {
-            write_archive(f, store, img, &tops, docker)
+            write_archive(f, store, img, &tops, docker, artifacts)
         }
         Output::Local(_) | Output::Tar(_) => Err(Error::Usage(format!(
             "{} holds the image's filesystem, which the build writes (not output::write)",
@@ -579,6 +602,7 @@ fn write_archive(
     img: &ImageOut,
     tops: &[Descriptor],
     repo_tags: Option<&[String]>,
+    artifacts: &[Artifact],
 ) -> Result<WriteStats> {
     let docker = repo_tags.is_some();
     if docker && img.platforms.len() > 1 {
@@ -609,7 +633,11 @@ fn write_archive(
     let index = Index {
         schema_version: 2,
         media_type: Some(MT_INDEX.into()),
-        manifests: tops.to_vec(),
+        manifests: tops
+            .iter()
+            .chain(artifacts.iter().map(|a| &a.manifest))
+            .cloned()
+            .collect(),
         annotations: None,
     };
     small.push(("index.json".into(), to_bytes(&index)));
@@ -642,8 +670,17 @@ fn write_archive(
     small.sort();
     tw.append_header(&dir_entry("blobs")).map_err(io)?;
     tw.append_header(&dir_entry("blobs/sha256")).map_err(io)?;
-    let mut blobs: Vec<_> = img.blobs.iter().collect();
+    let mut blobs: Vec<_> = img
+        .blobs
+        .iter()
+        .chain(
+            artifacts
+                .iter()
+                .flat_map(|a| a.blobs.iter().chain(std::iter::once(&a.manifest))),
+        )
+        .collect();
     blobs.sort_by_key(|b| b.digest);
+    blobs.dedup_by_key(|b| b.digest);
     let mut buf = vec![0u8; 256 * 1024];
     let mut stats = WriteStats::default();
     for b in blobs {
