@@ -15,8 +15,8 @@ use support::pybase::run;
 use support::registry::{Registry, RegistryOptions, skopeo};
 use support::*;
 
-/// A venv with the SPDX project's `spdx-tools` and the CycloneDX project's
-/// `cyclonedx-python-lib`, made once.
+/// A venv with the SPDX project's `spdx-tools` (its `pyspdxtools`) and the
+/// CycloneDX project's `cyclonedx-python-lib`, made once.
 fn sbom_tools() -> PathBuf {
     support::pybase::cached_folder("sbom-tools-v1", "installed", |dir| {
         run(Command::new("python3").args(["-m", "venv"]).arg(dir));
@@ -36,9 +36,11 @@ const VALIDATE: &str = r#"
 import sys
 kind, path = sys.argv[1], sys.argv[2]
 if kind == "spdx":
-    from spdx_tools.spdx.parser.parse_anything import parse_file
-    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
-    problems = [m.validation_message for m in validate_full_spdx_document(parse_file(path))]
+    # pyspdxtools, the SPDX project's command: it parses, validates, and
+    # exits 1 with the problems on stderr.
+    from spdx_tools.spdx.clitools.pyspdxtools import main
+    sys.argv = ["pyspdxtools", "-i", path]
+    main()
 else:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
