@@ -625,14 +625,7 @@ fn a_fresh_runner_lists_layers_it_never_downloads() {
         return;
     }
     let r = Registry::start(RegistryOptions::plain());
-    r.skopeo_push(
-        &format!(
-            "oci:{}:latest",
-            support::pybase::debian_python_base().display()
-        ),
-        "base/python:1",
-    )
-    .unwrap();
+    let base = support::pybase::push_python_base(&r, "base/python:1");
     let t = tempfile::tempdir().unwrap();
     let ctx = t.path().join("ctx");
     write(&ctx, "src/main.py", "print('hi')\n");
@@ -640,9 +633,8 @@ fn a_fresh_runner_lists_layers_it_never_downloads() {
         &ctx,
         "imgbuild.toml",
         &format!(
-            "[images.app]\nbase = \"{}/base/python:1\"\ntag = \"v1\"\n\n\
-             [[images.app.layers]]\nsource_folder = \"src\"\ndst = \"/app\"\n",
-            r.host()
+            "[images.app]\nbase = \"{base}\"\ntag = \"v1\"\n\n\
+             [[images.app.layers]]\nsource_folder = \"src\"\ndst = \"/app\"\n"
         ),
     );
     let cache = format!("{}/team/cache", r.host());

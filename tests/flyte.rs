@@ -248,12 +248,7 @@ fn flyte_builds_its_images_through_the_imgbuild_plugin() {
     assert!(is_root(), "{test}: run the tests as root (chroot)");
     let venv = flyte_venv();
     let reg = Registry::start(RegistryOptions::plain());
-    reg.skopeo_push(
-        &format!("oci:{}:latest", pybase::debian_python_base().display()),
-        "base/python:3.11",
-    )
-    .unwrap();
-    let base = format!("{}/base/python:3.11", reg.host());
+    let base = pybase::push_python_base(&reg, "base/python:3.11");
     let push_to = format!("{}/flyte", reg.host());
 
     let t = tempfile::tempdir().unwrap();
@@ -730,12 +725,7 @@ fn the_plugins_tasks_build_in_flytes_local_run_mode() {
     }
     let venv = flyte_venv();
     let reg = Registry::start(RegistryOptions::plain());
-    reg.skopeo_push(
-        &format!("oci:{}:latest", pybase::debian_python_base().display()),
-        "base/python:3.11",
-    )
-    .unwrap();
-    let base = format!("{}/base/python:3.11", reg.host());
+    let base = pybase::push_python_base(&reg, "base/python:3.11");
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("work");
     write(&work, "project/app/main.py", "print('hi')\n");

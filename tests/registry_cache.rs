@@ -784,16 +784,9 @@ fn python_planning_results_come_from_the_cache() {
     {
         return;
     }
-    let base = support::pybase::debian_python_base();
     let r = Registry::start(RegistryOptions::plain());
     let t = tempfile::tempdir().unwrap();
-    let base_ref = format!("{}/base/py:1", r.host());
-    support::pybase::run(
-        std::process::Command::new("skopeo")
-            .args(["copy", "-q", "--dest-tls-verify=false"])
-            .arg(format!("oci:{}:latest", base.display()))
-            .arg(format!("docker://{base_ref}")),
-    );
+    let base_ref = support::pybase::push_python_base(&r, "base/py:1");
     let ctx = t.path().join("ctx");
     write(
         &ctx,

@@ -348,6 +348,17 @@ pub fn dockerfile_test_base(test: &str) -> Option<PathBuf> {
     Some(super::buildah::lowercase_path(&debian_python_base()))
 }
 
+/// Pushes the Debian bookworm + python3 base ([`debian_python_base`]) to
+/// `r` as `repo_tag`; its reference there.
+pub fn push_python_base(r: &super::registry::Registry, repo_tag: &str) -> String {
+    r.skopeo_push(
+        &format!("oci:{}:latest", debian_python_base().display()),
+        repo_tag,
+    )
+    .unwrap_or_else(|e| panic!("pushing the base: {e}"));
+    format!("{}/{repo_tag}", r.host())
+}
+
 /// The host must have apt sources for bookworm; CI does.
 pub fn have_bookworm_sources(test: &str) -> bool {
     let ok = ["/etc/apt/sources.list", "/etc/apt/sources.list.d"]
