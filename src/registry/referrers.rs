@@ -88,7 +88,7 @@ pub fn push_referrers(
                 index.manifests.push(d);
             }
         }
-        if index.manifests != before || before.is_empty() {
+        if index.manifests != before {
             let bytes = serde_json::to_vec(&index).expect("serializes");
             client.put_manifest(target, &tag, &bytes, MT_INDEX)?;
             stats.bytes_uploaded += bytes.len() as u64;

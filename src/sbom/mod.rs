@@ -261,12 +261,16 @@ pub fn keep_inventory(
 ) -> Result<LayerInventory> {
     let inv: LayerInventory = serde_json::from_slice(bytes)
         .map_err(|e| Error::Other(format!("not a layer inventory: {e}")))?;
+    write_inventory(store, diff_id, bytes)?;
+    Ok(inv)
+}
+
+fn write_inventory(store: &crate::store::Store, diff_id: &Digest, bytes: &[u8]) -> Result<()> {
     let path = inventory_path(store, diff_id);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    store.write_atomic(&path, bytes)?;
-    Ok(inv)
+    store.write_atomic(&path, bytes)
 }
 
 /// Keeps `inv` as the inventory of the layer with `diff_id`; its bytes.
@@ -276,7 +280,7 @@ pub fn keep(
     inv: &LayerInventory,
 ) -> Result<Vec<u8>> {
     let bytes = serde_json::to_vec(inv).expect("serializes");
-    keep_inventory(store, diff_id, &bytes)?;
+    write_inventory(store, diff_id, &bytes)?;
     Ok(bytes)
 }
 

@@ -157,17 +157,13 @@ pub fn statement(
                 _ => None,
             })
         {
-            let p = def.context.join(l);
-            let dir = if p.is_dir() {
-                p
+            // `uv_project` names the project's folder or its pyproject.toml.
+            let (p, rel) = (def.context.join(l), Path::new(l));
+            let (dir, rel_dir) = if p.is_dir() {
+                (p.clone(), rel)
             } else {
-                p.parent().map(Path::to_path_buf).unwrap_or_default()
-            };
-            let rel = Path::new(l);
-            let rel_dir = if dir.ends_with(rel) || rel.extension().is_none() {
-                rel.to_path_buf()
-            } else {
-                rel.parent().map(Path::to_path_buf).unwrap_or_default()
+                let parent = |x: &Path| x.parent().map(Path::to_path_buf).unwrap_or_default();
+                (parent(&p), rel.parent().unwrap_or(Path::new("")))
             };
             let d = file_dep(
                 &rel_dir.join("uv.lock").to_string_lossy(),
