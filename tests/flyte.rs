@@ -17,8 +17,15 @@ use support::*;
 const FLYTE_VERSION: &str = "2.12.1";
 
 /// A venv with flyte and the plugin (flyte kept between runs, the plugin
-/// installed again each time).
+/// installed again by each test process). Made once per process: the tests
+/// of this file run in parallel and must not create or reinstall into the
+/// venv while another one uses it.
 fn flyte_venv() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(make_flyte_venv).clone()
+}
+
+fn make_flyte_venv() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let venv = root.join(format!("target/test-tools/flyte-{FLYTE_VERSION}"));
     let python = venv.join("bin/python");
