@@ -26,6 +26,11 @@
 //! - **Cache-mount stubs** (buildah quirk): buildah 1.28 leaves the empty
 //!   folder it made as the mount point of a `--mount=type=cache` target
 //!   (e.g. `/root/.cache/pip`) in the layer; BuildKit and imgbuild do not.
+//! - **Mount-target stubs** (buildah quirk, every case): buildah removes
+//!   the empty folder it made as a RUN step's `--mount` target once the
+//!   step ends, but not always: now and then (on a fresh machine, one run
+//!   in a few) the folder of a bind mount is still there. An empty folder
+//!   only buildah's image has, at one of the Dockerfile's mount targets.
 //! - **shadow-utils backups** (buildah quirk): `/etc/group-`, `/etc/gshadow-`,
 //!   `/etc/passwd-` and `/etc/shadow-` are the copies useradd/groupadd keep
 //!   of the file before their change; under buildah a stale one can remain
@@ -81,7 +86,7 @@ use std::time::Instant;
 use support::buildah::{
     Buildah, Difference, ImageTree, Kind, Node, absolute_mount_targets, buildah_present,
     config_differences, env_list, first_layer_blob, image_config, image_tree, lowercase_path,
-    tree_differences,
+    mount_targets, tree_differences,
 };
 use support::pybase::{self, debian_corpus_base, python_tools_present};
 use support::pyfix::{WheelSpec, write_wheel};
@@ -120,6 +125,9 @@ enum Accept {
     RunMountStubs,
     /// Empty folders only buildah's image has, left by cache mounts there.
     CacheMountStubs(&'static [&'static str]),
+    /// An empty folder only buildah's image has at a RUN step's `--mount`
+    /// target (accepted in every case, for the case's own targets).
+    MountTargetStubs,
     /// The shadow-utils backup files differ.
     ShadowBackups,
     /// Env in another order.
@@ -149,6 +157,7 @@ impl Accept {
         match self {
             Accept::RunMountStubs => "RUN mount stubs",
             Accept::CacheMountStubs(_) => "cache-mount stubs",
+            Accept::MountTargetStubs => "mount-target stubs",
             Accept::ShadowBackups => "shadow-utils backups",
             Accept::EnvOrder => "env order",
             Accept::PycTimestamps => "timestamped bytecode",
@@ -169,8 +178,9 @@ impl Accept {
         }
     }
 
-    /// Whether this accepts the difference `d`.
-    fn covers(&self, d: &Difference) -> bool {
+    /// Whether this accepts the difference `d` in an image whose RUN steps
+    /// mount things at `targets` (see [`mount_targets`]).
+    fn covers(&self, d: &Difference, targets: &[String]) -> bool {
         let (a, b) = (d.ours.as_ref(), d.theirs.as_ref());
         match self {
             Accept::RunMountStubs => {
@@ -182,6 +192,9 @@ impl Accept {
                 a.is_none()
                     && b.is_some_and(|n| n.kind == Kind::Dir)
                     && paths.contains(&d.path.as_str())
+            }
+            Accept::MountTargetStubs => {
+                a.is_none() && b.is_some_and(|n| n.kind == Kind::Dir) && targets.contains(&d.path)
             }
             Accept::ShadowBackups => {
                 ["etc/group-", "etc/gshadow-", "etc/passwd-", "etc/shadow-"]
@@ -254,7 +267,7 @@ impl Accept {
 }
 
 /// Accepted in every case.
-const EVERY_CASE: &[Accept] = &[Accept::RunMountStubs];
+const EVERY_CASE: &[Accept] = &[Accept::RunMountStubs, Accept::MountTargetStubs];
 
 /// Two timestamp-based .pyc files (flags 0) with the same header but for
 /// the source mtime they record (bytes 8..12).
@@ -1705,8 +1718,10 @@ fn run_case(case: &Case, inputs: &Inputs, buildah: &Buildah, store: &Path) -> Ro
         if let (Some(a), Some(b), Some(ca), Some(cb)) =
             (&ours_tree, &theirs_tree, &ours_cfg, &theirs_cfg)
         {
+            let text = fs::read_to_string(&bdockerfile).expect("read Dockerfile");
             compare(
                 case,
+                &mount_targets(&text),
                 &inputs.base,
                 a,
                 b,
@@ -1852,6 +1867,7 @@ fn same_code(base: &Base, pairs: &[(&[u8], &[u8])]) -> Vec<bool> {
 #[allow(clippy::too_many_arguments)]
 fn compare(
     case: &Case,
+    targets: &[String],
     base: &Base,
     ours: &ImageTree,
     theirs: &ImageTree,
@@ -1874,7 +1890,7 @@ fn compare(
     let mut recompiled: Vec<Difference> = Vec::new();
     let pyc_accepted = accepts.iter().any(|a| matches!(a, Accept::PycTimestamps));
     for d in tree_differences(ours, theirs) {
-        if let Some(a) = accepts.iter().find(|a| a.covers(&d)) {
+        if let Some(a) = accepts.iter().find(|a| a.covers(&d, targets)) {
             accept(a, d.path.clone());
             continue;
         }
@@ -2210,4 +2226,19 @@ fn buildah_version() -> String {
         .nth(2)
         .unwrap_or("?")
         .to_string()
+}
+
+/// The mount targets the mount-target stubs are accepted at: absolute,
+/// relative ones joined to the stage's WORKDIR, each once.
+#[test]
+fn mount_targets_are_where_run_steps_mount() {
+    let text = "FROM base AS a\nWORKDIR /app\n\
+                RUN --mount=type=cache,target=/root/.cache/uv \\\n\
+                \x20   --mount=type=bind,source=uv.lock,target=uv.lock true\n\
+                FROM a\n\
+                RUN --mount=type=bind,source=w,dst=/tmp/wheels/ --mount=type=cache,target=/root/.cache/uv true\n";
+    assert_eq!(
+        mount_targets(text),
+        ["root/.cache/uv", "app/uv.lock", "tmp/wheels"]
+    );
 }

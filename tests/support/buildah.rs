@@ -7,6 +7,7 @@
 //!   `buildah push` into an OCI layout.
 //! - [`lowercase_path`]: buildah names an `oci:` image after its path, and
 //!   names must be lower case.
+//! - [`mount_targets`]: where a Dockerfile's RUN steps mount things.
 //! - [`absolute_mount_targets`]: the Dockerfile with relative RUN
 //!   `--mount` targets joined to the WORKDIR, as BuildKit reads them
 //!   (buildah 1.28 refuses relative targets).
@@ -251,6 +252,30 @@ pub fn absolute_mount_targets(dockerfile: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The paths (relative to `/`, as in an image tree) that the Dockerfile's
+/// RUN steps mount something at: their `--mount` targets, relative ones
+/// joined to the stage's WORKDIR as [`absolute_mount_targets`] does.
+pub fn mount_targets(dockerfile: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for line in absolute_mount_targets(dockerfile).lines() {
+        for word in line.split_whitespace() {
+            let Some(spec) = word.strip_prefix("--mount=") else {
+                continue;
+            };
+            for part in spec.split(',') {
+                let (key, value) = part.split_once('=').unwrap_or((part, ""));
+                if ["target", "dst", "destination"].contains(&key) {
+                    let path = value.trim_matches(|c| c == '/' || c == '"');
+                    if !path.is_empty() && !targets.iter().any(|t| t == path) {
+                        targets.push(path.to_string());
+                    }
+                }
+            }
+        }
+    }
+    targets
 }
 
 // ---------------------------------------------------------------------------
