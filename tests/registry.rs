@@ -983,3 +983,89 @@ fn a_tag_names_the_output_and_pushes_nothing_without_push() {
         .run();
     assert_eq!(bad.code, 2, "{bad}");
 }
+
+/// A registry that does not know a manifest's blob yet (another runner is
+/// writing the same blob, or its storage is only eventually consistent)
+/// is asked again: the manifest lands once the blob is there. A blob that
+/// never arrives still fails, with the registry's own error.
+#[test]
+fn a_manifest_whose_blob_lands_a_moment_later_is_pushed() {
+    use imgbuild::digest::Digest;
+    use imgbuild::registry::{Client, ClientOptions, Reference};
+    let r = Registry::start(RegistryOptions::plain());
+    let client = Client::new(ClientOptions {
+        insecure: vec![r.host()],
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let target = Reference::parse(&format!("{}/team/late:v1", r.host())).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let manifest_for = |config: &[u8]| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": Digest::of(config).oci(),
+                "size": config.len(),
+            },
+            "layers": [],
+        }))
+        .unwrap()
+    };
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let path = t.path().join("config.json");
+    fs::write(&path, config).unwrap();
+    let manifest = manifest_for(config);
+
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let d = Digest::of(config);
+            let at = client
+                .start_upload(&target, &d, None)
+                .unwrap()
+                .expect("not there yet");
+            client
+                .upload(&target, &d, &path, config.len() as u64, None, at)
+                .unwrap();
+        });
+        client
+            .put_manifest(
+                &target,
+                "v1",
+                &manifest,
+                "application/vnd.oci.image.manifest.v1+json",
+            )
+            .expect("pushed once the config is there");
+    });
+    // The registry refused it first: the push really waited for the blob.
+    let log = r.access_log();
+    let puts: Vec<u16> = reg::requests_matching(&log, "PUT", "/v2/team/late/manifests/v1")
+        .iter()
+        .map(|e| e.status)
+        .collect();
+    assert!(puts.len() >= 2 && puts[0] == 400, "{puts:?}");
+    assert_eq!(puts.last(), Some(&201), "{puts:?}");
+    let raw = reg::skopeo(&[
+        "inspect".to_string(),
+        "--raw".to_string(),
+        "--tls-verify=false".to_string(),
+        r.docker_ref("team/late:v1"),
+    ])
+    .unwrap();
+    assert_eq!(raw.as_bytes(), &manifest[..]);
+
+    let never = manifest_for(b"{\"never\":\"uploaded\"}");
+    let e = client
+        .put_manifest(
+            &target,
+            "v2",
+            &never,
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BLOB_UNKNOWN"), "{e}");
+}

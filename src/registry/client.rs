@@ -940,16 +940,31 @@ impl Client {
     ) -> Result<bool> {
         let scopes = [format!("repository:{}:pull,push", r.repository)];
         let path = format!("/v2/{}/manifests/{reference}", r.repository);
-        let mut resp = self.send(
-            r,
-            "PUT",
-            &path,
-            &scopes,
-            &[("Content-Type", media_type.to_string())],
-            &Body::Bytes(bytes),
-        )?;
-        if resp.status != 201 {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut resp = self.send(
+                r,
+                "PUT",
+                &path,
+                &scopes,
+                &[("Content-Type", media_type.to_string())],
+                &Body::Bytes(bytes),
+            )?;
+            if resp.status == 201 {
+                return Ok(resp.header("oci-subject").is_some());
+            }
             let body = resp.bytes(1 << 16).unwrap_or_default();
+            // Every caller has uploaded or found each blob the manifest
+            // names before it pushes it, so a registry that does not know
+            // one yet is catching up: another client writing the same blob
+            // at this moment (distribution rewrites the repository's link
+            // to it in place), or storage that is only eventually
+            // consistent. Asked again shortly, it knows it.
+            if resp.status == 400 && names_unknown_blob(&body) && tries < MAX_TRIES {
+                std::thread::sleep(backoff(tries) / 2);
+                continue;
+            }
             return Err(registry_error(
                 &r.registry,
                 &r.repository,
@@ -958,8 +973,23 @@ impl Client {
                 &String::from_utf8_lossy(&body),
             ));
         }
-        Ok(resp.header("oci-subject").is_some())
     }
+}
+
+/// Whether a registry's error body says a blob (or manifest) that a
+/// manifest names is unknown to it.
+fn names_unknown_blob(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["errors"].as_array().cloned())
+        .is_some_and(|errors| {
+            errors.iter().any(|e| {
+                matches!(
+                    e["code"].as_str(),
+                    Some("MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN")
+                )
+            })
+        })
 }
 
 fn backoff(tries: u32) -> Duration {
@@ -1031,6 +1061,21 @@ pub fn urlencode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_naming_an_unknown_blob_is_told_apart() {
+        // distribution's answer while another client rewrites the blob's link.
+        assert!(names_unknown_blob(
+            br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:a868"}]}"#
+        ));
+        assert!(names_unknown_blob(
+            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#
+        ));
+        assert!(!names_unknown_blob(
+            br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#
+        ));
+        assert!(!names_unknown_blob(b"<html>bad gateway</html>"));
+    }
 
     #[test]
     fn registry_errors_keep_their_message_and_say_what_kind() {
