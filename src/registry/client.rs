@@ -979,17 +979,17 @@ impl Client {
 /// Whether a registry's error body says a blob (or manifest) that a
 /// manifest names is unknown to it.
 fn names_unknown_blob(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["errors"].as_array().cloned())
-        .is_some_and(|errors| {
-            errors.iter().any(|e| {
-                matches!(
-                    e["code"].as_str(),
-                    Some("MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN")
-                )
-            })
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    v["errors"].as_array().is_some_and(|errors| {
+        errors.iter().any(|e| {
+            matches!(
+                e["code"].as_str(),
+                Some("MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN")
+            )
         })
+    })
 }
 
 fn backoff(tries: u32) -> Duration {
